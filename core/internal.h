@@ -1,0 +1,88 @@
+/* Private to libclgrad: the structures behind the public handles. Never
+ * included by backends, plugins, tools or tests. */
+#ifndef CLGRAD_CORE_INTERNAL_H
+#define CLGRAD_CORE_INTERNAL_H
+
+#include <clgrad/backend.h>
+#include <clgrad/clgrad.h>
+
+#define CLG_ERRMSG_LEN 1024
+
+/* Library-internal functions: named clg__*, not exported from libclgrad. */
+#define CLG_INTERNAL __attribute__((visibility("hidden")))
+
+typedef struct clg_loaded_backend {
+    char *name;
+    char *path;
+    void *handle;              /* dlopen handle */
+    const clg_backend *vt;
+} clg_loaded_backend;
+
+struct clg_ctx {
+    char err[CLG_ERRMSG_LEN];
+    clg_loaded_backend *backends;
+    int n_backends, cap_backends;
+    void *registry;            /* component registry (plugin.h), owned by the plugin loader */
+    void (*registry_free)(void *registry);
+};
+
+struct clg_device {
+    clg_ctx *ctx;
+    const clg_backend *vt;
+    clg_bk_device *bk;
+    int index;
+};
+
+typedef struct clg_store_entry {
+    char *name;
+    clg_dtype dtype;
+    clg_shape shape;
+    size_t bytes;
+    clg_bk_buffer *buf;
+} clg_store_entry;
+
+struct clg_store {
+    clg_device *dev;
+    clg_store_entry *e;
+    int n, cap;
+};
+
+typedef struct clg_node {
+    clg_op op;
+    clg_dtype dtype;
+    clg_shape shape;
+    int n_in;
+    clg_t in[CLG_MAX_INPUTS];
+    clg_attrs attrs;
+    char *name;                /* INPUT: its name (owned) */
+    clg_store *store;          /* PARAM: where it lives */
+    int store_idx;             /* PARAM: entry in store */
+    void *data;                /* CONST: owned copy of the data */
+} clg_node;
+
+typedef struct clg_assignment {
+    clg_t param;
+    clg_t value;
+} clg_assignment;
+
+struct clg_graph {
+    clg_ctx *ctx;
+    clg_node *nodes;
+    int n, cap;
+    clg_assignment *assigns;
+    int n_assigns, cap_assigns;
+    clg_status err;
+    char errmsg[CLG_ERRMSG_LEN];
+};
+
+/* graph.c: append a node after checking its inputs are valid handles; shape
+ * inference is the caller's job. Returns CLG_NONE if the graph has an error. */
+CLG_INTERNAL clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shape,
+                    const clg_t *in, int n_in, const clg_attrs *attrs);
+/* Records the graph's first error (and the ctx message); returns CLG_NONE. */
+CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+CLG_INTERNAL size_t clg__align(size_t n);   /* up to CLG_BK_ALIGN */
+
+#endif

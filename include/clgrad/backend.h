@@ -1,0 +1,107 @@
+/* clgrad backend ABI: what a compute backend shared module implements.
+ *
+ * A backend .so exports one symbol, CLG_BACKEND_ENTRY_SYMBOL, a function that
+ * returns a pointer to a static, const clg_backend. The core checks abi_major,
+ * abi_minor and struct_size before it touches any other field: the major must
+ * equal CLG_BACKEND_ABI_MAJOR, the minor must be <= CLG_BACKEND_ABI_MINOR, and
+ * struct_size must cover every field of that minor. The ABI grows only by
+ * appending fields (minor bump).
+ *
+ * Threading: the core calls a device from one thread at a time.
+ * Errors: every slot returning clg_status leaves a message for last_error().
+ * Nothing in a backend may abort() or exit() on bad input.
+ */
+#ifndef CLGRAD_BACKEND_H
+#define CLGRAD_BACKEND_H
+
+#include <clgrad/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLG_BACKEND_ABI_MAJOR 1
+#define CLG_BACKEND_ABI_MINOR 0
+#define CLG_BACKEND_ENTRY_SYMBOL "clg_backend_entry"
+
+typedef struct clg_bk_device clg_bk_device; /* backend-defined */
+typedef struct clg_bk_buffer clg_bk_buffer; /* backend-defined */
+
+/* A tensor as a backend sees it: contiguous row-major, `offset` bytes into
+ * `buf`. Offsets are multiples of CLG_BK_ALIGN. */
+#define CLG_BK_ALIGN 256
+typedef struct clg_bk_tensor {
+    clg_dtype dtype;
+    int ndim;
+    int64_t dim[CLG_MAX_DIMS];
+    clg_bk_buffer *buf;
+    size_t offset;
+} clg_bk_tensor;
+
+/* One op to run; shape conventions are those documented on clg_op. The
+ * output never overlaps an input. */
+typedef struct clg_bk_op {
+    clg_op op;
+    int n_in;
+    clg_bk_tensor in[CLG_MAX_INPUTS];
+    clg_bk_tensor out;
+    clg_attrs attrs;
+} clg_bk_op;
+
+typedef struct clg_backend {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    size_t struct_size;  /* sizeof(clg_backend) as the backend was built */
+    const char *name;    /* "cpu", "opencl": what --backend names */
+
+    /* --- ABI 1.0 --- */
+    /* Devices. device_count may return 0 (then the backend has nothing to
+     * offer, and last_error(NULL) says why). */
+    int (*device_count)(void);
+    clg_status (*device_info)(int index, clg_device_info *out);
+    clg_status (*open)(int index, clg_bk_device **out);
+    void (*close)(clg_bk_device *dev);
+
+    /* Buffers. alloc of 0 bytes is valid and returns a distinct buffer. */
+    clg_status (*alloc)(clg_bk_device *dev, size_t bytes, clg_bk_buffer **out);
+    void (*free)(clg_bk_device *dev, clg_bk_buffer *buf);
+    /* write and copy may be asynchronous but must be ordered with exec;
+     * read blocks until the data is on the host. */
+    clg_status (*write)(clg_bk_device *dev, clg_bk_buffer *dst, size_t offset,
+                        const void *src, size_t bytes);
+    clg_status (*read)(clg_bk_device *dev, clg_bk_buffer *src, size_t offset,
+                       void *dst, size_t bytes);
+    clg_status (*copy)(clg_bk_device *dev, clg_bk_buffer *src, size_t src_offset,
+                       clg_bk_buffer *dst, size_t dst_offset, size_t bytes);
+
+    /* Optional (NULL: the backend runs every op of CLG_OP_FIRST_KERNEL..
+     * CLG_OP_COUNT for every dtype and shape). Returns 1 if it can run `op`
+     * (buffers are NULL at this point), 0 if not; the compiler refuses a
+     * graph with an op that gets 0, naming the op. */
+    int (*supports)(clg_bk_device *dev, const clg_bk_op *op);
+
+    /* Run one op. May enqueue and return before the work is done. */
+    clg_status (*exec)(clg_bk_device *dev, const clg_bk_op *op);
+
+    /* Optional (NULL: the core calls exec for each op in order). Runs a
+     * compiled plan; `ops` stays valid and unchanged between calls with the
+     * same pointer, so a backend may cache per-plan work keyed on it. */
+    clg_status (*exec_plan)(clg_bk_device *dev, const clg_bk_op *ops, int n);
+
+    /* Wait for all enqueued work. */
+    clg_status (*sync)(clg_bk_device *dev);
+
+    /* Message for the last failure on dev (dev may be NULL for failures of
+     * device_count/device_info/open). Never NULL. */
+    const char *(*last_error)(clg_bk_device *dev);
+} clg_backend;
+
+typedef const clg_backend *(*clg_backend_entry_fn)(void);
+
+/* A backend defines:  const clg_backend *clg_backend_entry(void); */
+#define CLG_BACKEND_EXPORT __attribute__((visibility("default")))
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,231 @@
+/* clgrad — the public API: contexts, backends and devices, persistent tensors,
+ * graph building, autodiff, compile and run, layers.
+ *
+ * Error model: functions return clg_status; on failure the context keeps a
+ * message naming what failed (op, shape, file, key): clg_ctx_error(). Graph
+ * building functions return a node handle; on error they return CLG_NONE, the
+ * graph keeps its first error (clg_graph_status / clg_graph_error), and every
+ * later op given CLG_NONE returns CLG_NONE, so a model can be built without a
+ * check per line and the error surfaces at clg_compile. */
+#ifndef CLGRAD_CLGRAD_H
+#define CLGRAD_CLGRAD_H
+
+#include <clgrad/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLGRAD_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ context */
+typedef struct clg_ctx clg_ctx;
+
+clg_ctx *clg_ctx_new(void);
+void clg_ctx_free(clg_ctx *ctx);
+/* Message of the last failure ("" if none). Valid until the next call. */
+const char *clg_ctx_error(const clg_ctx *ctx);
+/* Used by the library and plugins to record a failure; returns `st`. */
+clg_status clg_ctx_set_error(clg_ctx *ctx, clg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *clg_status_name(clg_status st);
+const char *clg_op_name(clg_op op);
+const char *clg_dtype_name(clg_dtype dt);
+size_t clg_dtype_size(clg_dtype dt);
+int64_t clg_shape_numel(const clg_shape *s);
+/* "[2, 3]" into buf; returns buf. */
+char *clg_shape_str(const clg_shape *s, char *buf, size_t len);
+int clg_shape_equal(const clg_shape *a, const clg_shape *b);
+
+/* ------------------------------------------------------ backends, devices */
+/* Load a backend by name ("cpu", "opencl") through the search order:
+ * $CLGRAD_PLUGIN_PATH (colon-separated dirs) -> the installed plugin dir ->
+ * the build tree, when the program runs from it. A name containing '/' is a
+ * path to the .so. Loading an already loaded name is a no-op. File name of
+ * backend NAME: clgrad-backend-NAME.so */
+clg_status clg_backend_load(clg_ctx *ctx, const char *name_or_path);
+int clg_backend_count(const clg_ctx *ctx);
+const char *clg_backend_name(const clg_ctx *ctx, int i);
+/* Path the backend was loaded from. */
+const char *clg_backend_path(const clg_ctx *ctx, int i);
+
+clg_status clg_device_count(clg_ctx *ctx, const char *backend, int *count);
+clg_status clg_device_info_get(clg_ctx *ctx, const char *backend, int index,
+                               clg_device_info *out);
+
+typedef struct clg_device clg_device;
+/* Loads the backend if needed. */
+clg_status clg_device_open(clg_ctx *ctx, const char *backend, int index,
+                           clg_device **out);
+void clg_device_close(clg_device *dev);
+const char *clg_device_backend(const clg_device *dev);
+clg_ctx *clg_device_ctx(const clg_device *dev);
+/* Block until all work enqueued on dev is done. */
+clg_status clg_device_sync(clg_device *dev);
+
+/* ---------------------------------------------------- persistent tensors */
+/* Named tensors that outlive plans: parameters, gradient accumulators,
+ * optimizer state. Names follow PyTorch's state_dict ("0.weight"). Several
+ * graphs and plans (train/eval, different batch sizes) share one store. */
+typedef struct clg_store clg_store;
+
+clg_status clg_store_new(clg_device *dev, clg_store **out);
+void clg_store_free(clg_store *st);
+clg_device *clg_store_device(const clg_store *st);
+/* Adds a tensor; init NULL means zeros. An existing name is an error. */
+clg_status clg_store_add(clg_store *st, const char *name, clg_dtype dt,
+                         const clg_shape *shape, const void *init);
+int clg_store_count(const clg_store *st);
+/* Index of `name`, or -1. */
+int clg_store_find(const clg_store *st, const char *name);
+const char *clg_store_name(const clg_store *st, int i);
+clg_dtype clg_store_dtype(const clg_store *st, int i);
+clg_shape clg_store_shape(const clg_store *st, int i);
+/* bytes must equal the tensor's size; errors name the tensor. */
+clg_status clg_store_read(clg_store *st, const char *name, void *dst, size_t bytes);
+clg_status clg_store_write(clg_store *st, const char *name, const void *src,
+                           size_t bytes);
+
+/* ------------------------------------------------------------------ graph */
+typedef struct clg_graph clg_graph;
+typedef int32_t clg_t;
+#define CLG_NONE ((clg_t)-1)
+
+clg_graph *clg_graph_new(clg_ctx *ctx);
+void clg_graph_free(clg_graph *g);
+clg_status clg_graph_status(const clg_graph *g);
+const char *clg_graph_error(const clg_graph *g);
+int clg_graph_size(const clg_graph *g);
+
+clg_shape clg_shape_of(const clg_graph *g, clg_t t);
+clg_dtype clg_dtype_of(const clg_graph *g, clg_t t);
+clg_op clg_op_of(const clg_graph *g, clg_t t);
+
+/* sources */
+clg_t clg_input(clg_graph *g, const char *name, clg_dtype dt, const clg_shape *shape);
+clg_t clg_param(clg_graph *g, clg_store *st, const char *name);
+clg_t clg_const(clg_graph *g, clg_dtype dt, const clg_shape *shape, const void *data);
+clg_t clg_full(clg_graph *g, const clg_shape *shape, float value);
+clg_t clg_scalar(clg_graph *g, float value); /* 0-d constant */
+
+/* elementwise, broadcasting as NumPy/PyTorch */
+clg_t clg_add(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_sub(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_mul(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_div(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_maximum(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_minimum(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_eq(clg_graph *g, clg_t a, clg_t b); /* f32 0/1 mask, no gradient */
+clg_t clg_ne(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_lt(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_le(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_gt(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_ge(clg_graph *g, clg_t a, clg_t b);
+clg_t clg_where(clg_graph *g, clg_t mask, clg_t a, clg_t b);
+clg_t clg_add_scalar(clg_graph *g, clg_t a, float s);
+clg_t clg_mul_scalar(clg_graph *g, clg_t a, float s);
+clg_t clg_pow_scalar(clg_graph *g, clg_t a, float p);
+clg_t clg_neg(clg_graph *g, clg_t a);
+clg_t clg_exp(clg_graph *g, clg_t a);
+clg_t clg_log(clg_graph *g, clg_t a);
+clg_t clg_sqrt(clg_graph *g, clg_t a);
+clg_t clg_rsqrt(clg_graph *g, clg_t a);
+clg_t clg_abs(clg_graph *g, clg_t a);
+clg_t clg_sign(clg_graph *g, clg_t a);
+clg_t clg_relu(clg_graph *g, clg_t a);
+clg_t clg_leaky_relu(clg_graph *g, clg_t a, float negative_slope);
+clg_t clg_sigmoid(clg_graph *g, clg_t a);
+clg_t clg_tanh(clg_graph *g, clg_t a);
+clg_t clg_gelu(clg_graph *g, clg_t a, int tanh_approx);
+clg_t clg_softplus(clg_graph *g, clg_t a);
+clg_t clg_cast(clg_graph *g, clg_t a, clg_dtype dt);
+clg_t clg_copy(clg_graph *g, clg_t a);
+
+/* reductions; axes may be negative; naxes 0 means all axes */
+clg_t clg_sum(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
+clg_t clg_mean(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
+clg_t clg_max(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
+clg_t clg_argmax(clg_graph *g, clg_t a, int axis, int keepdim); /* i32, no gradient */
+clg_t clg_softmax(clg_graph *g, clg_t a, int axis);
+clg_t clg_log_softmax(clg_graph *g, clg_t a, int axis);
+
+/* a [..., M, K] @ b [..., K, N] (after the transposes of the last two dims).
+ * Batch dims: equal, or one side 2-D (broadcast over the other's batch). */
+clg_t clg_matmul(clg_graph *g, clg_t a, clg_t b, int trans_a, int trans_b);
+
+/* movement */
+clg_t clg_reshape(clg_graph *g, clg_t a, const clg_shape *shape); /* one dim may be -1 */
+clg_t clg_permute(clg_graph *g, clg_t a, const int *perm);
+clg_t clg_transpose(clg_graph *g, clg_t a, int d0, int d1);
+clg_t clg_expand(clg_graph *g, clg_t a, const clg_shape *shape);
+clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end);
+clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis);
+
+/* index ops: index is i32 */
+clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);
+clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
+                      const clg_shape *out_shape);
+clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes);
+
+/* --------------------------------------------------------------- autodiff */
+/* Adds the ops computing d(y)/d(wrt[i]) to the graph and stores their
+ * handles in grads[i]. y must have one element unless `seed` is given (a
+ * tensor of y's shape: the vector of a vector-Jacobian product); seed may be
+ * CLG_NONE. A wrt[i] that y does not depend on gets a zero tensor. */
+clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
+                    clg_t *grads);
+
+/* At the end of every run of a plan compiled from g, copy `value` into the
+ * persistent tensor behind `param` (a clg_param node). Assignments run in
+ * the order they were added, after every op of the plan. */
+clg_status clg_assign(clg_graph *g, clg_t param, clg_t value);
+
+/* ---------------------------------------------------------- compile, run */
+typedef struct clg_plan clg_plan;
+
+typedef struct clg_compile_opts {
+    int no_reuse; /* 1: one buffer region per node (the naive plan) */
+} clg_compile_opts;
+
+/* Shape-checks, orders and memory-plans everything `outputs` and the graph's
+ * assignments need, checks each op against the device's backend, and
+ * allocates all buffers. The plan does not keep a pointer to g. */
+clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs,
+                       int n, const clg_compile_opts *opts, clg_plan **out);
+void clg_plan_free(clg_plan *p);
+/* bytes must equal the input's size. */
+clg_status clg_plan_set_input(clg_plan *p, const char *name, const void *data,
+                              size_t bytes);
+/* Enqueues every op and assignment; does not wait. */
+clg_status clg_plan_run(clg_plan *p);
+/* Reads an output (one of those given to clg_compile); waits for the run. */
+clg_status clg_plan_read(clg_plan *p, clg_t output, void *dst, size_t bytes);
+
+typedef struct clg_plan_stats {
+    size_t planned_bytes; /* arena for intermediates with reuse */
+    size_t naive_bytes;   /* one region per intermediate node */
+    int n_ops;            /* ops sent to the backend per run */
+    int n_nodes;          /* graph nodes in the plan */
+} clg_plan_stats;
+clg_status clg_plan_stats_get(const clg_plan *p, clg_plan_stats *out);
+
+/* --------------------------------------------------------- random numbers */
+/* xoshiro256** seeded through splitmix64: fixed across platforms. */
+typedef struct clg_rng { uint64_t s[4]; } clg_rng;
+void clg_rng_seed(clg_rng *r, uint64_t seed);
+uint64_t clg_rng_next(clg_rng *r);
+double clg_rng_uniform(clg_rng *r);     /* [0, 1) */
+double clg_rng_normal(clg_rng *r);      /* N(0, 1) */
+
+/* ----------------------------------------------------------------- layers */
+/* y = x @ W^T + b, as torch.nn.Linear: W "<prefix>.weight" [out, in],
+ * b "<prefix>.bias" [out]. Creates the parameters in st if absent, initialised
+ * like PyTorch's default (U(-1/sqrt(in), 1/sqrt(in)) for both) from rng. */
+clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
+                 int64_t in_features, int64_t out_features, int bias, clg_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
