@@ -85,4 +85,13 @@ CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
 
 CLG_INTERNAL size_t clg__align(size_t n);   /* up to CLG_BK_ALIGN */
 
+/* loader.c: the directories searched for backend and component .so files,
+ * in order: each entry of $CLGRAD_PLUGIN_PATH, the installed plugin dir
+ * (CLG_PLUGIN_DIR), then the build tree's module dirs (CLG_BUILD_PLUGIN_PATH)
+ * when the running executable lives under CLG_BUILD_ROOT. Never the current
+ * directory. Returns a NULL-terminated malloc'd array of malloc'd strings;
+ * free with clg__strv_free. */
+CLG_INTERNAL char **clg__plugin_dirs(void);
+CLG_INTERNAL void clg__strv_free(char **v);
+
 #endif
