@@ -1,1 +1,616 @@
-/* placeholder: being written */
+/* clg_compile: turns a graph into a plan. Picks the nodes the outputs and
+ * assignments need, gives every node a place to live (its own buffer, the
+ * store's, its view root's, or a region of one arena reused across nodes whose
+ * lifetimes do not overlap), checks every op against the backend, and
+ * allocates everything, so that running a plan never allocates. */
+#include "plan_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len)
+{
+    char sb[160];
+    snprintf(buf, len, "%s %s", clg_dtype_name(dt), clg_shape_str(s, sb, sizeof sb));
+    return buf;
+}
+
+typedef struct compiler {
+    const clg_graph *g;
+    clg_device *dev;
+    clg_plan *p;
+    char *need;       /* per graph node */
+    int *root;        /* per graph node: the node that owns its storage */
+    int *step;        /* per graph node: index of its op, -1 if none */
+    int *last;        /* per graph node: last op step reading it; n_ops = to the end */
+} compiler;
+
+/* Sets the message on the device's context, and on the graph's if that is
+ * another one, so whoever the caller checks holds it. */
+static clg_status fail(compiler *c, clg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static clg_status fail(compiler *c, clg_status st, const char *fmt, ...)
+{
+    char msg[CLG_ERRMSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    clg_ctx_set_error(c->dev->ctx, st, "compile: %s", msg);
+    if (c->g->ctx && c->g->ctx != c->dev->ctx)
+        clg_ctx_set_error(c->g->ctx, st, "compile: %s", msg);
+    return st;
+}
+
+static int is_arena_op(clg_op op)
+{
+    return op >= CLG_OP_FIRST_KERNEL && op < CLG_OP_COUNT;
+}
+
+static int is_broadcasting(clg_op op)
+{
+    return (op >= CLG_OP_ADD && op <= CLG_OP_GE) || op == CLG_OP_WHERE;
+}
+
+static size_t node_bytes(const clg_node *n)
+{
+    return (size_t)clg_shape_numel(&n->shape) * clg_dtype_size(n->dtype);
+}
+
+/* ------------------------------------------------------ validation, marks */
+
+static clg_status check_handle(compiler *c, clg_t t, const char *what, int i)
+{
+    if (t < 0 || t >= c->g->n)
+        return fail(c, CLG_ERR_INVALID, "%s %d: handle %d is not a node of the graph (size %d)",
+                    what, i, (int)t, c->g->n);
+    return CLG_OK;
+}
+
+static clg_status check_graph(compiler *c, const clg_t *outputs, int n)
+{
+    const clg_graph *g = c->g;
+    for (int i = 0; i < n; i++) {
+        clg_status st = check_handle(c, outputs[i], "output", i);
+        if (st != CLG_OK)
+            return st;
+    }
+    for (int i = 0; i < g->n_assigns; i++) {
+        const clg_assignment *a = &g->assigns[i];
+        clg_status st = check_handle(c, a->param, "assignment param", i);
+        if (st == CLG_OK)
+            st = check_handle(c, a->value, "assignment value", i);
+        if (st != CLG_OK)
+            return st;
+        const clg_node *pn = &g->nodes[a->param], *vn = &g->nodes[a->value];
+        if (pn->op != CLG_OP_PARAM)
+            return fail(c, CLG_ERR_INVALID, "assignment %d: target node %d is %s, not a param",
+                        i, (int)a->param, clg_op_name(pn->op));
+        if (pn->dtype != vn->dtype || !clg_shape_equal(&pn->shape, &vn->shape)) {
+            char sa[192], sb[192];
+            return fail(c, CLG_ERR_INVALID, "assignment %d: value %s does not match param %s",
+                        i, clg__tensor_str(vn->dtype, &vn->shape, sa, sizeof sa),
+                        clg__tensor_str(pn->dtype, &pn->shape, sb, sizeof sb));
+        }
+    }
+    /* Inputs are set by name, so a name must say which one. */
+    for (int i = 0; i < g->n; i++) {
+        if (g->nodes[i].op != CLG_OP_INPUT || !g->nodes[i].name)
+            continue;
+        for (int j = 0; j < i; j++)
+            if (g->nodes[j].op == CLG_OP_INPUT && g->nodes[j].name &&
+                strcmp(g->nodes[i].name, g->nodes[j].name) == 0)
+                return fail(c, CLG_ERR_INVALID, "nodes %d and %d are both inputs named '%s'",
+                            j, i, g->nodes[i].name);
+    }
+    return CLG_OK;
+}
+
+static clg_status mark_needed(compiler *c, const clg_t *outputs, int n)
+{
+    const clg_graph *g = c->g;
+    for (int i = 0; i < n; i++)
+        c->need[outputs[i]] = 1;
+    for (int i = 0; i < g->n_assigns; i++) {
+        c->need[g->assigns[i].param] = 1;
+        c->need[g->assigns[i].value] = 1;
+    }
+    /* Handles are topological, so one backward sweep reaches everything. */
+    for (int i = g->n - 1; i >= 0; i--) {
+        if (!c->need[i])
+            continue;
+        const clg_node *nd = &g->nodes[i];
+        if ((int)nd->op < 0 || nd->op >= CLG_OP_COUNT)
+            return fail(c, CLG_ERR_INVALID, "node %d has unknown op %d", i, (int)nd->op);
+        if (clg_dtype_size(nd->dtype) == 0)
+            return fail(c, CLG_ERR_INVALID, "node %d (%s) has unknown dtype %d", i,
+                        clg_op_name(nd->op), (int)nd->dtype);
+        if (nd->shape.ndim < 0 || nd->shape.ndim > CLG_MAX_DIMS)
+            return fail(c, CLG_ERR_INVALID, "node %d (%s) has rank %d", i,
+                        clg_op_name(nd->op), nd->shape.ndim);
+        if (nd->n_in < 0 || nd->n_in > CLG_MAX_INPUTS)
+            return fail(c, CLG_ERR_INVALID, "node %d (%s) has %d inputs", i,
+                        clg_op_name(nd->op), nd->n_in);
+        for (int k = 0; k < nd->n_in; k++) {
+            clg_t in = nd->in[k];
+            if (in < 0 || in >= i)
+                return fail(c, CLG_ERR_INVALID,
+                            "node %d (%s): input %d is node %d, not an earlier node", i,
+                            clg_op_name(nd->op), k, (int)in);
+            c->need[in] = 1;
+        }
+    }
+    return CLG_OK;
+}
+
+/* ------------------------------------------------------------ memory plan */
+
+typedef struct region {
+    size_t off, size;
+    int node;
+} region;
+
+/* Live regions of the arena, sorted by offset. */
+typedef struct arena_state {
+    region *live;
+    int n;
+    size_t top;
+} arena_state;
+
+/* Best fit among the gaps between live regions; past the last one if none
+ * fits. */
+static size_t arena_place(arena_state *a, int node, size_t size)
+{
+    size_t prev_end = 0, best_off = 0, best_gap = 0;
+    int best_pos = -1;
+    for (int i = 0; i < a->n; i++) {
+        size_t gap = a->live[i].off - prev_end;
+        if (gap >= size && (best_pos < 0 || gap < best_gap)) {
+            best_pos = i;
+            best_off = prev_end;
+            best_gap = gap;
+        }
+        prev_end = a->live[i].off + a->live[i].size;
+    }
+    if (best_pos < 0) {
+        best_pos = a->n;
+        best_off = prev_end;
+    }
+    memmove(&a->live[best_pos + 1], &a->live[best_pos],
+            (size_t)(a->n - best_pos) * sizeof *a->live);
+    a->live[best_pos] = (region){ best_off, size, node };
+    a->n++;
+    if (best_off + size > a->top)
+        a->top = best_off + size;
+    return best_off;
+}
+
+static void arena_release_until(arena_state *a, const int *last, int step)
+{
+    int k = 0;
+    for (int i = 0; i < a->n; i++)
+        if (last[a->live[i].node] > step)
+            a->live[k++] = a->live[i];
+    a->n = k;
+}
+
+/* Gives each arena node an offset; returns the arena size. */
+static clg_status plan_memory(compiler *c, const int *order, int n_ops, int no_reuse,
+                              size_t *offsets, size_t *arena_size, size_t *naive)
+{
+    const clg_graph *g = c->g;
+    *naive = 0;
+    for (int s = 0; s < n_ops; s++)
+        *naive += clg__align(node_bytes(&g->nodes[order[s]]));
+    if (no_reuse) {
+        size_t off = 0;
+        for (int s = 0; s < n_ops; s++) {
+            offsets[order[s]] = off;
+            off += clg__align(node_bytes(&g->nodes[order[s]]));
+        }
+        *arena_size = off;
+        return CLG_OK;
+    }
+    arena_state a = { malloc((size_t)(n_ops + 1) * sizeof(region)), 0, 0 };
+    if (!a.live)
+        return fail(c, CLG_ERR_NOMEM, "out of memory planning %d ops", n_ops);
+    for (int s = 0; s < n_ops; s++) {
+        int id = order[s];
+        size_t size = clg__align(node_bytes(&g->nodes[id]));
+        /* Empty tensors are never touched, so they need no room. */
+        offsets[id] = size ? arena_place(&a, id, size) : 0;
+        arena_release_until(&a, c->last, s);
+    }
+    *arena_size = a.top;
+    free(a.live);
+    return CLG_OK;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static clg_bk_tensor bk_tensor(const clg_node *n)
+{
+    clg_bk_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = n->dtype;
+    t.ndim = n->shape.ndim;
+    for (int i = 0; i < n->shape.ndim; i++)
+        t.dim[i] = n->shape.dim[i];
+    return t;
+}
+
+static void describe_op(const clg_bk_op *op, char *buf, size_t len)
+{
+    size_t used = 0;
+    char ts[192];
+    for (int i = 0; i < op->n_in && used < len; i++) {
+        clg_shape s = { .ndim = op->in[i].ndim };
+        memcpy(s.dim, op->in[i].dim, sizeof s.dim);
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                         clg__tensor_str(op->in[i].dtype, &s, ts, sizeof ts));
+        if (w < 0)
+            return;
+        used += (size_t)w;
+    }
+    if (used < len) {
+        clg_shape s = { .ndim = op->out.ndim };
+        memcpy(s.dim, op->out.dim, sizeof s.dim);
+        snprintf(buf + used, len - used, "%s-> %s", op->n_in ? " " : "",
+                 clg__tensor_str(op->out.dtype, &s, ts, sizeof ts));
+    }
+}
+
+static clg_status build_op(compiler *c, int id, clg_bk_op *op)
+{
+    const clg_node *nd = &c->g->nodes[id];
+    memset(op, 0, sizeof *op);
+    op->op = nd->op;
+    op->n_in = nd->n_in;
+    op->attrs = nd->attrs;
+    op->out = bk_tensor(nd);
+    for (int k = 0; k < nd->n_in; k++) {
+        const clg_node *in = &c->g->nodes[nd->in[k]];
+        clg_bk_tensor t = bk_tensor(in);
+        if (is_broadcasting(nd->op)) {
+            int pad = nd->shape.ndim - in->shape.ndim;
+            if (pad < 0) {
+                char sa[192], sb[192];
+                return fail(c, CLG_ERR_INVALID,
+                            "node %d (%s): input %d %s has a higher rank than the output %s",
+                            id, clg_op_name(nd->op), k,
+                            clg__tensor_str(in->dtype, &in->shape, sa, sizeof sa),
+                            clg__tensor_str(nd->dtype, &nd->shape, sb, sizeof sb));
+            }
+            t.ndim = nd->shape.ndim;
+            for (int d = 0; d < t.ndim; d++)
+                t.dim[d] = d < pad ? 1 : in->shape.dim[d - pad];
+        }
+        op->in[k] = t;
+    }
+    const clg_backend *vt = c->dev->vt;
+    if (vt->supports && !vt->supports(c->dev->bk, op)) {
+        char desc[CLG_ERRMSG_LEN / 2];
+        describe_op(op, desc, sizeof desc);
+        return fail(c, CLG_ERR_UNSUPPORTED, "backend '%s' cannot run op '%s' (%s)", vt->name,
+                    clg_op_name(nd->op), desc);
+    }
+    return CLG_OK;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static clg_status own_buffer(compiler *c, size_t bytes, const char *what, int id,
+                             clg_bk_buffer **out)
+{
+    const clg_backend *vt = c->dev->vt;
+    clg_plan *p = c->p;
+    clg_status st = vt->alloc(c->dev->bk, bytes, out);
+    if (st != CLG_OK || !*out)
+        return fail(c, st != CLG_OK ? st : CLG_ERR_BACKEND,
+                    "allocating %zu bytes for %s (node %d) on backend '%s' failed: %s", bytes,
+                    what, id, vt->name, vt->last_error(c->dev->bk));
+    p->owned[p->n_owned++] = *out;
+    return CLG_OK;
+}
+
+/* Inputs, constants and params: storage outside the arena. */
+static clg_status place_sources(compiler *c)
+{
+    const clg_graph *g = c->g;
+    clg_plan *p = c->p;
+    const clg_backend *vt = c->dev->vt;
+    for (int i = 0; i < g->n; i++) {
+        const clg_node *nd = &g->nodes[i];
+        if (!c->need[i])
+            continue;
+        clg_plan_slot *s = &p->slots[p->slot_of[i]];
+        clg_status st = CLG_OK;
+        if (nd->op == CLG_OP_INPUT) {
+            clg_plan_input *in = NULL;
+            for (int k = 0; k < p->n_inputs; k++)
+                if (nd->name && strcmp(p->inputs[k].name, nd->name) == 0)
+                    in = &p->inputs[k];
+            if (!in)
+                return fail(c, CLG_ERR_INVALID, "input node %d has no name", i);
+            st = own_buffer(c, s->bytes, "input", i, &s->buf);
+            in->buf = s->buf;
+            s->readable = 1;
+        } else if (nd->op == CLG_OP_PARAM) {
+            const clg_store *store = nd->store;
+            if (!store || nd->store_idx < 0 || nd->store_idx >= store->n)
+                return fail(c, CLG_ERR_INVALID, "param node %d refers to no store entry", i);
+            const clg_store_entry *e = &store->e[nd->store_idx];
+            if (store->dev != c->dev)
+                return fail(c, CLG_ERR_INVALID,
+                            "param '%s' lives in a store on another device (backend '%s' "
+                            "device %d), not the one compiled for (backend '%s' device %d)",
+                            e->name, store->dev->vt->name, store->dev->index, vt->name,
+                            c->dev->index);
+            if (e->dtype != nd->dtype || !clg_shape_equal(&e->shape, &nd->shape))
+                return fail(c, CLG_ERR_INVALID, "param '%s' changed in the store since the "
+                            "graph was built", e->name);
+            s->buf = e->buf;
+            s->offset = 0;
+            s->readable = 1;
+        } else if (nd->op == CLG_OP_CONST) {
+            st = own_buffer(c, s->bytes, "constant", i, &s->buf);
+            if (st == CLG_OK && s->bytes) {
+                if (!nd->data)
+                    return fail(c, CLG_ERR_INVALID, "constant node %d has no data", i);
+                st = vt->write(c->dev->bk, s->buf, 0, nd->data, s->bytes);
+                if (st != CLG_OK)
+                    return fail(c, st, "uploading constant node %d (%zu bytes) failed: %s",
+                                i, s->bytes, vt->last_error(c->dev->bk));
+            }
+        }
+        if (st != CLG_OK)
+            return st;
+    }
+    return CLG_OK;
+}
+
+/* Every graph input is listed, used or not, so a training loop can set the
+ * same inputs on its train and eval plans. */
+static clg_status list_inputs(compiler *c)
+{
+    const clg_graph *g = c->g;
+    clg_plan *p = c->p;
+    int n = 0;
+    for (int i = 0; i < g->n; i++)
+        n += g->nodes[i].op == CLG_OP_INPUT;
+    p->inputs = calloc((size_t)n + 1, sizeof *p->inputs);
+    if (!p->inputs)
+        return fail(c, CLG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n; i++) {
+        const clg_node *nd = &g->nodes[i];
+        if (nd->op != CLG_OP_INPUT)
+            continue;
+        if (!nd->name)
+            return fail(c, CLG_ERR_INVALID, "input node %d has no name", i);
+        clg_plan_input *in = &p->inputs[p->n_inputs];
+        in->name = strdup(nd->name);
+        if (!in->name)
+            return fail(c, CLG_ERR_NOMEM, "out of memory");
+        in->dtype = nd->dtype;
+        in->shape = nd->shape;
+        in->bytes = node_bytes(nd);
+        p->n_inputs++;
+    }
+    return CLG_OK;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static clg_status compile(compiler *c, const clg_t *outputs, int n,
+                          const clg_compile_opts *opts)
+{
+    const clg_graph *g = c->g;
+    clg_plan *p = c->p;
+    clg_status st = check_graph(c, outputs, n);
+    if (st == CLG_OK)
+        st = mark_needed(c, outputs, n);
+    if (st != CLG_OK)
+        return st;
+
+    /* Slots, view roots and op order. */
+    int n_needed = 0, n_ops = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (!c->need[i])
+            continue;
+        n_needed++;
+        n_ops += is_arena_op(g->nodes[i].op);
+    }
+    p->slots = calloc((size_t)n_needed + 1, sizeof *p->slots);
+    p->ops = calloc((size_t)n_ops + 1, sizeof *p->ops);
+    p->op_node = calloc((size_t)n_ops + 1, sizeof *p->op_node);
+    /* An input or constant buffer per node at most, plus the arena. */
+    p->owned = calloc((size_t)n_needed + 1, sizeof *p->owned);
+    p->assigns = calloc((size_t)g->n_assigns + 1, sizeof *p->assigns);
+    int *order = calloc((size_t)n_ops + 1, sizeof *order);
+    size_t *offsets = calloc((size_t)g->n + 1, sizeof *offsets);
+    if (!p->slots || !p->ops || !p->op_node || !p->owned || !p->assigns || !order ||
+        !offsets) {
+        free(order);
+        free(offsets);
+        return fail(c, CLG_ERR_NOMEM, "out of memory for a plan of %d nodes", n_needed);
+    }
+
+    int k = 0;
+    for (int i = 0; i < g->n; i++) {
+        c->step[i] = -1;
+        if (!c->need[i])
+            continue;
+        const clg_node *nd = &g->nodes[i];
+        p->slot_of[i] = p->n_slots;
+        clg_plan_slot *s = &p->slots[p->n_slots++];
+        s->op = nd->op;
+        s->dtype = nd->dtype;
+        s->shape = nd->shape;
+        s->bytes = node_bytes(nd);
+        c->root[i] = i;
+        if (nd->op == CLG_OP_RESHAPE) {
+            const clg_node *src = &g->nodes[nd->in[0]];
+            if (nd->n_in != 1 || src->dtype != nd->dtype || node_bytes(src) != s->bytes) {
+                char sa[192], sb[192];
+                st = fail(c, CLG_ERR_INVALID, "reshape node %d: %s cannot view %s", i,
+                          clg__tensor_str(nd->dtype, &nd->shape, sa, sizeof sa),
+                          clg__tensor_str(src->dtype, &src->shape, sb, sizeof sb));
+                break;
+            }
+            c->root[i] = c->root[nd->in[0]];
+        }
+        if (is_arena_op(nd->op)) {
+            c->step[i] = k;
+            c->last[i] = k;
+            order[k++] = i;
+        }
+    }
+
+    /* Liveness: a node lives from its op to the last op reading it or any
+     * view of it; outputs and assigned values to the end of the run. */
+    for (int s = 0; s < n_ops && st == CLG_OK; s++) {
+        const clg_node *nd = &g->nodes[order[s]];
+        for (int q = 0; q < nd->n_in; q++) {
+            int r = c->root[nd->in[q]];
+            if (c->step[r] >= 0 && c->last[r] < s)
+                c->last[r] = s;
+        }
+    }
+    for (int i = 0; i < n && st == CLG_OK; i++) {
+        int r = c->root[outputs[i]];
+        if (c->step[r] >= 0)
+            c->last[r] = n_ops;
+    }
+    for (int i = 0; i < g->n_assigns && st == CLG_OK; i++) {
+        int r = c->root[g->assigns[i].value];
+        if (c->step[r] >= 0)
+            c->last[r] = n_ops;
+    }
+
+    size_t arena_size = 0, naive = 0;
+    if (st == CLG_OK)
+        st = plan_memory(c, order, n_ops, opts && opts->no_reuse, offsets, &arena_size,
+                         &naive);
+
+    /* Ops and the backend's verdict on each, before anything is allocated. */
+    for (int s = 0; s < n_ops && st == CLG_OK; s++) {
+        p->op_node[s] = order[s];
+        st = build_op(c, order[s], &p->ops[s]);
+    }
+    p->n_ops = st == CLG_OK ? n_ops : 0;
+
+    if (st == CLG_OK)
+        st = list_inputs(c);
+    if (st == CLG_OK)
+        st = place_sources(c);
+    clg_bk_buffer *arena = NULL;
+    if (st == CLG_OK && n_ops > 0)
+        st = own_buffer(c, arena_size, "the intermediate arena", order[0], &arena);
+
+    if (st == CLG_OK) {
+        for (int s = 0; s < n_ops; s++) {
+            clg_plan_slot *sl = &p->slots[p->slot_of[order[s]]];
+            sl->buf = arena;
+            sl->offset = offsets[order[s]];
+        }
+        /* Views take their root's place; roots come first in id order. */
+        for (int i = 0; i < g->n; i++) {
+            if (!c->need[i] || g->nodes[i].op != CLG_OP_RESHAPE)
+                continue;
+            const clg_plan_slot *r = &p->slots[p->slot_of[c->root[i]]];
+            clg_plan_slot *sl = &p->slots[p->slot_of[i]];
+            sl->buf = r->buf;
+            sl->offset = r->offset;
+        }
+        for (int s = 0; s < n_ops; s++) {
+            const clg_node *nd = &g->nodes[order[s]];
+            clg_bk_op *op = &p->ops[s];
+            const clg_plan_slot *o = &p->slots[p->slot_of[order[s]]];
+            op->out.buf = o->buf;
+            op->out.offset = o->offset;
+            for (int q = 0; q < nd->n_in; q++) {
+                const clg_plan_slot *in = &p->slots[p->slot_of[nd->in[q]]];
+                op->in[q].buf = in->buf;
+                op->in[q].offset = in->offset;
+            }
+        }
+        for (int i = 0; i < n; i++)
+            p->slots[p->slot_of[outputs[i]]].readable = 1;
+        for (int i = 0; i < g->n_assigns; i++) {
+            const clg_plan_slot *v = &p->slots[p->slot_of[g->assigns[i].value]];
+            const clg_plan_slot *d = &p->slots[p->slot_of[g->assigns[i].param]];
+            p->assigns[i] = (clg_plan_assign){
+                .src = v->buf, .src_off = v->offset,
+                .dst = d->buf, .dst_off = d->offset,
+                .bytes = d->bytes,
+                .value = g->assigns[i].value, .param = g->assigns[i].param,
+            };
+        }
+        p->n_assigns = g->n_assigns;
+        p->stats.planned_bytes = arena_size;
+        p->stats.naive_bytes = naive;
+        p->stats.n_ops = n_ops;
+        p->stats.n_nodes = n_needed;
+    }
+    free(order);
+    free(offsets);
+    return st;
+}
+
+clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs, int n,
+                       const clg_compile_opts *opts, clg_plan **out)
+{
+    if (out)
+        *out = NULL;
+    if (!g)
+        return dev ? clg_ctx_set_error(dev->ctx, CLG_ERR_INVALID, "compile: graph is NULL")
+                   : CLG_ERR_INVALID;
+    if (!dev)
+        return clg_ctx_set_error(g->ctx, CLG_ERR_INVALID, "compile: device is NULL");
+    compiler c = { .g = g, .dev = dev };
+    if (!out)
+        return fail(&c, CLG_ERR_INVALID, "out is NULL");
+    if (g->err != CLG_OK) {
+        clg_ctx_set_error(dev->ctx, g->err, "%s", g->errmsg);
+        if (g->ctx && g->ctx != dev->ctx)
+            clg_ctx_set_error(g->ctx, g->err, "%s", g->errmsg);
+        return g->err;
+    }
+    if (n < 0 || (n > 0 && !outputs))
+        return fail(&c, CLG_ERR_INVALID, "%d outputs given%s", n,
+                    n > 0 ? " but the array is NULL" : "");
+    if (n == 0 && g->n_assigns == 0)
+        return fail(&c, CLG_ERR_INVALID, "nothing to compute: no outputs and no assignments");
+
+    clg_plan *p = calloc(1, sizeof *p);
+    size_t gn = (size_t)g->n + 1;
+    c.need = calloc(gn, 1);
+    c.root = calloc(gn, sizeof *c.root);
+    c.step = calloc(gn, sizeof *c.step);
+    c.last = calloc(gn, sizeof *c.last);
+    clg_status st = CLG_OK;
+    if (p)
+        p->slot_of = malloc(gn * sizeof *p->slot_of);
+    if (!p || !p->slot_of || !c.need || !c.root || !c.step || !c.last) {
+        st = fail(&c, CLG_ERR_NOMEM, "out of memory for a graph of %d nodes", g->n);
+    } else {
+        p->dev = dev;
+        p->graph_size = g->n;
+        for (int i = 0; i < g->n; i++)
+            p->slot_of[i] = -1;
+        c.p = p;
+        st = compile(&c, outputs, n, opts);
+    }
+    free(c.need);
+    free(c.root);
+    free(c.step);
+    free(c.last);
+    if (st != CLG_OK) {
+        clg_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return CLG_OK;
+}
