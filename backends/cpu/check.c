@@ -1,0 +1,561 @@
+/* Validation of an op before any kernel runs: arity, dtypes, the shape rules
+ * documented on clg_op, attrs, and buffer bounds. A kernel may then index
+ * freely; only data-dependent checks (index ranges) are left to it. */
+#include "cpu.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Largest element count we accept; keeps every byte count and offset product
+ * below INT64_MAX. */
+#define MAX_NUMEL ((int64_t)1 << 56)
+
+typedef struct op_desc {
+    const char *name;
+    int min_in, max_in;
+} op_desc;
+
+#define K(op) [(op) - CLG_OP_FIRST_KERNEL]
+static const op_desc descs[CLG_OP_COUNT - CLG_OP_FIRST_KERNEL] = {
+    K(CLG_OP_FILL) = { "fill", 0, 0 },
+    K(CLG_OP_COPY) = { "copy", 1, 1 },
+    K(CLG_OP_CAST) = { "cast", 1, 1 },
+    K(CLG_OP_NEG) = { "neg", 1, 1 },
+    K(CLG_OP_EXP) = { "exp", 1, 1 },
+    K(CLG_OP_LOG) = { "log", 1, 1 },
+    K(CLG_OP_SQRT) = { "sqrt", 1, 1 },
+    K(CLG_OP_RSQRT) = { "rsqrt", 1, 1 },
+    K(CLG_OP_ABS) = { "abs", 1, 1 },
+    K(CLG_OP_SIGN) = { "sign", 1, 1 },
+    K(CLG_OP_RELU) = { "relu", 1, 1 },
+    K(CLG_OP_LEAKY_RELU) = { "leaky_relu", 1, 1 },
+    K(CLG_OP_SIGMOID) = { "sigmoid", 1, 1 },
+    K(CLG_OP_TANH) = { "tanh", 1, 1 },
+    K(CLG_OP_GELU) = { "gelu", 1, 1 },
+    K(CLG_OP_GELU_TANH) = { "gelu_tanh", 1, 1 },
+    K(CLG_OP_GELU_GRAD) = { "gelu_grad", 1, 1 },
+    K(CLG_OP_GELU_TANH_GRAD) = { "gelu_tanh_grad", 1, 1 },
+    K(CLG_OP_SOFTPLUS) = { "softplus", 1, 1 },
+    K(CLG_OP_ADD_SCALAR) = { "add_scalar", 1, 1 },
+    K(CLG_OP_MUL_SCALAR) = { "mul_scalar", 1, 1 },
+    K(CLG_OP_POW_SCALAR) = { "pow_scalar", 1, 1 },
+    K(CLG_OP_ADD) = { "add", 2, 2 },
+    K(CLG_OP_SUB) = { "sub", 2, 2 },
+    K(CLG_OP_MUL) = { "mul", 2, 2 },
+    K(CLG_OP_DIV) = { "div", 2, 2 },
+    K(CLG_OP_MAXIMUM) = { "maximum", 2, 2 },
+    K(CLG_OP_MINIMUM) = { "minimum", 2, 2 },
+    K(CLG_OP_EQ) = { "eq", 2, 2 },
+    K(CLG_OP_NE) = { "ne", 2, 2 },
+    K(CLG_OP_LT) = { "lt", 2, 2 },
+    K(CLG_OP_LE) = { "le", 2, 2 },
+    K(CLG_OP_GT) = { "gt", 2, 2 },
+    K(CLG_OP_GE) = { "ge", 2, 2 },
+    K(CLG_OP_WHERE) = { "where", 3, 3 },
+    K(CLG_OP_SUM) = { "sum", 1, 1 },
+    K(CLG_OP_MEAN) = { "mean", 1, 1 },
+    K(CLG_OP_MAX) = { "max", 1, 1 },
+    K(CLG_OP_ARGMAX) = { "argmax", 1, 1 },
+    K(CLG_OP_SOFTMAX) = { "softmax", 1, 1 },
+    K(CLG_OP_LOG_SOFTMAX) = { "log_softmax", 1, 1 },
+    K(CLG_OP_MATMUL) = { "matmul", 2, 2 },
+    K(CLG_OP_PERMUTE) = { "permute", 1, 1 },
+    K(CLG_OP_EXPAND) = { "expand", 1, 1 },
+    K(CLG_OP_SLICE) = { "slice", 1, 1 },
+    K(CLG_OP_PAD) = { "pad", 1, 1 },
+    K(CLG_OP_CONCAT) = { "concat", 1, CLG_MAX_INPUTS },
+    K(CLG_OP_GATHER) = { "gather", 2, 2 },
+    K(CLG_OP_SCATTER_ADD) = { "scatter_add", 2, 2 },
+    K(CLG_OP_ONE_HOT) = { "one_hot", 1, 1 },
+};
+#undef K
+
+static int is_kernel(clg_op op)
+{
+    return (int)op >= CLG_OP_FIRST_KERNEL && (int)op < CLG_OP_COUNT;
+}
+
+const char *cpu_op_name(clg_op op)
+{
+    return is_kernel(op) ? descs[op - CLG_OP_FIRST_KERNEL].name : "(not a kernel op)";
+}
+
+int64_t cpu_numel(const clg_bk_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->dim[d];
+    return n;
+}
+
+static int fail(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *msg, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* "[2, 3, 4]" into buf, for messages. */
+static const char *shape_str(const clg_bk_tensor *t, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < t->ndim && d < CLG_MAX_DIMS && n < len; d++)
+        n += (size_t)snprintf(buf + n, len - n, d ? ", %lld" : "%lld", (long long)t->dim[d]);
+    if (n < len)
+        snprintf(buf + n, len - n, "]");
+    return buf;
+}
+
+static const char *dtype_str(clg_dtype dt)
+{
+    switch (dt) {
+    case CLG_F32: return "f32";
+    case CLG_I32: return "i32";
+    }
+    return "(bad dtype)";
+}
+
+/* ---------------------------------------------------------------- dtypes */
+
+static int is_unary_math(clg_op op)
+{
+    return op >= CLG_OP_NEG && op <= CLG_OP_POW_SCALAR;
+}
+
+static int is_binary(clg_op op)
+{
+    return op >= CLG_OP_ADD && op <= CLG_OP_GE;
+}
+
+static int is_comparison(clg_op op)
+{
+    return op >= CLG_OP_EQ && op <= CLG_OP_GE;
+}
+
+static int valid_dtype(clg_dtype dt)
+{
+    return dt == CLG_F32 || dt == CLG_I32;
+}
+
+/* Which dtype each operand may have; `who` names the operand for messages. */
+static int want(const clg_bk_op *op, const clg_bk_tensor *t, const char *who, int f32_ok,
+                int i32_ok, char *msg, size_t len)
+{
+    if ((t->dtype == CLG_F32 && f32_ok) || (t->dtype == CLG_I32 && i32_ok))
+        return 0;
+    return fail(msg, len, "%s: %s has dtype %s; it must be %s", cpu_op_name(op->op), who,
+                dtype_str(t->dtype), f32_ok && i32_ok ? "f32 or i32" : f32_ok ? "f32" : "i32");
+}
+
+static int same_dtype(const clg_bk_op *op, const clg_bk_tensor *a, const char *wa,
+                      const clg_bk_tensor *b, const char *wb, char *msg, size_t len)
+{
+    if (a->dtype == b->dtype)
+        return 0;
+    return fail(msg, len, "%s: %s (%s) and %s (%s) must have the same dtype",
+                cpu_op_name(op->op), wa, dtype_str(a->dtype), wb, dtype_str(b->dtype));
+}
+
+int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
+{
+    if (!op)
+        return fail(msg, len, "op is NULL");
+    if (!is_kernel(op->op))
+        return fail(msg, len, "op %d is not a kernel op (kernel ops are %d..%d)", (int)op->op,
+                    CLG_OP_FIRST_KERNEL, CLG_OP_COUNT - 1);
+    const op_desc *d = &descs[op->op - CLG_OP_FIRST_KERNEL];
+    const char *name = d->name;
+    if (op->n_in < d->min_in || op->n_in > d->max_in) {
+        if (d->min_in == d->max_in)
+            return fail(msg, len, "%s: takes %d input(s), got %d", name, d->min_in, op->n_in);
+        return fail(msg, len, "%s: takes %d..%d inputs, got %d", name, d->min_in, d->max_in,
+                    op->n_in);
+    }
+    for (int i = 0; i < op->n_in; i++)
+        if (!valid_dtype(op->in[i].dtype))
+            return fail(msg, len, "%s: input %d has unknown dtype %d", name, i,
+                        (int)op->in[i].dtype);
+    if (!valid_dtype(op->out.dtype))
+        return fail(msg, len, "%s: output has unknown dtype %d", name, (int)op->out.dtype);
+
+    const clg_bk_tensor *in = op->in, *out = &op->out;
+    switch (op->op) {
+    case CLG_OP_FILL:
+    case CLG_OP_CAST:
+        return 0; /* f32 or i32 on either side */
+    case CLG_OP_COPY:
+    case CLG_OP_PERMUTE:
+    case CLG_OP_EXPAND:
+    case CLG_OP_SLICE:
+    case CLG_OP_PAD:
+        return same_dtype(op, &in[0], "input", out, "output", msg, len);
+    case CLG_OP_CONCAT:
+        for (int i = 0; i < op->n_in; i++)
+            if (same_dtype(op, &in[i], "an input", out, "the output", msg, len))
+                return -1;
+        return 0;
+    case CLG_OP_WHERE:
+        if (want(op, &in[0], "the mask", 1, 1, msg, len) ||
+            same_dtype(op, &in[1], "input 1", out, "the output", msg, len) ||
+            same_dtype(op, &in[2], "input 2", out, "the output", msg, len))
+            return -1;
+        return 0;
+    case CLG_OP_ARGMAX:
+        if (want(op, &in[0], "the input", 1, 0, msg, len) ||
+            want(op, out, "the output", 0, 1, msg, len))
+            return -1;
+        return 0;
+    case CLG_OP_GATHER:
+        if (want(op, &in[1], "the index", 0, 1, msg, len) ||
+            same_dtype(op, &in[0], "the data", out, "the output", msg, len))
+            return -1;
+        return 0;
+    case CLG_OP_SCATTER_ADD:
+        if (want(op, &in[0], "the source", 1, 0, msg, len) ||
+            want(op, &in[1], "the index", 0, 1, msg, len) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
+    case CLG_OP_ONE_HOT:
+        if (want(op, &in[0], "the input", 0, 1, msg, len) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
+    default:
+        break;
+    }
+    if (is_comparison(op->op)) {
+        if (want(op, &in[0], "input 0", 1, 1, msg, len) ||
+            same_dtype(op, &in[0], "input 0", &in[1], "input 1", msg, len) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
+    }
+    /* Everything else is f32 math: unary, arithmetic, reductions, softmax,
+     * matmul. */
+    for (int i = 0; i < op->n_in; i++) {
+        char who[24];
+        snprintf(who, sizeof who, "input %d", i);
+        if (want(op, &in[i], who, 1, 0, msg, len))
+            return -1;
+    }
+    return want(op, out, "the output", 1, 0, msg, len);
+}
+
+/* ---------------------------------------------------------------- shapes */
+
+static int check_tensor(const clg_bk_op *op, const clg_bk_tensor *t, const char *who, char *msg,
+                        size_t len)
+{
+    const char *name = cpu_op_name(op->op);
+    if (t->ndim < 0 || t->ndim > CLG_MAX_DIMS)
+        return fail(msg, len, "%s: %s has ndim %d (0..%d allowed)", name, who, t->ndim,
+                    CLG_MAX_DIMS);
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->dim[d] < 0)
+            return fail(msg, len, "%s: %s has negative dim %d (%lld)", name, who, d,
+                        (long long)t->dim[d]);
+        if (t->dim[d] > 0 && n > MAX_NUMEL / t->dim[d])
+            return fail(msg, len, "%s: %s is too large", name, who);
+        n *= t->dim[d];
+    }
+    if (!t->buf)
+        return fail(msg, len, "%s: %s has no buffer", name, who);
+    const size_t bytes = (size_t)n * 4;
+    if (t->offset > t->buf->size || bytes > t->buf->size - t->offset)
+        return fail(msg, len,
+                    "%s: %s (%lld elements at byte offset %zu) overruns its buffer of %zu bytes",
+                    name, who, (long long)n, t->offset, t->buf->size);
+    return 0;
+}
+
+/* Byte ranges [offset, end) in one buffer intersect; empty ranges never do. */
+static int overlaps(const clg_bk_tensor *a, const clg_bk_tensor *b)
+{
+    const size_t ea = a->offset + (size_t)cpu_numel(a) * 4;
+    const size_t eb = b->offset + (size_t)cpu_numel(b) * 4;
+    if (a->buf != b->buf || ea == a->offset || eb == b->offset)
+        return 0;
+    return a->offset < eb && b->offset < ea;
+}
+
+static int same_shape(const clg_bk_tensor *a, const clg_bk_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->dim[d] != b->dim[d])
+            return 0;
+    return 1;
+}
+
+static int shape_mismatch(const clg_bk_op *op, const char *what, const clg_bk_tensor *a,
+                          const char *wa, const clg_bk_tensor *b, const char *wb, char *msg,
+                          size_t len)
+{
+    char sa[96], sb[96];
+    return fail(msg, len, "%s: %s: %s %s vs %s %s", cpu_op_name(op->op), what, wa,
+                shape_str(a, sa, sizeof sa), wb, shape_str(b, sb, sizeof sb));
+}
+
+/* in broadcasts to out: rank <= out's, each right-aligned dim 1 or equal. */
+static int check_broadcast(const clg_bk_op *op, const clg_bk_tensor *in, const char *who,
+                           char *msg, size_t len)
+{
+    const clg_bk_tensor *out = &op->out;
+    int ok = in->ndim <= out->ndim;
+    for (int d = 0; ok && d < in->ndim; d++) {
+        const int64_t di = in->dim[d], dout = out->dim[out->ndim - in->ndim + d];
+        ok = di == dout || di == 1;
+    }
+    return ok ? 0 : shape_mismatch(op, "does not broadcast to the output", in, who, out,
+                                   "output", msg, len);
+}
+
+static int check_axis(const clg_bk_op *op, int axis, int ndim, char *msg, size_t len)
+{
+    if (axis >= 0 && axis < ndim)
+        return 0;
+    return fail(msg, len, "%s: axis %d out of range for rank %d", cpu_op_name(op->op), axis, ndim);
+}
+
+static int check_reduce(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *in = &op->in[0], *out = &op->out;
+    const uint32_t axes = op->attrs.axes;
+    if (in->ndim < 32 && (axes >> in->ndim) != 0)
+        return fail(msg, len, "%s: axes mask 0x%x names dims beyond rank %d",
+                    cpu_op_name(op->op), (unsigned)axes, in->ndim);
+    int ok = out->ndim == in->ndim;
+    for (int d = 0; ok && d < in->ndim; d++)
+        ok = out->dim[d] == ((axes >> d) & 1 ? 1 : in->dim[d]);
+    if (!ok)
+        return shape_mismatch(op, "output must be the input with reduced dims set to 1", in,
+                              "input", out, "output", msg, len);
+    if (op->op == CLG_OP_MAX && cpu_numel(out) > 0 && cpu_numel(in) == 0)
+        return fail(msg, len, "max: reduction over an empty dim has no identity");
+    return 0;
+}
+
+/* Output of argmax: the input with dim `axis` set to 1. */
+static int check_argmax(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *in = &op->in[0], *out = &op->out;
+    /* argmax of a scalar over axis 0 is 0, as in PyTorch */
+    if (!(in->ndim == 0 && op->attrs.axis == 0) &&
+        check_axis(op, op->attrs.axis, in->ndim, msg, len))
+        return -1;
+    int ok = out->ndim == in->ndim;
+    for (int d = 0; ok && d < in->ndim; d++)
+        ok = out->dim[d] == (d == op->attrs.axis ? 1 : in->dim[d]);
+    if (!ok)
+        return shape_mismatch(op, "output must be the input with dim axis set to 1", in, "input",
+                              out, "output", msg, len);
+    if (in->ndim > 0 && cpu_numel(out) > 0 && in->dim[op->attrs.axis] == 0)
+        return fail(msg, len, "argmax: axis %d is empty", op->attrs.axis);
+    return 0;
+}
+
+static int check_matmul(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *a = &op->in[0], *b = &op->in[1], *out = &op->out;
+    if (a->ndim != 3 || b->ndim != 3 || out->ndim != 3)
+        return fail(msg, len, "matmul: operands must be 3-D, got ranks %d, %d -> %d", a->ndim,
+                    b->ndim, out->ndim);
+    const int64_t M = op->attrs.trans_a ? a->dim[2] : a->dim[1];
+    const int64_t Ka = op->attrs.trans_a ? a->dim[1] : a->dim[2];
+    const int64_t Kb = op->attrs.trans_b ? b->dim[2] : b->dim[1];
+    const int64_t N = op->attrs.trans_b ? b->dim[1] : b->dim[2];
+    if (Ka != Kb)
+        return shape_mismatch(op, "inner dims differ (after transposes)", a, "A", b, "B", msg,
+                              len);
+    if (out->dim[1] != M || out->dim[2] != N)
+        return shape_mismatch(op, "output must be [batch, M, N]", a, "A", out, "output", msg,
+                              len);
+    const int64_t batch = out->dim[0];
+    if ((a->dim[0] != 1 && a->dim[0] != batch) || (b->dim[0] != 1 && b->dim[0] != batch))
+        return fail(msg, len, "matmul: batch dims %lld and %lld must be 1 or %lld",
+                    (long long)a->dim[0], (long long)b->dim[0], (long long)batch);
+    return 0;
+}
+
+static int check_permute(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *in = &op->in[0], *out = &op->out;
+    if (in->ndim != out->ndim)
+        return shape_mismatch(op, "ranks differ", in, "input", out, "output", msg, len);
+    int seen[CLG_MAX_DIMS] = { 0 };
+    for (int d = 0; d < in->ndim; d++) {
+        const int p = op->attrs.perm[d];
+        if (p < 0 || p >= in->ndim || seen[p])
+            return fail(msg, len, "permute: perm is not a permutation of 0..%d (perm[%d] = %d)",
+                        in->ndim - 1, d, p);
+        seen[p] = 1;
+        if (out->dim[d] != in->dim[p])
+            return shape_mismatch(op, "output dim i must be input dim perm[i]", in, "input", out,
+                                  "output", msg, len);
+    }
+    return 0;
+}
+
+/* SLICE: big = input, small = output; PAD: the reverse. */
+static int check_window(const clg_bk_op *op, const clg_bk_tensor *big, const clg_bk_tensor *small,
+                        char *msg, size_t len)
+{
+    if (big->ndim != small->ndim)
+        return shape_mismatch(op, "ranks differ", &op->in[0], "input", &op->out, "output", msg,
+                              len);
+    for (int d = 0; d < big->ndim; d++) {
+        const int64_t s = op->attrs.start[d];
+        if (s < 0 || s > big->dim[d] || small->dim[d] > big->dim[d] - s)
+            return fail(msg, len,
+                        "%s: dim %d: window of %lld at start %lld does not fit in size %lld",
+                        cpu_op_name(op->op), d, (long long)small->dim[d], (long long)s,
+                        (long long)big->dim[d]);
+    }
+    return 0;
+}
+
+static int check_concat(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *out = &op->out;
+    const int axis = op->attrs.axis;
+    if (check_axis(op, axis, out->ndim, msg, len))
+        return -1;
+    int64_t total = 0;
+    for (int i = 0; i < op->n_in; i++) {
+        const clg_bk_tensor *in = &op->in[i];
+        int ok = in->ndim == out->ndim;
+        for (int d = 0; ok && d < out->ndim; d++)
+            ok = d == axis || in->dim[d] == out->dim[d];
+        if (!ok) {
+            char who[32];
+            snprintf(who, sizeof who, "input %d", i);
+            return shape_mismatch(op, "dims other than axis must match", in, who, out, "output",
+                                  msg, len);
+        }
+        total += in->dim[axis];
+    }
+    if (total != out->dim[axis])
+        return fail(msg, len, "concat: inputs add up to %lld along axis %d, output has %lld",
+                    (long long)total, axis, (long long)out->dim[axis]);
+    return 0;
+}
+
+/* torch.gather / scatter_add: the index has the rank of `full`, and outside
+ * `axis` no dim larger than full's. */
+static int check_index_shape(const clg_bk_op *op, const clg_bk_tensor *full, const char *wfull,
+                             char *msg, size_t len)
+{
+    const clg_bk_tensor *idx = &op->in[1];
+    const int axis = op->attrs.axis;
+    if (idx->ndim != full->ndim)
+        return shape_mismatch(op, "index rank must equal", idx, "index", full, wfull, msg, len);
+    if (check_axis(op, axis, full->ndim, msg, len))
+        return -1;
+    for (int d = 0; d < full->ndim; d++)
+        if (d != axis && idx->dim[d] > full->dim[d])
+            return shape_mismatch(op, "index is larger outside axis than", idx, "index", full,
+                                  wfull, msg, len);
+    return 0;
+}
+
+static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *in = op->in, *out = &op->out;
+    switch (op->op) {
+    case CLG_OP_FILL:
+        return 0;
+    case CLG_OP_SUM:
+    case CLG_OP_MEAN:
+    case CLG_OP_MAX:
+        return check_reduce(op, msg, len);
+    case CLG_OP_ARGMAX:
+        return check_argmax(op, msg, len);
+    case CLG_OP_SOFTMAX:
+    case CLG_OP_LOG_SOFTMAX:
+        if (!same_shape(in, out))
+            return shape_mismatch(op, "shapes differ", in, "input", out, "output", msg, len);
+        if (in->ndim == 0 && op->attrs.axis == 0) /* one element, as in PyTorch */
+            return 0;
+        return check_axis(op, op->attrs.axis, in->ndim, msg, len);
+    case CLG_OP_WHERE:
+        if (check_broadcast(op, &in[0], "mask", msg, len) ||
+            check_broadcast(op, &in[1], "input 1", msg, len) ||
+            check_broadcast(op, &in[2], "input 2", msg, len))
+            return -1;
+        return 0;
+    case CLG_OP_MATMUL:
+        return check_matmul(op, msg, len);
+    case CLG_OP_PERMUTE:
+        return check_permute(op, msg, len);
+    case CLG_OP_EXPAND:
+        return check_broadcast(op, in, "input", msg, len);
+    case CLG_OP_SLICE:
+        return check_window(op, in, out, msg, len);
+    case CLG_OP_PAD:
+        return check_window(op, out, in, msg, len);
+    case CLG_OP_CONCAT:
+        return check_concat(op, msg, len);
+    case CLG_OP_GATHER:
+        if (!same_shape(&in[1], out))
+            return shape_mismatch(op, "output shape must equal the index shape", &in[1], "index",
+                                  out, "output", msg, len);
+        return check_index_shape(op, &in[0], "data", msg, len);
+    case CLG_OP_SCATTER_ADD:
+        if (!same_shape(&in[0], &in[1]))
+            return shape_mismatch(op, "source and index shapes differ", &in[0], "source", &in[1],
+                                  "index", msg, len);
+        return check_index_shape(op, out, "output", msg, len);
+    case CLG_OP_ONE_HOT: {
+        int ok = out->ndim == in->ndim + 1 && op->attrs.n >= 0 && out->dim[in->ndim] == op->attrs.n;
+        for (int d = 0; ok && d < in->ndim; d++)
+            ok = out->dim[d] == in->dim[d];
+        if (!ok) {
+            char sa[96], sb[96];
+            return fail(msg, len, "one_hot: output must be input %s + [n = %lld], got %s",
+                        shape_str(in, sa, sizeof sa), (long long)op->attrs.n,
+                        shape_str(out, sb, sizeof sb));
+        }
+        return 0;
+    }
+    default:
+        break;
+    }
+    if (is_binary(op->op))
+        return check_broadcast(op, &in[0], "input 0", msg, len) ||
+                       check_broadcast(op, &in[1], "input 1", msg, len)
+                   ? -1
+                   : 0;
+    if (is_unary_math(op->op) || op->op == CLG_OP_COPY || op->op == CLG_OP_CAST) {
+        if (cpu_numel(in) != cpu_numel(out))
+            return shape_mismatch(op, "element counts differ", in, "input", out, "output", msg,
+                                  len);
+        return 0;
+    }
+    return fail(msg, len, "%s: no shape rule (internal error)", cpu_op_name(op->op));
+}
+
+int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
+{
+    if (cpu_check_types(op, msg, len))
+        return -1;
+    for (int i = 0; i < op->n_in; i++) {
+        char who[24];
+        snprintf(who, sizeof who, "input %d", i);
+        if (check_tensor(op, &op->in[i], who, msg, len))
+            return -1;
+    }
+    if (check_tensor(op, &op->out, "output", msg, len) || check_shapes(op, msg, len))
+        return -1;
+    for (int i = 0; i < op->n_in; i++)
+        if (overlaps(&op->in[i], &op->out))
+            return fail(msg, len, "%s: output overlaps input %d in the same buffer",
+                        cpu_op_name(op->op), i);
+    return 0;
+}

@@ -1,0 +1,372 @@
+/* Elementwise ops: fill, copy, cast, unary math, broadcasting binary ops and
+ * where. Unary ops see contiguous same-size tensors; binary ops and where go
+ * through a strided walk (walk.c) whose inner rows have steps 0 or 1, and
+ * each row kernel has a plain loop for the common step combinations. */
+#include "cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+_Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "4-byte elements");
+
+/* --------------------------------------------------------- fill, copy, cast */
+
+/* Truncation toward zero. NaN and values outside the int32 range have no C
+ * conversion; they give INT32_MIN, what PyTorch gives on x86. */
+static int32_t f32_to_i32(float x)
+{
+    if (!(x > -2147483904.0f && x < 2147483648.0f))
+        return INT32_MIN;
+    return (int32_t)x;
+}
+
+clg_status cpu_fill(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    const int64_t n = cpu_numel(&op->out);
+    if (op->out.dtype == CLG_I32) {
+        int32_t *o = cpu_data(&op->out);
+        const int32_t v = f32_to_i32(op->attrs.f);
+        for (int64_t i = 0; i < n; i++)
+            o[i] = v;
+    } else {
+        float *o = cpu_data(&op->out);
+        const float v = op->attrs.f;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = v;
+    }
+    return CLG_OK;
+}
+
+clg_status cpu_copy(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    memcpy(cpu_data(&op->out), cpu_data(&op->in[0]), (size_t)cpu_numel(&op->out) * 4);
+    return CLG_OK;
+}
+
+clg_status cpu_cast(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const clg_dtype from = op->in[0].dtype, to = op->out.dtype;
+    const int64_t n = cpu_numel(&op->out);
+    if (from == to)
+        return cpu_copy(dev, op);
+    if (from == CLG_F32) {
+        const float *a = cpu_data(&op->in[0]);
+        int32_t *o = cpu_data(&op->out);
+        for (int64_t i = 0; i < n; i++)
+            o[i] = f32_to_i32(a[i]);
+    } else {
+        const int32_t *a = cpu_data(&op->in[0]);
+        float *o = cpu_data(&op->out);
+        for (int64_t i = 0; i < n; i++)
+            o[i] = (float)a[i];
+    }
+    return CLG_OK;
+}
+
+/* ---------------------------------------------------------------- unary */
+
+#define SQRT_2_OVER_PI 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_TANH_K 0.044715f
+#define INV_SQRT_2PI 0.3989422804014327f /* 1 / sqrt(2 pi): the normal pdf at 0 */
+
+static inline float sigmoid(float x)
+{
+    /* exp of a non-positive argument only: no overflow for large |x|. */
+    if (x >= 0.0f)
+        return 1.0f / (1.0f + expf(-x));
+    const float e = expf(x);
+    return e / (1.0f + e);
+}
+
+static inline float gelu(float x)
+{
+    return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+}
+
+/* d/dx x Phi(x) = Phi(x) + x phi(x) */
+static inline float gelu_grad(float x)
+{
+    const float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+    const float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
+static inline float gelu_tanh(float x)
+{
+    const float u = SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(u));
+}
+
+/* d/dx 0.5 x (1 + tanh u(x)) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'(x) */
+static inline float gelu_tanh_grad(float x)
+{
+    const float u = SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x);
+    const float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_K * x * x);
+    const float t = tanhf(u);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
+static inline float softplus(float x)
+{
+    /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|); the exp never overflows. */
+    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
+/* PyTorch's sign: NaN gives 0. */
+static inline float sign(float x)
+{
+    return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
+}
+
+typedef void unary_fn(float *restrict o, const float *restrict a, int64_t n, float f);
+
+/* x is the element, f the op's attrs.f. */
+#define UNARY(name, expr)                                                                  \
+    static void name(float *restrict o, const float *restrict a, int64_t n, float f)       \
+    {                                                                                      \
+        (void)f;                                                                           \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+            const float x = a[i];                                                          \
+            o[i] = (expr);                                                                 \
+        }                                                                                  \
+    }
+
+UNARY(u_neg, -x)
+UNARY(u_exp, expf(x))
+UNARY(u_log, logf(x))
+UNARY(u_sqrt, sqrtf(x))
+UNARY(u_rsqrt, 1.0f / sqrtf(x))
+UNARY(u_abs, fabsf(x))
+UNARY(u_sign, sign(x))
+UNARY(u_relu, x < 0.0f ? 0.0f : x) /* keeps NaN, as PyTorch */
+UNARY(u_leaky_relu, x > 0.0f ? x : f * x)
+UNARY(u_sigmoid, sigmoid(x))
+UNARY(u_tanh, tanhf(x))
+UNARY(u_gelu, gelu(x))
+UNARY(u_gelu_tanh, gelu_tanh(x))
+UNARY(u_gelu_grad, gelu_grad(x))
+UNARY(u_gelu_tanh_grad, gelu_tanh_grad(x))
+UNARY(u_softplus, softplus(x))
+UNARY(u_add_scalar, x + f)
+UNARY(u_mul_scalar, x * f)
+UNARY(u_pow_scalar, powf(x, f))
+
+/* fn and the per-element cost used to decide on threads. */
+static unary_fn *unary_kernel(clg_op op, int *cost)
+{
+    *cost = 8;
+    switch (op) {
+    case CLG_OP_NEG: *cost = 1; return u_neg;
+    case CLG_OP_EXP: return u_exp;
+    case CLG_OP_LOG: return u_log;
+    case CLG_OP_SQRT: *cost = 2; return u_sqrt;
+    case CLG_OP_RSQRT: *cost = 2; return u_rsqrt;
+    case CLG_OP_ABS: *cost = 1; return u_abs;
+    case CLG_OP_SIGN: *cost = 1; return u_sign;
+    case CLG_OP_RELU: *cost = 1; return u_relu;
+    case CLG_OP_LEAKY_RELU: *cost = 1; return u_leaky_relu;
+    case CLG_OP_SIGMOID: return u_sigmoid;
+    case CLG_OP_TANH: return u_tanh;
+    case CLG_OP_GELU: return u_gelu;
+    case CLG_OP_GELU_TANH: return u_gelu_tanh;
+    case CLG_OP_GELU_GRAD: return u_gelu_grad;
+    case CLG_OP_GELU_TANH_GRAD: return u_gelu_tanh_grad;
+    case CLG_OP_SOFTPLUS: return u_softplus;
+    case CLG_OP_ADD_SCALAR: *cost = 1; return u_add_scalar;
+    case CLG_OP_MUL_SCALAR: *cost = 1; return u_mul_scalar;
+    case CLG_OP_POW_SCALAR: return u_pow_scalar;
+    default: return NULL;
+    }
+}
+
+/* Pieces of a flat run of n elements, for threads. */
+#define FLAT_CHUNK 16384
+
+clg_status cpu_unary(clg_bk_device *dev, const clg_bk_op *op)
+{
+    int cost;
+    unary_fn *fn = unary_kernel(op->op, &cost);
+    if (!fn)
+        return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "%s: not a unary op", cpu_op_name(op->op));
+    const int64_t n = cpu_numel(&op->out);
+    const int64_t pieces = (n + FLAT_CHUNK - 1) / FLAT_CHUNK;
+    float *o = cpu_data(&op->out);
+    const float *a = cpu_data(&op->in[0]);
+    const float f = op->attrs.f;
+    CPU_PARALLEL_FOR(CPU_PAR(n, cost))
+    for (int64_t p = 0; p < pieces; p++) {
+        const int64_t s = p * FLAT_CHUNK;
+        fn(o + s, a + s, n - s < FLAT_CHUNK ? n - s : FLAT_CHUNK, f);
+    }
+    return CLG_OK;
+}
+
+/* ---------------------------------------------------------------- binary */
+
+/* One row of a binary op: o[i] = expr(a[i * sa], b[i * sb]). Steps are 0
+ * (broadcast) or 1 in practice; the three plain cases are spelled out so the
+ * compiler can vectorise them. */
+typedef void binary_fn(float *restrict o, const void *pa, int64_t sa, const void *pb, int64_t sb,
+                       int64_t n);
+
+#define BINARY(name, T, expr)                                                              \
+    static void name(float *restrict o, const void *pa, int64_t sa, const void *pb,        \
+                     int64_t sb, int64_t n)                                                \
+    {                                                                                      \
+        const T *restrict a = pa, *restrict b = pb;                                        \
+        if (sa == 1 && sb == 1) {                                                          \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                const T x = a[i], y = b[i];                                                \
+                o[i] = (expr);                                                             \
+            }                                                                              \
+        } else if (sa == 1 && sb == 0) {                                                   \
+            const T y = b[0];                                                              \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                const T x = a[i];                                                          \
+                o[i] = (expr);                                                             \
+            }                                                                              \
+        } else if (sa == 0 && sb == 1) {                                                   \
+            const T x = a[0];                                                              \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                const T y = b[i];                                                          \
+                o[i] = (expr);                                                             \
+            }                                                                              \
+        } else {                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                const T x = a[i * sa], y = b[i * sb];                                      \
+                o[i] = (expr);                                                             \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+/* maximum/minimum propagate NaN from either side, as PyTorch. */
+BINARY(b_add, float, x + y)
+BINARY(b_sub, float, x - y)
+BINARY(b_mul, float, x * y)
+BINARY(b_div, float, x / y)
+BINARY(b_maximum, float, (x != x || x > y) ? x : y)
+BINARY(b_minimum, float, (x != x || x < y) ? x : y)
+BINARY(b_eq_f32, float, x == y ? 1.0f : 0.0f)
+BINARY(b_ne_f32, float, x != y ? 1.0f : 0.0f)
+BINARY(b_lt_f32, float, x < y ? 1.0f : 0.0f)
+BINARY(b_le_f32, float, x <= y ? 1.0f : 0.0f)
+BINARY(b_gt_f32, float, x > y ? 1.0f : 0.0f)
+BINARY(b_ge_f32, float, x >= y ? 1.0f : 0.0f)
+BINARY(b_eq_i32, int32_t, x == y ? 1.0f : 0.0f)
+BINARY(b_ne_i32, int32_t, x != y ? 1.0f : 0.0f)
+BINARY(b_lt_i32, int32_t, x < y ? 1.0f : 0.0f)
+BINARY(b_le_i32, int32_t, x <= y ? 1.0f : 0.0f)
+BINARY(b_gt_i32, int32_t, x > y ? 1.0f : 0.0f)
+BINARY(b_ge_i32, int32_t, x >= y ? 1.0f : 0.0f)
+
+static binary_fn *binary_kernel(clg_op op, clg_dtype dt)
+{
+    const int i32 = dt == CLG_I32;
+    switch (op) {
+    case CLG_OP_ADD: return b_add;
+    case CLG_OP_SUB: return b_sub;
+    case CLG_OP_MUL: return b_mul;
+    case CLG_OP_DIV: return b_div;
+    case CLG_OP_MAXIMUM: return b_maximum;
+    case CLG_OP_MINIMUM: return b_minimum;
+    case CLG_OP_EQ: return i32 ? b_eq_i32 : b_eq_f32;
+    case CLG_OP_NE: return i32 ? b_ne_i32 : b_ne_f32;
+    case CLG_OP_LT: return i32 ? b_lt_i32 : b_lt_f32;
+    case CLG_OP_LE: return i32 ? b_le_i32 : b_le_f32;
+    case CLG_OP_GT: return i32 ? b_gt_i32 : b_gt_f32;
+    case CLG_OP_GE: return i32 ? b_ge_i32 : b_ge_f32;
+    default: return NULL;
+    }
+}
+
+/* A walk over out's shape with out and the given inputs as operands. */
+static void broadcast_walk(cpu_walk *w, const clg_bk_op *op, int n_in)
+{
+    const clg_bk_tensor *out = &op->out;
+    int64_t stride[CPU_WALK_MAX_OPS][CLG_MAX_DIMS];
+    cpu_contig_strides(out->ndim, out->dim, stride[0]);
+    for (int i = 0; i < n_in; i++)
+        cpu_broadcast_strides(&op->in[i], out->ndim, out->dim, stride[i + 1]);
+    cpu_walk_init(w, out->ndim, out->dim, n_in + 1, stride);
+}
+
+clg_status cpu_binary(clg_bk_device *dev, const clg_bk_op *op)
+{
+    binary_fn *fn = binary_kernel(op->op, op->in[0].dtype);
+    if (!fn)
+        return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "%s: not a binary op", cpu_op_name(op->op));
+    cpu_walk w;
+    broadcast_walk(&w, op, 2);
+    float *o = cpu_data(&op->out);
+    const int32_t *a = cpu_data(&op->in[0]), *b = cpu_data(&op->in[1]);
+    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(&op->out), 1))
+    for (int64_t i = 0; i < w.n_pieces; i++) {
+        cpu_piece p;
+        cpu_walk_piece(&w, i, &p);
+        /* out is contiguous, so its step is 1; a and b are 4-byte either way */
+        fn(o + p.off[0], a + p.off[1], p.step[1], b + p.off[2], p.step[2], p.len);
+    }
+    return CLG_OK;
+}
+
+/* ---------------------------------------------------------------- where */
+
+/* Values move as 4-byte words, so one kernel serves f32 and i32 data. The
+ * all-contiguous case, a broadcast constant on either side (the zero of a
+ * masked gradient) and a broadcast mask (a flag that switches a whole
+ * update) get loops of their own, plain enough to be vectorised. */
+#define WHERE_ROW(name, M)                                                                 \
+    static void name(uint32_t *restrict o, const void *pm, int64_t sm,                     \
+                     const uint32_t *restrict a, int64_t sa, const uint32_t *restrict b,   \
+                     int64_t sb, int64_t n)                                                \
+    {                                                                                      \
+        const M *restrict m = pm;                                                          \
+        if (sm == 1 && sa == 1 && sb == 1) {                                               \
+            for (int64_t i = 0; i < n; i++)                                                \
+                o[i] = m[i] != 0 ? a[i] : b[i];                                            \
+        } else if (sm == 1 && sa == 0 && sb == 1) {                                        \
+            const uint32_t x = a[0];                                                       \
+            for (int64_t i = 0; i < n; i++)                                                \
+                o[i] = m[i] != 0 ? x : b[i];                                               \
+        } else if (sm == 1 && sa == 1 && sb == 0) {                                        \
+            const uint32_t y = b[0];                                                       \
+            for (int64_t i = 0; i < n; i++)                                                \
+                o[i] = m[i] != 0 ? a[i] : y;                                               \
+        } else if (sm == 0) { /* one mask value: the row copies one side */               \
+            const uint32_t *restrict src = m[0] != 0 ? a : b;                              \
+            const int64_t s = m[0] != 0 ? sa : sb;                                         \
+            for (int64_t i = 0; i < n; i++)                                                \
+                o[i] = src[i * s];                                                         \
+        } else {                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                \
+                o[i] = m[i * sm] != 0 ? a[i * sa] : b[i * sb];                             \
+        }                                                                                  \
+    }
+
+WHERE_ROW(where_f32_mask, float)
+WHERE_ROW(where_i32_mask, int32_t)
+
+clg_status cpu_where(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    cpu_walk w;
+    broadcast_walk(&w, op, 3);
+    uint32_t *o = cpu_data(&op->out);
+    const uint32_t *m = cpu_data(&op->in[0]);
+    const uint32_t *a = cpu_data(&op->in[1]), *b = cpu_data(&op->in[2]);
+    const int f32_mask = op->in[0].dtype == CLG_F32;
+    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(&op->out), 1))
+    for (int64_t i = 0; i < w.n_pieces; i++) {
+        cpu_piece p;
+        cpu_walk_piece(&w, i, &p);
+        if (f32_mask)
+            where_f32_mask(o + p.off[0], m + p.off[1], p.step[1], a + p.off[2], p.step[2],
+                           b + p.off[3], p.step[3], p.len);
+        else
+            where_i32_mask(o + p.off[0], m + p.off[1], p.step[1], a + p.off[2], p.step[2],
+                           b + p.off[3], p.step[3], p.len);
+    }
+    return CLG_OK;
+}

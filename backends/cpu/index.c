@@ -1,0 +1,114 @@
+/* Index ops: gather, scatter_add (torch semantics along attrs.axis) and
+ * one_hot. Index tensors are i32 and come from data, so every index is
+ * range-checked before anything is written through it. */
+#include "cpu.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* CLG_OK if every index lies in [0, size); otherwise an error naming the
+ * first offender, its position, and `range` (what size measures). */
+static clg_status check_indices(clg_bk_device *dev, const clg_bk_op *op, const int32_t *idx,
+                                int64_t n, int64_t size, const char *range)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= size)
+            return cpu_fail(dev, CLG_ERR_INVALID,
+                            "%s: index %d (element %lld of the index tensor) is out of range "
+                            "for %s",
+                            cpu_op_name(op->op), (int)idx[i], (long long)i, range);
+    return CLG_OK;
+}
+
+static clg_status check_axis_indices(clg_bk_device *dev, const clg_bk_op *op, const int32_t *idx,
+                                     int64_t n, int axis, int64_t size)
+{
+    char range[64];
+    snprintf(range, sizeof range, "dim %d of size %lld", axis, (long long)size);
+    return check_indices(dev, op, idx, n, size, range);
+}
+
+/* A walk over the index shape with operands 0 = src/out of the index shape,
+ * 1 = index, 2 = `full` (the other tensor) with its axis stride zeroed: the
+ * index supplies that offset. *axis_stride receives the zeroed stride. */
+static void index_walk(cpu_walk *w, const clg_bk_tensor *idx, const clg_bk_tensor *full, int axis,
+                       int64_t *axis_stride)
+{
+    int64_t stride[3][CLG_MAX_DIMS];
+    cpu_contig_strides(idx->ndim, idx->dim, stride[0]);
+    cpu_contig_strides(idx->ndim, idx->dim, stride[1]);
+    cpu_contig_strides(full->ndim, full->dim, stride[2]);
+    *axis_stride = stride[2][axis];
+    stride[2][axis] = 0;
+    cpu_walk_init(w, idx->ndim, idx->dim, 3, stride);
+}
+
+clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const clg_bk_tensor *data = &op->in[0], *index = &op->in[1];
+    const int axis = op->attrs.axis;
+    const int32_t *idx = cpu_data(index);
+    clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, data->dim[axis]);
+    if (st != CLG_OK)
+        return st;
+
+    cpu_walk w;
+    int64_t axis_stride;
+    index_walk(&w, index, data, axis, &axis_stride);
+    uint32_t *out = cpu_data(&op->out);
+    const uint32_t *src = cpu_data(data);
+    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(index), 2))
+    for (int64_t i = 0; i < w.n_pieces; i++) {
+        cpu_piece p;
+        cpu_walk_piece(&w, i, &p);
+        for (int64_t j = 0; j < p.len; j++) {
+            const int64_t k = idx[p.off[1] + j * p.step[1]];
+            out[p.off[0] + j * p.step[0]] = src[p.off[2] + j * p.step[2] + k * axis_stride];
+        }
+    }
+    return CLG_OK;
+}
+
+clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const clg_bk_tensor *srct = &op->in[0], *index = &op->in[1], *outt = &op->out;
+    const int axis = op->attrs.axis;
+    const int32_t *idx = cpu_data(index);
+    clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, outt->dim[axis]);
+    if (st != CLG_OK)
+        return st;
+
+    float *out = cpu_data(outt);
+    const float *src = cpu_data(srct);
+    memset(out, 0, (size_t)cpu_numel(outt) * sizeof(float));
+    cpu_walk w;
+    int64_t axis_stride;
+    index_walk(&w, index, outt, axis, &axis_stride);
+    /* Serial: several source elements may land on one output element, and
+     * they must add up in one fixed order (the source's). */
+    for (int64_t i = 0; i < w.n_pieces; i++) {
+        cpu_piece p;
+        cpu_walk_piece(&w, i, &p);
+        for (int64_t j = 0; j < p.len; j++) {
+            const int64_t k = idx[p.off[1] + j * p.step[1]];
+            out[p.off[2] + j * p.step[2] + k * axis_stride] += src[p.off[0] + j * p.step[0]];
+        }
+    }
+    return CLG_OK;
+}
+
+clg_status cpu_one_hot(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const int64_t n = op->attrs.n, rows = cpu_numel(&op->in[0]);
+    const int32_t *cls = cpu_data(&op->in[0]);
+    char range[64];
+    snprintf(range, sizeof range, "n = %lld classes", (long long)n);
+    clg_status st = check_indices(dev, op, cls, rows, n, range);
+    if (st != CLG_OK)
+        return st;
+    float *out = cpu_data(&op->out);
+    memset(out, 0, (size_t)cpu_numel(&op->out) * sizeof(float));
+    for (int64_t i = 0; i < rows; i++)
+        out[i * n + cls[i]] = 1.0f;
+    return CLG_OK;
+}

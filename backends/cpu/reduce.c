@@ -1,0 +1,229 @@
+/* Reductions (sum, mean, max over a set of axes), argmax and softmax /
+ * log_softmax over one axis.
+ *
+ * Each output element accumulates its inputs in one fixed order (ascending
+ * flat index) into a double, whichever path and however many threads run it:
+ * threads only ever split the set of output elements. That makes results
+ * bit-identical run to run, and the double keeps long sums accurate. */
+#include "cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Dims of one kind (reduced, or kept) with their input strides. */
+typedef struct dim_list {
+    int n;
+    int64_t size[CLG_MAX_DIMS];
+    int64_t stride[CLG_MAX_DIMS];
+} dim_list;
+
+static void push(dim_list *l, int64_t size, int64_t stride)
+{
+    l->size[l->n] = size;
+    l->stride[l->n] = stride;
+    l->n++;
+}
+
+static int64_t count(const dim_list *l)
+{
+    int64_t n = 1;
+    for (int i = 0; i < l->n; i++)
+        n *= l->size[i];
+    return n;
+}
+
+/* Input offset of the point with row-major index `linear` in l's space. */
+static int64_t offset_of(const dim_list *l, int64_t linear)
+{
+    int64_t off = 0;
+    for (int i = l->n - 1; i >= 0; i--) {
+        off += (linear % l->size[i]) * l->stride[i];
+        linear /= l->size[i];
+    }
+    return off;
+}
+
+static inline double max_nan(double acc, double v)
+{
+    return (v > acc || v != v) ? v : acc; /* NaN wins and stays, as PyTorch */
+}
+
+/* Columns one work item of the kept-inner path accumulates at once. */
+#define COL_BLOCK 256
+
+clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    const clg_bk_tensor *in = &op->in[0];
+    const int is_max = op->op == CLG_OP_MAX;
+    const int64_t n_out = cpu_numel(&op->out), n_in = cpu_numel(in);
+    float *o = cpu_data(&op->out);
+    const float *a = cpu_data(in);
+    if (n_out == 0)
+        return CLG_OK;
+    if (n_in == 0) { /* reduced over an empty dim; max was refused by check.c */
+        const float v = op->op == CLG_OP_MEAN ? NAN : 0.0f;
+        for (int64_t i = 0; i < n_out; i++)
+            o[i] = v;
+        return CLG_OK;
+    }
+
+    /* Group neighbouring dims of the same kind (the input is contiguous, so
+     * each group is one strided dim), dropping size-1 dims. */
+    int64_t size[CLG_MAX_DIMS], stride[CLG_MAX_DIMS];
+    int reduced[CLG_MAX_DIMS], ng = 0;
+    for (int d = 0; d < in->ndim; d++) {
+        if (in->dim[d] == 1)
+            continue;
+        const int r = (op->attrs.axes >> d) & 1;
+        if (ng > 0 && reduced[ng - 1] == r) {
+            size[ng - 1] *= in->dim[d];
+        } else {
+            size[ng] = in->dim[d];
+            reduced[ng] = r;
+            ng++;
+        }
+    }
+    int64_t s = 1;
+    for (int g = ng - 1; g >= 0; g--) {
+        stride[g] = s;
+        s *= size[g];
+    }
+    dim_list kept = { 0 }, red = { 0 };
+    for (int g = 0; g < ng; g++)
+        push(reduced[g] ? &red : &kept, size[g], stride[g]);
+    const double n_reduced = (double)(n_in / n_out);
+
+    if (ng == 0 || reduced[ng - 1]) {
+        /* Reduced dims innermost: each output sums contiguous runs. */
+        int64_t run = 1;
+        if (ng > 0)
+            run = red.size[--red.n];
+        const int64_t n_runs = count(&red);
+        CPU_PARALLEL_FOR(CPU_PAR(n_in, 1))
+        for (int64_t i = 0; i < n_out; i++) {
+            const int64_t base = offset_of(&kept, i);
+            double acc = is_max ? -INFINITY : 0.0;
+            for (int64_t r = 0; r < n_runs; r++) {
+                const float *p = a + base + offset_of(&red, r);
+                if (is_max)
+                    for (int64_t j = 0; j < run; j++)
+                        acc = max_nan(acc, p[j]);
+                else
+                    for (int64_t j = 0; j < run; j++)
+                        acc += p[j];
+            }
+            o[i] = (float)(op->op == CLG_OP_MEAN ? acc / n_reduced : acc);
+        }
+        return CLG_OK;
+    }
+
+    /* A kept dim innermost (e.g. a bias gradient, sum over the batch): walk
+     * the reduced points in order and add whole blocks of columns at once. */
+    const int64_t cols = kept.size[--kept.n];
+    const int64_t n_rows = count(&kept), n_points = count(&red);
+    const int64_t blocks = (cols + COL_BLOCK - 1) / COL_BLOCK;
+    CPU_PARALLEL_FOR(CPU_PAR(n_in, 1))
+    for (int64_t item = 0; item < n_rows * blocks; item++) {
+        const int64_t row = item / blocks, c0 = (item % blocks) * COL_BLOCK;
+        const int64_t nc = cols - c0 < COL_BLOCK ? cols - c0 : COL_BLOCK;
+        const int64_t base = offset_of(&kept, row) + c0;
+        double acc[COL_BLOCK];
+        for (int64_t c = 0; c < nc; c++)
+            acc[c] = is_max ? -INFINITY : 0.0;
+        for (int64_t r = 0; r < n_points; r++) {
+            const float *p = a + base + offset_of(&red, r);
+            if (is_max)
+                for (int64_t c = 0; c < nc; c++)
+                    acc[c] = max_nan(acc[c], p[c]);
+            else
+                for (int64_t c = 0; c < nc; c++)
+                    acc[c] += p[c];
+        }
+        float *q = o + row * cols + c0;
+        for (int64_t c = 0; c < nc; c++)
+            q[c] = (float)(op->op == CLG_OP_MEAN ? acc[c] / n_reduced : acc[c]);
+    }
+    return CLG_OK;
+}
+
+/* The input as [outer, len, inner] around `axis` (a scalar is [1, 1, 1]). */
+static void split_at_axis(const clg_bk_tensor *t, int axis, int64_t *outer, int64_t *len,
+                          int64_t *inner)
+{
+    *outer = *inner = *len = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (d < axis)
+            *outer *= t->dim[d];
+        else if (d == axis)
+            *len = t->dim[d];
+        else
+            *inner *= t->dim[d];
+    }
+}
+
+clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    int64_t outer, len, inner;
+    split_at_axis(&op->in[0], op->attrs.axis, &outer, &len, &inner);
+    const float *a = cpu_data(&op->in[0]);
+    int32_t *o = cpu_data(&op->out);
+    CPU_PARALLEL_FOR(CPU_PAR(outer * len * inner, 1))
+    for (int64_t i = 0; i < outer * inner; i++) {
+        const float *p = a + (i / inner) * len * inner + i % inner;
+        float best = p[0];
+        int64_t at = 0;
+        for (int64_t j = 1; j < len; j++) {
+            const float v = p[j * inner];
+            /* strictly greater keeps the first maximum; the first NaN wins */
+            if (v > best || (v != v && best == best)) {
+                best = v;
+                at = j;
+            }
+        }
+        o[i] = (int32_t)at;
+    }
+    return CLG_OK;
+}
+
+/* softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k, so that
+ * no exp overflows; log_softmax(x)_j = x_j - m - log(sum_k exp(x_k - m)). */
+static void softmax_line(float *o, const float *x, int64_t len, int64_t step, int log_form)
+{
+    float m = x[0];
+    for (int64_t j = 1; j < len; j++) {
+        const float v = x[j * step];
+        if (v > m || v != v)
+            m = v;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < len; j++)
+        sum += expf(x[j * step] - m);
+    if (log_form) {
+        const double shift = (double)m + log(sum);
+        for (int64_t j = 0; j < len; j++)
+            o[j * step] = (float)((double)x[j * step] - shift);
+    } else {
+        for (int64_t j = 0; j < len; j++)
+            o[j * step] = (float)(expf(x[j * step] - m) / sum);
+    }
+}
+
+clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    int64_t outer, len, inner;
+    split_at_axis(&op->in[0], op->attrs.axis, &outer, &len, &inner);
+    if (len == 0)
+        return CLG_OK;
+    const float *a = cpu_data(&op->in[0]);
+    float *o = cpu_data(&op->out);
+    const int log_form = op->op == CLG_OP_LOG_SOFTMAX;
+    CPU_PARALLEL_FOR(CPU_PAR(outer * len * inner, 16))
+    for (int64_t i = 0; i < outer * inner; i++) {
+        const int64_t off = (i / inner) * len * inner + i % inner;
+        softmax_line(o + off, a + off, len, inner, log_form);
+    }
+    return CLG_OK;
+}

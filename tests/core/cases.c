@@ -1,0 +1,669 @@
+/* The shared op-case table; see cases.h. Shapes are kept small so that the
+ * whole table runs in seconds on PoCL as well as on the CPU backend. */
+#include "cases.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* A brace initializer for clg_shape (usable in a static table). */
+#define SH(...)                                                                \
+    { .ndim = (int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)),    \
+      .dim = { __VA_ARGS__ } }
+#define SH0 { .ndim = 0 }
+#define I32 CLG_I32
+
+const tc_case tc_cases[] = {
+    /* sources */
+    { .name = "full_2x3", .kind = T_FULL, .shape = SH(2, 3), .f = 1.5f },
+    { .name = "scalar", .kind = T_SCALAR, .f = -2.25f },
+
+    /* unary */
+    { .name = "copy_f32", .kind = T_UNARY, .op = CLG_OP_COPY, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "copy_i32", .kind = T_UNARY, .op = CLG_OP_COPY, .n_in = 1, .in = { SH(5) },
+      .dt = { I32 } },
+    { .name = "neg", .kind = T_UNARY, .op = CLG_OP_NEG, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "neg_0d", .kind = T_UNARY, .op = CLG_OP_NEG, .n_in = 1, .in = { SH0 } },
+    { .name = "exp", .kind = T_UNARY, .op = CLG_OP_EXP, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "exp_1000", .kind = T_UNARY, .op = CLG_OP_EXP, .n_in = 1, .in = { SH(1000) } },
+    { .name = "log", .kind = T_UNARY, .op = CLG_OP_LOG, .n_in = 1, .in = { SH(3, 5) },
+      .gen = G_POS },
+    { .name = "sqrt", .kind = T_UNARY, .op = CLG_OP_SQRT, .n_in = 1, .in = { SH(3, 5) },
+      .gen = G_POS },
+    { .name = "rsqrt", .kind = T_UNARY, .op = CLG_OP_RSQRT, .n_in = 1, .in = { SH(3, 5) },
+      .gen = G_POS },
+    { .name = "abs", .kind = T_UNARY, .op = CLG_OP_ABS, .n_in = 1, .in = { SH(2, 3, 4) },
+      .gen = G_AWAY0 },
+    { .name = "sign", .kind = T_UNARY, .op = CLG_OP_SIGN, .n_in = 1, .in = { SH(2, 3, 4) },
+      .gen = G_AWAY0 },
+    { .name = "sign_with_zeros", .kind = T_UNARY, .op = CLG_OP_SIGN, .n_in = 1, .in = { SH(9) },
+      .gen = G_GRID },
+    { .name = "relu", .kind = T_UNARY, .op = CLG_OP_RELU, .n_in = 1, .in = { SH(2, 3, 4) },
+      .gen = G_AWAY0 },
+    { .name = "sigmoid", .kind = T_UNARY, .op = CLG_OP_SIGMOID, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "sigmoid_wide", .kind = T_UNARY, .op = CLG_OP_SIGMOID, .n_in = 1, .in = { SH(20) },
+      .gen = G_WIDE },
+    { .name = "tanh", .kind = T_UNARY, .op = CLG_OP_TANH, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "gelu", .kind = T_UNARY, .op = CLG_OP_GELU, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "gelu_tanh", .kind = T_UNARY, .op = CLG_OP_GELU_TANH, .n_in = 1,
+      .in = { SH(2, 3, 4) } },
+    { .name = "softplus", .kind = T_UNARY, .op = CLG_OP_SOFTPLUS, .n_in = 1,
+      .in = { SH(2, 3, 4) } },
+    { .name = "softplus_wide", .kind = T_UNARY, .op = CLG_OP_SOFTPLUS, .n_in = 1, .in = { SH(20) },
+      .gen = G_WIDE },
+    { .name = "leaky_relu", .kind = T_UNARY_F, .op = CLG_OP_LEAKY_RELU, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .gen = G_AWAY0, .f = 0.1f },
+    { .name = "add_scalar", .kind = T_UNARY_F, .op = CLG_OP_ADD_SCALAR, .n_in = 1,
+      .in = { SH(3, 4) }, .f = 0.75f },
+    { .name = "mul_scalar", .kind = T_UNARY_F, .op = CLG_OP_MUL_SCALAR, .n_in = 1,
+      .in = { SH(3, 4) }, .f = -1.5f },
+    { .name = "pow_2", .kind = T_UNARY_F, .op = CLG_OP_POW_SCALAR, .n_in = 1, .in = { SH(3, 4) },
+      .f = 2.0f },
+    { .name = "pow_1.5", .kind = T_UNARY_F, .op = CLG_OP_POW_SCALAR, .n_in = 1, .in = { SH(3, 4) },
+      .gen = G_POS, .f = 1.5f },
+    { .name = "pow_-0.5", .kind = T_UNARY_F, .op = CLG_OP_POW_SCALAR, .n_in = 1, .in = { SH(3, 4) },
+      .gen = G_POS, .f = -0.5f },
+    { .name = "cast_f32_i32", .kind = T_CAST, .n_in = 1, .in = { SH(2, 5) }, .gen = G_GRID,
+      .to = CLG_I32 },
+    { .name = "cast_f32_i32_normal", .kind = T_CAST, .n_in = 1, .in = { SH(2, 5) }, .to = CLG_I32 },
+    { .name = "cast_i32_f32", .kind = T_CAST, .n_in = 1, .in = { SH(2, 5) }, .dt = { I32 },
+      .to = CLG_F32 },
+
+    /* binary, broadcasting */
+    { .name = "add_same", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(2, 3), SH(2, 3) } },
+    { .name = "add_row", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2, .in = { SH(2, 3), SH(3) } },
+    { .name = "add_col", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(2, 3), SH(2, 1) } },
+    { .name = "add_0d_right", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(2, 3), SH0 } },
+    { .name = "add_0d_left", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH0, SH(2, 3) } },
+    { .name = "add_rank_mismatch", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(4, 1, 3), SH(2, 3) } },
+    { .name = "add_outer", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(3, 1), SH(1, 4) } },
+    { .name = "add_big_row", .kind = T_BINARY, .op = CLG_OP_ADD, .n_in = 2,
+      .in = { SH(33, 65), SH(65) } },
+    { .name = "sub_col", .kind = T_BINARY, .op = CLG_OP_SUB, .n_in = 2,
+      .in = { SH(2, 3), SH(2, 1) } },
+    { .name = "sub_rank_left", .kind = T_BINARY, .op = CLG_OP_SUB, .n_in = 2,
+      .in = { SH(2, 3), SH(4, 2, 3) } },
+    { .name = "mul_row", .kind = T_BINARY, .op = CLG_OP_MUL, .n_in = 2, .in = { SH(3, 4), SH(4) } },
+    { .name = "mul_rank_mismatch", .kind = T_BINARY, .op = CLG_OP_MUL, .n_in = 2,
+      .in = { SH(2, 1, 4), SH(3, 1) } },
+    { .name = "div_same", .kind = T_BINARY, .op = CLG_OP_DIV, .n_in = 2,
+      .in = { SH(3, 4), SH(3, 4) }, .gen = G_AWAY0 },
+    { .name = "div_row", .kind = T_BINARY, .op = CLG_OP_DIV, .n_in = 2, .in = { SH(3, 4), SH(4) },
+      .gen = G_AWAY0 },
+    { .name = "div_0d", .kind = T_BINARY, .op = CLG_OP_DIV, .n_in = 2, .in = { SH0, SH(3, 4) },
+      .gen = G_AWAY0 },
+    { .name = "maximum_same", .kind = T_BINARY, .op = CLG_OP_MAXIMUM, .n_in = 2,
+      .in = { SH(3, 4), SH(3, 4) } },
+    { .name = "maximum_row", .kind = T_BINARY, .op = CLG_OP_MAXIMUM, .n_in = 2,
+      .in = { SH(3, 4), SH(4) } },
+    { .name = "minimum_col", .kind = T_BINARY, .op = CLG_OP_MINIMUM, .n_in = 2,
+      .in = { SH(3, 4), SH(3, 1) } },
+    { .name = "minimum_rank", .kind = T_BINARY, .op = CLG_OP_MINIMUM, .n_in = 2,
+      .in = { SH(2, 3, 4), SH(3, 4) } },
+    { .name = "maximum_ties", .kind = T_BINARY, .op = CLG_OP_MAXIMUM, .n_in = 2,
+      .in = { SH(4, 4), SH(4, 4) }, .gen = G_GRID },
+    { .name = "eq_f32", .kind = T_BINARY, .op = CLG_OP_EQ, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .gen = G_GRID },
+    { .name = "ne_f32", .kind = T_BINARY, .op = CLG_OP_NE, .n_in = 2, .in = { SH(3, 4), SH(4) },
+      .gen = G_GRID },
+    { .name = "lt_f32", .kind = T_BINARY, .op = CLG_OP_LT, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .gen = G_GRID },
+    { .name = "le_f32", .kind = T_BINARY, .op = CLG_OP_LE, .n_in = 2, .in = { SH(3, 4), SH(3, 1) },
+      .gen = G_GRID },
+    { .name = "gt_f32", .kind = T_BINARY, .op = CLG_OP_GT, .n_in = 2, .in = { SH(3, 4), SH0 },
+      .gen = G_GRID },
+    { .name = "ge_f32", .kind = T_BINARY, .op = CLG_OP_GE, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .gen = G_GRID },
+    { .name = "eq_i32", .kind = T_BINARY, .op = CLG_OP_EQ, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .dt = { I32, I32 } },
+    { .name = "ne_i32", .kind = T_BINARY, .op = CLG_OP_NE, .n_in = 2, .in = { SH(3, 4), SH(1, 4) },
+      .dt = { I32, I32 } },
+    { .name = "lt_i32", .kind = T_BINARY, .op = CLG_OP_LT, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .dt = { I32, I32 } },
+    { .name = "le_i32", .kind = T_BINARY, .op = CLG_OP_LE, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .dt = { I32, I32 } },
+    { .name = "gt_i32", .kind = T_BINARY, .op = CLG_OP_GT, .n_in = 2, .in = { SH(3, 4), SH(3, 1) },
+      .dt = { I32, I32 } },
+    { .name = "ge_i32", .kind = T_BINARY, .op = CLG_OP_GE, .n_in = 2, .in = { SH(3, 4), SH(3, 4) },
+      .dt = { I32, I32 } },
+    { .name = "where_same", .kind = T_WHERE, .n_in = 3, .in = { SH(2, 3), SH(2, 3), SH(2, 3) } },
+    { .name = "where_bcast", .kind = T_WHERE, .n_in = 3, .in = { SH(2, 1), SH(2, 3), SH(3) } },
+    { .name = "where_0d_b", .kind = T_WHERE, .n_in = 3, .in = { SH(3, 4), SH(3, 4), SH0 } },
+
+    /* reductions */
+    { .name = "sum_all", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "sum_all_keepdim", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .keepdim = 1 },
+    { .name = "sum_ax1", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { 1 }, .naxes = 1 },
+    { .name = "sum_ax1_keepdim", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axes = { 1 }, .naxes = 1, .keepdim = 1 },
+    { .name = "sum_ax02", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { 0, 2 }, .naxes = 2 },
+    { .name = "sum_ax02_keepdim", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axes = { 0, 2 }, .naxes = 2, .keepdim = 1 },
+    { .name = "sum_ax_neg1", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { -1 }, .naxes = 1 },
+    { .name = "sum_2d_ax0", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(5, 7) },
+      .axes = { 0 }, .naxes = 1 },
+    { .name = "sum_1d", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(10) } },
+    { .name = "sum_big_ax1", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1, .in = { SH(16, 300) },
+      .axes = { 1 }, .naxes = 1 },
+    { .name = "mean_ax0", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { 0 }, .naxes = 1 },
+    { .name = "mean_all", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "mean_ax12_keepdim", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axes = { 1, 2 }, .naxes = 2, .keepdim = 1 },
+    { .name = "mean_ax_neg2", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { -2 }, .naxes = 1 },
+    { .name = "max_ax2", .kind = T_REDUCE, .op = CLG_OP_MAX, .n_in = 1, .in = { SH(2, 3, 4) },
+      .axes = { 2 }, .naxes = 1 },
+    { .name = "max_all", .kind = T_REDUCE, .op = CLG_OP_MAX, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "max_ax01_keepdim", .kind = T_REDUCE, .op = CLG_OP_MAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axes = { 0, 1 }, .naxes = 2, .keepdim = 1 },
+    { .name = "max_ax_neg1_keepdim", .kind = T_REDUCE, .op = CLG_OP_MAX, .n_in = 1,
+      .in = { SH(3, 5) }, .axes = { -1 }, .naxes = 1, .keepdim = 1 },
+    { .name = "argmax_ax1", .kind = T_ARGMAX, .n_in = 1, .in = { SH(3, 5) }, .axis = 1 },
+    { .name = "argmax_ax0_keepdim", .kind = T_ARGMAX, .n_in = 1, .in = { SH(3, 5) }, .axis = 0,
+      .keepdim = 1 },
+    { .name = "argmax_ax_neg1_3d", .kind = T_ARGMAX, .n_in = 1, .in = { SH(2, 3, 4) }, .axis = -1 },
+    { .name = "argmax_ties_first", .kind = T_ARGMAX, .n_in = 1, .in = { SH(4, 6) }, .gen = G_GRID,
+      .axis = 1 },
+    { .name = "softmax_ax0", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 0 },
+    { .name = "softmax_ax1", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 1 },
+    { .name = "softmax_ax2", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 2 },
+    { .name = "softmax_ax_neg1", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(4, 10) }, .axis = -1 },
+    { .name = "log_softmax_ax0", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 0 },
+    { .name = "log_softmax_ax1", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 1 },
+    { .name = "log_softmax_ax2", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 3, 4) }, .axis = 2 },
+    { .name = "softmax_wide", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(4, 10) }, .gen = G_WIDE, .axis = 1 },
+    { .name = "log_softmax_wide", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(4, 10) }, .gen = G_WIDE, .axis = 1 },
+    { .name = "log_softmax_ax_neg1", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(4, 10) }, .axis = -1 },
+
+    /* matmul */
+    { .name = "mm_nn", .kind = T_MATMUL, .n_in = 2, .in = { SH(3, 4), SH(4, 5) } },
+    { .name = "mm_tn", .kind = T_MATMUL, .n_in = 2, .in = { SH(4, 3), SH(4, 5) }, .ta = 1 },
+    { .name = "mm_nt", .kind = T_MATMUL, .n_in = 2, .in = { SH(3, 4), SH(5, 4) }, .tb = 1 },
+    { .name = "mm_tt", .kind = T_MATMUL, .n_in = 2, .in = { SH(4, 3), SH(5, 4) }, .ta = 1,
+      .tb = 1 },
+    { .name = "mm_odd", .kind = T_MATMUL, .n_in = 2, .in = { SH(17, 33), SH(33, 9) } },
+    { .name = "mm_dot", .kind = T_MATMUL, .n_in = 2, .in = { SH(1, 6), SH(6, 1) } },
+    { .name = "bmm_nn", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 3, 4), SH(2, 4, 5) } },
+    { .name = "bmm_tt", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 4, 3), SH(2, 5, 4) }, .ta = 1,
+      .tb = 1 },
+    { .name = "bmm_b_2d", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 3, 4), SH(4, 5) } },
+    { .name = "bmm_b_2d_nt", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 3, 4), SH(5, 4) },
+      .tb = 1 },
+    { .name = "bmm_a_2d", .kind = T_MATMUL, .n_in = 2, .in = { SH(3, 4), SH(2, 4, 5) } },
+    { .name = "bmm_a_2d_tn", .kind = T_MATMUL, .n_in = 2, .in = { SH(4, 3), SH(2, 4, 5) },
+      .ta = 1 },
+    { .name = "bmm_4d", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 2, 3, 4), SH(2, 2, 4, 5) } },
+
+    /* movement */
+    { .name = "reshape_infer", .kind = T_RESHAPE, .n_in = 1, .in = { SH(2, 3, 4) },
+      .shape = SH(6, -1) },
+    { .name = "reshape_3d", .kind = T_RESHAPE, .n_in = 1, .in = { SH(2, 6) },
+      .shape = SH(3, 2, 2) },
+    { .name = "permute_3d", .kind = T_PERMUTE, .n_in = 1, .in = { SH(2, 3, 4) },
+      .perm = { 2, 0, 1 } },
+    { .name = "permute_4d", .kind = T_PERMUTE, .n_in = 1, .in = { SH(2, 3, 4, 5) },
+      .perm = { 3, 1, 0, 2 } },
+    { .name = "permute_i32", .kind = T_PERMUTE, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
+      .perm = { 1, 0 } },
+    { .name = "transpose_02", .kind = T_TRANSPOSE, .n_in = 1, .in = { SH(2, 3, 4) }, .axis = 0,
+      .axis2 = 2 },
+    { .name = "transpose_2d", .kind = T_TRANSPOSE, .n_in = 1, .in = { SH(3, 5) }, .axis = 0,
+      .axis2 = 1 },
+    { .name = "transpose_neg", .kind = T_TRANSPOSE, .n_in = 1, .in = { SH(2, 3, 4) }, .axis = -1,
+      .axis2 = -2 },
+    { .name = "expand_col", .kind = T_EXPAND, .n_in = 1, .in = { SH(3, 1) }, .shape = SH(3, 4) },
+    { .name = "expand_rank", .kind = T_EXPAND, .n_in = 1, .in = { SH(1, 4) },
+      .shape = SH(2, 3, 4) },
+    { .name = "expand_0d", .kind = T_EXPAND, .n_in = 1, .in = { SH0 }, .shape = SH(2, 2) },
+    { .name = "expand_i32", .kind = T_EXPAND, .n_in = 1, .in = { SH(2, 1) }, .dt = { I32 },
+      .shape = SH(2, 3) },
+    { .name = "slice_ax1", .kind = T_SLICE, .n_in = 1, .in = { SH(4, 6) }, .axis = 1, .start = 1,
+      .end = 4 },
+    { .name = "slice_ax0", .kind = T_SLICE, .n_in = 1, .in = { SH(4, 6) }, .axis = 0, .start = 2,
+      .end = 4 },
+    { .name = "slice_ax_neg1", .kind = T_SLICE, .n_in = 1, .in = { SH(2, 3, 5) }, .axis = -1,
+      .start = 1, .end = 3 },
+    { .name = "slice_i32", .kind = T_SLICE, .n_in = 1, .in = { SH(5, 2) }, .dt = { I32 }, .axis = 0,
+      .start = 1, .end = 4 },
+    { .name = "concat3_ax1", .kind = T_CONCAT, .n_in = 3, .in = { SH(2, 1), SH(2, 3), SH(2, 2) },
+      .axis = 1 },
+    { .name = "concat3_ax0", .kind = T_CONCAT, .n_in = 3, .in = { SH(1, 3), SH(2, 3), SH(3, 3) },
+      .axis = 0 },
+    { .name = "concat3_ax_neg1", .kind = T_CONCAT, .n_in = 3,
+      .in = { SH(2, 2, 1), SH(2, 2, 2), SH(2, 2, 3) }, .axis = -1 },
+    { .name = "concat2_i32", .kind = T_CONCAT, .n_in = 2, .in = { SH(2, 2), SH(1, 2) },
+      .dt = { I32, I32 }, .axis = 0 },
+
+    /* index ops */
+    { .name = "gather_ax1", .kind = T_GATHER, .n_in = 2, .in = { SH(3, 4), SH(3, 2) },
+      .dt = { 0, I32 }, .axis = 1 },
+    { .name = "gather_ax0", .kind = T_GATHER, .n_in = 2, .in = { SH(3, 4), SH(2, 4) },
+      .dt = { 0, I32 }, .axis = 0 },
+    { .name = "gather_3d_ax2", .kind = T_GATHER, .n_in = 2, .in = { SH(2, 3, 4), SH(2, 3, 2) },
+      .dt = { 0, I32 }, .axis = 2 },
+    { .name = "gather_ax_neg1", .kind = T_GATHER, .n_in = 2, .in = { SH(4, 5), SH(4, 1) },
+      .dt = { 0, I32 }, .axis = -1 },
+    { .name = "gather_i32_data", .kind = T_GATHER, .n_in = 2, .in = { SH(3, 4), SH(3, 2) },
+      .dt = { I32, I32 }, .axis = 1 },
+    { .name = "scatter_add_ax1", .kind = T_SCATTER, .n_in = 2, .in = { SH(3, 2), SH(3, 2) },
+      .dt = { 0, I32 }, .axis = 1, .shape = SH(3, 5) },
+    { .name = "scatter_add_ax0_dups", .kind = T_SCATTER, .n_in = 2, .in = { SH(4, 3), SH(4, 3) },
+      .dt = { 0, I32 }, .axis = 0, .shape = SH(2, 3) },
+    { .name = "one_hot_1d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(4) }, .dt = { I32 },
+      .classes = 5 },
+    { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
+      .classes = 4 },
+
+    /* fan-out: one node feeding several ops */
+    { .name = "fanout_x*x+exp(x)-x", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(2, 3) },
+      .variant = 0 },
+    { .name = "fanout_mul_same_node", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(3, 4) },
+      .variant = 1 },
+    { .name = "linear_tanh_chain", .kind = T_COMPOSITE, .n_in = 3,
+      .in = { SH(4, 3), SH(5, 3), SH(5) }, .variant = 2 },
+    { .name = "softmax_times_input", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(3, 5) },
+      .variant = 3 },
+
+    /* backward-only kernels through clg_grad */
+    { .name = "gelu_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU, .n_in = 2,
+      .in = { SH(2, 3, 4), SH(2, 3, 4) } },
+    { .name = "gelu_tanh_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU_TANH, .n_in = 2,
+      .in = { SH(2, 3, 4), SH(2, 3, 4) } },
+    { .name = "pad_slice_vjp", .kind = T_VJP, .op = CLG_OP_SLICE, .n_in = 2,
+      .in = { SH(4, 6), SH(4, 3) }, .axis = 1, .start = 1, .end = 4 },
+};
+
+const int tc_n_cases = (int)(sizeof(tc_cases) / sizeof(tc_cases[0]));
+
+void tc_rng_seed(tc_rng *r, uint64_t seed)
+{
+    r->s = seed;
+}
+
+static uint64_t splitmix64(tc_rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+double tc_uniform(tc_rng *r)
+{
+    return (double)(splitmix64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double tc_normal(tc_rng *r)
+{
+    double u1 = tc_uniform(r), u2 = tc_uniform(r);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+static int norm_axis(int axis, int ndim)
+{
+    return axis < 0 ? axis + ndim : axis;
+}
+
+static double draw(tc_gen gen, tc_rng *r)
+{
+    switch (gen) {
+    case G_POS: return 0.5 + 1.5 * tc_uniform(r);
+    case G_AWAY0: return (tc_uniform(r) < 0.5 ? -1 : 1) * (0.2 + 1.8 * tc_uniform(r));
+    case G_GRID: return 0.5 * (double)((int)(tc_uniform(r) * 9) - 4);
+    case G_WIDE: return 40.0 * tc_normal(r);
+    case G_NORMAL:
+    default: return tc_normal(r);
+    }
+}
+
+static double draw_int(tc_rng *r, int64_t lo, int64_t hi) /* [lo, hi) */
+{
+    int64_t k = lo + (int64_t)(tc_uniform(r) * (double)(hi - lo));
+    return (double)(k < hi ? k : hi - 1);
+}
+
+static void fill_input(const tc_case *c, int i, tc_rng *r, ref_t *t)
+{
+    int64_t n = ref_numel(&t->s);
+    int nd0 = c->in[0].ndim;
+    for (int64_t j = 0; j < n; j++) {
+        double v;
+        if (c->kind == T_WHERE && i == 0)
+            v = tc_uniform(r) < 0.5 ? 0.0 : 1.0;
+        else if (c->kind == T_GATHER && i == 1)
+            v = draw_int(r, 0, c->in[0].dim[norm_axis(c->axis, nd0)]);
+        else if (c->kind == T_SCATTER && i == 1)
+            v = draw_int(r, 0, c->shape.dim[norm_axis(c->axis, c->shape.ndim)]);
+        else if (c->kind == T_ONE_HOT)
+            v = draw_int(r, 0, c->classes);
+        else if (c->dt[i] == CLG_I32)
+            v = draw_int(r, -3, 4);
+        else
+            v = (double)(float)draw(c->gen, r);
+        t->d[j] = v;
+    }
+}
+
+/* maximum/minimum have a kink where the operands meet: keep them apart so
+ * that finite differences see one smooth branch. */
+static int operands_too_close(const ref_t *in)
+{
+    ref_t d;
+    if (ref_binary(CLG_OP_SUB, &in[0], &in[1], &d))
+        return 0;
+    int close = 0;
+    for (int64_t j = 0; j < ref_numel(&d.s); j++)
+        if (fabs(d.d[j]) < 0.05)
+            close = 1;
+    ref_free(&d);
+    return close;
+}
+
+void tc_gen_inputs(const tc_case *c, tc_rng *r, ref_t *in)
+{
+    for (int i = 0; i < c->n_in; i++)
+        ref_alloc(&in[i], &c->in[i]);
+    int smooth_minmax = c->kind == T_BINARY && c->gen != G_GRID &&
+                        (c->op == CLG_OP_MAXIMUM || c->op == CLG_OP_MINIMUM);
+    for (int tries = 0; tries < 1000; tries++) {
+        for (int i = 0; i < c->n_in; i++)
+            fill_input(c, i, r, &in[i]);
+        if (!smooth_minmax || !operands_too_close(in))
+            break;
+    }
+}
+
+void tc_free_inputs(const tc_case *c, ref_t *in)
+{
+    for (int i = 0; i < c->n_in; i++)
+        ref_free(&in[i]);
+}
+
+static clg_t build_unary(clg_graph *g, clg_op op, clg_t x)
+{
+    switch (op) {
+    case CLG_OP_COPY: return clg_copy(g, x);
+    case CLG_OP_NEG: return clg_neg(g, x);
+    case CLG_OP_EXP: return clg_exp(g, x);
+    case CLG_OP_LOG: return clg_log(g, x);
+    case CLG_OP_SQRT: return clg_sqrt(g, x);
+    case CLG_OP_RSQRT: return clg_rsqrt(g, x);
+    case CLG_OP_ABS: return clg_abs(g, x);
+    case CLG_OP_SIGN: return clg_sign(g, x);
+    case CLG_OP_RELU: return clg_relu(g, x);
+    case CLG_OP_SIGMOID: return clg_sigmoid(g, x);
+    case CLG_OP_TANH: return clg_tanh(g, x);
+    case CLG_OP_GELU: return clg_gelu(g, x, 0);
+    case CLG_OP_GELU_TANH: return clg_gelu(g, x, 1);
+    case CLG_OP_SOFTPLUS: return clg_softplus(g, x);
+    default: return CLG_NONE;
+    }
+}
+
+static clg_t build_binary(clg_graph *g, clg_op op, clg_t a, clg_t b)
+{
+    switch (op) {
+    case CLG_OP_ADD: return clg_add(g, a, b);
+    case CLG_OP_SUB: return clg_sub(g, a, b);
+    case CLG_OP_MUL: return clg_mul(g, a, b);
+    case CLG_OP_DIV: return clg_div(g, a, b);
+    case CLG_OP_MAXIMUM: return clg_maximum(g, a, b);
+    case CLG_OP_MINIMUM: return clg_minimum(g, a, b);
+    case CLG_OP_EQ: return clg_eq(g, a, b);
+    case CLG_OP_NE: return clg_ne(g, a, b);
+    case CLG_OP_LT: return clg_lt(g, a, b);
+    case CLG_OP_LE: return clg_le(g, a, b);
+    case CLG_OP_GT: return clg_gt(g, a, b);
+    case CLG_OP_GE: return clg_ge(g, a, b);
+    default: return CLG_NONE;
+    }
+}
+
+clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
+{
+    switch (c->kind) {
+    case T_FULL: return clg_full(g, &c->shape, c->f);
+    case T_SCALAR: return clg_scalar(g, c->f);
+    case T_UNARY: return build_unary(g, c->op, x[0]);
+    case T_UNARY_F:
+        switch (c->op) {
+        case CLG_OP_LEAKY_RELU: return clg_leaky_relu(g, x[0], c->f);
+        case CLG_OP_ADD_SCALAR: return clg_add_scalar(g, x[0], c->f);
+        case CLG_OP_MUL_SCALAR: return clg_mul_scalar(g, x[0], c->f);
+        case CLG_OP_POW_SCALAR: return clg_pow_scalar(g, x[0], c->f);
+        default: return CLG_NONE;
+        }
+    case T_CAST: return clg_cast(g, x[0], c->to);
+    case T_BINARY: return build_binary(g, c->op, x[0], x[1]);
+    case T_WHERE: return clg_where(g, x[0], x[1], x[2]);
+    case T_REDUCE:
+        if (c->op == CLG_OP_SUM)
+            return clg_sum(g, x[0], c->axes, c->naxes, c->keepdim);
+        if (c->op == CLG_OP_MEAN)
+            return clg_mean(g, x[0], c->axes, c->naxes, c->keepdim);
+        return clg_max(g, x[0], c->axes, c->naxes, c->keepdim);
+    case T_ARGMAX: return clg_argmax(g, x[0], c->axis, c->keepdim);
+    case T_SOFTMAX:
+        return c->op == CLG_OP_SOFTMAX ? clg_softmax(g, x[0], c->axis)
+                                       : clg_log_softmax(g, x[0], c->axis);
+    case T_MATMUL: return clg_matmul(g, x[0], x[1], c->ta, c->tb);
+    case T_RESHAPE: return clg_reshape(g, x[0], &c->shape);
+    case T_PERMUTE: return clg_permute(g, x[0], c->perm);
+    case T_TRANSPOSE: return clg_transpose(g, x[0], c->axis, c->axis2);
+    case T_EXPAND: return clg_expand(g, x[0], &c->shape);
+    case T_SLICE: return clg_slice(g, x[0], c->axis, c->start, c->end);
+    case T_CONCAT: return clg_concat(g, x, c->n_in, c->axis);
+    case T_GATHER: return clg_gather(g, x[0], x[1], c->axis);
+    case T_SCATTER: return clg_scatter_add(g, x[0], x[1], c->axis, &c->shape);
+    case T_ONE_HOT: return clg_one_hot(g, x[0], c->classes);
+    case T_COMPOSITE:
+        switch (c->variant) {
+        case 0: /* x*x + exp(x) - x */
+            return clg_sub(g, clg_add(g, clg_mul(g, x[0], x[0]), clg_exp(g, x[0])), x[0]);
+        case 1: /* x * x with one node as both operands */
+            return clg_mul(g, x[0], x[0]);
+        case 2: /* tanh(x @ W^T + b) */
+            return clg_tanh(g, clg_add(g, clg_matmul(g, x[0], x[1], 0, 1), x[2]));
+        case 3: /* softmax(x, 1) * x */
+            return clg_mul(g, clg_softmax(g, x[0], 1), x[0]);
+        }
+        return CLG_NONE;
+    case T_VJP: {
+        clg_t y = c->op == CLG_OP_SLICE ? clg_slice(g, x[0], c->axis, c->start, c->end)
+                                        : clg_gelu(g, x[0], c->op == CLG_OP_GELU_TANH);
+        clg_t grad = CLG_NONE;
+        if (y == CLG_NONE || clg_grad(g, y, x[1], &x[0], 1, &grad) != CLG_OK)
+            return CLG_NONE;
+        return grad;
+    }
+    }
+    return CLG_NONE;
+}
+
+int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
+{
+    int nd = c->n_in > 0 ? in[0].s.ndim : 0;
+    *dt = CLG_F32;
+    switch (c->kind) {
+    case T_FULL:
+    case T_SCALAR: {
+        clg_shape s = c->kind == T_FULL ? c->shape : (clg_shape){ 0 };
+        if (ref_alloc(out, &s))
+            return -1;
+        for (int64_t i = 0; i < ref_numel(&s); i++)
+            out->d[i] = (double)c->f;
+        return 0;
+    }
+    case T_UNARY:
+        *dt = c->dt[0];
+        return ref_unary(c->op, 0, &in[0], out);
+    case T_UNARY_F: return ref_unary(c->op, (double)c->f, &in[0], out);
+    case T_CAST:
+        *dt = c->to;
+        return ref_unary(CLG_OP_CAST, c->to == CLG_I32, &in[0], out);
+    case T_BINARY: return ref_binary(c->op, &in[0], &in[1], out);
+    case T_WHERE: return ref_where(&in[0], &in[1], &in[2], out);
+    case T_REDUCE: {
+        uint32_t axes = 0;
+        for (int i = 0; i < c->naxes; i++)
+            axes |= 1u << norm_axis(c->axes[i], nd);
+        return ref_reduce(c->op, &in[0], axes, c->keepdim, out);
+    }
+    case T_ARGMAX:
+        *dt = CLG_I32;
+        return ref_argmax(&in[0], norm_axis(c->axis, nd), c->keepdim, out);
+    case T_SOFTMAX:
+        return ref_softmax(&in[0], norm_axis(c->axis, nd), c->op == CLG_OP_LOG_SOFTMAX, out);
+    case T_MATMUL: return ref_matmul(&in[0], &in[1], c->ta, c->tb, out);
+    case T_RESHAPE:
+        *dt = c->dt[0];
+        return ref_reshape(&in[0], &c->shape, out);
+    case T_PERMUTE:
+        *dt = c->dt[0];
+        return ref_permute(&in[0], c->perm, out);
+    case T_TRANSPOSE: {
+        int perm[CLG_MAX_DIMS];
+        for (int i = 0; i < nd; i++)
+            perm[i] = i;
+        int a = norm_axis(c->axis, nd), b = norm_axis(c->axis2, nd);
+        perm[a] = b;
+        perm[b] = a;
+        *dt = c->dt[0];
+        return ref_permute(&in[0], perm, out);
+    }
+    case T_EXPAND:
+        *dt = c->dt[0];
+        return ref_expand(&in[0], &c->shape, out);
+    case T_SLICE:
+        *dt = c->dt[0];
+        return ref_slice(&in[0], norm_axis(c->axis, nd), c->start, c->end, out);
+    case T_CONCAT:
+        *dt = c->dt[0];
+        return ref_concat(in, c->n_in, norm_axis(c->axis, nd), out);
+    case T_GATHER:
+        *dt = c->dt[0];
+        return ref_gather(&in[0], &in[1], norm_axis(c->axis, nd), out);
+    case T_SCATTER:
+        return ref_scatter_add(&in[0], &in[1], norm_axis(c->axis, c->shape.ndim), &c->shape, out);
+    case T_ONE_HOT: return ref_one_hot(&in[0], c->classes, out);
+    case T_COMPOSITE: {
+        ref_t t1, t2, t3;
+        int rc = -1;
+        switch (c->variant) {
+        case 0:
+            if (ref_binary(CLG_OP_MUL, &in[0], &in[0], &t1) == 0) {
+                if (ref_unary(CLG_OP_EXP, 0, &in[0], &t2) == 0) {
+                    if (ref_binary(CLG_OP_ADD, &t1, &t2, &t3) == 0) {
+                        rc = ref_binary(CLG_OP_SUB, &t3, &in[0], out);
+                        ref_free(&t3);
+                    }
+                    ref_free(&t2);
+                }
+                ref_free(&t1);
+            }
+            return rc;
+        case 1: return ref_binary(CLG_OP_MUL, &in[0], &in[0], out);
+        case 2:
+            if (ref_matmul(&in[0], &in[1], 0, 1, &t1) == 0) {
+                if (ref_binary(CLG_OP_ADD, &t1, &in[2], &t2) == 0) {
+                    rc = ref_unary(CLG_OP_TANH, 0, &t2, out);
+                    ref_free(&t2);
+                }
+                ref_free(&t1);
+            }
+            return rc;
+        case 3:
+            if (ref_softmax(&in[0], 1, 0, &t1) == 0) {
+                rc = ref_binary(CLG_OP_MUL, &t1, &in[0], out);
+                ref_free(&t1);
+            }
+            return rc;
+        }
+        return -1;
+    }
+    case T_VJP:
+        if (c->op == CLG_OP_SLICE)
+            return ref_pad(&in[1], norm_axis(c->axis, nd), c->start, &in[0].s, out);
+        if (ref_unary(c->op == CLG_OP_GELU ? CLG_OP_GELU_GRAD : CLG_OP_GELU_TANH_GRAD, 0,
+                      &in[0], out))
+            return -1;
+        for (int64_t i = 0; i < ref_numel(&out->s); i++)
+            out->d[i] *= in[1].d[i];
+        return 0;
+    }
+    return -1;
+}
+
+unsigned tc_grad_inputs(const tc_case *c)
+{
+    if (c->gen == G_GRID)
+        return 0; /* ties on purpose: not differentiable there */
+    for (int i = 0; i < c->n_in; i++)
+        if (c->dt[i] != CLG_F32 && !((c->kind == T_GATHER || c->kind == T_SCATTER) && i == 1))
+            return 0;
+    switch (c->kind) {
+    case T_FULL:
+    case T_SCALAR:
+    case T_CAST:
+    case T_ARGMAX:
+    case T_ONE_HOT:
+    case T_VJP:
+        return 0;
+    case T_UNARY:
+        return c->op == CLG_OP_SIGN ? 0 : 1;
+    case T_BINARY:
+        return c->op >= CLG_OP_EQ ? 0 : 3;
+    case T_WHERE: return 6;
+    case T_GATHER:
+    case T_SCATTER:
+        return 1;
+    default:
+        return (1u << c->n_in) - 1;
+    }
+}
+
+tc_tol tc_tolerance(const tc_case *c)
+{
+    switch (c->kind) {
+    case T_FULL: case T_SCALAR: case T_CAST: case T_WHERE: case T_ARGMAX:
+    case T_RESHAPE: case T_PERMUTE: case T_TRANSPOSE: case T_EXPAND:
+    case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT:
+        return TOL_EXACT;
+    case T_UNARY:
+        switch (c->op) {
+        case CLG_OP_COPY: case CLG_OP_NEG: case CLG_OP_ABS: case CLG_OP_SIGN: case CLG_OP_RELU:
+            return TOL_EXACT;
+        default:
+            return TOL_TRANS;
+        }
+    case T_UNARY_F:
+        return c->op == CLG_OP_POW_SCALAR ? TOL_TRANS : TOL_ELEM;
+    case T_BINARY:
+        return c->op >= CLG_OP_MAXIMUM ? TOL_EXACT : TOL_ELEM;
+    case T_VJP:
+        return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
+    case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE:
+        return TOL_REDUCE;
+    }
+    return TOL_REDUCE;
+}
