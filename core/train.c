@@ -1,0 +1,701 @@
+/* The trainer: gradient, clipping, accumulation and the optimizer's update
+ * appended to a model graph and compiled into one plan; the host side of
+ * each step (optimizer scalars, scheduler chain); and clg_loss_build. */
+#include "components.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCALARS_INPUT "train.scalars"
+
+typedef struct value_slot {
+    char *name;
+    double *ptr;
+} value_slot;
+
+struct clg_trainer {
+    clg_ctx *ctx;
+    clg_store *st;
+    clg_plan *plan;
+    clg_t loss;
+    const clg__comp *opt;
+    clg_hparams *opt_hp;
+    int n_scalars;       /* optimizer scalars */
+    int has_apply;       /* scalars[0] is the apply flag (accumulation) */
+    int accumulate;
+    char **params;
+    int n_params;
+    char **tensors;      /* optimizer/accumulation store names */
+    int n_tensors;
+    clg_scheduler *sched;  /* NULL: constant lr */
+    /* host state, every field a double so checkpoints restore it exactly;
+     * with a scheduler, lr and metric live in it */
+    double step, epoch, pending, lr, metric, t0;
+    double *lrp, *metricp;
+    value_slot *values;
+    int n_values;
+};
+
+/* -------------------------------------------------------------- losses */
+clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t target,
+                          clg_t *loss)
+{
+    if (!g || !loss)
+        return CLG_ERR_INVALID;
+    clg_ctx *ctx = g->ctx;
+    *loss = CLG_NONE;
+    if (g->err != CLG_OK)
+        return clg_ctx_set_error(ctx, g->err, "%s", g->errmsg);
+    clg_hparams *hp;
+    clg_status st = clg_hparams_parse(ctx, CLG_COMPONENT_LOSS, spec, &hp);
+    if (st != CLG_OK)
+        return st;
+    const clg__comp *c = clg__hparams_comp(hp);
+    ctx->err[0] = '\0';
+    clg_t out = CLG_NONE;
+    st = c->c.loss->build(ctx, g, hp, pred, target, &out);
+    clg_hparams_free(hp);
+    if (st != CLG_OK) {
+        if (!ctx->err[0])
+            clg_ctx_set_error(ctx, st, "loss '%s' failed (%s)", c->c.name, clg_status_name(st));
+        return st;
+    }
+    if (g->err != CLG_OK)
+        return clg_ctx_set_error(ctx, g->err, "loss '%s': %s", c->c.name, g->errmsg);
+    if (out == CLG_NONE || clg_dtype_of(g, out) != CLG_F32) {
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "loss '%s' did not return an f32 node",
+                                 c->c.name);
+    }
+    clg_shape s = clg_shape_of(g, out);
+    if (clg_shape_numel(&s) != 1) {
+        char b[64];
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "loss '%s' returned shape %s, not a scalar", c->c.name,
+                                 clg_shape_str(&s, b, sizeof b));
+    }
+    *loss = out;
+    return CLG_OK;
+}
+
+/* ---------------------------------------------------------- small helpers */
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", a, b, c);
+    return p;
+}
+
+static int push_str(char ***v, int *n, const char *s)
+{
+    char **p = realloc(*v, (size_t)(*n + 1) * sizeof *p);
+    if (!p)
+        return 0;
+    *v = p;
+    p[*n] = xstrdup(s);
+    if (!p[*n])
+        return 0;
+    (*n)++;
+    return 1;
+}
+
+static int push_value(clg_trainer *tr, const char *name, double *ptr)
+{
+    value_slot *p = realloc(tr->values, (size_t)(tr->n_values + 1) * sizeof *p);
+    if (!p)
+        return 0;
+    tr->values = p;
+    p[tr->n_values].name = xstrdup(name);
+    p[tr->n_values].ptr = ptr;
+    if (!p[tr->n_values].name)
+        return 0;
+    tr->n_values++;
+    return 1;
+}
+
+void clg_trainer_free(clg_trainer *tr)
+{
+    if (!tr)
+        return;
+    clg_plan_free(tr->plan);
+    clg_hparams_free(tr->opt_hp);
+    for (int i = 0; i < tr->n_params; i++)
+        free(tr->params[i]);
+    free(tr->params);
+    for (int i = 0; i < tr->n_tensors; i++)
+        free(tr->tensors[i]);
+    free(tr->tensors);
+    clg_scheduler_free(tr->sched);
+    for (int i = 0; i < tr->n_values; i++)
+        free(tr->values[i].name);
+    free(tr->values);
+    free(tr);
+}
+
+/* ---------------------------------------------------------------- build */
+static clg_status graph_err(clg_trainer *tr, clg_graph *g, const char *what)
+{
+    return clg_ctx_set_error(tr->ctx, g->err != CLG_OK ? g->err : CLG_ERR_INVALID,
+                             "trainer: %s: %s", what, g->errmsg[0] ? g->errmsg : "failed");
+}
+
+/* The store tensor `name` of `shape` filled with `fill` when absent; checks
+ * the shape when present (a restored checkpoint). */
+static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_shape *shape,
+                                float fill)
+{
+    int idx = clg_store_find(tr->st, name);
+    if (idx >= 0) {
+        clg_shape s = clg_store_shape(tr->st, idx);
+        if (clg_store_dtype(tr->st, idx) != CLG_F32 || !clg_shape_equal(&s, shape)) {
+            char a[64], b[64];
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                     "trainer: store tensor '%s' is %s %s, expected f32 %s",
+                                     name, clg_dtype_name(clg_store_dtype(tr->st, idx)),
+                                     clg_shape_str(&s, a, sizeof a),
+                                     clg_shape_str(shape, b, sizeof b));
+        }
+    } else {
+        int64_t n = clg_shape_numel(shape);
+        float *init = malloc((size_t)(n ? n : 1) * sizeof *init);
+        if (!init)
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < n; i++)
+            init[i] = fill;
+        clg_status st = clg_store_add(tr->st, name, CLG_F32, shape, init);
+        free(init);
+        if (st != CLG_OK)
+            return st;
+    }
+    return push_str(&tr->tensors, &tr->n_tensors, name)
+               ? CLG_OK
+               : clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+}
+
+static int already(char **v, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o)
+{
+    if (o->params) {
+        for (int i = 0; i < o->n_params; i++) {
+            const char *name = o->params[i];
+            int idx = name ? clg_store_find(tr->st, name) : -1;
+            if (idx < 0)
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_NOT_FOUND,
+                                         "trainer: parameter '%s' is not in the store",
+                                         name ? name : "(null)");
+            if (clg_store_dtype(tr->st, idx) != CLG_F32)
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: parameter '%s' is %s, not f32", name,
+                                         clg_dtype_name(clg_store_dtype(tr->st, idx)));
+            if (already(tr->params, tr->n_params, name))
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: parameter '%s' listed twice", name);
+            if (!push_str(&tr->params, &tr->n_params, name))
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+        }
+    } else {
+        for (int i = 0; i < g->n; i++) {
+            const clg_node *nd = &g->nodes[i];
+            if (nd->op != CLG_OP_PARAM || nd->store != tr->st || nd->dtype != CLG_F32)
+                continue;
+            const char *name = clg_store_name(tr->st, nd->store_idx);
+            if (already(tr->params, tr->n_params, name))
+                continue;
+            if (!push_str(&tr->params, &tr->n_params, name))
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (tr->n_params == 0)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: no parameters to train (the graph reads no f32 "
+                                 "tensor of this store)");
+    return CLG_OK;
+}
+
+static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o)
+{
+    clg_ctx *ctx = tr->ctx;
+    const clg_optimizer_ops *ops = tr->opt->c.optimizer;
+    int np = tr->n_params;
+    clg_status st;
+
+    clg_t *pnodes = calloc((size_t)np, sizeof *pnodes);
+    clg_t *grads = calloc((size_t)np, sizeof *grads);
+    if (!pnodes || !grads) {
+        free(pnodes);
+        free(grads);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < np; i++)
+        pnodes[i] = clg_param(g, tr->st, tr->params[i]);
+    if (g->err != CLG_OK) {
+        st = graph_err(tr, g, "parameters");
+        goto out;
+    }
+    st = clg_grad(g, tr->loss, CLG_NONE, pnodes, np, grads);
+    if (st != CLG_OK || g->err != CLG_OK) {
+        st = graph_err(tr, g, "gradient");
+        goto out;
+    }
+
+    /* Host scalars: [apply?] + the optimizer's. */
+    tr->has_apply = tr->accumulate > 1;
+    int n_in = tr->has_apply + tr->n_scalars;
+    clg_t sc[CLG_OPTIM_MAX_SCALARS + 1];
+    if (n_in > 0) {
+        clg_shape s1 = CLG_SHAPE(n_in);
+        clg_shape s0 = { 0 };
+        clg_t in = clg_input(g, SCALARS_INPUT, CLG_F32, &s1);
+        for (int i = 0; i < n_in; i++)
+            sc[i] = clg_reshape(g, clg_slice(g, in, 0, i, i + 1), &s0);
+    }
+    clg_t apply = tr->has_apply ? sc[0] : CLG_NONE;
+    const clg_t *osc = sc + tr->has_apply;
+
+    /* Accumulation: the effective gradient is the running sum. */
+    clg_t *acc = calloc((size_t)np, sizeof *acc);
+    if (!acc) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (tr->has_apply) {
+        for (int i = 0; i < np; i++) {
+            char *name = join3("accum.", tr->params[i], "");
+            if (!name) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+                goto out_acc;
+            }
+            clg_shape s = clg_shape_of(g, pnodes[i]);
+            st = ensure_tensor(tr, name, &s, 0.0f);
+            if (st == CLG_OK) {
+                acc[i] = clg_param(g, tr->st, name);
+                grads[i] = clg_add(g, acc[i], grads[i]);
+            }
+            free(name);
+            if (st != CLG_OK)
+                goto out_acc;
+        }
+    }
+    clg_t *summed = calloc((size_t)np, sizeof *summed);
+    if (!summed) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto out_acc;
+    }
+    memcpy(summed, grads, (size_t)np * sizeof *grads);
+
+    if (o->clip_grad_norm > 0) {
+        clg_t total = CLG_NONE;
+        for (int i = 0; i < np; i++) {
+            clg_t sq = clg_sum(g, clg_mul(g, grads[i], grads[i]), NULL, 0, 0);
+            total = total == CLG_NONE ? sq : clg_add(g, total, sq);
+        }
+        clg_t norm = clg_sqrt(g, total);
+        clg_t coef = clg_div(g, clg_scalar(g, (float)o->clip_grad_norm),
+                             clg_add_scalar(g, norm, 1e-6f));
+        coef = clg_minimum(g, coef, clg_scalar(g, 1.0f));
+        for (int i = 0; i < np; i++)
+            grads[i] = clg_mul(g, grads[i], coef);
+    }
+    if (g->err != CLG_OK) {
+        st = graph_err(tr, g, "clipping/accumulation");
+        goto out_sum;
+    }
+
+    for (int i = 0; i < np; i++) {
+        const char *names[CLG_OPTIM_MAX_STATE] = { 0 };
+        float init[CLG_OPTIM_MAX_STATE] = { 0 };
+        int ns = ops->state ? ops->state(tr->opt_hp, names, init) : 0;
+        if (ns < 0 || ns > CLG_OPTIM_MAX_STATE) {
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "optimizer '%s': bad state count %d",
+                                   tr->opt->c.name, ns);
+            goto out_sum;
+        }
+        clg_optim_param p = { .name = tr->params[i], .param = pnodes[i], .grad = grads[i],
+                              .param_out = CLG_NONE };
+        clg_shape ps = clg_shape_of(g, pnodes[i]);
+        for (int k = 0; k < CLG_OPTIM_MAX_STATE; k++) {
+            p.state[k] = CLG_NONE;
+            p.state_out[k] = CLG_NONE;
+        }
+        for (int k = 0; k < ns; k++) {
+            if (!names[k] || !*names[k]) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                       "optimizer '%s': state %d has no name",
+                                       tr->opt->c.name, k);
+                goto out_sum;
+            }
+            char *sname = malloc(strlen(tr->params[i]) + strlen(names[k]) + 8);
+            if (!sname) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+                goto out_sum;
+            }
+            sprintf(sname, "optim.%s.%s", tr->params[i], names[k]);
+            st = ensure_tensor(tr, sname, &ps, init[k]);
+            if (st == CLG_OK)
+                p.state[k] = clg_param(g, tr->st, sname);
+            free(sname);
+            if (st != CLG_OK)
+                goto out_sum;
+        }
+        ctx->err[0] = '\0';
+        st = ops->update(ctx, g, tr->opt_hp, osc, &p);
+        if (st != CLG_OK) {
+            if (!ctx->err[0])
+                clg_ctx_set_error(ctx, st, "optimizer '%s' failed on '%s'", tr->opt->c.name,
+                                  tr->params[i]);
+            goto out_sum;
+        }
+        if (g->err != CLG_OK) {
+            st = clg_ctx_set_error(ctx, g->err, "optimizer '%s' on '%s': %s", tr->opt->c.name,
+                                   tr->params[i], g->errmsg);
+            goto out_sum;
+        }
+        if (p.param_out == CLG_NONE) {
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                   "optimizer '%s' set no param_out for '%s'",
+                                   tr->opt->c.name, tr->params[i]);
+            goto out_sum;
+        }
+        clg_t pairs[2 * (CLG_OPTIM_MAX_STATE + 1)];
+        int npairs = 0;
+        pairs[npairs++] = pnodes[i];
+        pairs[npairs++] = p.param_out;
+        for (int k = 0; k < ns; k++) {
+            if (p.state_out[k] == CLG_NONE)
+                continue;
+            pairs[npairs++] = p.state[k];
+            pairs[npairs++] = p.state_out[k];
+        }
+        for (int k = 0; k < npairs; k += 2) {
+            clg_shape a = clg_shape_of(g, pairs[k]), b = clg_shape_of(g, pairs[k + 1]);
+            if (!clg_shape_equal(&a, &b)) {
+                char sa[64], sb[64];
+                st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                       "optimizer '%s' on '%s': update has shape %s, the "
+                                       "tensor %s", tr->opt->c.name, tr->params[i],
+                                       clg_shape_str(&b, sb, sizeof sb),
+                                       clg_shape_str(&a, sa, sizeof sa));
+                goto out_sum;
+            }
+            clg_t v = pairs[k + 1];
+            if (tr->has_apply)
+                v = clg_where(g, apply, v, pairs[k]);
+            st = clg_assign(g, pairs[k], v);
+            if (st != CLG_OK) {
+                st = graph_err(tr, g, "assign");
+                goto out_sum;
+            }
+        }
+        if (tr->has_apply) {
+            clg_t cleared = clg_where(g, apply, clg_scalar(g, 0.0f), summed[i]);
+            st = clg_assign(g, acc[i], cleared);
+            if (st != CLG_OK) {
+                st = graph_err(tr, g, "assign");
+                goto out_sum;
+            }
+        }
+    }
+    if (g->err != CLG_OK) {
+        st = graph_err(tr, g, "update");
+        goto out_sum;
+    }
+
+    int n_out = 1 + (o->n_outputs > 0 ? o->n_outputs : 0);
+    clg_t *outs = malloc((size_t)n_out * sizeof *outs);
+    if (!outs) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto out_sum;
+    }
+    outs[0] = tr->loss;
+    for (int i = 1; i < n_out; i++)
+        outs[i] = o->outputs[i - 1];
+    st = clg_compile(g, clg_store_device(tr->st), outs, n_out, o->compile, &tr->plan);
+    free(outs);
+
+out_sum:
+    free(summed);
+out_acc:
+    free(acc);
+out:
+    free(pnodes);
+    free(grads);
+    return st;
+}
+
+clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
+                           const clg_trainer_opts *o, clg_trainer **out)
+{
+    if (!g || !out)
+        return CLG_ERR_INVALID;
+    *out = NULL;
+    clg_ctx *ctx = g->ctx;
+    if (!st || !o)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: %s is NULL",
+                                 st ? "opts" : "store");
+    if (g->err != CLG_OK)
+        return clg_ctx_set_error(ctx, g->err, "trainer: the graph has an error: %s",
+                                 g->errmsg);
+    if (loss < 0 || loss >= g->n)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node");
+    clg_shape ls = clg_shape_of(g, loss);
+    if (clg_dtype_of(g, loss) != CLG_F32 || clg_shape_numel(&ls) != 1) {
+        char b[64];
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "trainer: loss must be one f32 element, got %s %s",
+                                 clg_dtype_name(clg_dtype_of(g, loss)),
+                                 clg_shape_str(&ls, b, sizeof b));
+    }
+    if (!isfinite(o->lr) || o->lr < 0)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: lr=%g must be >= 0", o->lr);
+    if (o->accumulate < 0)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: accumulate=%d must be >= 1",
+                                 o->accumulate);
+    if (isnan(o->clip_grad_norm) || o->clip_grad_norm < 0)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "trainer: clip_grad_norm=%g must be >= 0 (0: off)",
+                                 o->clip_grad_norm);
+    if (o->n_outputs > 0 && !o->outputs)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: n_outputs without outputs");
+
+    clg_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    tr->ctx = ctx;
+    tr->st = st;
+    tr->loss = loss;
+    tr->accumulate = o->accumulate > 1 ? o->accumulate : 1;
+    tr->metric = NAN;
+    tr->lrp = &tr->lr;
+    tr->metricp = &tr->metric;
+
+    clg_status s = clg_hparams_parse(ctx, CLG_COMPONENT_OPTIMIZER,
+                                     o->optimizer ? o->optimizer : "sgd", &tr->opt_hp);
+    if (s != CLG_OK)
+        goto fail;
+    tr->opt = clg__hparams_comp(tr->opt_hp);
+    tr->n_scalars = tr->opt->c.optimizer->n_scalars;
+    tr->lr = clg_hp_given(tr->opt_hp, "lr") ? clg_hp_float(tr->opt_hp, "lr") : o->lr;
+    tr->lrp = &tr->lr;
+    tr->metricp = &tr->metric;
+    if (o->scheduler && *o->scheduler) {
+        s = clg_scheduler_new(ctx, o->scheduler, tr->lr, &tr->sched);
+        if (s != CLG_OK)
+            goto fail;
+        tr->lrp = &tr->sched->lr;
+        tr->metricp = &tr->sched->metric;
+    }
+    s = collect_params(tr, g, o);
+    if (s != CLG_OK)
+        goto fail;
+    s = build(tr, g, o);
+    if (s != CLG_OK)
+        goto fail;
+
+    int ok = push_value(tr, "optim.step", &tr->step) &&
+             push_value(tr, "train.epoch", &tr->epoch) &&
+             push_value(tr, "train.pending", &tr->pending) &&
+             push_value(tr, "sched.t", tr->sched ? &tr->sched->t : &tr->t0) &&
+             push_value(tr, "sched.lr", tr->lrp) && push_value(tr, "sched.metric", tr->metricp);
+    for (int i = 0; ok && tr->sched && i < tr->sched->n; i++) {
+        clg__sched_inst *v = &tr->sched->v[i];
+        for (int k = 0; ok && k < v->n_state; k++) {
+            char name[160];
+            snprintf(name, sizeof name, "sched.%d.%s", i, v->comp->c.scheduler->state_names[k]);
+            ok = push_value(tr, name, &v->state[k]);
+        }
+    }
+    if (!ok) {
+        s = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    *out = tr;
+    return CLG_OK;
+fail:
+    clg_trainer_free(tr);
+    return s;
+}
+
+/* ------------------------------------------------------------------ run */
+clg_plan *clg_trainer_plan(clg_trainer *tr)
+{
+    return tr ? tr->plan : NULL;
+}
+
+clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *data,
+                                 size_t bytes)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    return clg_plan_set_input(tr->plan, name, data, bytes);
+}
+
+clg_status clg_trainer_step(clg_trainer *tr, float *loss)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    int apply = (int)tr->pending + 1 >= tr->accumulate;
+    float sc[CLG_OPTIM_MAX_SCALARS + 1] = { 0 };
+    int n = tr->has_apply + tr->n_scalars;
+    if (tr->has_apply)
+        sc[0] = apply ? 1.0f : 0.0f;
+    if (tr->n_scalars > 0)
+        tr->opt->c.optimizer->scalars(tr->opt_hp, *tr->lrp, (int64_t)tr->step + 1,
+                                      sc + tr->has_apply);
+    clg_status st;
+    if (n > 0) {
+        st = clg_plan_set_input(tr->plan, SCALARS_INPUT, sc, (size_t)n * sizeof(float));
+        if (st != CLG_OK)
+            return st;
+    }
+    st = clg_plan_run(tr->plan);
+    if (st != CLG_OK)
+        return st;
+    if (apply) {
+        tr->step += 1;
+        tr->pending = 0;
+    } else {
+        tr->pending += 1;
+    }
+    if (loss) {
+        st = clg_plan_read(tr->plan, tr->loss, loss, sizeof *loss);
+        if (st != CLG_OK)
+            return st;
+    }
+    if (apply && tr->sched && tr->sched->per_step)
+        return clg__sched_step(tr->sched, (int64_t)tr->step, (int64_t)tr->epoch);
+    return CLG_OK;
+}
+
+clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    return clg_plan_read(tr->plan, output, dst, bytes);
+}
+
+double clg_trainer_lr(const clg_trainer *tr)
+{
+    return tr ? *tr->lrp : 0.0;
+}
+
+clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (!isfinite(lr) || lr < 0)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID, "trainer: lr=%g must be >= 0", lr);
+    *tr->lrp = lr;
+    return CLG_OK;
+}
+
+int64_t clg_trainer_steps(const clg_trainer *tr)
+{
+    return tr ? (int64_t)tr->step : 0;
+}
+
+int64_t clg_trainer_epochs(const clg_trainer *tr)
+{
+    return tr ? (int64_t)tr->epoch : 0;
+}
+
+int clg_trainer_pending(const clg_trainer *tr)
+{
+    return tr ? (int)tr->pending : 0;
+}
+
+void clg_trainer_set_metric(clg_trainer *tr, double metric)
+{
+    if (tr)
+        *tr->metricp = metric;
+}
+
+clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (!isnan(metric))
+        *tr->metricp = metric;
+    tr->epoch += 1;
+    if (tr->sched && !tr->sched->per_step)
+        return clg__sched_step(tr->sched, (int64_t)tr->step, (int64_t)tr->epoch);
+    return CLG_OK;
+}
+
+int clg_trainer_param_count(const clg_trainer *tr)
+{
+    return tr ? tr->n_params : 0;
+}
+
+const char *clg_trainer_param_name(const clg_trainer *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_params ? tr->params[i] : NULL;
+}
+
+int clg_trainer_tensor_count(const clg_trainer *tr)
+{
+    return tr ? tr->n_tensors : 0;
+}
+
+const char *clg_trainer_tensor_name(const clg_trainer *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_tensors ? tr->tensors[i] : NULL;
+}
+
+int clg_trainer_value_count(const clg_trainer *tr)
+{
+    return tr ? tr->n_values : 0;
+}
+
+const char *clg_trainer_value_name(const clg_trainer *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_values ? tr->values[i].name : NULL;
+}
+
+double clg_trainer_value_get(const clg_trainer *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_values ? *tr->values[i].ptr : NAN;
+}
+
+clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
+{
+    if (!tr || !name)
+        return CLG_ERR_INVALID;
+    for (int i = 0; i < tr->n_values; i++) {
+        if (strcmp(tr->values[i].name, name) == 0) {
+            int is_count = strcmp(name, "optim.step") == 0 || strcmp(name, "train.epoch") == 0 ||
+                           strcmp(name, "train.pending") == 0 || strcmp(name, "sched.t") == 0;
+            if (is_count && (!(v >= 0) || v != floor(v) || v > 9e15))
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: value '%s' = %g must be a count >= 0", name, v);
+            if (strcmp(name, "train.pending") == 0 && v >= tr->accumulate)
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: train.pending = %g must be < accumulate (%d)",
+                                         v, tr->accumulate);
+            if (strcmp(name, "sched.lr") == 0 && (!isfinite(v) || v < 0))
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: sched.lr = %g must be >= 0", v);
+            *tr->values[i].ptr = v;
+            return CLG_OK;
+        }
+    }
+    return clg_ctx_set_error(tr->ctx, CLG_ERR_NOT_FOUND, "trainer: no state value '%s'", name);
+}
