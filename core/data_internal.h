@@ -1,0 +1,20 @@
+/* Private to the data files of libclgrad (csv, idx, safetensors, datasets,
+ * checkpoint): the file helpers they share. */
+#ifndef CLGRAD_CORE_DATA_INTERNAL_H
+#define CLGRAD_CORE_DATA_INTERNAL_H
+
+#include <clgrad/data.h>
+
+#define CLG_DATA_INTERNAL __attribute__((visibility("hidden")))
+
+/* Reads a whole file into a malloc'd buffer with one spare NUL byte after
+ * the data (so text parsers may treat it as a string). Errors name the path. */
+CLG_DATA_INTERNAL clg_status clg__read_file(clg_ctx *ctx, const char *path, char **buf,
+                                            size_t *len);
+/* Writes n pieces to a temporary file next to path, fsyncs it, renames it
+ * over path and fsyncs the directory. */
+CLG_DATA_INTERNAL clg_status clg__write_atomic(clg_ctx *ctx, const char *path,
+                                               const void *const *pieces,
+                                               const size_t *sizes, int n);
+
+#endif

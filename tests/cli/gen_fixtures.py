@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""Regenerates tests/cli/fixtures/ with PyTorch (Debian's python3-torch 1.13):
+the small data sets, starting weights as torch state_dicts in safetensors, and
+for every case the weights PyTorch reaches when it trains the equivalent
+nn.Sequential with the same data order, batches and hyperparameters as
+`clgrad train --no-shuffle`. The C test (test_cli.c) runs clgrad on each case
+and compares its --save output with these files.
+
+    /usr/bin/python3 tests/cli/gen_fixtures.py              # regenerate
+    /usr/bin/python3 tests/cli/gen_fixtures.py --check CLGRAD
+        also runs CLGRAD on every case, loads its --save output into the torch
+        model (load_state_dict, strict) and compares with PyTorch's weights.
+
+safetensors is written and read by the small functions below (the python
+`safetensors` package is not in Debian 12)."""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+    from torch import nn
+except ImportError as e:  # meson counts exit 77 as skipped, not passed
+    print("SKIP: pytorch: %s (apt-get install python3-torch)" % e)
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, "fixtures")
+BATCH = 5
+RTOL, ATOL = 1e-4, 1e-6
+
+
+# ---------------------------------------------------------------- safetensors
+def st_save(path, tensors, metadata=None):
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        a = t.detach().cpu().contiguous().numpy()
+        dt = {np.float32: "F32", np.int32: "I32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]
+        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def st_load(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        dt = {"F32": "<f4", "I32": "<i4", "F64": "<f8", "I64": "<i8"}[e["dtype"]]
+        b, end = e["data_offsets"]
+        a = np.frombuffer(data[b:end], dtype=dt).reshape(e["shape"])
+        out[name] = torch.from_numpy(a.copy())
+    return out
+
+
+# ----------------------------------------------------------------- data sets
+def write_csv(path, header, rows):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join("%.5g" % v for v in r) + "\n")
+
+
+def read_csv(path):
+    with open(path) as f:
+        next(f)
+        rows = [[float(v) for v in line.split(",")] for line in f if line.strip()]
+    a = np.array(rows, dtype=np.float32)
+    return torch.from_numpy(a[:, :-1].copy()), torch.from_numpy(a[:, -1].copy())
+
+
+def make_data():
+    g = np.random.default_rng(1234)
+    n, f = 23, 4
+    x = g.normal(size=(n, f))
+    w = g.normal(size=f)
+    y = x @ w + 0.3 + 0.1 * g.normal(size=n)
+    write_csv(os.path.join(FIX, "reg.csv"), ["x1", "x2", "x3", "x4", "y"], np.c_[x, y])
+    logits = x @ g.normal(size=(f, 3))
+    write_csv(os.path.join(FIX, "cls.csv"), ["x1", "x2", "x3", "x4", "label"],
+              np.c_[x, logits.argmax(1)])
+    write_csv(os.path.join(FIX, "bin.csv"), ["x1", "x2", "x3", "x4", "y"], np.c_[x, (y > 0.3)])
+
+
+# --------------------------------------------------------------------- cases
+# name, data, model spec, loss spec, optimizer spec, lr, scheduler spec, epochs, extra args
+CASES = [
+    ("sgd", "reg", "mlp:6", "mse", "sgd", 0.05, None, 3, []),
+    ("sgd_nesterov_wd", "reg", "mlp:6", "mse", "sgd:momentum=0.9,nesterov=1,weight_decay=0.01", 0.02, None, 3, []),
+    ("sgd_dampening_max", "reg", "mlp:6", "mse", "sgd:momentum=0.5,dampening=0.3", 0.02, None, 3, []),
+    ("adam", "reg", "mlp:6", "mse", "adam", 0.01, None, 3, []),
+    ("adam_amsgrad_wd", "reg", "mlp:6", "mse", "adam:amsgrad=1,weight_decay=0.01,beta1=0.8", 0.01, None, 3, []),
+    ("adamw", "reg", "mlp:6", "mse", "adamw", 0.01, None, 3, []),
+    ("rmsprop", "reg", "mlp:6", "mse", "rmsprop:momentum=0.5,centered=1", 0.005, None, 3, []),
+    ("rmsprop_plain", "reg", "mlp:6", "mse", "rmsprop:weight_decay=0.01", 0.005, None, 3, []),
+    ("adagrad", "reg", "mlp:6", "mse", "adagrad:lr_decay=0.01,initial_accumulator_value=0.1", 0.05, None, 3, []),
+    ("l1", "reg", "mlp:6,act=tanh", "l1", "sgd", 0.05, None, 3, []),
+    ("huber", "reg", "mlp:6", "huber:delta=0.5", "sgd", 0.05, None, 3, []),
+    ("smooth_l1", "reg", "mlp:6,act=gelu", "smooth-l1:beta=0.5", "sgd", 0.05, None, 3, []),
+    ("mse_sum", "reg", "linear", "mse:reduction=sum", "sgd", 0.005, None, 3, []),
+    ("bce", "bin", "mlp:6,out=sigmoid", "bce", "sgd:momentum=0.9", 0.1, None, 3, []),
+    ("bce_logits", "bin", "mlp:6,act=sigmoid", "bce-with-logits:pos_weight=2", "sgd", 0.1, None, 3, []),
+    ("cross_entropy", "cls", "mlp:6", "cross-entropy:label_smoothing=0.1", "adam", 0.01, None, 3, []),
+    ("nll", "cls", "mlp:6,out=log_softmax", "nll", "sgd", 0.1, None, 3, []),
+    ("sched_constant", "reg", "mlp:6", "mse", "sgd", 0.05, "constant:factor=0.5,total_iters=2", 3, []),
+    ("sched_step", "reg", "mlp:6", "mse", "sgd", 0.05, "step:step_size=1,gamma=0.5", 3, []),
+    ("sched_multistep", "reg", "mlp:6", "mse", "sgd", 0.05, "multistep:milestones=1/2,gamma=0.3", 3, []),
+    ("sched_exponential", "reg", "mlp:6", "mse", "adam", 0.01, "exponential:gamma=0.8", 3, []),
+    ("sched_linear", "reg", "mlp:6", "mse", "sgd", 0.05, "linear:start_factor=0.5,end_factor=1,total_iters=3", 3, []),
+    ("sched_cosine_step", "reg", "mlp:6", "mse", "sgd", 0.05, "cosine:T_max=10,eta_min=0.001,interval=step", 3, []),
+    ("sched_invsqrt", "reg", "mlp:6", "mse", "sgd", 0.05, "invsqrt:interval=step", 3, []),
+    ("sched_warmup", "reg", "mlp:6", "mse", "sgd", 0.05, "warmup:steps=4,start_factor=0.1,interval=step", 3, []),
+    ("sched_chain", "reg", "mlp:6", "mse", "sgd", 0.05, "warmup:steps=2,start_factor=0.5+exponential:gamma=0.9", 3, []),
+    ("sched_onecycle", "reg", "mlp:6", "mse", "sgd:momentum=0.9", 0.05, "onecycle:max_lr=0.1,total_steps=15,interval=step", 3, []),
+    ("sched_plateau", "reg", "mlp:6", "mse", "sgd", 0.05, "plateau:patience=0,factor=0.5,threshold=0.5", 4, []),
+    ("clip", "reg", "mlp:6", "mse", "sgd", 0.05, None, 3, ["--clip-grad-norm", "0.5"]),
+    ("accumulate", "reg", "mlp:6", "mse", "adam", 0.01, None, 3, ["--accumulate", "2"]),
+]
+
+
+def hp(spec):
+    name, _, rest = spec.partition(":")
+    kv = {}
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        kv[k] = v
+    return name, kv
+
+
+def fnum(kv, k, d):
+    return float(kv.get(k, d))
+
+
+def boolean(kv, k):
+    return kv.get(k, "0") in ("1", "true")
+
+
+def build_model(spec, n_in, n_out):
+    name, _, rest = spec.partition(":")
+    hidden, act, out = [], "relu", None
+    for item in filter(None, rest.split(",")):
+        if item.startswith("act="):
+            act = item[4:]
+        elif item.startswith("out="):
+            out = item[4:]
+        else:
+            hidden.append(int(item))
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+    layers, w = [], n_in
+    for h in hidden:
+        layers += [nn.Linear(w, h), acts[act]()]
+        w = h
+    layers.append(nn.Linear(w, n_out))
+    if out == "sigmoid":
+        layers.append(nn.Sigmoid())
+    elif out == "softmax":
+        layers.append(nn.Softmax(dim=1))
+    elif out == "log_softmax":
+        layers.append(nn.LogSoftmax(dim=1))
+    return nn.Sequential(*layers)
+
+
+def make_loss(spec):
+    name, kv = hp(spec)
+    red = kv.get("reduction", "mean")
+    if name == "mse":
+        return nn.MSELoss(reduction=red)
+    if name == "l1":
+        return nn.L1Loss(reduction=red)
+    if name == "huber":
+        return nn.HuberLoss(reduction=red, delta=fnum(kv, "delta", 1.0))
+    if name == "smooth-l1":
+        return nn.SmoothL1Loss(reduction=red, beta=fnum(kv, "beta", 1.0))
+    if name == "bce":
+        return nn.BCELoss(reduction=red)
+    if name == "bce-with-logits":
+        return nn.BCEWithLogitsLoss(reduction=red, pos_weight=torch.tensor([fnum(kv, "pos_weight", 1)]))
+    if name == "cross-entropy":
+        return nn.CrossEntropyLoss(reduction=red, label_smoothing=fnum(kv, "label_smoothing", 0))
+    if name == "nll":
+        return nn.NLLLoss(reduction=red)
+    raise ValueError(name)
+
+
+def make_optimizer(spec, params, lr):
+    name, kv = hp(spec)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=fnum(kv, "momentum", 0),
+                               dampening=fnum(kv, "dampening", 0), nesterov=boolean(kv, "nesterov"),
+                               weight_decay=fnum(kv, "weight_decay", 0))
+    if name in ("adam", "adamw"):
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        return cls(params, lr=lr, betas=(fnum(kv, "beta1", 0.9), fnum(kv, "beta2", 0.999)),
+                   eps=fnum(kv, "eps", 1e-8), amsgrad=boolean(kv, "amsgrad"),
+                   weight_decay=fnum(kv, "weight_decay", 0 if name == "adam" else 0.01))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=fnum(kv, "alpha", 0.99), eps=fnum(kv, "eps", 1e-8),
+                                   weight_decay=fnum(kv, "weight_decay", 0),
+                                   momentum=fnum(kv, "momentum", 0), centered=boolean(kv, "centered"))
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, lr_decay=fnum(kv, "lr_decay", 0),
+                                   weight_decay=fnum(kv, "weight_decay", 0),
+                                   initial_accumulator_value=fnum(kv, "initial_accumulator_value", 0),
+                                   eps=fnum(kv, "eps", 1e-10))
+    raise ValueError(name)
+
+
+def make_scheduler(spec, opt):
+    """(scheduler or None, interval)"""
+    if spec is None:
+        return None, "epoch"
+    if "+" in spec:
+        parts = [make_scheduler(p, opt) for p in spec.split("+")]
+        return torch.optim.lr_scheduler.ChainedScheduler([p[0] for p in parts]), parts[0][1]
+    name, kv = hp(spec)
+    interval = kv.get("interval", "epoch")
+    S = torch.optim.lr_scheduler
+    if name == "constant":
+        return S.ConstantLR(opt, fnum(kv, "factor", 1.0), int(kv.get("total_iters", 5))), interval
+    if name == "step":
+        return S.StepLR(opt, int(kv["step_size"]), fnum(kv, "gamma", 0.1)), interval
+    if name == "multistep":
+        return S.MultiStepLR(opt, [int(v) for v in kv["milestones"].split("/")], fnum(kv, "gamma", 0.1)), interval
+    if name == "exponential":
+        return S.ExponentialLR(opt, fnum(kv, "gamma", 0.1)), interval
+    if name == "linear":
+        return S.LinearLR(opt, fnum(kv, "start_factor", 1 / 3), fnum(kv, "end_factor", 1.0),
+                          int(kv.get("total_iters", 5))), interval
+    if name == "cosine":
+        return S.CosineAnnealingLR(opt, int(kv["T_max"]), fnum(kv, "eta_min", 0)), interval
+    if name == "invsqrt":
+        return S.LambdaLR(opt, lambda t: (1 + t) ** -0.5), interval
+    if name == "warmup":
+        return S.LinearLR(opt, fnum(kv, "start_factor", 0.001), 1.0, int(kv.get("steps", 5))), interval
+    if name == "onecycle":
+        return S.OneCycleLR(opt, max_lr=fnum(kv, "max_lr", 0), total_steps=int(kv["total_steps"]),
+                            pct_start=fnum(kv, "pct_start", 0.3), anneal_strategy=kv.get("anneal", "cos"),
+                            cycle_momentum=False), interval
+    if name == "plateau":
+        return S.ReduceLROnPlateau(opt, mode=kv.get("mode", "min"), factor=fnum(kv, "factor", 0.1),
+                                   patience=int(kv.get("patience", 10)), threshold=fnum(kv, "threshold", 1e-4),
+                                   cooldown=int(kv.get("cooldown", 0)), min_lr=fnum(kv, "min_lr", 0)), interval
+    raise ValueError(name)
+
+
+def train_torch(case):
+    name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
+    x, t = read_csv(os.path.join(FIX, data + ".csv"))
+    classes = data == "cls"
+    n_out = 3 if classes else 1
+    model = build_model(model_spec, x.shape[1], n_out)
+    init = st_load(os.path.join(FIX, "init_%s.safetensors" % init_key(model_spec, n_out)))
+    model.load_state_dict(init, strict=True)  # the torch file clgrad reads with --init
+    y = t.long() if classes else t.reshape(-1, 1)
+    crit = make_loss(loss_spec)
+    opt = make_optimizer(opt_spec, model.parameters(), lr)
+    sched, interval = make_scheduler(sched_spec, opt)
+    clip = float(extra[extra.index("--clip-grad-norm") + 1]) if "--clip-grad-norm" in extra else 0
+    k = int(extra[extra.index("--accumulate") + 1]) if "--accumulate" in extra else 1
+    micro = 0
+    for epoch in range(epochs):
+        lsum = 0.0
+        for b in range(0, x.shape[0], BATCH):
+            loss = crit(model(x[b:b + BATCH]), y[b:b + BATCH])
+            lsum += float(loss) * len(x[b:b + BATCH])
+            (loss / k if k > 1 else loss).backward()
+            micro += 1
+            if micro % k:
+                continue
+            if clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            opt.zero_grad()
+            if sched is not None and interval == "step":
+                sched.step()
+        if sched is not None and interval == "epoch":
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(lsum / x.shape[0])
+            else:
+                sched.step()
+    return model
+
+
+def init_key(model_spec, n_out):
+    return "%s_%d" % (model_spec.split(",out=")[0].replace(":", "").replace(",", "_").replace("=", ""), n_out)
+
+
+def clgrad_args(case, out_path):
+    name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
+    n_out = 3 if data == "cls" else 1
+    a = ["--data", "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data == "cls" else ""), "--model", model_spec, "--loss", loss_spec,
+         "--optimizer", opt_spec, "--lr", repr(lr), "--epochs", str(epochs), "--batch-size", str(BATCH),
+         "--no-shuffle", "--init", "@FIX@/init_%s.safetensors" % init_key(model_spec, n_out)]
+    if sched_spec:
+        a += ["--scheduler", sched_spec]
+    return a + extra + ["--save", out_path, "--quiet"]
+
+
+def compare(name, got, want):
+    worst = 0.0
+    for k, w in want.items():
+        g = got[k]
+        assert g.shape == w.shape, (name, k, g.shape, w.shape)
+        err = ((g.double() - w.double()).abs() / (RTOL * w.double().abs() + ATOL)).max().item()
+        worst = max(worst, err)
+    return worst  # <= 1 passes
+
+
+def main():
+    os.makedirs(FIX, exist_ok=True)
+    torch.manual_seed(0)
+    make_data()
+    # Starting weights: one file per model shape, torch's default init.
+    done = set()
+    for case in CASES:
+        n_out = 3 if case[1] == "cls" else 1
+        key = init_key(case[2], n_out)
+        if key not in done:
+            done.add(key)
+            st_save(os.path.join(FIX, "init_%s.safetensors" % key),
+                    build_model(case[2], 4, n_out).state_dict())
+    lines = []
+    for case in CASES:
+        model = train_torch(case)
+        st_save(os.path.join(FIX, "want_%s.safetensors" % case[0]), model.state_dict())
+        lines.append("%s\t%s" % (case[0], "\t".join(clgrad_args(case, "@OUT@"))))
+    with open(os.path.join(FIX, "cases.tsv"), "w") as f:
+        f.write("# generated by gen_fixtures.py: name, then clgrad train arguments (tab-separated)\n")
+        f.write("\n".join(lines) + "\n")
+    print("wrote %d cases to %s" % (len(CASES), FIX))
+    if len(sys.argv) >= 3 and sys.argv[1] == "--check":
+        check(sys.argv[2])
+
+
+def check(clgrad):
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in CASES:
+            out = os.path.join(tmp, case[0] + ".safetensors")
+            args = [a.replace("@FIX@", FIX) for a in clgrad_args(case, out)]
+            r = subprocess.run([clgrad, "train"] + args, capture_output=True, text=True)
+            if r.returncode != 0:
+                print("FAIL %-20s clgrad exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
+                bad += 1
+                continue
+            n_out = 3 if case[1] == "cls" else 1
+            model = build_model(case[2], 4, n_out)
+            model.load_state_dict(st_load(out), strict=True)  # clgrad's file loads into torch
+            want = st_load(os.path.join(FIX, "want_%s.safetensors" % case[0]))
+            worst = compare(case[0], model.state_dict(), want)
+            print("%s %-20s worst error %.3g of tolerance" % ("ok  " if worst <= 1 else "FAIL", case[0], worst))
+            bad += worst > 1
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "--check-only":
+        check(sys.argv[2])
+    main()

@@ -1,0 +1,163 @@
+/* --data and --val-split: which data set, and which part of it is the test
+ * set (MNIST's t10k files, or a held-out split). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KNOWN_DATA "synthetic[:N], csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1], " \
+                   "fashion-mnist[:DIR], mnist[:DIR]"
+
+void cli_data_free(cli_data *d)
+{
+    clg_dataset_free(d->train);
+    clg_dataset_free(d->test);
+    d->train = d->test = NULL;
+}
+
+static clg_status load_csv(clg_ctx *ctx, const char *spec, clg_dataset **out)
+{
+    clg_csv_opts co = clg_csv_opts_default();
+    char *s = strdup(spec);
+    if (!s)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    char *path = s, *opt = strchr(s, ',');
+    if (opt)
+        *opt++ = '\0';
+    clg_status st = CLG_OK;
+    while (opt && st == CLG_OK) {
+        char *next = strchr(opt, ',');
+        if (next)
+            *next++ = '\0';
+        char *end;
+        errno = 0;
+        if (!strncmp(opt, "target=", 7)) {
+            const char *v = opt + 7;
+            long t = strtol(v, &end, 10);
+            if (*v && !*end && !errno && t > -100000 && t < 100000) {
+                co.target_index = (int)t;
+                co.target_name = NULL;
+            } else
+                co.target_name = v;
+        } else if (!strncmp(opt, "classes=", 8)) {
+            long long k = strtoll(opt + 8, &end, 10);
+            if (end == opt + 8 || *end || errno || k < 1 || k > INT32_MAX)
+                st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                       "--data csv: classes=%s is not a positive integer", opt + 8);
+            co.classes = k;
+        } else if (!strcmp(opt, "header=0") || !strcmp(opt, "header=1")) {
+            co.header = opt[7] - '0';
+        } else {
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                   "--data csv: unknown option '%s' (known: target=NAME|INDEX, "
+                                   "classes=K, header=0|1)", opt);
+        }
+        opt = next;
+    }
+    if (st == CLG_OK && !*path)
+        st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--data csv: needs a path (csv:PATH)");
+    if (st == CLG_OK)
+        st = clg_csv_load(ctx, path, &co, out);
+    free(s);
+    return st;
+}
+
+/* A loss that wants class indices was given numeric targets: they must be
+ * integers >= 0; the class count is the largest + 1. */
+static clg_status to_classes(clg_ctx *ctx, const char *what, clg_dataset *ds)
+{
+    if (ds->classes > 0)
+        return CLG_OK;
+    if (ds->n_targets != 1)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "%s: class labels need one target column",
+                                 what);
+    int32_t *lab = malloc((size_t)ds->n * sizeof *lab);
+    if (!lab)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        float v = ds->y[i];
+        if (v < 0 || v != floorf(v) || v > 1e6f) {
+            free(lab);
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "%s: sample %lld has target %g, not a class index (an integer "
+                                     ">= 0; give classes=K to check the range)",
+                                     what, (long long)i, (double)v);
+        }
+        lab[i] = (int32_t)v;
+        if (lab[i] + 1 > k)
+            k = lab[i] + 1;
+    }
+    free(ds->y);
+    ds->y = NULL;
+    ds->labels = lab;
+    ds->n_targets = 0;
+    ds->classes = k < 2 ? 2 : k;
+    return CLG_OK;
+}
+
+clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_data *d)
+{
+    memset(d, 0, sizeof *d);
+    const char *spec = o->data;
+    clg_dataset *all = NULL;
+    clg_status st;
+    int is_mnist = 0;
+    if (!strcmp(spec, "synthetic") || !strncmp(spec, "synthetic:", 10)) {
+        long long n = CLG_SYNTHETIC_SAMPLES;
+        if (spec[9] == ':') {
+            char *end;
+            errno = 0;
+            n = strtoll(spec + 10, &end, 10);
+            if (end == spec + 10 || *end || errno || n < 1 || n > (1 << 26))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--data %s: sample count must be an integer in [1, %d]", spec,
+                                         1 << 26);
+        }
+        st = clg_dataset_synthetic(ctx, n, CLG_SYNTHETIC_SEED, &all);
+    } else if (!strncmp(spec, "csv:", 4)) {
+        st = load_csv(ctx, spec + 4, &all);
+    } else if (!strcmp(spec, "fashion-mnist") || !strncmp(spec, "fashion-mnist:", 14) ||
+               !strcmp(spec, "mnist") || !strncmp(spec, "mnist:", 6)) {
+        int fashion = spec[0] == 'f';
+        const char *colon = strchr(spec, ':');
+        const char *dir = colon && colon[1] ? colon + 1 : fashion ? CLG_FASHION_MNIST_DIR : CLG_MNIST_DIR;
+        is_mnist = 1;
+        st = clg_dataset_mnist(ctx, dir, 0, &all);
+        if (st == CLG_OK && o->val_split <= 0) {
+            st = clg_dataset_mnist(ctx, dir, 1, &d->test);
+            snprintf(d->test_name, sizeof d->test_name, "t10k");
+        }
+    } else {
+        return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "--data %s: unknown data set (known: %s)",
+                                 spec, KNOWN_DATA);
+    }
+    if (st != CLG_OK) {
+        clg_dataset_free(all);
+        cli_data_free(d);
+        return st;
+    }
+    if (need_classes && (st = to_classes(ctx, spec, all)) != CLG_OK) {
+        clg_dataset_free(all);
+        cli_data_free(d);
+        return st;
+    }
+    if (o->val_split > 0) {
+        clg_dataset *tr, *va;
+        st = clg_dataset_split(ctx, all, o->val_split, o->seed ^ 0x5eed5a1dULL, &tr, &va);
+        clg_dataset_free(all);
+        if (st != CLG_OK) {
+            cli_data_free(d);
+            return st;
+        }
+        d->train = tr;
+        d->test = va;
+        snprintf(d->test_name, sizeof d->test_name, "val");
+    } else {
+        d->train = all;
+    }
+    (void)is_mnist;
+    return CLG_OK;
+}

@@ -1,0 +1,217 @@
+/* Options of `clgrad train` and `clgrad eval`: --flag VALUE or --flag=VALUE,
+ * each value checked here so a bad number is refused before any work. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clgrad: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void cli_opts_default(cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->backend = "auto";
+    o->data = "synthetic";
+    o->model = "mlp:5";
+    o->optimizer = "sgd";
+    o->lr = 0.01;
+    o->epochs = 10;
+    o->batch_size = 32;
+    o->seed = 0;
+}
+
+static int parse_double(const char *flag, const char *v, double lo, int lo_open, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno == ERANGE || !isfinite(d)) {
+        cli_error("%s %s: not a number", flag, v);
+        return -1;
+    }
+    if (d < lo || (lo_open && d == lo)) {
+        cli_error("%s %s: must be %s %g", flag, v, lo_open ? ">" : ">=", lo);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int parse_ll(const char *flag, const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno == ERANGE) {
+        cli_error("%s %s: not an integer", flag, v);
+        return -1;
+    }
+    if (x < lo || x > hi) {
+        cli_error("%s %s: must be between %lld and %lld", flag, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+enum { F_VALUE = 1, F_TRAIN = 2 };
+static const struct flag {
+    const char *name;
+    unsigned f;
+} flags[] = {
+    { "--backend", F_VALUE }, { "--device", F_VALUE }, { "--plugin", F_VALUE },
+    { "--data", F_VALUE }, { "--val-split", F_VALUE }, { "--model", F_VALUE },
+    { "--loss", F_VALUE }, { "--optimizer", F_VALUE | F_TRAIN }, { "--lr", F_VALUE | F_TRAIN },
+    { "--scheduler", F_VALUE | F_TRAIN }, { "--clip-grad-norm", F_VALUE | F_TRAIN },
+    { "--accumulate", F_VALUE | F_TRAIN }, { "--epochs", F_VALUE | F_TRAIN },
+    { "--batch-size", F_VALUE }, { "--no-shuffle", F_TRAIN }, { "--drop-last", F_TRAIN },
+    { "--seed", F_VALUE }, { "--init", F_VALUE | F_TRAIN }, { "--save", F_VALUE | F_TRAIN },
+    { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
+    { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
+    { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 },
+};
+
+int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mode)
+{
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        char name[64];
+        const char *eq = strchr(arg, '=');
+        size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (strncmp(arg, "--", 2) != 0 || nl >= sizeof name) {
+            cli_error("unexpected argument '%s' (options start with --; see clgrad --help)", arg);
+            return -1;
+        }
+        memcpy(name, arg, nl);
+        name[nl] = '\0';
+        const struct flag *f = NULL;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (strcmp(flags[k].name, name) == 0)
+                f = &flags[k];
+        if (!f) {
+            cli_error("unknown option '%s' (see clgrad --help)", name);
+            return -1;
+        }
+        if (eval_mode && (f->f & F_TRAIN) && strcmp(name, "--load") != 0) {
+            cli_error("%s is an option of 'train', not of 'eval'", name);
+            return -1;
+        }
+        if (f->f & F_VALUE) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                cli_error("%s needs a value", name);
+                return -1;
+            }
+        } else if (eq) {
+            cli_error("%s takes no value", name);
+            return -1;
+        }
+        long long ll;
+        double d;
+        if (!strcmp(name, "--backend")) {
+            if (strcmp(val, "auto") && strcmp(val, "cpu") && strcmp(val, "opencl") &&
+                !strchr(val, '/')) {
+                cli_error("--backend %s: unknown backend (known: auto, cpu, opencl, or a path "
+                          "to a backend .so)", val);
+                return -1;
+            }
+            o->backend = val;
+        } else if (!strcmp(name, "--device")) {
+            if (parse_ll(name, val, 0, 1024, &ll))
+                return -1;
+            o->device = (int)ll;
+        } else if (!strcmp(name, "--plugin")) {
+            if (o->n_plugins == CLI_MAX_PLUGINS) {
+                cli_error("--plugin: at most %d", CLI_MAX_PLUGINS);
+                return -1;
+            }
+            o->plugins[o->n_plugins++] = val;
+        } else if (!strcmp(name, "--data")) {
+            o->data = val;
+        } else if (!strcmp(name, "--val-split")) {
+            if (parse_double(name, val, 0, 0, &d))
+                return -1;
+            if (d >= 1) {
+                cli_error("--val-split %s: must be below 1", val);
+                return -1;
+            }
+            o->val_split = d;
+        } else if (!strcmp(name, "--model")) {
+            o->model = val;
+        } else if (!strcmp(name, "--loss")) {
+            o->loss = val;
+        } else if (!strcmp(name, "--optimizer")) {
+            o->optimizer = val;
+        } else if (!strcmp(name, "--lr")) {
+            if (parse_double(name, val, 0, 0, &o->lr))
+                return -1;
+        } else if (!strcmp(name, "--scheduler")) {
+            o->scheduler = *val ? val : NULL;
+        } else if (!strcmp(name, "--clip-grad-norm")) {
+            if (parse_double(name, val, 0, 1, &o->clip_grad_norm))
+                return -1;
+        } else if (!strcmp(name, "--accumulate")) {
+            if (parse_ll(name, val, 1, 1 << 20, &ll))
+                return -1;
+            o->accumulate = (int)ll;
+        } else if (!strcmp(name, "--epochs")) {
+            if (parse_ll(name, val, 0, 1 << 24, &ll))
+                return -1;
+            o->epochs = (int)ll;
+        } else if (!strcmp(name, "--batch-size")) {
+            if (parse_ll(name, val, 1, 1 << 24, &ll))
+                return -1;
+            o->batch_size = ll;
+        } else if (!strcmp(name, "--no-shuffle")) {
+            o->no_shuffle = 1;
+        } else if (!strcmp(name, "--drop-last")) {
+            o->drop_last = 1;
+        } else if (!strcmp(name, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (end == val || *end || errno || val[0] == '-') {
+                cli_error("--seed %s: not a non-negative integer", val);
+                return -1;
+            }
+            o->seed = s;
+        } else if (!strcmp(name, "--init")) {
+            o->init = val;
+        } else if (!strcmp(name, "--save")) {
+            o->save = val;
+        } else if (!strcmp(name, "--checkpoint-dir")) {
+            o->checkpoint_dir = val;
+        } else if (!strcmp(name, "--resume")) {
+            o->resume = val;
+        } else if (!strcmp(name, "--load")) {
+            if (!eval_mode) {
+                cli_error("--load is an option of 'eval' (train starts from weights with --init)");
+                return -1;
+            }
+            o->load = val;
+        } else if (!strcmp(name, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(name, "--metrics")) {
+            o->metrics = val;
+        } else if (!strcmp(name, "--plot")) {
+            o->plot = val;
+        } else if (!strcmp(name, "--quiet")) {
+            o->quiet = 1;
+        }
+    }
+    return 0;
+}
