@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every Debian package clgrad needs to build, test and run its main job.
+# --dev adds what regenerates the PyTorch fixtures and runs the benchmarks.
+set -euo pipefail
+pkgs=(
+  meson ninja-build pkg-config gcc clang libclang-rt-dev   # build; clang + libFuzzer for the fuzz harnesses
+  check                                                    # unit-test framework
+  libopenblas-dev                                          # CPU GEMM (CBLAS)
+  ocl-icd-opencl-dev opencl-c-headers clinfo               # OpenCL ICD loader + headers
+  libclblast-dev                                           # OpenCL GEMM
+  pocl-opencl-icd                                          # OpenCL on the CPU, so OpenCL tests run without a GPU
+  zlib1g-dev libjson-c-dev libcairo2-dev                   # gzip'd IDX, safetensors headers, --plot
+  dataset-fashion-mnist                                    # the main job's data
+  valgrind
+)
+if [ "${1:-}" = "--dev" ]; then
+  pkgs+=(python3-torch python3-numpy)
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
+echo "deps.sh: installed ${#pkgs[@]} packages"
