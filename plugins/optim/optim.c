@@ -63,10 +63,19 @@ static clg_status sgd_update(clg_ctx *ctx, clg_graph *g, const clg_hparams *hp,
     clg_t d = coupled_grad(g, hp, p);
     double mom = clg_hp_float(hp, "momentum");
     if (mom != 0) {
-        /* torch: buf = clone(d) on the first step, then buf*m + (1-damp)*d */
-        clg_t later = clg_add(g, clg_mul_scalar(g, p->state[0], (float)mom),
-                              clg_mul_scalar(g, d, (float)(1.0 - clg_hp_float(hp, "dampening"))));
-        clg_t buf = clg_where(g, sc[1], d, later);
+        /* torch: buf = clone(d) on the first step, then buf*m + (1-damp)*d.
+         * Without dampening, buf*m + d from the zero-initialised buffer is
+         * exactly d on the first step, so the common case saves two passes
+         * over every parameter. */
+        double damp = clg_hp_float(hp, "dampening");
+        clg_t buf;
+        if (damp == 0) {
+            buf = clg_add(g, clg_mul_scalar(g, p->state[0], (float)mom), d);
+        } else {
+            clg_t later = clg_add(g, clg_mul_scalar(g, p->state[0], (float)mom),
+                                  clg_mul_scalar(g, d, (float)(1.0 - damp)));
+            buf = clg_where(g, sc[1], d, later);
+        }
         p->state_out[0] = buf;
         if (clg_hp_bool(hp, "nesterov"))
             d = clg_add(g, d, clg_mul_scalar(g, buf, (float)mom));
