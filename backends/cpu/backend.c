@@ -98,6 +98,7 @@ static clg_status cpu_open(int index, clg_bk_device **out)
         return cpu_fail(NULL, CLG_ERR_NOMEM, "cpu: open: out of memory");
     const char *gemm = getenv("CLG_CPU_GEMM");
     dev->gemm_portable = gemm && strcmp(gemm, "portable") == 0;
+    cpu_gemm_threads_init();
     *out = dev;
     return CLG_OK;
 }

@@ -213,6 +213,18 @@ const tc_case tc_cases[] = {
     { .name = "bmm_a_2d_tn", .kind = T_MATMUL, .n_in = 2, .in = { SH(4, 3), SH(2, 4, 5) },
       .ta = 1 },
     { .name = "bmm_4d", .kind = T_MATMUL, .n_in = 2, .in = { SH(2, 2, 3, 4), SH(2, 2, 4, 5) } },
+    /* Large enough (> 4 MFLOP) that a backend splits them across threads:
+     * C cut by rows (M >= N) and by columns (N > M), every transpose. */
+    { .name = "mm_big_rows_nn", .kind = T_MATMUL, .n_in = 2, .in = { SH(131, 301), SH(301, 67) },
+      .no_grad = 1 },
+    { .name = "mm_big_rows_tt", .kind = T_MATMUL, .n_in = 2, .in = { SH(301, 131), SH(67, 301) },
+      .ta = 1, .tb = 1, .no_grad = 1 },
+    { .name = "mm_big_cols_tn", .kind = T_MATMUL, .n_in = 2, .in = { SH(300, 37), SH(300, 259) },
+      .ta = 1, .no_grad = 1 },
+    { .name = "mm_big_cols_nt", .kind = T_MATMUL, .n_in = 2, .in = { SH(37, 300), SH(259, 300) },
+      .tb = 1, .no_grad = 1 },
+    { .name = "bmm_big_b_2d", .kind = T_MATMUL, .n_in = 2, .in = { SH(3, 50, 300), SH(300, 70) },
+      .no_grad = 1 },
 
     /* movement */
     { .name = "reshape_infer", .kind = T_RESHAPE, .n_in = 1, .in = { SH(2, 3, 4) },
@@ -616,8 +628,8 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
 
 unsigned tc_grad_inputs(const tc_case *c)
 {
-    if (c->gen == G_GRID)
-        return 0; /* ties on purpose: not differentiable there */
+    if (c->gen == G_GRID || c->no_grad)
+        return 0; /* ties on purpose: not differentiable there; or too large */
     for (int i = 0; i < c->n_in; i++)
         if (c->dt[i] != CLG_F32 && !((c->kind == T_GATHER || c->kind == T_SCATTER) && i == 1))
             return 0;
