@@ -252,6 +252,24 @@ static clg_status exec_unary(clg_bk_device *dev, const clg_bk_op *op)
     return launch(dev, op, &a, K_UNARY, (size_t)numel(o), 0);
 }
 
+/* The index space of a broadcasting op: out's dims collapsed together with
+ * the strides of its n_in inputs (st[0..n_in)) and of out itself (st[n_in]). */
+static clg_status bcast_layout(clg_bk_device *dev, const clg_bk_op *op, int n_in,
+                               int dims[MAXR], int st[][MAXR], int *rank)
+{
+    const clg_bk_tensor *o = &op->out;
+    for (int i = 0; i < n_in; i++) {
+        clg_status s = bcast_strides(dev, op, &op->in[i], st[i]);
+        if (s != CLG_OK)
+            return s;
+    }
+    strides_of(o, st[n_in]);
+    for (int i = 0; i < MAXR; i++)
+        dims[i] = i < o->ndim ? (int)o->dim[i] : 0;
+    *rank = collapse(o->ndim, dims, n_in + 1, st);
+    return CLG_OK;
+}
+
 static int is_compare(clg_op op) { return op >= CLG_OP_EQ && op <= CLG_OP_GE; }
 
 static clg_status exec_binary(clg_bk_device *dev, const clg_bk_op *op)
@@ -264,16 +282,10 @@ static clg_status exec_binary(clg_bk_device *dev, const clg_bk_op *op)
         return bad(dev, op, "output dtype does not match its inputs", NULL);
     if (x->dtype == CLG_I32 && !is_compare(op->op))
         return bad(dev, op, "arithmetic needs f32 operands", NULL);
-    int dims[MAXR] = {0}, st[3][MAXR];
-    strides_of(o, st[2]);
-    clg_status s = bcast_strides(dev, op, x, st[0]);
-    if (s == CLG_OK)
-        s = bcast_strides(dev, op, y, st[1]);
+    int dims[MAXR], st[3][MAXR], rank;
+    clg_status s = bcast_layout(dev, op, 2, dims, st, &rank);
     if (s != CLG_OK)
         return s;
-    for (int i = 0; i < o->ndim; i++)
-        dims[i] = (int)o->dim[i];
-    int rank = collapse(o->ndim, dims, 3, st);
     int k = x->dtype == CLG_F32 ? K_BINARY_F32 : K_BINARY_I32;
     kargs a = kbegin(dev, k);
     a_int(&a, (int)(op->op - CLG_OP_ADD)); /* same order as the B_* codes */
@@ -296,18 +308,10 @@ static clg_status exec_where(clg_bk_device *dev, const clg_bk_op *op)
     const clg_bk_tensor *m = &op->in[0], *x = &op->in[1], *y = &op->in[2], *o = &op->out;
     if (x->dtype != o->dtype || y->dtype != o->dtype)
         return bad(dev, op, "branches and output must share a dtype", NULL);
-    int dims[MAXR] = {0}, st[4][MAXR];
-    strides_of(o, st[3]);
-    clg_status s = bcast_strides(dev, op, m, st[0]);
-    if (s == CLG_OK)
-        s = bcast_strides(dev, op, x, st[1]);
-    if (s == CLG_OK)
-        s = bcast_strides(dev, op, y, st[2]);
+    int dims[MAXR], st[4][MAXR], rank;
+    clg_status s = bcast_layout(dev, op, 3, dims, st, &rank);
     if (s != CLG_OK)
         return s;
-    for (int i = 0; i < o->ndim; i++)
-        dims[i] = (int)o->dim[i];
-    int rank = collapse(o->ndim, dims, 4, st);
     kargs a = kbegin(dev, K_WHERE);
     a_int(&a, (int)numel(o));
     a_int(&a, rank);
