@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -85,6 +86,12 @@ static clg_status open_device(session *s)
     clg_status st = clg_device_open(s->ctx, b, dev, &s->dev);
     if (st == CLG_OK)
         st = clg_store_new(s->dev, &s->st);
+    /* Say where it runs (auto may pick either), with the progress bar: on
+     * stderr and only to a terminal, so piped output stays one line per epoch. */
+    clg_device_info info;
+    if (st == CLG_OK && !s->o.quiet && !s->o.json && isatty(STDERR_FILENO) &&
+        clg_device_info_get(s->ctx, b, dev, &info) == CLG_OK)
+        fprintf(stderr, "clgrad: backend %s, device %d: %s\n", b, dev, info.name);
     return st;
 }
 
