@@ -117,6 +117,12 @@ static clg_status check_tensor(clg_bk_device *dev, const clg_bk_op *op, const cl
 }
 
 static int eoff(const clg_bk_tensor *t) { return (int)(t->offset / 4); }
+/* A tensor argument: its buffer, then its offset in elements. */
+static void a_tensor(kargs *a, const clg_bk_tensor *t)
+{
+    a_mem(a, t->buf->mem);
+    a_int(a, eoff(t));
+}
 
 size_t ocl_pick_local(clg_bk_device *dev, int k)
 {
@@ -157,8 +163,7 @@ static clg_status fill_words(clg_bk_device *dev, const clg_bk_op *op, const clg_
 {
     kargs a = kbegin(dev, K_FILL);
     a_int(&a, (int)numel(t));
-    a_mem(&a, t->buf->mem);
-    a_int(&a, eoff(t));
+    a_tensor(&a, t);
     a_uint(&a, bits);
     return launch(dev, op, &a, K_FILL, (size_t)numel(t), 0);
 }
@@ -244,10 +249,8 @@ static clg_status exec_unary(clg_bk_device *dev, const clg_bk_op *op)
     kargs a = kbegin(dev, K_UNARY);
     a_int(&a, unary_code(op->op));
     a_int(&a, (int)numel(o));
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, x);
+    a_tensor(&a, o);
     a_f32(&a, op->attrs.f);
     return launch(dev, op, &a, K_UNARY, (size_t)numel(o), 0);
 }
@@ -294,12 +297,9 @@ static clg_status exec_binary(clg_bk_device *dev, const clg_bk_op *op)
     a_i8(&a, dims);
     a_i8(&a, st[0]);
     a_i8(&a, st[1]);
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, y->buf->mem);
-    a_int(&a, eoff(y));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, x);
+    a_tensor(&a, y);
+    a_tensor(&a, o);
     return launch(dev, op, &a, k, (size_t)numel(o), 0);
 }
 
@@ -320,14 +320,10 @@ static clg_status exec_where(clg_bk_device *dev, const clg_bk_op *op)
     a_i8(&a, st[1]);
     a_i8(&a, st[2]);
     a_int(&a, m->dtype == CLG_I32);
-    a_mem(&a, m->buf->mem);
-    a_int(&a, eoff(m));
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, y->buf->mem);
-    a_int(&a, eoff(y));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, m);
+    a_tensor(&a, x);
+    a_tensor(&a, y);
+    a_tensor(&a, o);
     return launch(dev, op, &a, K_WHERE, (size_t)numel(o), 0);
 }
 
@@ -381,10 +377,8 @@ static clg_status exec_reduce(clg_bk_device *dev, const clg_bk_op *op)
     a_int(&a, rrank);
     a_i8(&a, rdims);
     a_i8(&a, rst);
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, x);
+    a_tensor(&a, o);
     a_local(&a, L * sizeof(cl_float));
     return launch(dev, op, &a, K_REDUCE, (size_t)numel(o) * L, L);
 }
@@ -430,10 +424,8 @@ static clg_status exec_argmax(clg_bk_device *dev, const clg_bk_op *op)
     a_int(&a, rows);
     a_int(&a, len);
     a_int(&a, inner);
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, x);
+    a_tensor(&a, o);
     return launch(dev, op, &a, K_ARGMAX, (size_t)rows, 0);
 }
 
@@ -453,10 +445,8 @@ static clg_status exec_softmax(clg_bk_device *dev, const clg_bk_op *op)
     a_int(&a, rows);
     a_int(&a, len);
     a_int(&a, inner);
-    a_mem(&a, x->buf->mem);
-    a_int(&a, eoff(x));
-    a_mem(&a, o->buf->mem);
-    a_int(&a, eoff(o));
+    a_tensor(&a, x);
+    a_tensor(&a, o);
     return launch(dev, op, &a, K_SOFTMAX, (size_t)rows, 0);
 }
 
@@ -595,10 +585,8 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
         kargs a = kbegin(dev, K_ONE_HOT);
         a_int(&a, (int)numel(o));
         a_int(&a, (int)op->attrs.n);
-        a_mem(&a, x->buf->mem);
-        a_int(&a, eoff(x));
-        a_mem(&a, o->buf->mem);
-        a_int(&a, eoff(o));
+        a_tensor(&a, x);
+        a_tensor(&a, o);
         a_mem(&a, dev->index_err);
         if (numel(o) == 0)
             return CLG_OK;
@@ -629,12 +617,9 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
             a_i8(&a, dims);
             a_i8(&a, ds);
             a_int(&a, (int)d->dim[axis]);
-            a_mem(&a, d->buf->mem);
-            a_int(&a, eoff(d));
-            a_mem(&a, ix->buf->mem);
-            a_int(&a, eoff(ix));
-            a_mem(&a, o->buf->mem);
-            a_int(&a, eoff(o));
+            a_tensor(&a, d);
+            a_tensor(&a, ix);
+            a_tensor(&a, o);
             a_mem(&a, dev->index_err);
             s = launch(dev, op, &a, K_GATHER, (size_t)numel(o), 0);
         } else { /* SCATTER_ADD; in[0] is src here */
@@ -664,12 +649,9 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
             a_i8(&a, os);
             a_int(&a, (int)d->dim[axis]);
             a_int(&a, (int)o->dim[axis]);
-            a_mem(&a, d->buf->mem);
-            a_int(&a, eoff(d));
-            a_mem(&a, ix->buf->mem);
-            a_int(&a, eoff(ix));
-            a_mem(&a, o->buf->mem);
-            a_int(&a, eoff(o));
+            a_tensor(&a, d);
+            a_tensor(&a, ix);
+            a_tensor(&a, o);
             a_mem(&a, dev->index_err);
             s = launch(dev, op, &a, K_SCATTER_ADD, (size_t)lines, 0);
         }
@@ -760,10 +742,8 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
         kargs a = kbegin(dev, K_CAST);
         a_int(&a, x->dtype == CLG_F32 ? 0 : 1);
         a_int(&a, (int)numel(o));
-        a_mem(&a, x->buf->mem);
-        a_int(&a, eoff(x));
-        a_mem(&a, o->buf->mem);
-        a_int(&a, eoff(o));
+        a_tensor(&a, x);
+        a_tensor(&a, o);
         return launch(dev, op, &a, K_CAST, (size_t)numel(o), 0);
     }
     case CLG_OP_WHERE:
