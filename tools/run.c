@@ -479,6 +479,22 @@ out:
     return rc;
 }
 
+/* --init or --save: the trainer's parameters, by their state_dict names,
+ * loaded from or saved to a safetensors file. */
+typedef clg_status params_io_fn(clg_store *, const char *, const char *const *, int);
+static clg_status params_file_io(session *s, clg_trainer *tr, const char *path, params_io_fn *io)
+{
+    int np = clg_trainer_param_count(tr);
+    const char **names = malloc((size_t)(np ? np : 1) * sizeof *names);
+    if (!names)
+        return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < np; i++)
+        names[i] = clg_trainer_param_name(tr, i);
+    clg_status st = io(s->st, path, names, np);
+    free(names);
+    return st;
+}
+
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
 {
     (void)argc;
@@ -506,13 +522,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             goto done;
         }
     } else if (o->init) {
-        int np = clg_trainer_param_count(main_tr);
-        const char **names = malloc((size_t)np * sizeof *names);
-        for (int i = 0; names && i < np; i++)
-            names[i] = clg_trainer_param_name(main_tr, i);
-        clg_status st = names ? clg_store_load_file(s->st, o->init, names, np) : CLG_ERR_NOMEM;
-        free(names);
-        if (st != CLG_OK) {
+        if (params_file_io(s, main_tr, o->init, clg_store_load_file) != CLG_OK) {
             rc = fail(s, "--init");
             goto done;
         }
@@ -599,13 +609,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         }
     }
     if (o->save) {
-        int np = clg_trainer_param_count(main_tr);
-        const char **names = malloc((size_t)np * sizeof *names);
-        for (int i = 0; names && i < np; i++)
-            names[i] = clg_trainer_param_name(main_tr, i);
-        clg_status st = names ? clg_store_save_file(s->st, o->save, names, np) : CLG_ERR_NOMEM;
-        free(names);
-        if (st != CLG_OK) {
+        if (params_file_io(s, main_tr, o->save, clg_store_save_file) != CLG_OK) {
             rc = fail(s, "--save");
             goto done;
         }

@@ -111,11 +111,11 @@ CPU_INTERNAL clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op);
 /* gemm.c */
 CPU_INTERNAL clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op);
-/* C[M,N] = op(A) op(B), all row-major; lda/ldb/ldc are the row strides as
- * stored. Returns 0, or -1 when its packing buffers cannot be allocated. */
 /* Once per process: OpenBLAS single-threaded when this build splits GEMMs
  * over its OpenMP threads itself (gemm.c). */
 CPU_INTERNAL void cpu_gemm_threads_init(void);
+/* C[M,N] = op(A) op(B), all row-major; lda/ldb/ldc are the row strides as
+ * stored. Returns 0, or -1 when its packing buffers cannot be allocated. */
 CPU_INTERNAL int cpu_sgemm_portable(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                                      const float *A, int64_t lda, const float *B, int64_t ldb,
                                      float *C, int64_t ldc);

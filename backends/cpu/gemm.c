@@ -208,8 +208,8 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
         const CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
         int parts = 1;
 #ifdef CPU_SPLIT_GEMM
-        /* Below ~4 MFLOP a fork costs more than it saves. */
-        if (2 * M * N * K >= (1 << 22))
+        /* Below ~4 MFLOP a fork costs more than it saves (double: no overflow). */
+        if ((double)M * N * K >= (1 << 21))
             parts = omp_get_max_threads();
 #endif
         /* Cut the longer side of C; each block is an independent GEMM with
