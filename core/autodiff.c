@@ -8,6 +8,7 @@
  * some wrt[i] to y get gradient ops. Rules follow PyTorch's derivatives. */
 #include "internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,34 +26,12 @@ typedef struct grad_ctx {
 static const clg_node *nd(const clg_graph *g, clg_t t) { return &g->nodes[t]; }
 static clg_shape shp(const clg_graph *g, clg_t t) { return g->nodes[t].shape; }
 
-/* Whether input k of a node carries a gradient. Masks, indices and the
- * outputs of comparisons, casts and sign are piecewise constant. */
+/* Whether input k of a node carries a gradient: the op table's grad column.
+ * Masks, indices and the outputs of comparisons, casts and sign are
+ * piecewise constant. */
 static int diff_edge(const clg_node *n, int k)
 {
-    switch (n->op) {
-    case CLG_OP_INPUT:
-    case CLG_OP_PARAM:
-    case CLG_OP_CONST:
-    case CLG_OP_FILL:
-    case CLG_OP_CAST:
-    case CLG_OP_SIGN:
-    case CLG_OP_EQ:
-    case CLG_OP_NE:
-    case CLG_OP_LT:
-    case CLG_OP_LE:
-    case CLG_OP_GT:
-    case CLG_OP_GE:
-    case CLG_OP_ARGMAX:
-    case CLG_OP_ONE_HOT:
-        return 0;
-    case CLG_OP_WHERE:
-        return k > 0;
-    case CLG_OP_GATHER:
-    case CLG_OP_SCATTER_ADD:
-        return k == 0;
-    default:
-        return 1;
-    }
+    return k < 32 && ((clg_op_info_of(n->op).grad_inputs >> k) & 1u);
 }
 
 /* The summed-over-broadcast gradient: G has the broadcast shape, `to` is the
@@ -82,7 +61,8 @@ static clg_t mm3(clg_graph *g, clg_t a, clg_t b, int ta, int tb)
     int64_t M = ta ? sa.dim[2] : sa.dim[1], N = tb ? sb.dim[1] : sb.dim[2];
     int64_t B = sa.dim[0] > sb.dim[0] ? sa.dim[0] : sb.dim[0];
     clg_shape out = { .ndim = 3, .dim = { B, M, N } };
-    clg_attrs at = { .trans_a = ta, .trans_b = tb };
+    clg_params at = clg__p_i64(CLG_P_TRANS_A, ta);
+    clg_param_set_i64(&at, CLG_P_TRANS_B, tb);
     clg_t in[2] = { a, b };
     return clg__node_add(g, CLG_OP_MATMUL, CLG_F32, &out, in, 2, &at);
 }
@@ -150,7 +130,7 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         d[0] = clg_neg(g, G);
         break;
     case CLG_OP_MUL_SCALAR:
-        d[0] = clg_mul_scalar(g, G, n.attrs.f);
+        d[0] = clg_mul_scalar(g, G, clg_param_f32(&n.params, CLG_P_SCALAR));
         break;
     case CLG_OP_EXP:
         d[0] = clg_mul(g, G, y);
@@ -165,7 +145,7 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         d[0] = clg_mul(g, clg_mul_scalar(g, G, -0.5f), clg_pow_scalar(g, y, 3.0f));
         break;
     case CLG_OP_POW_SCALAR: {
-        float p = n.attrs.f;
+        float p = clg_param_f32(&n.params, CLG_P_SCALAR);
         if (p == 0.0f)
             break; /* constant 1: torch gives zeros */
         if (p == 1.0f)
@@ -185,8 +165,18 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         break;
     case CLG_OP_LEAKY_RELU:
         d[0] = clg_where(g, clg_gt(g, x, clg_scalar(g, 0.0f)), G,
-                         clg_mul_scalar(g, G, n.attrs.f));
+                         clg_mul_scalar(g, G, clg_param_f32(&n.params, CLG_P_SCALAR)));
         break;
+    case CLG_OP_ERF: /* G * 2/sqrt(pi) * exp(-x^2) */
+        d[0] = clg_mul(g, G, clg_mul_scalar(g, clg_exp(g, clg_neg(g, clg_mul(g, x, x))),
+                                            (float)(2.0 / sqrt(M_PI))));
+        break;
+    case CLG_OP_CLAMP: { /* torch: the gradient passes where lo <= x <= hi */
+        clg_t lo = clg_scalar(g, clg_param_f32(&n.params, CLG_P_SCALAR));
+        clg_t hi = clg_scalar(g, clg_param_f32(&n.params, CLG_P_SCALAR2));
+        d[0] = clg_mul(g, G, clg_mul(g, clg_ge(g, x, lo), clg_le(g, x, hi)));
+        break;
+    }
     case CLG_OP_SIGMOID: /* G * y * (1 - y) */
         d[0] = clg_mul(g, G, clg_mul(g, y, clg_add_scalar(g, clg_neg(g, y), 1.0f)));
         break;
@@ -260,20 +250,20 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         break;
     }
     case CLG_OP_MAX: { /* torch.amax: split evenly among tied maxima */
-        int axes[CLG_MAX_DIMS], na = axes_of(n.attrs.axes, sx.ndim, axes);
+        int axes[CLG_MAX_DIMS], na = axes_of((uint32_t)clg_param_i64(&n.params, CLG_P_AXES), sx.ndim, axes);
         clg_t mask = clg_eq(g, x, y);
         clg_t cnt = clg_sum(g, mask, axes, na, 1);
         d[0] = clg_mul(g, mask, clg_div(g, G, cnt));
         break;
     }
     case CLG_OP_SOFTMAX: { /* y * (G - sum(G * y)) */
-        int ax = n.attrs.axis;
+        int ax = clg_param_int(&n.params, CLG_P_AXIS);
         clg_t s = clg_sum(g, clg_mul(g, G, y), &ax, 1, 1);
         d[0] = clg_mul(g, y, clg_sub(g, G, s));
         break;
     }
     case CLG_OP_LOG_SOFTMAX: { /* G - softmax * sum(G) */
-        int ax = n.attrs.axis;
+        int ax = clg_param_int(&n.params, CLG_P_AXIS);
         clg_t s = clg_sum(g, G, &ax, 1, 1);
         d[0] = clg_sub(g, G, clg_mul(g, clg_exp(g, y), s));
         break;
@@ -283,7 +273,7 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         /* out = op_a(A) op_b(B); for each transpose combination, the product
          * that lands directly in the stored layout of A and of B. */
         clg_t A = n.in[0], B = n.in[1];
-        int ta = n.attrs.trans_a != 0, tb = n.attrs.trans_b != 0;
+        int ta = clg_param_int(&n.params, CLG_P_TRANS_A) != 0, tb = clg_param_int(&n.params, CLG_P_TRANS_B) != 0;
         clg_shape sa = shp(g, A), sb = shp(g, B);
         if (need[0]) {
             clg_t da = !ta ? mm3(g, G, B, 0, !tb) : tb ? mm3(g, B, G, 1, 1) : mm3(g, B, G, 0, 1);
@@ -299,7 +289,7 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     case CLG_OP_PERMUTE: {
         int inv[CLG_MAX_DIMS];
         for (int k = 0; k < sx.ndim; k++)
-            inv[n.attrs.perm[k]] = k;
+            inv[clg_param_int(&n.params, CLG_P_PERM + k)] = k;
         d[0] = clg_permute(g, G, inv);
         break;
     }
@@ -309,14 +299,12 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     case CLG_OP_SLICE:
     case CLG_OP_PAD: {
         /* each is the other's adjoint, with the same offsets */
-        clg_attrs at = { 0 };
-        memcpy(at.start, n.attrs.start, sizeof at.start);
         d[0] = clg__node_add(g, n.op == CLG_OP_SLICE ? CLG_OP_PAD : CLG_OP_SLICE, CLG_F32, &sx,
-                             &G, 1, &at);
+                             &G, 1, &n.params);
         break;
     }
     case CLG_OP_CONCAT: {
-        int ax = n.attrs.axis;
+        int ax = clg_param_int(&n.params, CLG_P_AXIS);
         int64_t off = 0;
         for (int k = 0; k < n.n_in; k++) {
             int64_t len = shp(g, n.in[k]).dim[ax];
@@ -327,10 +315,10 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
         break;
     }
     case CLG_OP_GATHER:
-        d[0] = clg_scatter_add(g, G, n.in[1], n.attrs.axis, &sx);
+        d[0] = clg_scatter_add(g, G, n.in[1], clg_param_int(&n.params, CLG_P_AXIS), &sx);
         break;
     case CLG_OP_SCATTER_ADD:
-        d[0] = clg_gather(g, G, n.in[1], n.attrs.axis);
+        d[0] = clg_gather(g, G, n.in[1], clg_param_int(&n.params, CLG_P_AXIS));
         break;
 
     case CLG_OP_GELU_GRAD:

@@ -66,31 +66,10 @@ const char *clg_status_name(clg_status st)
     return "unknown status";
 }
 
-/* In enum order: the count assert catches an op added or removed without
- * updating this table. */
-static const char *const op_names[] = {
-    "input", "param", "const", "reshape",
-    "fill",
-    "copy", "cast", "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sign",
-    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-    "gelu_grad", "gelu_tanh_grad", "softplus",
-    "add_scalar", "mul_scalar", "pow_scalar",
-    "add", "sub", "mul", "div", "maximum", "minimum",
-    "eq", "ne", "lt", "le", "gt", "ge",
-    "where",
-    "sum", "mean", "max", "argmax", "softmax", "log_softmax",
-    "matmul",
-    "permute", "expand", "slice", "pad", "concat",
-    "gather", "scatter_add", "one_hot",
-};
-_Static_assert(sizeof op_names / sizeof op_names[0] == CLG_OP_COUNT,
-               "op_names must name every clg_op");
-
 const char *clg_op_name(clg_op op)
 {
-    if ((int)op < 0 || op >= CLG_OP_COUNT)
-        return "unknown op";
-    return op_names[op];
+    const char *name = clg_op_info_of(op).name;
+    return name ? name : "unknown op";
 }
 
 const char *clg_dtype_name(clg_dtype dt)
@@ -98,17 +77,10 @@ const char *clg_dtype_name(clg_dtype dt)
     switch (dt) {
     case CLG_F32: return "f32";
     case CLG_I32: return "i32";
+    case CLG_F16: return "f16";
+    case CLG_BF16: return "bf16";
     }
     return "unknown dtype";
-}
-
-size_t clg_dtype_size(clg_dtype dt)
-{
-    switch (dt) {
-    case CLG_F32: return 4;
-    case CLG_I32: return 4;
-    }
-    return 0;
 }
 
 int64_t clg_shape_numel(const clg_shape *s)

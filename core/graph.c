@@ -69,12 +69,9 @@ static const clg_node *node(const clg_graph *g, clg_t t) { return &g->nodes[t]; 
 static clg_shape shp(const clg_graph *g, clg_t t) { return g->nodes[t].shape; }
 static clg_dtype dty(const clg_graph *g, clg_t t) { return g->nodes[t].dtype; }
 
-static int valid_dtype(clg_dtype dt) { return dt == CLG_F32 || dt == CLG_I32; }
+static int valid_dtype(clg_dtype dt) { return clg_dtype_size(dt) != 0; }
 
-static const char *dname(clg_dtype dt)
-{
-    return dt == CLG_F32 ? "f32" : dt == CLG_I32 ? "i32" : "invalid dtype";
-}
+static const char *dname(clg_dtype dt) { return clg_dtype_name(dt); }
 
 /* 1 when the builder must stop: no graph, an earlier error (then CLG_NONE
  * operands are expected and stay silent), or a handle that is not a node of
@@ -159,7 +156,7 @@ static int shape_eq(const clg_shape *a, const clg_shape *b)
 }
 
 static clg_t add1(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *s, clg_t a,
-                  const clg_attrs *at)
+                  const clg_params *at)
 {
     return clg__node_add(g, op, dt, s, &a, 1, at);
 }
@@ -179,11 +176,11 @@ static clg_t view(clg_graph *g, clg_t a, const clg_shape *s)
 /* ------------------------------------------------------------ the graph */
 
 clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shape,
-                    const clg_t *in, int n_in, const clg_attrs *attrs)
+                    const clg_t *in, int n_in, const clg_params *params)
 {
     if (!g || g->err != CLG_OK)
         return CLG_NONE;
-    if ((int)op < 0 || op >= CLG_OP_COUNT)
+    if (!clg_op_info_of(op).name)
         return clg__graph_fail(g, "internal: op %d is not an op", (int)op);
     const char *name = clg_op_name(op);
     if (!valid_dtype(dt))
@@ -220,8 +217,8 @@ clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shap
         nd->in[k] = in[k];
     for (int k = n_in; k < CLG_MAX_INPUTS; k++)
         nd->in[k] = CLG_NONE;
-    if (attrs)
-        nd->attrs = *attrs;
+    if (params)
+        nd->params = *params;
     nd->store_idx = -1;
     return g->n++;
 }
@@ -379,7 +376,7 @@ clg_t clg_full(clg_graph *g, const clg_shape *shape, float value)
         return CLG_NONE;
     if (check_shape(g, "full", shape))
         return CLG_NONE;
-    clg_attrs at = { .f = value };
+    clg_params at = clg__p_f32(CLG_P_SCALAR, value);
     return clg__node_add(g, CLG_OP_FILL, CLG_F32, shape, NULL, 0, &at);
 }
 
@@ -466,7 +463,7 @@ static clg_t unary(clg_graph *g, const char *name, clg_op op, clg_t a, float f)
 {
     if (bad(g, name, a) || need_dtype(g, name, "input", a, CLG_F32))
         return CLG_NONE;
-    clg_attrs at = { .f = f };
+    clg_params at = clg__p_f32(CLG_P_SCALAR, f);
     clg_shape s = shp(g, a);
     return add1(g, op, CLG_F32, &s, a, &at);
 }
@@ -503,6 +500,19 @@ clg_t clg_gelu(clg_graph *g, clg_t a, int tanh_approx)
                        : unary(g, "gelu", CLG_OP_GELU, a, 0);
 }
 clg_t clg_softplus(clg_graph *g, clg_t a) { return unary(g, "softplus", CLG_OP_SOFTPLUS, a, 0); }
+clg_t clg_erf(clg_graph *g, clg_t a) { return unary(g, "erf", CLG_OP_ERF, a, 0); }
+
+clg_t clg_clamp(clg_graph *g, clg_t a, float lo, float hi)
+{
+    if (bad(g, "clamp", a) || need_dtype(g, "clamp", "input", a, CLG_F32))
+        return CLG_NONE;
+    if (!(lo <= hi))
+        return clg__graph_fail(g, "clamp: lo %g must not exceed hi %g", lo, hi);
+    clg_params at = clg__p_f32(CLG_P_SCALAR, lo);
+    clg_param_set_f32(&at, CLG_P_SCALAR2, hi);
+    clg_shape s = shp(g, a);
+    return add1(g, CLG_OP_CLAMP, CLG_F32, &s, a, &at);
+}
 
 /* Casting to the dtype a tensor already has returns it (like torch's .to),
  * so no backend ever sees a same-dtype CAST. */
@@ -564,7 +574,7 @@ static clg_t reduce(clg_graph *g, const char *name, clg_op op, clg_t a, const in
     for (int i = 0; i < s.ndim; i++)
         if (mask & (1u << i))
             out.dim[i] = 1;
-    clg_attrs at = { .axes = mask };
+    clg_params at = clg__p_i64(CLG_P_AXES, mask);
     clg_t r = add1(g, op, CLG_F32, &out, a, &at);
     if (r == CLG_NONE || keepdim)
         return r;
@@ -594,7 +604,7 @@ clg_t clg_argmax(clg_graph *g, clg_t a, int axis, int keepdim)
         return clg__graph_fail(g, "argmax: axis %d out of range for %s", axis, SS(&s));
     clg_shape out = s;
     out.dim[ax] = 1;
-    clg_attrs at = { .axis = ax };
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
     clg_t r = add1(g, CLG_OP_ARGMAX, CLG_I32, &out, a, &at);
     if (r == CLG_NONE || keepdim)
         return r;
@@ -609,7 +619,7 @@ static clg_t softmax_op(clg_graph *g, const char *name, clg_op op, clg_t a, int 
     int ax;
     if (norm_axis(axis, s.ndim, &ax))
         return clg__graph_fail(g, "%s: axis %d out of range for %s", name, axis, SS(&s));
-    clg_attrs at = { .axis = ax };
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
     return add1(g, op, CLG_F32, &s, a, &at);
 }
 
@@ -687,7 +697,8 @@ clg_t clg_matmul(clg_graph *g, clg_t a, clg_t b, int trans_a, int trans_b)
     clg_t in[2] = { view(g, a, &a3), view(g, b, &b3) };
     if (in[0] == CLG_NONE || in[1] == CLG_NONE)
         return CLG_NONE;
-    clg_attrs at = { .trans_a = trans_a, .trans_b = trans_b };
+    clg_params at = clg__p_i64(CLG_P_TRANS_A, trans_a);
+    clg_param_set_i64(&at, CLG_P_TRANS_B, trans_b);
     clg_t r = clg__node_add(g, CLG_OP_MATMUL, CLG_F32, &o3, in, 2, &at);
     if (r == CLG_NONE)
         return CLG_NONE;
@@ -742,7 +753,7 @@ clg_t clg_permute(clg_graph *g, clg_t a, const int *perm)
     clg_shape s = shp(g, a);
     if (!perm && s.ndim > 0)
         return clg__graph_fail(g, "permute: perm is NULL for %s", SS(&s));
-    clg_attrs at = { 0 };
+    clg_params at = { { 0 } };
     clg_shape out = s;
     uint32_t seen = 0;
     int identity = 1;
@@ -756,7 +767,7 @@ clg_t clg_permute(clg_graph *g, clg_t a, const int *perm)
                                    buf, SS(&s));
         }
         seen |= 1u << p;
-        at.perm[i] = p;
+        clg_param_set_i64(&at, CLG_P_PERM + i, p);
         out.dim[i] = s.dim[p];
         identity &= p == i;
     }
@@ -832,8 +843,7 @@ clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end)
         return a;
     clg_shape out = s;
     out.dim[ax] = e - b;
-    clg_attrs at = { 0 };
-    at.start[ax] = b;
+    clg_params at = clg__p_i64(CLG_P_START + ax, b);
     return add1(g, CLG_OP_SLICE, dty(g, a), &out, a, &at);
 }
 
@@ -886,7 +896,7 @@ clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis)
     }
     if (check_shape(g, "concat", &out))
         return CLG_NONE;
-    clg_attrs at = { .axis = ax };
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
     return clg__node_add(g, CLG_OP_CONCAT, dty(g, xs[0]), &out, xs, n, &at);
 }
 
@@ -921,7 +931,7 @@ clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis)
     int ax;
     if (index_fits(g, "gather", &sa, "data", &si, axis, &ax))
         return CLG_NONE;
-    clg_attrs at = { .axis = ax };
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
     clg_t in[2] = { a, index };
     return clg__node_add(g, CLG_OP_GATHER, dty(g, a), &si, in, 2, &at);
 }
@@ -941,7 +951,7 @@ clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
     int ax;
     if (index_fits(g, "scatter_add", out_shape, "out", &si, axis, &ax))
         return CLG_NONE;
-    clg_attrs at = { .axis = ax };
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
     clg_t in[2] = { src, index };
     return clg__node_add(g, CLG_OP_SCATTER_ADD, CLG_F32, out_shape, in, 2, &at);
 }
@@ -958,7 +968,7 @@ clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes)
                                SS(&s), CLG_MAX_DIMS);
     clg_shape out = s;
     out.dim[out.ndim++] = classes;
-    clg_attrs at = { .n = classes };
+    clg_params at = clg__p_i64(CLG_P_N, classes);
     return add1(g, CLG_OP_ONE_HOT, CLG_F32, &out, index, &at);
 }
 

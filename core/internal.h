@@ -53,7 +53,7 @@ typedef struct clg_node {
     clg_shape shape;
     int n_in;
     clg_t in[CLG_MAX_INPUTS];
-    clg_attrs attrs;
+    clg_params params;
     char *name;                /* INPUT: its name (owned) */
     clg_store *store;          /* PARAM: where it lives */
     int store_idx;             /* PARAM: entry in store */
@@ -78,12 +78,26 @@ struct clg_graph {
 /* graph.c: append a node after checking its inputs are valid handles; shape
  * inference is the caller's job. Returns CLG_NONE if the graph has an error. */
 CLG_INTERNAL clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shape,
-                    const clg_t *in, int n_in, const clg_attrs *attrs);
+                    const clg_t *in, int n_in, const clg_params *params);
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */
 CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-CLG_INTERNAL size_t clg__align(size_t n);   /* up to CLG_BK_ALIGN */
+CLG_INTERNAL size_t clg__align(size_t n);
+
+/* Parameter blocks with one slot set: the common cases of the builders. */
+static inline clg_params clg__p_i64(int slot, int64_t v)
+{
+    clg_params p = { { 0 } };
+    clg_param_set_i64(&p, slot, v);
+    return p;
+}
+static inline clg_params clg__p_f32(int slot, float v)
+{
+    clg_params p = { { 0 } };
+    clg_param_set_f32(&p, slot, v);
+    return p;
+}   /* up to CLG_BK_ALIGN */
 
 /* loader.c: the directories searched for backend and component .so files,
  * in order: each entry of $CLGRAD_PLUGIN_PATH, the installed plugin dir

@@ -128,7 +128,7 @@ static const char *dlerror_or(const char *fallback)
     return e ? e : fallback;
 }
 
-/* The slots a backend must fill; supports and exec_plan may be NULL. */
+/* The slots a backend must fill; exec_plan and release_plan may be NULL. */
 static const struct {
     const char *name;
     size_t offset;
@@ -136,14 +136,14 @@ static const struct {
 #define SLOT(f) { #f, offsetof(clg_backend, f) }
     SLOT(device_count), SLOT(device_info), SLOT(open), SLOT(close),
     SLOT(alloc), SLOT(free), SLOT(write), SLOT(read), SLOT(copy),
-    SLOT(exec), SLOT(sync), SLOT(last_error),
+    SLOT(supports), SLOT(exec), SLOT(sync), SLOT(last_error),
 #undef SLOT
 };
 
-/* Size of the descriptor a backend of ABI 1.<minor> must provide. */
+/* Size of the descriptor a backend of ABI 2.<minor> must provide. */
 static size_t struct_size_for_minor(uint32_t minor)
 {
-    (void)minor; /* 1.0 is the only minor so far */
+    (void)minor; /* 2.0 is the only minor so far */
     return offsetof(clg_backend, last_error) + sizeof(void *);
 }
 
@@ -193,6 +193,10 @@ static clg_status load_file(clg_ctx *ctx, const char *path, const char *expect_n
                                path, vt->struct_size, (unsigned)vt->abi_major,
                                (unsigned)vt->abi_minor,
                                struct_size_for_minor(vt->abi_minor));
+    } else if (vt->op_table_version == 0) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_ABI,
+                               "backend %s: op_table_version is 0 (set it to "
+                               "CLG_OP_TABLE_VERSION)", path);
     } else if (!vt->name || !vt->name[0]) {
         st = clg_ctx_set_error(ctx, CLG_ERR_LOAD, "backend %s: descriptor has no name",
                                path);

@@ -32,7 +32,6 @@ clg_status clg_ctx_set_error(clg_ctx *ctx, clg_status st, const char *fmt, ...)
 const char *clg_status_name(clg_status st);
 const char *clg_op_name(clg_op op);
 const char *clg_dtype_name(clg_dtype dt);
-size_t clg_dtype_size(clg_dtype dt);
 int64_t clg_shape_numel(const clg_shape *s);
 /* "[2, 3]" into buf; returns buf. */
 char *clg_shape_str(const clg_shape *s, char *buf, size_t len);
@@ -139,6 +138,9 @@ clg_t clg_sigmoid(clg_graph *g, clg_t a);
 clg_t clg_tanh(clg_graph *g, clg_t a);
 clg_t clg_gelu(clg_graph *g, clg_t a, int tanh_approx);
 clg_t clg_softplus(clg_graph *g, clg_t a);
+clg_t clg_erf(clg_graph *g, clg_t a);
+/* torch.clamp(a, lo, hi); the gradient passes where lo <= a <= hi. */
+clg_t clg_clamp(clg_graph *g, clg_t a, float lo, float hi);
 clg_t clg_cast(clg_graph *g, clg_t a, clg_dtype dt);
 clg_t clg_copy(clg_graph *g, clg_t a);
 
