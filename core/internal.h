@@ -39,6 +39,7 @@ typedef struct clg_store_entry {
     clg_shape shape;
     size_t bytes;
     clg_bk_buffer *buf;
+    clg_tensor_kind kind;
 } clg_store_entry;
 
 struct clg_store {

@@ -45,6 +45,7 @@ const char *clg_component_kind_name(clg_component_kind kind)
     case CLG_COMPONENT_OPTIMIZER: return "optimizer";
     case CLG_COMPONENT_LOSS: return "loss";
     case CLG_COMPONENT_SCHEDULER: return "scheduler";
+    case CLG_COMPONENT_COLLECTIVE: return "collective";
     }
     return "unknown";
 }
@@ -136,10 +137,16 @@ clg_status clg_register(clg_registry *reg, const clg_component *c)
                                  "(struct_size %zu)", path, c ? c->struct_size : 0);
     const char *kname = clg_component_kind_name(c->kind);
     if (c->kind != CLG_COMPONENT_OPTIMIZER && c->kind != CLG_COMPONENT_LOSS &&
-        c->kind != CLG_COMPONENT_SCHEDULER)
+        c->kind != CLG_COMPONENT_SCHEDULER && c->kind != CLG_COMPONENT_COLLECTIVE)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                  "%s: component '%s': unknown kind %d", path,
                                  c->name ? c->name : "?", (int)c->kind);
+    if (c->kind == CLG_COMPONENT_COLLECTIVE &&
+        c->struct_size < offsetof(clg_component, collective) + sizeof(void *))
+        return clg_ctx_set_error(ctx, CLG_ERR_ABI,
+                                 "%s: collective '%s': component struct too small for a "
+                                 "collective (struct_size %zu; built against ABI 1.0?)", path,
+                                 c->name ? c->name : "?", c->struct_size);
     if (!valid_name(c->name, 0))
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                  "%s: %s name '%s' is not [a-z0-9_-]+", path, kname,
@@ -156,8 +163,22 @@ clg_status clg_register(clg_registry *reg, const clg_component *c)
                  (c->optimizer->n_scalars == 0 || c->optimizer->scalars);
         break;
     case CLG_COMPONENT_LOSS:
-        ops_ok = c->loss && c->loss->struct_size >= sizeof(clg_loss_ops) && c->loss->build;
+        /* ABI 1.0 losses end at build; `target` is read only when present. */
+        ops_ok = c->loss && c->loss->struct_size >= offsetof(clg_loss_ops, build) + sizeof(void *) &&
+                 c->loss->build;
+        if (ops_ok && c->loss->struct_size >= offsetof(clg_loss_ops, target) + sizeof(int)) {
+            clg_target_kind t = c->loss->target;
+            ops_ok = t == 0 || t == CLG_TARGET_SAME_SHAPE || t == CLG_TARGET_CLASS_INDEX ||
+                     t == CLG_TARGET_CLASS_PER_POSITION;
+        }
         break;
+    case CLG_COMPONENT_COLLECTIVE: {
+        const clg_collective_ops *o = c->collective;
+        ops_ok = o && o->struct_size >= sizeof(clg_collective_ops) && o->open && o->close &&
+                 o->rank && o->size && o->broadcast && o->allreduce_sum_f32 && o->barrier &&
+                 o->abort;
+        break;
+    }
     case CLG_COMPONENT_SCHEDULER:
         ops_ok = c->scheduler && c->scheduler->struct_size >= sizeof(clg_scheduler_ops) &&
                  c->scheduler->step;

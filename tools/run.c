@@ -55,10 +55,13 @@ static int fail(session *s, const char *what)
     return 1;
 }
 
-static int loss_wants_indices(const char *spec)
+/* The loss declares its target kind; nothing is guessed from its name. An
+ * unknown loss answers "no" here and is reported where it is parsed. */
+static int loss_wants_indices(clg_ctx *ctx, const char *spec)
 {
-    size_t n = strcspn(spec, ":");
-    return (n == 13 && !strncmp(spec, "cross-entropy", 13)) || (n == 3 && !strncmp(spec, "nll", 3));
+    clg_target_kind k;
+    return clg_loss_target(ctx, spec, &k) == CLG_OK &&
+           (k == CLG_TARGET_CLASS_INDEX || k == CLG_TARGET_CLASS_PER_POSITION);
 }
 
 /* --backend auto: the first OpenCL GPU if there is one, else the CPU. */
@@ -408,13 +411,13 @@ static int setup(session *s, int eval_mode)
     }
     if (open_device(s) != CLG_OK)
         return fail(s, "--backend");
-    if (cli_data_load(s->ctx, o, o->loss && loss_wants_indices(o->loss), &s->data) != CLG_OK)
+    if (cli_data_load(s->ctx, o, o->loss && loss_wants_indices(s->ctx, o->loss), &s->data) != CLG_OK)
         return fail(s, "--data");
     clg_dataset *tr = s->data.train;
     s->classifying = tr->classes > 0;
     snprintf(s->loss_spec, sizeof s->loss_spec, "%s",
              o->loss ? o->loss : s->classifying ? "cross-entropy" : "mse");
-    s->onehot = s->classifying && !loss_wants_indices(s->loss_spec);
+    s->onehot = s->classifying && !loss_wants_indices(s->ctx, s->loss_spec);
     s->n_features = tr->n_features;
     s->n_out = s->classifying ? tr->classes : tr->n_targets;
     clg_rng_seed(&s->init_rng, o->seed);

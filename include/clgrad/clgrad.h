@@ -76,6 +76,18 @@ clg_device *clg_store_device(const clg_store *st);
 clg_status clg_store_add(clg_store *st, const char *name, clg_dtype dt,
                          const clg_shape *shape, const void *init);
 int clg_store_count(const clg_store *st);
+/* What a store tensor is to training. A new tensor is a PARAMETER: the
+ * trainer collects parameters (and only those) for the optimizer. BUFFERs
+ * are model state that is not trained by gradient (BatchNorm's running
+ * statistics: PyTorch's register_buffer); STATE is the trainer's own
+ * (optimizer moments, accumulated and synchronised gradients). */
+typedef enum clg_tensor_kind {
+    CLG_TENSOR_PARAMETER = 0,
+    CLG_TENSOR_BUFFER = 1,
+    CLG_TENSOR_STATE = 2
+} clg_tensor_kind;
+clg_status clg_store_set_kind(clg_store *st, const char *name, clg_tensor_kind kind);
+clg_tensor_kind clg_store_kind(const clg_store *st, int i);
 /* Index of `name`, or -1. */
 int clg_store_find(const clg_store *st, const char *name);
 const char *clg_store_name(const clg_store *st, int i);
