@@ -19,6 +19,15 @@ void clg_dataset_free(clg_dataset *ds)
     free(ds);
 }
 
+clg_shape clg_dataset_sample_shape(const clg_dataset *ds)
+{
+    if (!ds)
+        return (clg_shape){ 0 };
+    if (ds->sample_shape.ndim > 0)
+        return ds->sample_shape;
+    return CLG_SHAPE(ds->n_features);
+}
+
 /* A data set with room for n samples (contents uninitialised). */
 static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t classes)
 {
@@ -27,6 +36,8 @@ static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t cla
         return NULL;
     ds->n = n;
     ds->n_features = nf;
+    ds->sample_shape = CLG_SHAPE(nf);
+    ds->dtype = CLG_F32;
     ds->n_targets = classes > 0 ? 0 : nt;
     ds->classes = classes;
     ds->x = malloc((size_t)(n * nf > 0 ? n * nf : 1) * sizeof(float));
@@ -145,6 +156,8 @@ clg_status clg_dataset_mnist(clg_ctx *ctx, const char *dir, int test, clg_datase
         labels[i] = (int32_t)lb->data[i];
     ds->n = im->dim[0];
     ds->n_features = im->dim[1] * im->dim[2];
+    ds->sample_shape = CLG_SHAPE(1, im->dim[1], im->dim[2]); /* [C, H, W], as torchvision */
+    ds->dtype = CLG_F32;
     ds->classes = classes;
     /* ToTensor's scaling; the image buffer becomes the data set's x. */
     ds->x = im->data;
@@ -199,6 +212,10 @@ clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, u
     int64_t *perm = malloc((size_t)ds->n * sizeof *perm);
     clg_dataset *a = dataset_alloc(nt, ds->n_features, ds->n_targets, ds->classes);
     clg_dataset *b = dataset_alloc(nv, ds->n_features, ds->n_targets, ds->classes);
+    if (a)
+        a->sample_shape = clg_dataset_sample_shape(ds);
+    if (b)
+        b->sample_shape = clg_dataset_sample_shape(ds);
     if (!perm || !a || !b) {
         free(perm);
         clg_dataset_free(a);

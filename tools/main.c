@@ -140,11 +140,13 @@ static int cmd_plugins(int argc, char **argv)
                 printf("  %-16s not available: %s\n", bk[k], clg_ctx_error(ctx));
         }
     }
-    for (int kind = CLG_COMPONENT_OPTIMIZER; kind <= CLG_COMPONENT_SCHEDULER; kind++) {
+    for (int kind = CLG_COMPONENT_OPTIMIZER; kind <= CLG_COMPONENT_COLLECTIVE; kind++) {
         if (!name)
             printf("%s:\n", kind == CLG_COMPONENT_OPTIMIZER ? "optimizers"
                              : kind == CLG_COMPONENT_LOSS    ? "losses"
-                                                             : "schedulers");
+                             : kind == CLG_COMPONENT_SCHEDULER ? "schedulers"
+                                                               : "collectives (multi-process "
+                                                                 "gradient sync; none built in)");
         for (int i = 0; i < clg_component_count(ctx); i++) {
             clg_component_info c;
             if (clg_component_get(ctx, i, &c) != CLG_OK || (int)c.kind != kind)

@@ -101,9 +101,17 @@ static clg_status open_device(session *s)
 /* x, target -> prediction -> loss (and the count of correct predictions). */
 static clg_status build_forward(session *s, clg_graph *g, int64_t B, clg_t *loss, clg_t *correct)
 {
-    clg_shape xs = CLG_SHAPE(B, s->n_features);
-    clg_t x = clg_input(g, "x", CLG_F32, &xs);
-    clg_t pred = cli_model_build(g, s->st, &s->model, x, s->n_features, s->n_out, &s->init_rng);
+    /* The input takes the data set's sample shape ([B, 1, 28, 28] images,
+     * [B, F] rows); linear and mlp read it flattened, a view as nn.Flatten
+     * would be, but not a layer: their tensor names stay 0.weight, ... */
+    clg_shape sample = clg_dataset_sample_shape(s->data.train);
+    clg_shape xs = { .ndim = sample.ndim + 1, .dim = { B } };
+    for (int i = 0; i < sample.ndim; i++)
+        xs.dim[i + 1] = sample.dim[i];
+    clg_t x = clg_input(g, "x", s->data.train->dtype, &xs);
+    clg_t flat = clg_reshape(g, x, &CLG_SHAPE(B, s->n_features));
+    clg_t pred = cli_model_build(g, s->st, &s->model, flat, s->n_features, s->n_out,
+                                 &s->init_rng);
     clg_t tgt, used;
     if (s->classifying) {
         clg_shape ts = CLG_SHAPE(B);

@@ -19,13 +19,21 @@ extern "C" {
  * [0, classes) per sample, y is NULL and n_targets is 0. */
 typedef struct clg_dataset {
     int64_t n;
-    int64_t n_features;
+    int64_t n_features; /* values per sample: the element count of sample_shape */
     int64_t n_targets;
     int64_t classes;
     float *x;          /* [n, n_features] */
     float *y;          /* [n, n_targets] or NULL */
     int32_t *labels;   /* [n] or NULL */
+    /* One sample's shape and dtype, as a model's input placeholder takes
+     * them ([batch, ...sample_shape]): images [C, H, W], feature rows [F];
+     * ndim 0 means [n_features]. Read it with clg_dataset_sample_shape. */
+    clg_shape sample_shape;
+    clg_dtype dtype;    /* of x's samples: f32 today */
 } clg_dataset;
+
+/* ds's sample shape ([n_features] when the loader set none). */
+clg_shape clg_dataset_sample_shape(const clg_dataset *ds);
 
 void clg_dataset_free(clg_dataset *ds);
 
