@@ -309,6 +309,17 @@ static int same_shape(const clg_bk_tensor *a, const clg_bk_tensor *b)
     return 1;
 }
 
+/* "[2, 3]" into buf, for messages: an error should name the shapes. */
+static const char *shape_str(const clg_bk_tensor *t, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < t->ndim && n < len; d++)
+        n += (size_t)snprintf(buf + n, len - n, d ? ", %lld" : "%lld", (long long)t->dim[d]);
+    if (n < len)
+        snprintf(buf + n, len - n, "]");
+    return buf;
+}
+
 /* The shape rules of the op table, one line of logic per op. 1 if fine. */
 static int shapes_ok(const clg_bk_op *op)
 {
@@ -424,9 +435,11 @@ static int shapes_ok(const clg_bk_op *op)
  * error message instead of a crash. */
 static clg_status check_op(clg_bk_device *dev, const clg_bk_op *op)
 {
-    if (!op || !clg_op_is_kernel(op->op) || !types_ok(op))
-        return fail(dev, CLG_ERR_UNSUPPORTED, "minimal: op %d with these dtypes is not "
-                    "supported", op ? (int)op->op : -1);
+    if (!op || !clg_op_is_kernel(op->op) || !types_ok(op)) {
+        const char *name = op && clg_op_is_kernel(op->op) ? clg_op_info_of(op->op).name : "?";
+        return fail(dev, CLG_ERR_UNSUPPORTED, "minimal: op %d (%s) with these inputs and "
+                    "dtypes is not supported", op ? (int)op->op : -1, name);
+    }
     const char *opn = clg_op_info_of(op->op).name;
     char who[24];
     for (int i = 0; i < op->n_in; i++) {
@@ -436,9 +449,16 @@ static clg_status check_op(clg_bk_device *dev, const clg_bk_op *op)
     }
     if (!tensor_ok(dev, opn, &op->out, "output"))
         return CLG_ERR_INVALID;
-    if (!shapes_ok(op))
-        return fail(dev, CLG_ERR_INVALID, "%s: shapes or parameters break the op table's rules",
-                    opn);
+    if (!shapes_ok(op)) {
+        char msg[320] = "", sh[96];
+        for (int i = 0; i < op->n_in; i++) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof msg - used, "%s ", shape_str(&op->in[i], sh, sizeof sh));
+        }
+        return fail(dev, CLG_ERR_INVALID, "%s: inputs %s-> output %s (or the op's parameters) "
+                    "break the op table's shape rules", opn, msg,
+                    shape_str(&op->out, sh, sizeof sh));
+    }
     for (int i = 0; i < op->n_in; i++)
         if (overlap(&op->in[i], &op->out))
             return fail(dev, CLG_ERR_INVALID, "%s: output overlaps input %d", opn, i);

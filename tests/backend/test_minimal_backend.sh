@@ -40,6 +40,7 @@ elif ldd "$libdir/libclgrad.so" | grep -q libubsan; then
     san="-fsanitize=undefined"
 fi
 
+echo "building the backend with: -std=c11 -Wall -Wextra -Werror -O2 $san $cflags"
 mkdir "$tmp/ext"
 cp "$SRC/examples/backend/minimal.c" "$tmp/ext/"
 so=$tmp/ext/clgrad-backend-minimal.so
