@@ -719,7 +719,11 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
             float f = clg_param_f32(&op->params, CLG_P_SCALAR);
             memcpy(&bits, &f, 4);
         } else {
-            bits = (unsigned)(int32_t)clg_param_f32(&op->params, CLG_P_SCALAR);
+            /* NaN and values outside int32 give INT_MIN, as k_cast and the
+             * CPU backend do; a plain C cast would be undefined there. */
+            float f = clg_param_f32(&op->params, CLG_P_SCALAR);
+            int32_t v = (f > -2147483904.0f && f < 2147483648.0f) ? (int32_t)f : INT32_MIN;
+            bits = (unsigned)v;
         }
         return fill_words(dev, op, &op->out, bits);
     }

@@ -222,7 +222,7 @@ typedef struct clg_params {
 enum {
     CLG_P_SCALAR = 0,  /* f32 */
     CLG_P_SCALAR2 = 1, /* f32 */
-    CLG_P_AXIS = 2,    /* int, already normalised to 0..ndim-1 */
+    CLG_P_AXIS = 2,    /* int, normalised to 0..ndim-1 (0 for a 0-d input) */
     CLG_P_AXES = 3,    /* bit mask of dims */
     CLG_P_TRANS_A = 4, /* 0/1 */
     CLG_P_TRANS_B = 5, /* 0/1 */

@@ -56,15 +56,9 @@ fi
 export CLGRAD_TEST_BACKENDS=$so
 export CLGRAD_REQUIRE_BACKENDS=$so
 
-# Known failure, until tests/core/test_conformance.c stops assuming that
-# every backend other than "cpu with CLGRAD_CPU_PRIMITIVES_ONLY=1" runs
-# softmax as one op: on a backend that refuses composites, softmax is
-# (correctly) lowered into several ops. The proposed one-line fix there reads
-# CLGRAD_TEST_EXPECT_LOWERING=1, set below, as "this backend lowers
-# composites, expect several ops". Until then this exact failure is
-# tolerated and reported; any other failure fails the test.
+# This backend refuses composites: the conformance suite then expects
+# softmax to arrive as several primitive ops.
 export CLGRAD_TEST_EXPECT_LOWERING=1
-known='test_lowering_matches_backend:.*st.n_ops == 1'
 
 status=0
 for suite in conformance gradcheck e2e; do
@@ -77,18 +71,16 @@ for suite in conformance gradcheck e2e; do
     summary=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$tmp/$suite.log" | head -n 1 || true)
     checks=$(echo "$summary" | sed -n 's/.*Checks: \([0-9]*\).*/\1/p')
     failures=$(grep -E ':[FE]:' "$tmp/$suite.log" || true)
-    unexpected=$(printf '%s\n' "$failures" | grep -v -e "$known" | grep -v '^$' || true)
     if ! grep -qF "$header" "$tmp/$suite.log" || [ -z "$checks" ] || [ "$checks" -eq 0 ]; then
         cat "$tmp/$suite.log"
         echo "FAIL: $suite did not run its checks on the minimal backend (exit $rc)"
         status=1
     elif grep -q '^SKIP' "$tmp/$suite.log"; then
         cat "$tmp/$suite.log"; echo "FAIL: $suite skipped a backend"; status=1
-    elif [ "$rc" -ne 0 ] && { [ -n "$unexpected" ] || [ -z "$failures" ]; }; then
+    elif [ "$rc" -ne 0 ] || [ -n "$failures" ]; then
         cat "$tmp/$suite.log"; echo "FAIL: $suite on the minimal backend (exit $rc)"; status=1
     else
         echo "$suite on minimal: $summary"
-        [ -z "$failures" ] || echo "  known failure tolerated (see the script): $failures"
     fi
 done
 [ "$status" -eq 0 ] && echo "PASS: out-of-tree minimal backend built with pkg-config passes the core suites"
