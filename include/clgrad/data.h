@@ -34,13 +34,17 @@ typedef struct clg_csv_opts {
     int target_index;        /* 0-based; negative counts from the end (-1: last, the default) */
     int64_t classes;         /* > 0: the target is a class index in [0, classes) */
     int header;              /* 1: first row is names, 0: data, -1: auto (names if
-                                any cell of the first row is not a number) */
+                                no cell of the first row is a number, or when
+                                target_name is set) */
 } clg_csv_opts;
 /* target_index -1, no classes, header auto. */
 clg_csv_opts clg_csv_opts_default(void);
 
-/* Comma-separated numbers, one sample per row; "quoted" cells, CRLF and blank
- * lines are accepted. `name` is what error messages call the input. */
+/* Comma-separated numbers, one sample per row; "quoted" cells, a UTF-8 BOM,
+ * LF, CRLF and CR line ends and blank lines are accepted. Refused, with the
+ * line and column: a cell that is not a number or does not fit a float32
+ * (1e40, inf, nan), a NUL byte, a repeated column name. `name` is what
+ * error messages call the input. */
 clg_status clg_csv_load(clg_ctx *ctx, const char *path, const clg_csv_opts *opts,
                         clg_dataset **out);
 clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t len,
