@@ -145,10 +145,17 @@ clg_status clg_tensor_set_meta(clg_ctx *ctx, clg_tensor_set *s, const char *key,
 const char *clg_tensor_set_get_meta(const clg_tensor_set *s, const char *key); /* or NULL */
 
 /* Reads F32 and I32 tensors as they are, F64 and I64 converted to F32 and I32
- * (I64 values must fit); other dtypes are refused by name. */
+ * (F64 values must be within float32 range, I64 values must fit); other
+ * dtypes are refused by name. As the reference implementation, refused too:
+ * a name that appears twice in the header, tensors whose data ranges
+ * overlap or leave gaps, and bytes after the last tensor's data. */
 clg_status clg_safetensors_read(clg_ctx *ctx, const char *path, clg_tensor_set **out);
 clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf, size_t len,
                                  clg_tensor_set **out);
+/* CLG_OK when every F32 value of the set is finite; else an error naming
+ * `what` (the file), the first tensor holding a nan or inf and its index.
+ * For callers that load weights (a nan weight trains to nan). */
+clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, const char *what);
 /* Writes to a temporary name in the same directory, flushes it to disk and
  * renames it over path, so path always holds a complete file. */
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s);

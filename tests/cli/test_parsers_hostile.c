@@ -197,6 +197,166 @@ START_TEST(csv_bom_file_on_disk)
 }
 END_TEST
 
+/* ----------------------------------------------------------- safetensors */
+
+/* An 8-byte length, the header as given (no padding), then n data bytes. */
+static clg_status st_parse(const char *header, const void *data, size_t n, clg_tensor_set **out)
+{
+    size_t hl = strlen(header);
+    unsigned char *b = malloc(8 + hl + n + 1);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    if (n)
+        memcpy(b + 8 + hl, data, n);
+    *out = NULL;
+    clg_status st = clg_safetensors_parse(ctx, "h.safetensors", b, 8 + hl + n, out);
+    free(b);
+    return st;
+}
+
+#define F32E(name, n, b, e) \
+    "\"" name "\":{\"dtype\":\"F32\",\"shape\":[" #n "],\"data_offsets\":[" #b "," #e "]}"
+
+START_TEST(st_duplicate_tensor_name)
+{
+    /* json-c keeps the last 'w' silently: before, w = {3, 4}. */
+    const float f[4] = { 1, 2, 3, 4 };
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{" F32E("w", 2, 0, 8) "," F32E("w", 2, 8, 16) "}", f, 16, &s),
+                     CLG_ERR_IO);
+    ck_assert_ptr_null(s);
+    ERR_HAS("h.safetensors: bad header: tensor 'w' appears twice");
+    /* The same name spelled with an escape is the same name. */
+    ck_assert_int_eq(st_parse("{" F32E("w", 2, 0, 8) "," F32E("\\u0077", 2, 8, 16) "}", f, 16, &s),
+                     CLG_ERR_IO);
+    ERR_HAS("tensor 'w' appears twice");
+    /* Repeated metadata keys and repeated fields of one entry too. */
+    ck_assert_int_eq(st_parse("{\"__metadata__\":{\"epoch\":\"1\",\"epoch\":\"2\"}," F32E("w", 4, 0, 16)
+                              "}", f, 16, &s),
+                     CLG_ERR_IO);
+    ERR_HAS("metadata key 'epoch' appears twice");
+    ck_assert_int_eq(st_parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"dtype\":\"I32\","
+                              "\"data_offsets\":[0,16]}}", f, 16, &s),
+                     CLG_ERR_IO);
+    ERR_HAS("'w': key 'dtype' appears twice");
+    /* Names that only share a prefix are different. */
+    ck_assert_int_eq(st_parse("{" F32E("w", 2, 0, 8) "," F32E("w2", 2, 8, 16) "}", f, 16, &s),
+                     CLG_OK);
+    ck_assert_int_eq(s->n, 2);
+    ck_assert_float_eq(((float *)s->t[clg_tensor_set_find(s, "w2")].data)[1], 4);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
+START_TEST(st_overlapping_ranges)
+{
+    const float f[4] = { 1, 2, 3, 4 };
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{" F32E("a", 2, 0, 8) "," F32E("b", 2, 4, 12) "," F32E("c", 1, 12, 16)
+                              "}", f, 16, &s),
+                     CLG_ERR_IO);
+    ck_assert_ptr_null(s);
+    ERR_HAS("h.safetensors: tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]");
+    /* Two names for the same bytes. */
+    ck_assert_int_eq(st_parse("{" F32E("a", 4, 0, 16) "," F32E("b", 4, 0, 16) "}", f, 16, &s),
+                     CLG_ERR_IO);
+    ERR_HAS("overlap");
+    /* A gap is refused as the reference implementation refuses it. */
+    ck_assert_int_eq(st_parse("{" F32E("a", 1, 0, 4) "," F32E("b", 1, 8, 12) "}", f, 12, &s),
+                     CLG_ERR_IO);
+    ERR_HAS("tensor 'b': data_offsets [8, 12] leave a gap of 4 bytes");
+    /* Order in the header does not matter; empty tensors take no bytes. */
+    ck_assert_int_eq(st_parse("{" F32E("b", 2, 8, 16) "," F32E("e", 0, 8, 8) "," F32E("a", 2, 0, 8)
+                              "}", f, 16, &s),
+                     CLG_OK);
+    ck_assert_int_eq(s->n, 3);
+    ck_assert_float_eq(((float *)s->t[clg_tensor_set_find(s, "b")].data)[0], 3);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
+START_TEST(st_trailing_bytes)
+{
+    const float f[4] = { 1, 2, 3, 4 };
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{" F32E("w", 3, 0, 12) "}", f, 16, &s), CLG_ERR_IO);
+    ck_assert_ptr_null(s);
+    ERR_HAS("h.safetensors: 4 trailing bytes after the last tensor's data");
+    ck_assert_int_eq(st_parse("{}", f, 1, &s), CLG_ERR_IO);
+    ERR_HAS("1 trailing bytes");
+    ck_assert_int_eq(st_parse("{}", NULL, 0, &s), CLG_OK);
+    ck_assert_int_eq(s->n, 0);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
+START_TEST(st_f64_beyond_float32)
+{
+    double d[3] = { 1.5, 1e300, 2 };
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{\"0.weight\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,24]}}",
+                              d, sizeof d, &s),
+                     CLG_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(s);
+    ERR_HAS("h.safetensors: tensor '0.weight': F64 value 1e+300 at index 1 does not fit F32");
+    d[1] = -4e38;
+    ck_assert_int_eq(st_parse("{\"0.weight\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,24]}}",
+                              d, sizeof d, &s),
+                     CLG_ERR_UNSUPPORTED);
+    ERR_HAS("index 1");
+    /* FLT_MAX itself fits. */
+    d[1] = FLT_MAX;
+    ck_assert_int_eq(st_parse("{\"0.weight\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,24]}}",
+                              d, sizeof d, &s),
+                     CLG_OK);
+    ck_assert_float_eq(((float *)s->t[0].data)[1], FLT_MAX);
+    ck_assert_int_eq(clg_tensor_set_check_finite(ctx, s, "h.safetensors"), CLG_OK);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
+START_TEST(st_non_finite_weights_refusable)
+{
+    /* nan and inf are representable, so the parser keeps them; a loader of
+     * weights refuses them by tensor name and index. */
+    float f[3] = { 1, 2, 3 };
+    int32_t k[1] = { 7 };
+    f[2] = nanf("");
+    unsigned char data[16];
+    memcpy(data, k, 4);
+    memcpy(data + 4, f, 12);
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{\"steps\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                              F32E("2.bias", 3, 4, 16) "}", data, 16, &s),
+                     CLG_OK);
+    ck_assert_int_eq(clg_tensor_set_check_finite(ctx, s, "init.safetensors"), CLG_ERR_INVALID);
+    ERR_HAS("init.safetensors: tensor '2.bias' [3] holds nan at index 2");
+    ((float *)s->t[1].data)[2] = -INFINITY;
+    ck_assert_int_eq(clg_tensor_set_check_finite(ctx, s, "init.safetensors"), CLG_ERR_INVALID);
+    ERR_HAS("holds -inf at index 2");
+    ((float *)s->t[1].data)[2] = 0.5f;
+    ck_assert_int_eq(clg_tensor_set_check_finite(ctx, s, "init.safetensors"), CLG_OK);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
+START_TEST(st_strict_json)
+{
+    /* What serde_json (the reference) refuses: comments, trailing commas. */
+    const float f[1] = { 1 };
+    clg_tensor_set *s;
+    ck_assert_int_eq(st_parse("{" F32E("w", 1, 0, 4) ",}", f, 4, &s), CLG_ERR_IO);
+    ERR_HAS("bad JSON header");
+    ck_assert_int_eq(st_parse("{/* c */" F32E("w", 1, 0, 4) "}", f, 4, &s), CLG_ERR_IO);
+    ERR_HAS("bad JSON header");
+    /* Padding spaces after the object stay fine. */
+    ck_assert_int_eq(st_parse("{" F32E("w", 1, 0, 4) "}    ", f, 4, &s), CLG_OK);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
 /* --------------------------------------------------------------- main */
 
 int main(void)
@@ -211,6 +371,15 @@ int main(void)
     tcase_add_test(tc, csv_duplicate_column_names);
     tcase_add_test(tc, csv_float32_overflow_refused);
     tcase_add_test(tc, csv_bom_file_on_disk);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("safetensors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, st_duplicate_tensor_name);
+    tcase_add_test(tc, st_overlapping_ranges);
+    tcase_add_test(tc, st_trailing_bytes);
+    tcase_add_test(tc, st_f64_beyond_float32);
+    tcase_add_test(tc, st_non_finite_weights_refusable);
+    tcase_add_test(tc, st_strict_json);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
