@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -357,6 +358,170 @@ START_TEST(st_strict_json)
 }
 END_TEST
 
+/* ------------------------------------------------------------------- IDX */
+
+/* One gzip member holding n bytes of `fill` (after `head`, hl bytes). */
+static size_t gz_member(unsigned char *out, size_t cap, const void *head, size_t hl, size_t n,
+                        int fill)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    static unsigned char chunk[1 << 16];
+    memset(chunk, fill, sizeof chunk);
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    zs.next_in = (Bytef *)(uintptr_t)head;
+    zs.avail_in = (uInt)hl;
+    ck_assert_int_eq(deflate(&zs, Z_NO_FLUSH), Z_OK);
+    while (n > 0) {
+        size_t k = n < sizeof chunk ? n : sizeof chunk;
+        zs.next_in = chunk;
+        zs.avail_in = (uInt)k;
+        ck_assert_int_eq(deflate(&zs, Z_NO_FLUSH), Z_OK);
+        ck_assert_uint_eq(zs.avail_in, 0);
+        n -= k;
+    }
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t got = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return got;
+}
+
+START_TEST(idx_gzip_bomb_bounded_by_header)
+{
+    /* A header saying [1, 1, 1] u8 (13 + 1 bytes in all), then 128 gzip
+     * members of 1 MiB of zeros each: 128 MiB inflated from ~130 KiB.
+     * Before: inflated in full (up to the 2 GiB cap), then refused as
+     * trailing bytes. Now refused once past the 13 + 1 bytes. */
+    const unsigned char hdr[] = { 0, 0, 0x08, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7 };
+    size_t cap = 256 << 10, n = 0;
+    unsigned char *bomb = malloc(cap), one[4096];
+    ck_assert_ptr_nonnull(bomb);
+    n += gz_member(bomb, cap, hdr, sizeof hdr, 0, 0);
+    size_t ml = gz_member(one, sizeof one, NULL, 0, 1 << 20, 0);
+    for (int i = 0; i < 128; i++, n += ml) {
+        ck_assert_uint_le(n + ml, cap);
+        memcpy(bomb + n, one, ml);
+    }
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    clg_idx *x = NULL;
+    ck_assert_int_eq(clg_idx_parse(ctx, "bomb.gz", bomb, n, &x), CLG_ERR_IO);
+    getrusage(RUSAGE_SELF, &ru1);
+    ck_assert_ptr_null(x);
+    ERR_HAS("bomb.gz: gzip data inflates to more than 17 bytes, the 17 its IDX header implies");
+    /* Not a byte of the 128 MiB was kept: the peak did not grow by 32 MiB. */
+    ck_assert_int_lt(ru1.ru_maxrss - ru0.ru_maxrss, 32 << 10);
+    /* The header member alone is a valid file. */
+    ck_assert_int_eq(clg_idx_parse(ctx, "ok.gz", bomb, n - 128 * ml, &x), CLG_OK);
+    ck_assert_int_eq(x->numel, 1);
+    ck_assert_float_eq(x->data[0], 7);
+    clg_idx_free(x);
+    /* A header that lies the other way (more data than the stream holds)
+     * is still truncated data. */
+    unsigned char big[] = { 0, 0, 0x08, 1, 0, 0, 0, 9, 1, 2 };
+    n = gz_member(bomb, cap, big, sizeof big, 0, 0);
+    ck_assert_int_eq(clg_idx_parse(ctx, "short.gz", bomb, n, &x), CLG_ERR_IO);
+    ERR_HAS("truncated IDX data");
+    free(bomb);
+}
+END_TEST
+
+START_TEST(idx_f64_beyond_float32)
+{
+    unsigned char b[8 + 16] = { 0, 0, 0x0E, 1, 0, 0, 0, 2 };
+    double v[2] = { 0.5, -1e39 };
+    for (int k = 0; k < 2; k++) {
+        uint64_t u;
+        memcpy(&u, &v[k], 8);
+        for (int i = 0; i < 8; i++)
+            b[8 + 8 * k + i] = (unsigned char)(u >> (56 - 8 * i));
+    }
+    clg_idx *x;
+    ck_assert_int_eq(clg_idx_parse(ctx, "f.idx", b, sizeof b, &x), CLG_ERR_IO);
+    ERR_HAS("f.idx: f64 element 1 (-1e+39) is beyond float32");
+    v[1] = -2.5;
+    uint64_t u;
+    memcpy(&u, &v[1], 8);
+    for (int i = 0; i < 8; i++)
+        b[16 + i] = (unsigned char)(u >> (56 - 8 * i));
+    ck_assert_int_eq(clg_idx_parse(ctx, "f.idx", b, sizeof b, &x), CLG_OK);
+    ck_assert_float_eq(x->data[1], -2.5f);
+    clg_idx_free(x);
+}
+END_TEST
+
+/* IDX u8 images [n, r, c] (pixel i = i % 256), or labels [n] = i % 10. */
+static size_t idx_file(unsigned char *buf, int n, int r, int c)
+{
+    size_t k = 0;
+    int nd = r ? 3 : 1, dims[3] = { n, r, c };
+    buf[k++] = 0;
+    buf[k++] = 0;
+    buf[k++] = 0x08;
+    buf[k++] = (unsigned char)nd;
+    for (int d = 0; d < nd; d++) {
+        buf[k++] = 0;
+        buf[k++] = 0;
+        buf[k++] = (unsigned char)(dims[d] >> 8);
+        buf[k++] = (unsigned char)dims[d];
+    }
+    int m = r ? n * r * c : n;
+    for (int i = 0; i < m; i++)
+        buf[k++] = (unsigned char)(r ? i % 256 : i % 10);
+    return k;
+}
+
+START_TEST(mnist_t10k_size_differs_from_train)
+{
+    unsigned char b[512], g[1024];
+    size_t n;
+    n = idx_file(b, 3, 2, 2);
+    write_file("train-images-idx3-ubyte", b, n);
+    n = idx_file(b, 3, 0, 0);
+    write_file("train-labels-idx1-ubyte", b, n);
+    write_file("t10k-labels-idx1-ubyte", b, n);
+    n = idx_file(b, 3, 3, 3);
+    write_file("t10k-images-idx3-ubyte", b, n);
+    clg_dataset *ds = NULL;
+    /* Alone, each set loads. */
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 0, &ds), CLG_OK);
+    ck_assert_int_eq(ds->n_features, 4);
+    clg_dataset_free(ds);
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 1, &ds), CLG_ERR_IO);
+    ck_assert_ptr_null(ds);
+    ERR_HAS("t10k-images-idx3-ubyte: images are 3x3 but ");
+    ERR_HAS("train-images-idx3-ubyte has 2x2 images");
+    /* Same pixel count, other shape (4x1 against 2x2): refused too. */
+    n = idx_file(b, 3, 4, 1);
+    write_file("t10k-images-idx3-ubyte", b, n);
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 1, &ds), CLG_ERR_IO);
+    ERR_HAS("images are 4x1 but");
+    /* Gzipped train images are peeked through zlib. */
+    n = idx_file(b, 3, 2, 2);
+    size_t gl = gz_member(g, sizeof g, b, n, 0, 0);
+    unlink(path_of("train-images-idx3-ubyte"));
+    write_file("train-images-idx3-ubyte.gz", g, gl);
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 1, &ds), CLG_ERR_IO);
+    ERR_HAS("train-images-idx3-ubyte.gz has 2x2 images");
+    /* Matching sizes load; t10k without train files loads too. */
+    n = idx_file(b, 3, 2, 2);
+    write_file("t10k-images-idx3-ubyte", b, n);
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 1, &ds), CLG_OK);
+    ck_assert_int_eq(ds->n, 3);
+    ck_assert_int_eq(ds->n_features, 4);
+    clg_dataset_free(ds);
+    n = idx_file(b, 3, 3, 3);
+    write_file("t10k-images-idx3-ubyte", b, n);
+    unlink(path_of("train-images-idx3-ubyte.gz"));
+    ck_assert_int_eq(clg_dataset_mnist(ctx, dir, 1, &ds), CLG_OK);
+    ck_assert_int_eq(ds->n_features, 9);
+    ck_assert_float_eq(ds->x[10], 10.0f / 255.0f);
+    clg_dataset_free(ds);
+}
+END_TEST
+
 /* --------------------------------------------------------------- main */
 
 int main(void)
@@ -380,6 +545,12 @@ int main(void)
     tcase_add_test(tc, st_f64_beyond_float32);
     tcase_add_test(tc, st_non_finite_weights_refusable);
     tcase_add_test(tc, st_strict_json);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("idx");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, idx_gzip_bomb_bounded_by_header);
+    tcase_add_test(tc, idx_f64_beyond_float32);
+    tcase_add_test(tc, mnist_t10k_size_differs_from_train);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
