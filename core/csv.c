@@ -106,16 +106,19 @@ static int next_row(parser *p)
             int in_q = 0;
             while (i < p->len) {
                 char ch = p->s[i];
-                if (ch == '\0') {
+                if (ch == ',') {
+                    if (!in_q)
+                        break;
+                } else if (ch == '\n' || ch == '\r') {
+                    break;
+                } else if (ch == '"') {
+                    in_q = !in_q;
+                } else if (ch == '\0') {
                     clg_ctx_set_error(p->ctx, CLG_ERR_IO,
                                       "%s:%ld:%d: NUL byte at offset %zu (not a text file?)",
                                       p->name, p->line, p->n_cells + 1, i);
                     return -1;
                 }
-                if (ch == '"')
-                    in_q = !in_q;
-                else if (eol_len(p, i) || (!in_q && ch == ','))
-                    break;
                 i++;
             }
             if (in_q) {
