@@ -107,6 +107,9 @@ static clg_status inflate_bounded(clg_ctx *ctx, const char *name, const void *bu
         }
     }
     inflateEnd(&zs);
+    if (st == CLG_OK && ended && used > max_out) /* the spare byte was used */
+        st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: gzip data inflates to more than %zu bytes%s",
+                               name, max_out, limit_note ? limit_note : "");
     if (st != CLG_OK || !ended) {
         free(o);
         if (st == CLG_OK)

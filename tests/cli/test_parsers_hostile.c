@@ -428,6 +428,25 @@ START_TEST(idx_gzip_bomb_bounded_by_header)
 }
 END_TEST
 
+START_TEST(gunzip_limit_is_exact)
+{
+    /* max_out bytes exactly are fine; one more is refused. */
+    unsigned char head[3000], g[4096];
+    for (int i = 0; i < 3000; i++)
+        head[i] = (unsigned char)(i * 31 % 251);
+    size_t gl = gz_member(g, sizeof g, head, sizeof head, 0, 0);
+    void *out;
+    size_t n;
+    ck_assert_int_eq(clg_gunzip(ctx, "g.gz", g, gl, 3000, &out, &n), CLG_OK);
+    ck_assert_uint_eq(n, 3000);
+    ck_assert_mem_eq(out, head, 3000);
+    free(out);
+    ck_assert_int_eq(clg_gunzip(ctx, "g.gz", g, gl, 2999, &out, &n), CLG_ERR_IO);
+    ck_assert_ptr_null(out);
+    ERR_HAS("g.gz: gzip data inflates to more than 2999 bytes");
+}
+END_TEST
+
 START_TEST(idx_f64_beyond_float32)
 {
     unsigned char b[8 + 16] = { 0, 0, 0x0E, 1, 0, 0, 0, 2 };
@@ -549,6 +568,7 @@ int main(void)
     tc = tcase_create("idx");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, idx_gzip_bomb_bounded_by_header);
+    tcase_add_test(tc, gunzip_limit_is_exact);
     tcase_add_test(tc, idx_f64_beyond_float32);
     tcase_add_test(tc, mnist_t10k_size_differs_from_train);
     suite_add_tcase(s, tc);
