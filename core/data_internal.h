@@ -17,4 +17,8 @@ CLG_DATA_INTERNAL clg_status clg__write_atomic(clg_ctx *ctx, const char *path,
                                                const void *const *pieces,
                                                const size_t *sizes, int n);
 
+/* The type and dims of an IDX file (plain or gzipped) from its first
+ * bytes, without reading or inflating the rest; x->data stays NULL. */
+CLG_DATA_INTERNAL clg_status clg__idx_peek(clg_ctx *ctx, const char *path, clg_idx *x);
+
 #endif

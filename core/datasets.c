@@ -126,6 +126,26 @@ clg_status clg_dataset_mnist(clg_ctx *ctx, const char *dir, int test, clg_datase
                                ip, im->type, im->ndim);
         goto done;
     }
+    if (test) {
+        /* A model sized on the train images cannot read t10k images of
+         * another size: refuse it here, naming both files, rather than as
+         * a shape error deep in the graph (or not at all when the pixel
+         * counts agree). Without train files (eval on t10k alone) there is
+         * nothing to compare. */
+        char tp[4096];
+        clg_idx th;
+        if (find_idx(ctx, dir, "train-images-idx3-ubyte", tp, sizeof tp) == CLG_OK &&
+            clg__idx_peek(ctx, tp, &th) == CLG_OK && th.ndim == 3 &&
+            (th.dim[1] != im->dim[1] || th.dim[2] != im->dim[2])) {
+            st = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                   "%s: images are %lldx%lld but %s has %lldx%lld images; the test "
+                                   "set must match the training set",
+                                   ip, (long long)im->dim[1], (long long)im->dim[2], tp,
+                                   (long long)th.dim[1], (long long)th.dim[2]);
+            goto done;
+        }
+        clg_ctx_set_error(ctx, CLG_OK, "%s", ""); /* a failed peek leaves no message */
+    }
     if (lb->ndim != 1 || lb->type != 0x08) {
         st = clg_ctx_set_error(ctx, CLG_ERR_IO,
                                "%s: expected unsigned-byte labels [N]; got type 0x%02x with %d dims",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the CSV, IDX and safetensors fuzz harnesses with clang's libFuzzer
+# Builds the CSV, IDX, safetensors, checkpoint and OpenCL program cache fuzz
+# harnesses with clang's libFuzzer
 # (plus ASan and UBSan) and runs each for a bounded time from the committed
 # seed corpus. Usage: tests/fuzz/run.sh [seconds per harness, default 20]
 # New corpus entries go to a temporary directory, never into the repo.
@@ -23,8 +24,13 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){(void)d;(void)n;ret
   echo "SKIP: fuzz: $CC cannot link -fsanitize=fuzzer (install libclang-rt-dev)"; exit 0
 fi
 rc=0
-for h in csv idx safetensors; do
-  "$CC" "${flags[@]}" "tests/fuzz/fuzz_$h.c" "${core[@]}" "${libs[@]}" -o "$out/fuzz_$h"
+for h in csv idx safetensors checkpoint ocl_cache; do
+  if [ "$h" = ocl_cache ]; then  # the cache file format alone: no OpenCL, no libclgrad
+    "$CC" "${flags[@]}" -Ibackends/opencl "tests/fuzz/fuzz_$h.c" backends/opencl/ocl_cache.c \
+      -o "$out/fuzz_$h"
+  else
+    "$CC" "${flags[@]}" "tests/fuzz/fuzz_$h.c" "${core[@]}" "${libs[@]}" -o "$out/fuzz_$h"
+  fi
   work=$(mktemp -d)
   echo "fuzz_$h: up to ${secs}s / $runs runs"
   if ! ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$h" -max_total_time="$secs" -runs="$runs" \
