@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len)
-{
-    char sb[160];
-    snprintf(buf, len, "%s %s", clg_dtype_name(dt), clg_shape_str(s, sb, sizeof sb));
-    return buf;
-}
-
 typedef struct compiler {
     const clg_graph *g;
     clg_device *dev;

@@ -17,8 +17,13 @@ void clg_ctx_free(clg_ctx *ctx)
 {
     if (!ctx)
         return;
-    if (ctx->registry && ctx->registry_free)
-        ctx->registry_free(ctx->registry);
+    /* Attachments first: the registry dlcloses component modules that may
+     * hold objects of the backends below. */
+    for (int i = ctx->n_attached - 1; i >= 0; i--) {
+        if (ctx->attached[i].free_fn)
+            ctx->attached[i].free_fn(ctx->attached[i].ptr);
+        free(ctx->attached[i].key);
+    }
     for (int i = ctx->n_backends - 1; i >= 0; i--) {
         clg_loaded_backend *b = &ctx->backends[i];
         if (b->handle)
@@ -48,6 +53,36 @@ clg_status clg_ctx_set_error(clg_ctx *ctx, clg_status st, const char *fmt, ...)
     va_end(ap);
     memcpy(ctx->err, tmp, sizeof tmp);
     return st;
+}
+
+void clg_ctx_clear_error(clg_ctx *ctx)
+{
+    if (ctx)
+        ctx->err[0] = '\0';
+}
+
+clg_status clg_ctx_attach(clg_ctx *ctx, const char *key, void *ptr, void (*free_fn)(void *))
+{
+    if (!ctx || !key)
+        return CLG_ERR_INVALID;
+    if (clg_ctx_attached(ctx, key))
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "context: '%s' is already attached", key);
+    if (ctx->n_attached == CLG_CTX_MAX_ATTACHED)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "context: more than %d attachments",
+                                 CLG_CTX_MAX_ATTACHED);
+    char *k = strdup(key);
+    if (!k)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "context: out of memory");
+    ctx->attached[ctx->n_attached++] = (clg_attachment){ k, ptr, free_fn };
+    return CLG_OK;
+}
+
+void *clg_ctx_attached(const clg_ctx *ctx, const char *key)
+{
+    for (int i = 0; ctx && key && i < ctx->n_attached; i++)
+        if (strcmp(ctx->attached[i].key, key) == 0)
+            return ctx->attached[i].ptr;
+    return NULL;
 }
 
 const char *clg_status_name(clg_status st)
@@ -132,4 +167,11 @@ int clg_shape_equal(const clg_shape *a, const clg_shape *b)
 size_t clg__align(size_t n)
 {
     return (n + (CLG_BK_ALIGN - 1)) / CLG_BK_ALIGN * CLG_BK_ALIGN;
+}
+
+char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len)
+{
+    char sb[160];
+    snprintf(buf, len, "%s %s", clg_dtype_name(dt), clg_shape_str(s, sb, sizeof sb));
+    return buf;
 }

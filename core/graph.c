@@ -153,6 +153,18 @@ clg_dtype clg_dtype_of(const clg_graph *g, clg_t t)
     return ok_handle(g, t) ? g->nodes[t].dtype : CLG_F32;
 }
 
+clg_ctx *clg_graph_ctx(const clg_graph *g) { return g ? g->ctx : NULL; }
+
+const char *clg_param_name(const clg_graph *g, clg_t t, const clg_store *st)
+{
+    if (!ok_handle(g, t) || !st)
+        return NULL;
+    const clg_node *n = &g->nodes[t];
+    if (n->op != CLG_OP_PARAM || n->store != st || n->store_idx < 0 || n->store_idx >= st->n)
+        return NULL;
+    return st->e[n->store_idx].name;
+}
+
 clg_op clg_op_of(const clg_graph *g, clg_t t)
 {
     return ok_handle(g, t) ? g->nodes[t].op : CLG_OP_COUNT;

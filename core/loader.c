@@ -66,7 +66,7 @@ static void strv_push_list(strv *s, const char *colon_list)
     }
 }
 
-void clg__strv_free(char **v)
+void clg_strv_free(char **v)
 {
     if (!v)
         return;
@@ -93,7 +93,7 @@ static int running_from_build_tree(void)
     return under;
 }
 
-char **clg__plugin_dirs(void)
+char **clg_plugin_search_dirs(void)
 {
     strv s = {0};
     strv_push_list(&s, getenv("CLGRAD_PLUGIN_PATH"));
@@ -103,7 +103,7 @@ char **clg__plugin_dirs(void)
     if (s.failed) {
         if (s.v)
             s.v[s.n] = NULL;
-        clg__strv_free(s.v);
+        clg_strv_free(s.v);
         return NULL;
     }
     if (!s.v) {
@@ -267,7 +267,7 @@ static clg_status load(clg_ctx *ctx, const char *name_or_path, int *idx)
         return CLG_OK;
     }
 
-    char **dirs = clg__plugin_dirs();
+    char **dirs = clg_plugin_search_dirs();
     if (!dirs)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "backend '%s': out of memory",
                                  name_or_path);
@@ -298,7 +298,7 @@ static clg_status load(clg_ctx *ctx, const char *name_or_path, int *idx)
         }
         free(path);
     }
-    clg__strv_free(dirs);
+    clg_strv_free(dirs);
     if (st == CLG_ERR_NOT_FOUND)
         clg_ctx_set_error(ctx, st, "backend '%s' not found; tried: %s", name_or_path,
                           used ? tried : "(no plugin directories)");

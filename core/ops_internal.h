@@ -140,8 +140,29 @@ CLG_INTERNAL clg__backward_fn clg__backward_linalg;
 CLG_INTERNAL clg__backward_fn clg__backward_movement;
 CLG_INTERNAL clg__backward_fn clg__backward_index;
 
-/* ops_reduce.c: G summed over the dims it was broadcast along, to `to` (an
- * operand's own, right-aligned, possibly lower-rank shape). */
-CLG_INTERNAL clg_t clg__unbroadcast(clg_graph *g, clg_t G, const clg_shape *to);
+/* G summed over the dims it was broadcast along, to `to` (an operand's own,
+ * right-aligned, possibly lower-rank shape). Builds the SUM node itself, so
+ * that the elementwise and movement rules need nothing of ops_reduce.c and
+ * no two op files depend on each other. */
+static inline clg_t clg__unbroadcast(clg_graph *g, clg_t G, const clg_shape *to)
+{
+    if (G == CLG_NONE || g->err != CLG_OK)
+        return CLG_NONE;
+    clg_shape s = shp(g, G), r = s;
+    int lead = s.ndim - to->ndim;
+    uint32_t mask = 0;
+    for (int i = 0; i < s.ndim; i++) {
+        int j = i - lead;
+        if (j < 0 || (to->dim[j] == 1 && s.dim[i] != 1)) {
+            mask |= 1u << i;
+            r.dim[i] = 1;
+        }
+    }
+    if (mask) {
+        clg_params at = clg__p_i64(CLG_P_AXES, mask);
+        G = clg__node_add(g, CLG_OP_SUM, CLG_F32, &r, &G, 1, &at);
+    }
+    return G == CLG_NONE ? CLG_NONE : view(g, G, to);
+}
 
 #endif

@@ -110,21 +110,6 @@ static int axes_of(uint32_t mask, int ndim, int *axes)
     return n;
 }
 
-clg_t clg__unbroadcast(clg_graph *g, clg_t G, const clg_shape *to)
-{
-    if (G == CLG_NONE)
-        return CLG_NONE;
-    clg_shape s = shp(g, G);
-    int lead = s.ndim - to->ndim, axes[CLG_MAX_DIMS], n = 0;
-    for (int i = 0; i < s.ndim; i++) {
-        int j = i - lead;
-        if (j < 0 || (to->dim[j] == 1 && s.dim[i] != 1))
-            axes[n++] = i;
-    }
-    if (n)
-        G = clg_sum(g, G, axes, n, 1);
-    return clg_reshape(g, G, to);
-}
 
 /* ------------------------------------------------------------ backward */
 

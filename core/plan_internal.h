@@ -9,9 +9,6 @@
 CLG_INTERNAL clg_status clg__backend_get(clg_ctx *ctx, const char *name_or_path,
                                          const clg_backend **out);
 
-/* "f32 [2, 3]" into buf; returns buf. */
-CLG_INTERNAL char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf,
-                                   size_t len);
 
 /* lower.c: node `id` as a backend sees it. Returns -1, or the index of an
  * input whose rank exceeds the output's in a broadcasting op (malformed). */

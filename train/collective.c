@@ -23,10 +23,10 @@ static clg_status open_comp(clg_ctx *ctx, clg_hparams *hp, clg_collective **out)
     c->ctx = ctx;
     c->hp = hp;
     c->comp = clg__hparams_comp(hp);
-    ctx->err[0] = '\0';
+    clg_ctx_clear_error(ctx);
     clg_status st = c->comp->c.collective->open(ctx, hp, &c->state);
     if (st != CLG_OK) {
-        if (!ctx->err[0])
+        if (!clg_ctx_error(ctx)[0])
             clg_ctx_set_error(ctx, st, "collective '%s' failed to open", c->comp->c.name);
         clg_hparams_free(hp);
         free(c);

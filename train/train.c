@@ -50,26 +50,27 @@ clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t targ
 {
     if (!g || !loss)
         return CLG_ERR_INVALID;
-    clg_ctx *ctx = g->ctx;
+    clg_ctx *ctx = clg_graph_ctx(g);
     *loss = CLG_NONE;
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "%s", g->errmsg);
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "%s", clg_graph_error(g));
     clg_hparams *hp;
     clg_status st = clg_hparams_parse(ctx, CLG_COMPONENT_LOSS, spec, &hp);
     if (st != CLG_OK)
         return st;
     const clg__comp *c = clg__hparams_comp(hp);
-    ctx->err[0] = '\0';
+    clg_ctx_clear_error(ctx);
     clg_t out = CLG_NONE;
     st = c->c.loss->build(ctx, g, hp, pred, target, &out);
     clg_hparams_free(hp);
     if (st != CLG_OK) {
-        if (!ctx->err[0])
+        if (!clg_ctx_error(ctx)[0])
             clg_ctx_set_error(ctx, st, "loss '%s' failed (%s)", c->c.name, clg_status_name(st));
         return st;
     }
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "loss '%s': %s", c->c.name, g->errmsg);
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "loss '%s': %s", c->c.name,
+                                 clg_graph_error(g));
     if (out == CLG_NONE || clg_dtype_of(g, out) != CLG_F32) {
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "loss '%s' did not return an f32 node",
                                  c->c.name);
@@ -174,8 +175,9 @@ void clg_trainer_free(clg_trainer *tr)
 /* ---------------------------------------------------------------- build */
 static clg_status graph_err(clg_trainer *tr, clg_graph *g, const char *what)
 {
-    return clg_ctx_set_error(tr->ctx, g->err != CLG_OK ? g->err : CLG_ERR_INVALID,
-                             "trainer: %s: %s", what, g->errmsg[0] ? g->errmsg : "failed");
+    clg_status st = clg_graph_status(g);
+    return clg_ctx_set_error(tr->ctx, st != CLG_OK ? st : CLG_ERR_INVALID, "trainer: %s: %s",
+                             what, clg_graph_error(g)[0] ? clg_graph_error(g) : "failed");
 }
 
 /* The store tensor `name` of `shape` filled with `fill` when absent; checks
@@ -249,12 +251,12 @@ static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_traine
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
         }
     } else {
-        for (int i = 0; i < g->n; i++) {
-            const clg_node *nd = &g->nodes[i];
-            if (nd->op != CLG_OP_PARAM || nd->store != tr->st || nd->dtype != CLG_F32 ||
-                clg_store_kind(tr->st, nd->store_idx) != CLG_TENSOR_PARAMETER)
+        for (int i = 0; i < clg_graph_size(g); i++) {
+            const char *name = clg_param_name(g, i, tr->st);
+            int idx = name ? clg_store_find(tr->st, name) : -1;
+            if (idx < 0 || clg_store_dtype(tr->st, idx) != CLG_F32 ||
+                clg_store_kind(tr->st, idx) != CLG_TENSOR_PARAMETER)
                 continue;
-            const char *name = clg_store_name(tr->st, nd->store_idx);
             if (already(tr->params, tr->n_params, name))
                 continue;
             if (!push_str(&tr->params, &tr->n_params, name))
@@ -335,7 +337,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
         for (int i = 0; i < np; i++)
             grads[i] = clg_mul(g, grads[i], coef);
     }
-    if (g->err != CLG_OK) {
+    if (clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "clipping/accumulation");
         goto out_sum;
     }
@@ -376,17 +378,17 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             if (st != CLG_OK)
                 goto out_sum;
         }
-        ctx->err[0] = '\0';
+        clg_ctx_clear_error(ctx);
         st = ops->update(ctx, g, tr->opt_hp, osc, &p);
         if (st != CLG_OK) {
-            if (!ctx->err[0])
+            if (!clg_ctx_error(ctx)[0])
                 clg_ctx_set_error(ctx, st, "optimizer '%s' failed on '%s'", tr->opt->c.name,
                                   tr->params[i]);
             goto out_sum;
         }
-        if (g->err != CLG_OK) {
-            st = clg_ctx_set_error(ctx, g->err, "optimizer '%s' on '%s': %s", tr->opt->c.name,
-                                   tr->params[i], g->errmsg);
+        if (clg_graph_status(g) != CLG_OK) {
+            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s",
+                                   tr->opt->c.name, tr->params[i], clg_graph_error(g));
             goto out_sum;
         }
         if (p.param_out == CLG_NONE) {
@@ -434,7 +436,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             }
         }
     }
-    if (g->err != CLG_OK) {
+    if (clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "update");
         goto out_sum;
     }
@@ -469,12 +471,12 @@ static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, 
         if (st == CLG_OK)
             st = clg_assign(g, clg_param(g, tr->st, tr->grad_names[i]), grads[i]);
         if (st != CLG_OK)
-            return g->err != CLG_OK ? graph_err(tr, g, "gradient store") : st;
+            return clg_graph_status(g) != CLG_OK ? graph_err(tr, g, "gradient store") : st;
         tr->sync_n += (size_t)clg_shape_numel(&s);
         upnodes[i] = clg_param(*ug, tr->st, tr->params[i]);
         ugrads[i] = clg_param(*ug, tr->st, tr->grad_names[i]);
     }
-    if ((*ug)->err != CLG_OK)
+    if (clg_graph_status(*ug) != CLG_OK)
         return graph_err(tr, *ug, "update graph");
     tr->sync_buf = malloc((tr->sync_n ? tr->sync_n : 1) * sizeof *tr->sync_buf);
     return tr->sync_buf ? CLG_OK : clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
@@ -497,12 +499,12 @@ static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o
     /* Stage 1 is the caller's model and loss; stage 2, the gradients. */
     for (int i = 0; i < np; i++)
         pnodes[i] = clg_param(g, tr->st, tr->params[i]);
-    if (g->err != CLG_OK) {
+    if (clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "parameters");
         goto out;
     }
     st = clg_grad(g, tr->loss, CLG_NONE, pnodes, np, grads);
-    if (st != CLG_OK || g->err != CLG_OK) {
+    if (st != CLG_OK || clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "gradient");
         goto out;
     }
@@ -545,14 +547,14 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     if (!g || !out)
         return CLG_ERR_INVALID;
     *out = NULL;
-    clg_ctx *ctx = g->ctx;
+    clg_ctx *ctx = clg_graph_ctx(g);
     if (!st || !o)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: %s is NULL",
                                  st ? "opts" : "store");
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "trainer: the graph has an error: %s",
-                                 g->errmsg);
-    if (loss < 0 || loss >= g->n)
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "trainer: the graph has an error: %s",
+                                 clg_graph_error(g));
+    if (loss < 0 || loss >= clg_graph_size(g))
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node");
     clg_shape ls = clg_shape_of(g, loss);
     if (clg_dtype_of(g, loss) != CLG_F32 || clg_shape_numel(&ls) != 1) {
