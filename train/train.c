@@ -24,6 +24,7 @@ struct clg_trainer {
     clg_collective *coll;  /* borrowed; NULL: no sync point */
     float *sync_buf;       /* every gradient, one contiguous host buffer */
     size_t sync_n;
+    float sync_weight;     /* this process's share of the summed gradient */
     char **grad_names;     /* "grad.<param>", with a collective */
     clg_t loss;
     const clg__comp *opt;
@@ -584,6 +585,7 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     tr->loss = loss;
     tr->accumulate = o->accumulate > 1 ? o->accumulate : 1;
     tr->coll = o->collective;
+    tr->sync_weight = 1.0f;
     tr->metric = NAN;
     tr->lrp = &tr->lr;
     tr->metricp = &tr->metric;
@@ -662,6 +664,9 @@ static clg_status sync_gradients(clg_trainer *tr)
         st = clg_store_read(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
         off += n;
     }
+    if (st == CLG_OK && tr->sync_weight != 1.0f)
+        for (size_t i = 0; i < tr->sync_n; i++)
+            tr->sync_buf[i] *= tr->sync_weight;
     if (st == CLG_OK)
         st = clg_collective_allreduce_sum(tr->coll, tr->sync_buf, tr->sync_n);
     off = 0;
@@ -723,6 +728,17 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
+}
+
+clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (!isfinite(w) || w < 0)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: sync weight %g must be finite and >= 0", w);
+    tr->sync_weight = (float)w;
+    return CLG_OK;
 }
 
 double clg_trainer_lr(const clg_trainer *tr)
