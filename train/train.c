@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SCALARS_INPUT "train.scalars"
 
@@ -25,6 +26,7 @@ struct clg_trainer {
     float *sync_buf;       /* every gradient, one contiguous host buffer */
     size_t sync_n;
     float sync_weight;     /* this process's share of the summed gradient */
+    double sync_seconds;   /* time spent at the sync point, all steps */
     char **grad_names;     /* "grad.<param>", with a collective */
     clg_t loss;
     const clg__comp *opt;
@@ -653,8 +655,16 @@ clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *
 
 /* The sync point at run time: every gradient into one host buffer, one
  * allreduce, and back. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static clg_status sync_gradients(clg_trainer *tr)
 {
+    double t0 = now_s();
     size_t off = 0;
     clg_status st = CLG_OK;
     for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
@@ -677,6 +687,7 @@ static clg_status sync_gradients(clg_trainer *tr)
         st = clg_store_write(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
         off += n;
     }
+    tr->sync_seconds += now_s() - t0;
     return st;
 }
 
@@ -728,6 +739,11 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
+}
+
+double clg_trainer_sync_seconds(const clg_trainer *tr)
+{
+    return tr ? tr->sync_seconds : 0.0;
 }
 
 clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
