@@ -51,9 +51,14 @@ clg_status clg__read_file(clg_ctx *ctx, const char *path, char **buf, size_t *le
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait forever
      * for a writer; the kind is checked on the open descriptor (no race). */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
+    if (fd < 0) {
+        int e = errno;
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) /* a socket: ENXIO */
+            return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: is %s, not a regular file", path,
+                                     clg__file_kind(sb.st_mode));
+        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);

@@ -421,13 +421,6 @@ static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, cha
     for (int i = 0; i < nd; i++)
         if ((s->recorded_plugins[s->n_recorded] = strdup(dropped[i])))
             s->n_recorded++;
-    cli_opts_default(saved);
-    if (cli_parse_options(saved, nk, keep, 0, 0)) {
-        cli_error("--resume %s: the checkpoint's recorded arguments (above) are not valid",
-                  cli_short(s->o.resume));
-        rc = -1;
-        goto out;
-    }
     for (int i = 0; i < nk; i++)
         v[i] = strdup(keep[i]);
     for (int i = 0; i < argc; i++)
@@ -437,9 +430,16 @@ static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, cha
             cli_error("out of memory");
             rc = -1;
         }
+    /* the session owns v from here; *saved points into it */
     s->argv_saved = v;
     s->argc_saved = nk + argc;
     v = NULL;
+    cli_opts_default(saved);
+    if (!rc && cli_parse_options(saved, nk, s->argv_saved, 0, 0)) {
+        cli_error("--resume %s: the checkpoint's recorded arguments (above) are not valid",
+                  cli_short(s->o.resume));
+        rc = -1;
+    }
     if (!rc) {
         cli_opts_default(&s->o);
         rc = cli_parse_options(&s->o, s->argc_saved, s->argv_saved, 0, 0);
