@@ -7,6 +7,7 @@
  * path in the message. */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -160,6 +161,23 @@ int cli_lock_dir(const char *flag, const char *dir)
                       strerror(e));
         return -1;
     }
+    /* Holding the lock, every temporary checkpoint in dir is a leftover of a
+     * killed run (only a lock holder writes one): remove them now, so even a
+     * resume with nothing to train leaves none. */
+    DIR *d = opendir(dir);
+    static const char pre[] = CLG_CHECKPOINT_FILE ".tmp.";
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (strncmp(de->d_name, pre, sizeof pre - 1))
+            continue;
+        char *t = malloc(strlen(dir) + strlen(de->d_name) + 2);
+        if (t) {
+            sprintf(t, "%s/%s", dir, de->d_name);
+            unlink(t);
+            free(t);
+        }
+    }
+    if (d)
+        closedir(d);
     return 0;
 }
 
