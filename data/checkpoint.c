@@ -217,19 +217,24 @@ static uint64_t ck_mix(uint64_t h)
 static uint64_t ck_bytes(uint64_t seed, const void *p, size_t n)
 {
     const unsigned char *c = p;
-    uint64_t lane[4] = { seed + CK_P1 + CK_P2, seed + CK_P2, seed, seed - CK_P1 };
+    /* four lanes in four locals, so they stay in registers */
+    uint64_t l0 = seed + CK_P1 + CK_P2, l1 = seed + CK_P2, l2 = seed, l3 = seed - CK_P1;
     size_t len = n;
     while (n >= 32) {
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, c + 8 * k, 8);
-            lane[k] = ck_rotl(lane[k] + w * CK_P2, 31) * CK_P1;
-        }
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, c, 8);
+        memcpy(&w1, c + 8, 8);
+        memcpy(&w2, c + 16, 8);
+        memcpy(&w3, c + 24, 8);
+        l0 = ck_rotl(l0 + w0 * CK_P2, 31) * CK_P1;
+        l1 = ck_rotl(l1 + w1 * CK_P2, 31) * CK_P1;
+        l2 = ck_rotl(l2 + w2 * CK_P2, 31) * CK_P1;
+        l3 = ck_rotl(l3 + w3 * CK_P2, 31) * CK_P1;
         c += 32;
         n -= 32;
     }
-    uint64_t h = ck_rotl(lane[0], 1) + ck_rotl(lane[1], 7) + ck_rotl(lane[2], 12) +
-                 ck_rotl(lane[3], 18) + (uint64_t)len;
+    uint64_t h = ck_rotl(l0, 1) + ck_rotl(l1, 7) + ck_rotl(l2, 12) + ck_rotl(l3, 18) +
+                 (uint64_t)len;
     while (n--)
         h = (h ^ *c++) * 0x100000001b3ULL;
     return ck_mix(h);

@@ -595,6 +595,9 @@ static clg_status check_scheduler(clg_ctx *ctx, const char *spec)
 static int setup(session *s, int eval_mode)
 {
     cli_opts *o = &s->o;
+    /* A backend given as a path is dlopen'ed: a FIFO there would block. */
+    if (strchr(o->backend, '/') && cli_check_input("--backend", o->backend, 0))
+        return 1;
     for (int i = 0; i < o->n_plugins; i++)
         if (clg_plugins_load(s->ctx, o->plugins[i]) != CLG_OK)
             return fail(s, NULL);

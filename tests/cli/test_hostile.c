@@ -178,6 +178,9 @@ START_TEST(inputs_of_the_wrong_kind)
     ck_assert_int_eq(mkfifo(P("mn/train-images-idx3-ubyte"), 0644), 0);
     write_text(P("mn/train-labels-idx1-ubyte"), "x");
     refused(run("train --data mnist:%s", P("mn")), "train-images-idx3-ubyte", "FIFO", NULL);
+    /* a backend or a plugin given as a path is dlopen'ed: a FIFO must not block it */
+    refused(run("train --backend %s", P("fifo")), "fifo", "FIFO", NULL);
+    refused(run("train --plugin %s", P("fifo")), "fifo", "FIFO", NULL);
 }
 END_TEST
 
