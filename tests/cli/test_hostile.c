@@ -690,7 +690,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_hostile CLGRAD\n");
         return 2;
     }
-    clgrad = argv[1];
+    /* commands run from the test's directory: the executable by its full path */
+    static char exe[4096];
+    clgrad = realpath(argv[1], exe) ? exe : argv[1];
     const char *asan = getenv("ASAN_OPTIONS");
     char buf[1024];
     snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
