@@ -348,13 +348,22 @@ static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_
             return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "%s: bad value %s='%s'",
                                      cli_short(what), cli_short(set->meta_key[i]),
                                      cli_short(set->meta_val[i]));
-        /* nan stands for "no metric yet" (sched.metric); anything else must
-         * be a finite number a counter or a rate can hold. */
-        if (isinf(v) || fabs(v) > MAX_CHECKPOINT_VALUE)
+        /* Counters are whole numbers in [0, 2^53]; the learning rate is
+         * finite and >= 0. A scheduler's own state may hold nan or inf (no
+         * metric yet, a best of -inf), which its code expects. */
+        const char *k = set->meta_key[i] + 6;
+        int counter = !strcmp(k, "optim.step") || !strcmp(k, "train.epoch") ||
+                      !strcmp(k, "train.pending") || !strcmp(k, "sched.t");
+        if (counter && !(v >= 0 && v <= MAX_CHECKPOINT_VALUE && v == floor(v)))
             return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
-                                     "%s: value %s=%s is out of range: must be finite and at most "
-                                     "2^53 in magnitude", cli_short(what),
+                                     "%s: value %s=%s is out of range: must be a whole number "
+                                     "between 0 and 2^53", cli_short(what),
                                      cli_short(set->meta_key[i]), cli_short(set->meta_val[i]));
+        if (!strcmp(k, "sched.lr") && !(isfinite(v) && v >= 0))
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                     "%s: value %s=%s is out of range: must be finite and >= 0",
+                                     cli_short(what), cli_short(set->meta_key[i]),
+                                     cli_short(set->meta_val[i]));
         st = clg_trainer_value_set(tr, set->meta_key[i] + 6, v);
     }
     *epoch = (int)e;

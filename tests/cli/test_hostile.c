@@ -306,6 +306,21 @@ static void inf_step(clg_ctx *ctx, clg_tensor_set *s)
     clg_tensor_set_meta(ctx, s, "value.optim.step", "inf");
 }
 
+static void negative_pending(clg_ctx *ctx, clg_tensor_set *s)
+{
+    clg_tensor_set_meta(ctx, s, "value.train.pending", "-1");
+}
+
+static void nan_lr(clg_ctx *ctx, clg_tensor_set *s)
+{
+    clg_tensor_set_meta(ctx, s, "value.sched.lr", "nan");
+}
+
+static void negative_epoch(clg_ctx *ctx, clg_tensor_set *s)
+{
+    clg_tensor_set_meta(ctx, s, "epoch", "-3");
+}
+
 START_TEST(checkpoint_numbers_range_checked)
 {
     ck_assert_int_eq(run("train %s --epochs 1 --checkpoint-dir %s --quiet", base, P("ck")), 0);
@@ -314,6 +329,19 @@ START_TEST(checkpoint_numbers_range_checked)
     ck_assert_int_eq(run("train %s --epochs 1 --checkpoint-dir %s --quiet", base, P("ck2")), 0);
     recraft(P("ck2"), inf_step);
     refused(run("train --resume %s --epochs 3", P("ck2")), "optim.step", "out of range", NULL);
+    void (*edits[])(clg_ctx *, clg_tensor_set *) = { negative_pending, nan_lr, negative_epoch };
+    const char *needles[] = { "train.pending", "sched.lr", "-3" };
+    for (int i = 0; i < 3; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "ck%d", 3 + i);
+        ck_assert_int_eq(run("train %s --epochs 1 --checkpoint-dir %s --quiet", base, P(d)), 0);
+        recraft(P(d), edits[i]);
+        refused(run("train --resume %s --epochs 3", P(d)), needles[i], NULL);
+    }
+    /* an untouched one resumes: the checks refuse only what is out of range */
+    ck_assert_int_eq(run("train %s --epochs 1 --scheduler plateau --checkpoint-dir %s --quiet",
+                         base, P("ok")), 0);
+    ck_assert_int_eq(run("train --resume %s --epochs 2 --quiet", P("ok")), 0);
 }
 END_TEST
 
