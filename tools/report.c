@@ -27,79 +27,36 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A resumed run's --metrics file without the rows of epochs after
- * start_epoch: a kill after a metrics row but before its checkpoint's rename
- * would otherwise leave that epoch twice. Rewritten through a temporary file
- * and a rename (and nothing is rewritten when nothing is dropped). */
-static int metrics_trim(const char *path, int start_epoch)
+#define METRICS_HEADER "epoch,train_loss,test_loss,test_accuracy,lr,seconds,samples_per_s\n"
+
+/* A resumed run's --metrics file keeps its header and the rows of epochs up
+ * to start_epoch; from the first other line on (a row of a later epoch,
+ * written before a kill that came before its checkpoint, or a line cut short
+ * by the kill) it is cut off with one ftruncate: no temporary file to leave
+ * behind. Returns the length kept (0: start anew with a header), or -1. */
+static long metrics_keep(const char *path, int start_epoch)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("--metrics %s: cannot read: %m", cli_short(path));
         return -1;
     }
-    char *keep = NULL;
-    size_t klen = 0, cap = 0;
-    int dropped = 0;
     char line[4096];
+    long keep = 0;
     int first = 1;
     while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        int whole = n > 0 && line[n - 1] == '\n';
         char *end;
         long ep = strtol(line, &end, 10);
-        int is_row = !first && end != line && *end == ',';
+        if (first ? !whole || strcmp(line, METRICS_HEADER)
+                  : !whole || end == line || *end != ',' || ep < 1 || ep > start_epoch)
+            break;
         first = 0;
-        if (is_row && ep > start_epoch) {
-            dropped = 1;
-            continue;
-        }
-        size_t n = strlen(line);
-        if (klen + n + 1 > cap) {
-            cap = (klen + n + 1) * 2;
-            char *k = realloc(keep, cap);
-            if (!k) {
-                free(keep);
-                fclose(f);
-                cli_error("out of memory");
-                return -1;
-            }
-            keep = k;
-        }
-        memcpy(keep + klen, line, n);
-        klen += n;
+        keep += (long)n;
     }
     fclose(f);
-    int rc = 0;
-    if (dropped) {
-        size_t tl = strlen(path) + 32;
-        char *tmp = malloc(tl);
-        if (!tmp) {
-            free(keep);
-            return -1;
-        }
-        snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        FILE *w = fd >= 0 ? fdopen(fd, "wb") : NULL;
-        if (!w || (klen && fwrite(keep, 1, klen, w) != klen) || fflush(w) != 0 ||
-            fsync(fileno(w)) != 0) {
-            cli_error("--metrics %s: cannot rewrite it: %m", cli_short(path));
-            rc = -1;
-        }
-        if (w) {
-            if (fclose(w) != 0)
-                rc = -1;
-        } else if (fd >= 0) {
-            close(fd);
-        }
-        if (rc == 0 && rename(tmp, path) != 0) {
-            cli_error("--metrics %s: cannot replace it: %m", cli_short(path));
-            rc = -1;
-        }
-        if (rc)
-            unlink(tmp);
-        free(tmp);
-    }
-    free(keep);
-    return rc;
+    return keep;
 }
 
 cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int start_epoch)
@@ -119,10 +76,12 @@ cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int s
             return NULL;
         }
         append = append && access(o->metrics, F_OK) == 0;
-        if (append && metrics_trim(o->metrics, start_epoch)) {
+        long keep = append ? metrics_keep(o->metrics, start_epoch) : 0;
+        if (keep < 0) {
             free(r);
             return NULL;
         }
+        append = keep > 0;
         /* O_NOFOLLOW | O_NONBLOCK and a check of the open descriptor: only a
          * regular file is ever written (never a link's target, a device or
          * a FIFO swapped in since the check above); truncated only then. */
@@ -130,7 +89,7 @@ cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int s
                                       (append ? O_APPEND : 0), 0644);
         struct stat sb;
         if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-            (!append && ftruncate(fd, 0) != 0)) {
+            ftruncate(fd, keep) != 0) {
             if (fd >= 0 && fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
                 cli_error("--metrics %s: is %s; clgrad replaces only regular files",
                           cli_short(o->metrics), cli_file_kind(sb.st_mode));
@@ -150,7 +109,7 @@ cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int s
             return NULL;
         }
         if (!append)
-            fprintf(r->metrics, "epoch,train_loss,test_loss,test_accuracy,lr,seconds,samples_per_s\n");
+            fputs(METRICS_HEADER, r->metrics);
         if (fflush(r->metrics) != 0) {
             cli_error("--metrics %s: write failed: %m", cli_short(o->metrics));
             cli_report_free(r);

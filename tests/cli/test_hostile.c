@@ -504,6 +504,69 @@ START_TEST(kill_between_metrics_and_checkpoint)
 }
 END_TEST
 
+/* Real kills at random moments, the run resumed each time: the metrics hold
+ * each epoch exactly once, in whole lines, and no temporary file is left. */
+START_TEST(random_kills_keep_metrics_exact)
+{
+    srand((unsigned)getpid());
+    for (int round = 0; round < 6; round++) {
+        char cmd[2048];
+        if (round == 0)
+            snprintf(cmd, sizeof cmd,
+                     "exec '%s' train --backend cpu --data synthetic:1000 --model mlp:32 "
+                     "--epochs 100000 --checkpoint-dir '%s' --metrics '%s' --quiet >/dev/null 2>&1",
+                     clgrad, P("ck"), P("m.csv"));
+        else
+            snprintf(cmd, sizeof cmd,
+                     "exec '%s' train --resume '%s' --epochs 100000 --metrics '%s' --quiet "
+                     ">/dev/null 2>&1", clgrad, P("ck"), P("m.csv"));
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        for (int i = 0; i < 3000 && !exists(P("ck/checkpoint.safetensors")); i++)
+            usleep(10000);
+        usleep((useconds_t)(20000 + rand() % 150000));
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        ck_assert_msg(WIFSIGNALED(st), "round %d: the run ended by itself (status %d)", round, st);
+    }
+    clg_ctx *ctx = clg_ctx_new();
+    clg_tensor_set *s = NULL;
+    ck_assert_msg(clg_checkpoint_load(ctx, P("ck"), &s) == CLG_OK, "%s", clg_ctx_error(ctx));
+    int e = atoi(clg_tensor_set_get_meta(s, "epoch"));
+    clg_tensor_set_free(s);
+    clg_ctx_free(ctx);
+    ck_assert_int_ge(e, 1);
+    ck_assert_int_eq(run("train --resume %s --epochs %d --metrics %s --quiet", P("ck"), e + 1,
+                         P("m.csv")), 0);
+    static char csv[1 << 20];
+    slurp(P("m.csv"), csv, sizeof csv);
+    ck_assert_msg(!strncmp(csv, "epoch,train_loss,", 17), "metrics header: %.80s", csv);
+    int expect = 1, lines = 0;
+    for (char *l = strchr(csv, '\n') + 1; *l; lines++) {
+        char *nl = strchr(l, '\n');
+        ck_assert_msg(nl != NULL, "a cut line at the end: %s", l);
+        *nl = '\0';
+        ck_assert_msg(atoi(l) == expect && strchr(l, ','), "row %d is '%s', expected epoch %d",
+                      lines + 1, l, expect);
+        expect++;
+        l = nl + 1;
+    }
+    ck_assert_int_eq(expect, e + 2);
+    char ls[1200];
+    snprintf(ls, sizeof ls, "ls -a '%s' '%s/ck' | grep '[.]tmp[.]' > '%s/.tmps'", dir, dir, dir);
+    char left[600];
+    snprintf(left, sizeof left, "%s/.tmps", dir);
+    int found = system(ls) == 0;
+    slurp(left, err, sizeof err);
+    ck_assert_msg(!found, "a temporary file was left: %s", err);
+}
+END_TEST
+
 /* ------------------------------------------------------------- 4. numbers */
 
 static void write_weights(const char *src, const char *dst, float value, int only_first)
@@ -745,6 +808,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, nothing_to_train_in_every_mode);
     tcase_add_test(tc, one_run_per_checkpoint_dir);
     tcase_add_test(tc, kill_between_metrics_and_checkpoint);
+    tcase_add_test(tc, random_kills_keep_metrics_exact);
     tcase_add_test(tc, non_finite_init_refused);
     tcase_add_test(tc, eval_non_finite_loss_and_json);
     tcase_add_test(tc, json_lines_stay_json_and_plot_says_non_finite);
