@@ -10,8 +10,8 @@
 #include <string.h>
 
 /* Messages often quote a user value (or a message from libclgrad that
- * quotes one): any run of more than 96 characters without a space is cut to
- * its head and tail, so the reason after it always shows. */
+ * quotes one): any run of more than 200 characters without a space is cut
+ * to its head and tail, so the reason after it always shows. */
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
@@ -29,8 +29,8 @@ void cli_error(const char *fmt, ...)
     fputs("clgrad: ", stderr);
     for (const char *p = msg; *p;) {
         size_t w = strcspn(p, " \n");
-        if (w > 96)
-            fprintf(stderr, "%.48s...%.24s", p, p + w - 24);
+        if (w > 200)
+            fprintf(stderr, "%.100s...%.60s", p, p + w - 60);
         else
             fwrite(p, 1, w, stderr);
         p += w;

@@ -18,7 +18,7 @@
 
 const char *cli_short(const char *s)
 {
-    enum { HEAD = 48, TAIL = 24 };
+    enum { HEAD = 60, TAIL = 40 };
     static char buf[4][HEAD + TAIL + 64];
     static int k;
     if (!s)
