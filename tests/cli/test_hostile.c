@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 static const char *clgrad;
+static const char *run_prefix = ""; /* shell commands before clgrad (limits) */
 static char dir[256];
 static char out[1 << 16], err[1 << 16];
 
@@ -71,8 +72,8 @@ static int run_to(const char *redir, const char *fmt, ...)
     va_end(ap);
     char o[600];
     snprintf(o, sizeof o, ">'%s/.out'", dir);
-    snprintf(cmd, sizeof cmd, "cd '%s' && timeout -s KILL 60 '%s' %s %s 2>'%s/.err' </dev/null", dir,
-             clgrad, args, redir ? redir : o, dir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s timeout -s KILL 60 '%s' %s %s 2>'%s/.err' </dev/null",
+             dir, run_prefix, clgrad, args, redir ? redir : o, dir);
     int st = system(cmd);
     char p[600];
     snprintf(p, sizeof p, "%s/.out", dir);
@@ -217,6 +218,29 @@ START_TEST(outputs_replace_only_regular_files)
     ck_assert_str_eq(buf, "precious");
     /* messages name the user's path, never the temporary file */
     ck_assert_ptr_null(strstr(err, ".tmp."));
+}
+END_TEST
+
+START_TEST(failed_writes_name_the_users_path)
+{
+    /* a file size limit of 2 KiB (SIGXFSZ ignored, so write fails with
+     * EFBIG): the weights do not fit */
+    run_prefix = "trap '' XFSZ; ulimit -f 4;";
+    int rc = run("train --backend cpu --data synthetic:64 --model mlp:256 --epochs 1 --save %s "
+                 "--quiet", P("w.safetensors"));
+    int named = strstr(err, "w.safetensors: write failed") && !strstr(err, ".tmp.");
+    int rc2 = run_to(">/dev/null", "train --backend cpu --data synthetic:64 --model mlp:256 "
+                     "--epochs 1 --checkpoint-dir %s --quiet", P("ck"));
+    run_prefix = "";
+    ck_assert_msg(rc == 1, "a failed --save exited %d", rc);
+    ck_assert_msg(named, "the --save failure does not name the user's file");
+    ck_assert_msg(rc2 == 1, "a failed checkpoint write exited %d: %s", rc2, err);
+    ck_assert_msg(strstr(err, "ck/checkpoint.safetensors") && !strstr(err, ".tmp."),
+                  "the message does not name the checkpoint: %s", err);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' '%s/ck' | grep -q '[.]tmp[.]'", dir, dir);
+    ck_assert_msg(system(cmd) != 0, "a temporary file was left after a failed write");
+    ck_assert(!exists(P("w.safetensors")));
 }
 END_TEST
 
@@ -798,6 +822,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, inputs_of_the_wrong_kind);
     tcase_add_test(tc, outputs_replace_only_regular_files);
+    tcase_add_test(tc, failed_writes_name_the_users_path);
     tcase_add_test(tc, outputs_checked_before_training);
     tcase_add_test(tc, output_that_is_an_input);
     tcase_add_test(tc, checkpoint_checksum);
