@@ -44,34 +44,46 @@ clg_status clg__check_output(clg_ctx *ctx, const char *path)
     return CLG_OK;
 }
 
-clg_status clg__read_file(clg_ctx *ctx, const char *path, char **buf, size_t *len)
+int clg__open_input(clg_ctx *ctx, const char *path, struct stat *sb)
 {
-    *buf = NULL;
-    *len = 0;
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait forever
      * for a writer; the kind is checked on the open descriptor (no race). */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat sb;
     if (fd < 0) {
         int e = errno;
-        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) /* a socket: ENXIO */
-            return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: is %s, not a regular file", path,
-                                     clg__file_kind(sb.st_mode));
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+        if (stat(path, sb) == 0 && !S_ISREG(sb->st_mode)) /* a socket: ENXIO */
+            clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: is %s, not a regular file", path,
+                              clg__file_kind(sb->st_mode));
+        else
+            clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+        return -1;
     }
-    if (fstat(fd, &sb) != 0) {
+    if (fstat(fd, sb) != 0) {
         int e = errno;
         close(fd);
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        return -1;
     }
-    if (!S_ISREG(sb.st_mode)) {
+    if (!S_ISREG(sb->st_mode)) {
         close(fd);
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: is %s, not a regular file", path,
-                                 clg__file_kind(sb.st_mode));
+        clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: is %s, not a regular file", path,
+                          clg__file_kind(sb->st_mode));
+        return -1;
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+clg_status clg__read_file(clg_ctx *ctx, const char *path, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    struct stat sb;
+    int fd = clg__open_input(ctx, path, &sb);
+    if (fd < 0)
+        return CLG_ERR_IO;
     size_t n = (size_t)sb.st_size;
     char *b = malloc(n + 1);
     if (!b) {
