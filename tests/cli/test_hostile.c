@@ -384,6 +384,14 @@ static void crafted_argv(clg_ctx *ctx, clg_tensor_set *s)
     clg_tensor_set_meta(ctx, s, "argv", js);
 }
 
+static void plugin_optimizer_argv(clg_ctx *ctx, clg_tensor_set *s)
+{
+    clg_tensor_set_meta(ctx, s, "argv",
+                        "[\"--backend\",\"cpu\",\"--data\",\"synthetic:64\",\"--model\","
+                        "\"mlp:4\",\"--batch-size\",\"16\",\"--plugin\",\"/opt/x/lion.so\","
+                        "\"--optimizer\",\"lion\"]");
+}
+
 START_TEST(resume_never_replays_outputs_or_plugins)
 {
     ck_assert_int_eq(run("train %s --epochs 1 --checkpoint-dir %s --quiet", base, P("ck")), 0);
@@ -399,6 +407,10 @@ START_TEST(resume_never_replays_outputs_or_plugins)
     /* outputs go where this command says */
     ck_assert_int_eq(run("train --resume %s --epochs 3 --quiet --save %s", P("ck"), P("mine")), 0);
     ck_assert(exists(P("mine")));
+    /* a component from a recorded plugin: the message says to give it again */
+    recraft(P("ck"), plugin_optimizer_argv);
+    refused(run("train --resume %s --epochs 4", P("ck")), "lion", "--plugin /opt/x/lion.so",
+            "give --plugin again", NULL);
 }
 END_TEST
 
