@@ -6,8 +6,25 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A long user value shortened to its head and tail for a message. */
+const char *cli_short(const char *s)
+{
+    enum { HEAD = 60, TAIL = 40 };
+    static char buf[4][HEAD + TAIL + 64];
+    static int k;
+    if (!s)
+        return "(null)";
+    size_t n = strlen(s);
+    if (n <= HEAD + TAIL + 8)
+        return s;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%.*s...%s (%zu characters)", HEAD, s, s + n - TAIL, n);
+    return buf[k];
+}
 
 /* Messages often quote a user value (or a message from libclgrad that
  * quotes one): any run of more than 200 characters without a space is cut

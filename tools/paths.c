@@ -2,7 +2,7 @@
  * output is, whether the output directories are writable, whether an output
  * would overwrite one of the run's inputs, and the lock that keeps two runs
  * out of one checkpoint directory. The libclgrad readers and the atomic
- * writer check the kind again on the descriptor they use (core/checkpoint.c):
+ * writer check the kind again on the descriptor they use (data/fileio.c):
  * these checks exist so a run is refused before it trains, with the user's
  * path in the message. */
 #include "cli.h"
@@ -15,21 +15,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-const char *cli_short(const char *s)
-{
-    enum { HEAD = 60, TAIL = 40 };
-    static char buf[4][HEAD + TAIL + 64];
-    static int k;
-    if (!s)
-        return "(null)";
-    size_t n = strlen(s);
-    if (n <= HEAD + TAIL + 8)
-        return s;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%.*s...%s (%zu characters)", HEAD, s, s + n - TAIL, n);
-    return buf[k];
-}
 
 const char *cli_file_kind(unsigned mode)
 {
