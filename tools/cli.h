@@ -34,6 +34,7 @@ typedef struct cli_opts {
     const char *init, *save, *checkpoint_dir, *resume, *load;
     int json, quiet;
     const char *metrics, *plot;
+    const char *collective;           /* auto|none|NAME: the process group (dist.c) */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
@@ -69,6 +70,31 @@ int cli_lock_dir(const char *flag, const char *dir);
 /* No output is one of the run's inputs, or another output. */
 int cli_check_distinct(const cli_opts *o);
 
+/* A process group (dist.c): mpirun -np N clgrad train ... Without one,
+ * rank 0 of size 1 and every call a no-op. */
+typedef struct cli_dist {
+    clg_collective *coll;
+    int rank, size;
+} cli_dist;
+/* spec: "auto" (the launcher's collective, if any), "none", or a name.
+ * Returns -1 after printing an error. */
+int cli_dist_open(clg_ctx *ctx, const char *spec, cli_dist *d);
+void cli_dist_close(cli_dist *d);
+/* Every rank must run the same arguments: -1 (after printing, on the rank
+ * that differs, which argument and both values) on every rank if one
+ * differs. */
+int cli_dist_check_args(clg_ctx *ctx, cli_dist *d, int argc, char **argv);
+/* This rank's contiguous part [first, first + count) of `rows` rows. */
+void cli_dist_shard(const cli_dist *d, int64_t rows, int64_t *first, int64_t *count);
+/* In place: v[i] = the sum over ranks (n <= 32). */
+clg_status cli_dist_sum(cli_dist *d, double *v, int n);
+/* Every store tensor from rank 0 to all ranks. */
+clg_status cli_dist_bcast_store(cli_dist *d, clg_store *st);
+/* *same = 1 if every rank's store holds the bytes of rank 0's. -1: failed. */
+int cli_dist_same_weights(cli_dist *d, clg_store *st, int *same);
+/* The rank within its node (the launcher's environment; 0 if none). */
+int cli_dist_local_rank(void);
+
 /* Models */
 typedef enum cli_act { CLI_RELU, CLI_TANH, CLI_SIGMOID, CLI_GELU } cli_act;
 typedef enum cli_out { CLI_OUT_NONE, CLI_OUT_SIGMOID, CLI_OUT_SOFTMAX, CLI_OUT_LOG_SOFTMAX } cli_out;
@@ -100,6 +126,8 @@ typedef struct cli_epoch {
     double train_loss, test_loss, test_accuracy; /* NAN when absent */
     double lr, seconds, samples_per_s;
     int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
+    int ranks;       /* processes training together (1: alone) */
+    double sync_ms;  /* per optimizer step at the gradient-sync point (ranks > 1) */
 } cli_epoch;
 
 typedef struct cli_report cli_report;

@@ -70,6 +70,7 @@ void cli_opts_default(cli_opts *o)
     o->epochs = 10;
     o->batch_size = 32;
     o->seed = 0;
+    o->collective = "auto";
 }
 
 static int parse_double(const char *flag, const char *v, double lo, int lo_open, double *out)
@@ -129,7 +130,7 @@ static const struct flag {
     { "--seed", F_VALUE }, { "--init", F_VALUE | F_TRAIN }, { "--save", F_VALUE | F_TRAIN },
     { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
-    { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 },
+    { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
 };
 
 int cli_given(const cli_opts *o, const char *flag)
@@ -146,7 +147,7 @@ static int not_replayed(const char *name, const char *val)
 {
     static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
                                          "--resume", "--init", "--plugin", "--load", "--json",
-                                         "--quiet" };
+                                         "--quiet", "--collective" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -334,6 +335,8 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->plot = val;
         } else if (!strcmp(name, "--quiet")) {
             o->quiet = 1;
+        } else if (!strcmp(name, "--collective")) {
+            o->collective = val;
         }
     }
     return 0;

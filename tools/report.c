@@ -206,7 +206,11 @@ int cli_report_epoch(cli_report *r, const cli_epoch *e)
             jnum(stdout, "test_accuracy", e->test_accuracy, 0);
         jnum(stdout, "lr", e->lr, 0);
         jnum(stdout, "seconds", e->seconds, 0);
-        jnum(stdout, "samples_per_s", e->samples_per_s, 1);
+        jnum(stdout, "samples_per_s", e->samples_per_s, e->ranks <= 1);
+        if (e->ranks > 1) {
+            printf("\"ranks\": %d, ", e->ranks);
+            jnum(stdout, "sync_ms_per_step", e->sync_ms, 1);
+        }
         printf("}\n");
     } else if (!r->quiet) {
         printf("epoch %*d/%d  train_loss %.6f", e->epochs >= 100 ? 3 : e->epochs >= 10 ? 2 : 1,

@@ -29,6 +29,7 @@ typedef struct eval_plan {
 
 typedef struct session {
     cli_opts o;
+    cli_dist dist;        /* the process group (mpirun); a group of one by default */
     clg_ctx *ctx;
     clg_device *dev;
     clg_store *st;
@@ -107,6 +108,13 @@ static clg_status open_device(session *s)
             }
         }
     }
+    /* Under a launcher, each rank of a node takes its own OpenCL device
+     * (--device overrides). */
+    if (s->dist.size > 1 && !strcmp(b, "opencl") && !cli_given(&s->o, "--device")) {
+        int n = 0;
+        if (clg_device_count(s->ctx, "opencl", &n) == CLG_OK && n > 0)
+            dev = cli_dist_local_rank() % n;
+    }
     clg_status st = clg_device_open(s->ctx, b, dev, &s->dev);
     if (st == CLG_OK)
         st = clg_store_new(s->dev, &s->st);
@@ -177,6 +185,7 @@ static clg_status make_trainer(session *s, int64_t B, clg_trainer **out)
         to.scheduler = s->o.scheduler;
         to.clip_grad_norm = s->o.clip_grad_norm;
         to.accumulate = s->o.accumulate;
+        to.collective = s->dist.size > 1 ? s->dist.coll : NULL;
         st = clg_trainer_new(g, s->st, loss, &to, out);
     }
     clg_graph_free(g);
@@ -217,10 +226,40 @@ static size_t target_bytes(const session *s, int64_t B)
                           : (size_t)(B * s->data.train->n_targets) * sizeof(float);
 }
 
+static clg_status evaluate_part(session *s, const clg_dataset *ds, double *lsum_out,
+                                double *csum_out);
+
 /* Mean loss and accuracy over a data set (eval mode: no update). */
 static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, double *acc)
 {
     *loss = *acc = NAN;
+    /* Each rank evaluates its contiguous part; the sums are reduced. */
+    int64_t first, count;
+    cli_dist_shard(&s->dist, ds->n, &first, &count);
+    clg_dataset part = *ds;
+    part.n = count;
+    part.x = ds->x + first * ds->n_features;
+    part.y = ds->y ? ds->y + first * ds->n_targets : NULL;
+    part.labels = ds->labels ? ds->labels + first : NULL;
+    double lsum = 0, csum = 0;
+    clg_status st = CLG_OK;
+    if (count > 0)
+        st = evaluate_part(s, &part, &lsum, &csum);
+    double sums[2] = { lsum, csum };
+    if (st == CLG_OK)
+        st = cli_dist_sum(&s->dist, sums, 2);
+    if (st == CLG_OK) {
+        *loss = sums[0] / (double)ds->n;
+        if (s->classifying)
+            *acc = sums[1] / (double)ds->n;
+    }
+    return st;
+}
+
+/* Sums of loss x rows and of correct predictions over a data set. */
+static clg_status evaluate_part(session *s, const clg_dataset *ds, double *lsum_out,
+                                double *csum_out)
+{
     int64_t B = ds->n < 1000 ? ds->n : 1000;
     clg_batcher *b;
     clg_status st = clg_batcher_new(s->ctx, ds, B, 0, 0, &b);
@@ -251,11 +290,8 @@ static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, doub
         csum += c;
     }
     clg_batcher_free(b);
-    if (st == CLG_OK) {
-        *loss = lsum / (double)ds->n;
-        if (s->classifying)
-            *acc = csum / (double)ds->n;
-    }
+    *lsum_out = lsum;
+    *csum_out = csum;
     return st;
 }
 
@@ -274,12 +310,29 @@ static clg_status sync_values(clg_trainer *from, clg_trainer *to)
 
 /* ------------------------------------------------------------ checkpoints */
 
+/* The store tensors a checkpoint holds: all but scratch (the gradients a
+ * process group synchronises, rewritten every step), so a checkpoint of N
+ * processes resumes on any other number. names: room for every tensor. */
+static int checkpoint_names(const session *s, const char **names)
+{
+    int n = 0;
+    for (int i = 0; i < clg_store_count(s->st); i++)
+        if (clg_store_kind(s->st, i) != CLG_TENSOR_SCRATCH)
+            names[n++] = clg_store_name(s->st, i);
+    return n;
+}
+
 static clg_status save_checkpoint(session *s, clg_trainer *tr, int epoch)
 {
     clg_tensor_set *set = clg_tensor_set_new();
-    if (!set)
+    const char **names = malloc(((size_t)clg_store_count(s->st) + 1) * sizeof *names);
+    if (!set || !names) {
+        clg_tensor_set_free(set);
+        free(names);
         return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "out of memory");
-    clg_status st = clg_tensor_set_from_store(set, s->st, NULL, 0);
+    }
+    clg_status st = clg_tensor_set_from_store(set, s->st, names, checkpoint_names(s, names));
+    free(names);
     char buf[128];
     if (st == CLG_OK)
         st = clg_tensor_set_meta(s->ctx, set, "format", CHECKPOINT_FORMAT);
@@ -336,8 +389,12 @@ static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_
     char what[4200];
     snprintf(what, sizeof what, "%s/%s", s->o.resume, CLG_CHECKPOINT_FILE);
     clg_status st = check_finite(s, set, "--resume", what);
+    const char **names = malloc(((size_t)clg_store_count(s->st) + 1) * sizeof *names);
+    if (!names)
+        return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "out of memory");
     if (st == CLG_OK)
-        st = clg_tensor_set_to_store(set, what, s->st, NULL, 0, 1);
+        st = clg_tensor_set_to_store(set, what, s->st, names, checkpoint_names(s, names), 1);
+    free(names);
     if (st == CLG_OK)
         st = clg_rng_from_string(s->ctx, clg_tensor_set_get_meta(set, "rng"), &s->shuffle_rng);
     for (int i = 0; st == CLG_OK && i < set->n_meta; i++) {
@@ -731,10 +788,24 @@ int cli_train(int argc, char **argv)
     }
     clg_tensor_set *ckpt = NULL;
     int rc = 0;
+    /* The process group first (a --plugin may bring the collective), and
+     * every rank started with the same arguments. Only rank 0 locks, writes
+     * and prints. */
+    for (int i = 0; i < s.o.n_plugins; i++)
+        if (clg_plugins_load(s.ctx, s.o.plugins[i]) != CLG_OK) {
+            rc = fail(&s, NULL);
+            goto out;
+        }
+    if (cli_dist_open(s.ctx, s.o.collective, &s.dist) ||
+        cli_dist_check_args(s.ctx, &s.dist, argc, argv)) {
+        rc = 2;
+        goto out;
+    }
+    int root = s.dist.rank == 0;
     if (s.o.resume) {
         /* The lock first: no other run may be writing the checkpoint we read. */
         struct stat rs;
-        if (stat(s.o.resume, &rs) == 0 && cli_lock_dir("--resume", s.o.resume)) {
+        if (root && stat(s.o.resume, &rs) == 0 && cli_lock_dir("--resume", s.o.resume)) {
             rc = 1;
             goto out;
         }
@@ -750,23 +821,37 @@ int cli_train(int argc, char **argv)
         }
         /* Checkpoints of a resumed run go to the directory it resumes. */
         s.o.checkpoint_dir = s.o.resume;
-        if (check_files(&s.o)) {
+        if (root && check_files(&s.o)) {
             rc = 1;
             goto out;
         }
     } else {
-        if (check_files(&s.o) ||
-            (s.o.checkpoint_dir && (cli_check_output_dir("--checkpoint-dir", s.o.checkpoint_dir) ||
-                                    cli_lock_dir("--checkpoint-dir", s.o.checkpoint_dir)))) {
+        if ((root && check_files(&s.o)) ||
+            (root && s.o.checkpoint_dir &&
+             (cli_check_output_dir("--checkpoint-dir", s.o.checkpoint_dir) ||
+              cli_lock_dir("--checkpoint-dir", s.o.checkpoint_dir)))) {
             rc = 1;
             goto out;
         }
         s.argv_saved = copy_argv(argc, argv);
         s.argc_saved = s.argv_saved ? argc : 0;
     }
+    if (!root) {
+        /* Rank 0 alone writes and prints; the others only train. */
+        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = NULL;
+        s.o.quiet = 1;
+        s.o.json = 0;
+    }
     rc = train_loop(&s, argc, argv, ckpt);
 out:
+    /* A rank that fails must not leave the others waiting in an allreduce:
+     * the whole group stops. */
+    if (rc && s.dist.size > 1) {
+        fflush(NULL);
+        clg_collective_abort(s.dist.coll, rc);
+    }
     clg_tensor_set_free(ckpt);
+    cli_dist_close(&s.dist); /* before the context unloads the collective's module */
     teardown(&s);
     return rc;
 }
@@ -822,6 +907,16 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     double last_lr = o->lr;
 
     int64_t batches = o->drop_last ? n_train / B : (n_train + B - 1) / B;
+    /* Each global batch of B is cut into one contiguous shard per rank. */
+    int ranks = s->dist.size;
+    if (B % ranks) {
+        cli_error("--batch-size %lld: %d processes cannot share it evenly (give a batch size "
+                  "divisible by %d)", (long long)B, ranks, ranks);
+        rc = 2;
+        goto done;
+    }
+    int64_t shard = B / ranks, tail_first = 0, tail_rows = 0;
+    cli_dist_shard(&s->dist, tail, &tail_first, &tail_rows);
     if (o->accumulate > batches) {
         cli_error("--accumulate %d and --batch-size %lld conflict: an epoch of %lld samples has "
                   "only %lld batch%s, fewer than the %d to accumulate per optimizer step",
@@ -830,7 +925,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         rc = 2;
         goto done;
     }
-    if (make_trainer(s, B, &main_tr) != CLG_OK) {
+    if (make_trainer(s, shard, &main_tr) != CLG_OK) {
         rc = fail(s, NULL);
         goto done;
     }
@@ -845,7 +940,14 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             goto done;
         }
     }
-    if (tail > 0 && make_trainer(s, tail, &tail_tr) != CLG_OK) {
+    /* Every rank starts from rank 0's weights (its --init or checkpoint). */
+    if (cli_dist_bcast_store(&s->dist, s->st) != CLG_OK) {
+        rc = fail(s, NULL);
+        goto done;
+    }
+    /* A rank whose shard of the last partial batch is empty still takes
+     * part in the allreduce: with one row and a weight of 0. */
+    if (tail > 0 && make_trainer(s, tail_rows > 0 ? tail_rows : 1, &tail_tr) != CLG_OK) {
         rc = fail(s, NULL);
         goto done;
     }
@@ -862,6 +964,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     if (ckpt && start_epoch >= o->epochs)
         cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
+    int64_t n_steps = 0; /* micro-batches run by this invocation */
     for (int epoch = start_epoch + 1; epoch <= o->epochs; epoch++) {
         double t0 = now();
         clg_batcher_epoch(b, &s->shuffle_rng);
@@ -871,16 +974,25 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         clg_status st = CLG_OK;
         while (st == CLG_OK && clg_batcher_next(b, &bt)) {
             clg_trainer *tr = bt.size == B ? main_tr : tail_tr;
+            /* This rank's rows of the global batch */
+            int64_t first = tr == main_tr ? shard * s->dist.rank : tail_first;
+            int64_t rows = tr == main_tr ? shard : tail_rows;
+            int64_t fed = rows > 0 ? rows : 1;
+            if (rows == 0)
+                first = 0;
             if (tr == tail_tr)
                 st = sync_values(main_tr, tail_tr);
+            if (st == CLG_OK && ranks > 1)
+                st = clg_trainer_set_sync_weight(tr, (double)rows / (double)bt.size);
             if (st == CLG_OK)
-                st = clg_trainer_set_input(tr, "x", bt.x,
-                                           (size_t)(bt.size * s->n_features) * sizeof(float));
+                st = clg_trainer_set_input(tr, "x", bt.x + first * s->n_features,
+                                           (size_t)(fed * s->n_features) * sizeof(float));
             if (st == CLG_OK)
                 st = clg_trainer_set_input(tr, "target",
-                                           s->classifying ? (const void *)bt.labels
-                                                          : (const void *)bt.y,
-                                           target_bytes(s, bt.size));
+                                           s->classifying
+                                               ? (const void *)(bt.labels + first)
+                                               : (const void *)(bt.y + first * s->data.train->n_targets),
+                                           target_bytes(s, fed));
             last_lr = clg_trainer_lr(tr);
             float l = 0;
             if (st == CLG_OK)
@@ -892,18 +1004,40 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                 st = clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
                                        "epoch %d: the training loss became %g (lower --lr?)", epoch,
                                        lb);
-            lsum += lb * (double)bt.size;
-            done_n += bt.size;
-            cli_report_progress(rep, epoch, o->epochs, done_n, o->drop_last ? n_train / B * B : n_train,
+            lsum += lb * (double)rows;
+            done_n += rows;
+            n_steps++;
+            cli_report_progress(rep, epoch, o->epochs, done_n * ranks, o->drop_last ? n_train / B * B : n_train,
                                 lsum / (double)done_n);
         }
         if (st != CLG_OK) {
             rc = fail(s, NULL);
             goto done;
         }
+        /* The epoch's loss over every rank's rows. */
+        double sums[2] = { lsum, (double)done_n };
+        if (cli_dist_sum(&s->dist, sums, 2) != CLG_OK) {
+            rc = fail(s, NULL);
+            goto done;
+        }
         double t_train = now() - t0;
-        cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = lsum / (double)done_n,
-                        .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr };
+        cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = sums[0] / sums[1],
+                        .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr, .ranks = ranks };
+        done_n = (int64_t)sums[1];
+        if (ranks > 1) {
+            int64_t steps = n_steps;
+            double sync = clg_trainer_sync_seconds(main_tr) +
+                          (tail_tr ? clg_trainer_sync_seconds(tail_tr) : 0);
+            e.sync_ms = steps > 0 ? 1e3 * sync / (double)steps : NAN;
+            /* Every rank applied the same update to the same weights. */
+            int same = 0;
+            if (cli_dist_same_weights(&s->dist, s->st, &same) != 0 || !same) {
+                cli_error("epoch %d: the ranks' weights differ (rank %d): the job stops", epoch,
+                          s->dist.rank);
+                rc = 1;
+                goto done;
+            }
+        }
         if (s->data.test && evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
             rc = fail(s, "evaluation");
             goto done;

@@ -186,7 +186,7 @@ static clg_status graph_err(clg_trainer *tr, clg_graph *g, const char *what)
 /* The store tensor `name` of `shape` filled with `fill` when absent; checks
  * the shape when present (a restored checkpoint). */
 static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_shape *shape,
-                                float fill)
+                                float fill, clg_tensor_kind kind)
 {
     int idx = clg_store_find(tr->st, name);
     if (idx >= 0) {
@@ -209,10 +209,12 @@ static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_sha
         clg_status st = clg_store_add(tr->st, name, CLG_F32, shape, init);
         free(init);
         if (st == CLG_OK)
-            st = clg_store_set_kind(tr->st, name, CLG_TENSOR_STATE);
+            st = clg_store_set_kind(tr->st, name, kind);
         if (st != CLG_OK)
             return st;
     }
+    if (kind == CLG_TENSOR_SCRATCH)
+        return CLG_OK; /* not checkpoint state */
     return push_str(&tr->tensors, &tr->n_tensors, name)
                ? CLG_OK
                : clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
@@ -310,7 +312,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_acc;
             }
             clg_shape s = clg_shape_of(g, pnodes[i]);
-            st = ensure_tensor(tr, name, &s, 0.0f);
+            st = ensure_tensor(tr, name, &s, 0.0f, CLG_TENSOR_STATE);
             if (st == CLG_OK) {
                 acc[i] = clg_param(g, tr->st, name);
                 grads[i] = clg_add(g, acc[i], grads[i]);
@@ -374,7 +376,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_sum;
             }
             sprintf(sname, "optim.%s.%s", tr->params[i], names[k]);
-            st = ensure_tensor(tr, sname, &ps, init[k]);
+            st = ensure_tensor(tr, sname, &ps, init[k], CLG_TENSOR_STATE);
             if (st == CLG_OK)
                 p.state[k] = clg_param(g, tr->st, sname);
             free(sname);
@@ -470,7 +472,7 @@ static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, 
         if (!tr->grad_names[i])
             return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
         clg_shape s = clg_shape_of(g, grads[i]);
-        clg_status st = ensure_tensor(tr, tr->grad_names[i], &s, 0.0f);
+        clg_status st = ensure_tensor(tr, tr->grad_names[i], &s, 0.0f, CLG_TENSOR_SCRATCH);
         if (st == CLG_OK)
             st = clg_assign(g, clg_param(g, tr->st, tr->grad_names[i]), grads[i]);
         if (st != CLG_OK)
