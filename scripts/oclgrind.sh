@@ -15,7 +15,8 @@
 #
 # --uninitialized (OCLGRIND_UNINITIALIZED) is left out: on optimised kernels
 # Oclgrind 21.10 stops with "OCLGRIND FATAL ERROR ... Unsupported instruction:
-# freeze" (k_binary_f32); see docs/devices.md for what -cl-opt-disable gives.
+# freeze" (k_binary_f32); with -cl-opt-disable it runs but counts data written
+# by clEnqueueCopyBuffer as uninitialised (docs/devices.md).
 #
 # Usage: scripts/oclgrind.sh [BUILD_DIR]       (default: build)
 # Without Oclgrind installed this prints SKIP and exits 0, unless
