@@ -79,6 +79,10 @@ echo "$rt" >"$icd/oclgrind.icd"
 export OCL_ICD_VENDORS="$icd"
 export CLGRAD_OPENCL_DEVICE=oclgrind CLGRAD_TEST_BACKENDS=opencl CLGRAD_REQUIRE_BACKENDS=opencl
 export CLG_TEST_SMALL=1
+# Check's per-test timeouts are set for PoCL; the simulator is 10-100 times
+# slower (e2e's one test takes 50-120 s on a loaded 2-core machine). meson's
+# per-suite timeouts (600-900 s) still bound each suite.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-5}
 export OCLGRIND_DATA_RACES=1 OCLGRIND_CHECK_API=1
 unset OCLGRIND_LOG OCLGRIND_UNINITIALIZED OCLGRIND_QUICK # reports go to stderr, read by --wrap
 
