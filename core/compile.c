@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len)
-{
-    char sb[160];
-    snprintf(buf, len, "%s %s", clg_dtype_name(dt), clg_shape_str(s, sb, sizeof sb));
-    return buf;
-}
-
 typedef struct compiler {
     const clg_graph *g;
     clg_device *dev;
@@ -25,6 +18,9 @@ typedef struct compiler {
     int *root;        /* per graph node: the node that owns its storage */
     int *step;        /* per graph node: index of its op, -1 if none */
     int *last;        /* per graph node: last op step reading it; n_ops = to the end */
+    int may_lower;    /* 1: composite ops the backend lacks are lowered first */
+    clg_graph *lowered; /* set when they were: compile this graph instead */
+    clg_t *lower_map;   /* g's nodes -> lowered's */
 } compiler;
 
 /* Sets the message on the device's context, and on the graph's if that is
@@ -44,15 +40,7 @@ static clg_status fail(compiler *c, clg_status st, const char *fmt, ...)
     return st;
 }
 
-static int is_arena_op(clg_op op)
-{
-    return op >= CLG_OP_FIRST_KERNEL && op < CLG_OP_COUNT;
-}
-
-static int is_broadcasting(clg_op op)
-{
-    return (op >= CLG_OP_ADD && op <= CLG_OP_GE) || op == CLG_OP_WHERE;
-}
+static int is_arena_op(clg_op op) { return clg_op_is_kernel(op); }
 
 static size_t node_bytes(const clg_node *n)
 {
@@ -122,7 +110,7 @@ static clg_status mark_needed(compiler *c, const clg_t *outputs, int n)
         if (!c->need[i])
             continue;
         const clg_node *nd = &g->nodes[i];
-        if ((int)nd->op < 0 || nd->op >= CLG_OP_COUNT)
+        if (!clg_op_info_of(nd->op).name)
             return fail(c, CLG_ERR_INVALID, "node %d has unknown op %d", i, (int)nd->op);
         if (clg_dtype_size(nd->dtype) == 0)
             return fail(c, CLG_ERR_INVALID, "node %d (%s) has unknown dtype %d", i,
@@ -230,17 +218,6 @@ static clg_status plan_memory(compiler *c, const int *order, int n_ops, int no_r
 
 /* ---------------------------------------------------------------- ops */
 
-static clg_bk_tensor bk_tensor(const clg_node *n)
-{
-    clg_bk_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = n->dtype;
-    t.ndim = n->shape.ndim;
-    for (int i = 0; i < n->shape.ndim; i++)
-        t.dim[i] = n->shape.dim[i];
-    return t;
-}
-
 static void describe_op(const clg_bk_op *op, char *buf, size_t len)
 {
     size_t used = 0;
@@ -265,36 +242,31 @@ static void describe_op(const clg_bk_op *op, char *buf, size_t len)
 static clg_status build_op(compiler *c, int id, clg_bk_op *op)
 {
     const clg_node *nd = &c->g->nodes[id];
-    memset(op, 0, sizeof *op);
-    op->op = nd->op;
-    op->n_in = nd->n_in;
-    op->attrs = nd->attrs;
-    op->out = bk_tensor(nd);
-    for (int k = 0; k < nd->n_in; k++) {
-        const clg_node *in = &c->g->nodes[nd->in[k]];
-        clg_bk_tensor t = bk_tensor(in);
-        if (is_broadcasting(nd->op)) {
-            int pad = nd->shape.ndim - in->shape.ndim;
-            if (pad < 0) {
-                char sa[192], sb[192];
-                return fail(c, CLG_ERR_INVALID,
-                            "node %d (%s): input %d %s has a higher rank than the output %s",
-                            id, clg_op_name(nd->op), k,
-                            clg__tensor_str(in->dtype, &in->shape, sa, sizeof sa),
-                            clg__tensor_str(nd->dtype, &nd->shape, sb, sizeof sb));
-            }
-            t.ndim = nd->shape.ndim;
-            for (int d = 0; d < t.ndim; d++)
-                t.dim[d] = d < pad ? 1 : in->shape.dim[d - pad];
-        }
-        op->in[k] = t;
+    int bad = clg__bk_op_init(c->g, id, op);
+    if (bad >= 0) {
+        const clg_node *in = &c->g->nodes[nd->in[bad]];
+        char sa[192], sb[192];
+        return fail(c, CLG_ERR_INVALID,
+                    "node %d (%s): input %d %s has a higher rank than the output %s", id,
+                    clg_op_name(nd->op), bad,
+                    clg__tensor_str(in->dtype, &in->shape, sa, sizeof sa),
+                    clg__tensor_str(nd->dtype, &nd->shape, sb, sizeof sb));
     }
-    const clg_backend *vt = c->dev->vt;
-    if (vt->supports && !vt->supports(c->dev->bk, op)) {
+    if (!clg__backend_runs(c->dev, op)) {
+        const clg_backend *vt = c->dev->vt;
         char desc[CLG_ERRMSG_LEN / 2];
         describe_op(op, desc, sizeof desc);
-        return fail(c, CLG_ERR_UNSUPPORTED, "backend '%s' cannot run op '%s' (%s)", vt->name,
-                    clg_op_name(nd->op), desc);
+        if ((uint32_t)nd->op >= vt->op_table_version)
+            return fail(c, CLG_ERR_UNSUPPORTED,
+                        "backend '%s' cannot run op '%s' (%s): it was built against op table "
+                        "version %u, and '%s' is op %d", vt->name, clg_op_name(nd->op), desc,
+                        (unsigned)vt->op_table_version, clg_op_name(nd->op), (int)nd->op);
+        return fail(c, CLG_ERR_UNSUPPORTED, "backend '%s' cannot run op '%s' (%s)%s", vt->name,
+                    clg_op_name(nd->op), desc,
+                    clg_op_info_of(nd->op).kind == CLG_OPKIND_PRIM
+                        ? "; it is a primitive, which every backend must run for this dtype "
+                          "and shape to be usable"
+                        : "");
     }
     return CLG_OK;
 }
@@ -411,7 +383,9 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
     clg_status st = check_graph(c, outputs, n);
     if (st == CLG_OK)
         st = mark_needed(c, outputs, n);
-    if (st != CLG_OK)
+    if (st == CLG_OK && c->may_lower)
+        st = clg__lower(g, c->dev, c->need, &c->lowered, &c->lower_map);
+    if (st != CLG_OK || c->lowered)
         return st;
 
     /* Slots, view roots and op order. */
@@ -559,6 +533,48 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
     return st;
 }
 
+/* One graph to one plan. With may_lower, a graph that needs lowering comes
+ * back as *lowered (and *map) with no plan. */
+static clg_status compile_graph(const clg_graph *g, clg_device *dev, const clg_t *outputs,
+                                int n, const clg_compile_opts *opts, int may_lower,
+                                clg_plan **out, clg_graph **lowered, clg_t **map)
+{
+    compiler c = { .g = g, .dev = dev, .may_lower = may_lower };
+    clg_plan *p = calloc(1, sizeof *p);
+    size_t gn = (size_t)g->n + 1;
+    c.need = calloc(gn, 1);
+    c.root = calloc(gn, sizeof *c.root);
+    c.step = calloc(gn, sizeof *c.step);
+    c.last = calloc(gn, sizeof *c.last);
+    clg_status st = CLG_OK;
+    if (p)
+        p->slot_of = malloc(gn * sizeof *p->slot_of);
+    if (!p || !p->slot_of || !c.need || !c.root || !c.step || !c.last) {
+        st = fail(&c, CLG_ERR_NOMEM, "out of memory for a graph of %d nodes", g->n);
+    } else {
+        p->dev = dev;
+        p->graph_size = g->n;
+        for (int i = 0; i < g->n; i++)
+            p->slot_of[i] = -1;
+        c.p = p;
+        st = compile(&c, outputs, n, opts);
+    }
+    free(c.need);
+    free(c.root);
+    free(c.step);
+    free(c.last);
+    if (st != CLG_OK || c.lowered) {
+        clg_plan_free(p);
+        if (c.lowered) {
+            *lowered = c.lowered;
+            *map = c.lower_map;
+        }
+        return st;
+    }
+    *out = p;
+    return CLG_OK;
+}
+
 clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs, int n,
                        const clg_compile_opts *opts, clg_plan **out)
 {
@@ -584,33 +600,37 @@ clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs, int 
     if (n == 0 && g->n_assigns == 0)
         return fail(&c, CLG_ERR_INVALID, "nothing to compute: no outputs and no assignments");
 
-    clg_plan *p = calloc(1, sizeof *p);
-    size_t gn = (size_t)g->n + 1;
-    c.need = calloc(gn, 1);
-    c.root = calloc(gn, sizeof *c.root);
-    c.step = calloc(gn, sizeof *c.step);
-    c.last = calloc(gn, sizeof *c.last);
-    clg_status st = CLG_OK;
-    if (p)
-        p->slot_of = malloc(gn * sizeof *p->slot_of);
-    if (!p || !p->slot_of || !c.need || !c.root || !c.step || !c.last) {
-        st = fail(&c, CLG_ERR_NOMEM, "out of memory for a graph of %d nodes", g->n);
-    } else {
-        p->dev = dev;
-        p->graph_size = g->n;
-        for (int i = 0; i < g->n; i++)
-            p->slot_of[i] = -1;
-        c.p = p;
-        st = compile(&c, outputs, n, opts);
-    }
-    free(c.need);
-    free(c.root);
-    free(c.step);
-    free(c.last);
-    if (st != CLG_OK) {
-        clg_plan_free(p);
+    clg_graph *lowered = NULL;
+    clg_t *map = NULL;
+    clg_status st = compile_graph(g, dev, outputs, n, opts, 1, out, &lowered, &map);
+    if (st != CLG_OK || !lowered)
         return st;
+    /* The lowered graph is compiled in g's place; the plan answers to g's
+     * handles through the map. */
+    clg_t *mapped = malloc(((size_t)n + 1) * sizeof *mapped);
+    if (!mapped)
+        st = fail(&c, CLG_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == CLG_OK && i < n; i++)
+        mapped[i] = map[outputs[i]];
+    if (st == CLG_OK)
+        st = compile_graph(lowered, dev, mapped, n, opts, 0, out, NULL, NULL);
+    if (st == CLG_OK) {
+        clg_plan *p = *out;
+        int *slot_of = malloc(((size_t)g->n + 1) * sizeof *slot_of);
+        if (!slot_of) {
+            clg_plan_free(p);
+            *out = NULL;
+            st = fail(&c, CLG_ERR_NOMEM, "out of memory");
+        } else {
+            for (int i = 0; i < g->n; i++)
+                slot_of[i] = map[i] >= 0 ? p->slot_of[map[i]] : -1;
+            free(p->slot_of);
+            p->slot_of = slot_of;
+            p->graph_size = g->n;
+        }
     }
-    *out = p;
-    return CLG_OK;
+    free(mapped);
+    free(map);
+    clg_graph_free(lowered);
+    return st;
 }

@@ -17,8 +17,13 @@ void clg_ctx_free(clg_ctx *ctx)
 {
     if (!ctx)
         return;
-    if (ctx->registry && ctx->registry_free)
-        ctx->registry_free(ctx->registry);
+    /* Attachments first: the registry dlcloses component modules that may
+     * hold objects of the backends below. */
+    for (int i = ctx->n_attached - 1; i >= 0; i--) {
+        if (ctx->attached[i].free_fn)
+            ctx->attached[i].free_fn(ctx->attached[i].ptr);
+        free(ctx->attached[i].key);
+    }
     for (int i = ctx->n_backends - 1; i >= 0; i--) {
         clg_loaded_backend *b = &ctx->backends[i];
         if (b->handle)
@@ -50,6 +55,36 @@ clg_status clg_ctx_set_error(clg_ctx *ctx, clg_status st, const char *fmt, ...)
     return st;
 }
 
+void clg_ctx_clear_error(clg_ctx *ctx)
+{
+    if (ctx)
+        ctx->err[0] = '\0';
+}
+
+clg_status clg_ctx_attach(clg_ctx *ctx, const char *key, void *ptr, void (*free_fn)(void *))
+{
+    if (!ctx || !key)
+        return CLG_ERR_INVALID;
+    if (clg_ctx_attached(ctx, key))
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "context: '%s' is already attached", key);
+    if (ctx->n_attached == CLG_CTX_MAX_ATTACHED)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "context: more than %d attachments",
+                                 CLG_CTX_MAX_ATTACHED);
+    char *k = strdup(key);
+    if (!k)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "context: out of memory");
+    ctx->attached[ctx->n_attached++] = (clg_attachment){ k, ptr, free_fn };
+    return CLG_OK;
+}
+
+void *clg_ctx_attached(const clg_ctx *ctx, const char *key)
+{
+    for (int i = 0; ctx && key && i < ctx->n_attached; i++)
+        if (strcmp(ctx->attached[i].key, key) == 0)
+            return ctx->attached[i].ptr;
+    return NULL;
+}
+
 const char *clg_status_name(clg_status st)
 {
     switch (st) {
@@ -66,31 +101,10 @@ const char *clg_status_name(clg_status st)
     return "unknown status";
 }
 
-/* In enum order: the count assert catches an op added or removed without
- * updating this table. */
-static const char *const op_names[] = {
-    "input", "param", "const", "reshape",
-    "fill",
-    "copy", "cast", "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sign",
-    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-    "gelu_grad", "gelu_tanh_grad", "softplus",
-    "add_scalar", "mul_scalar", "pow_scalar",
-    "add", "sub", "mul", "div", "maximum", "minimum",
-    "eq", "ne", "lt", "le", "gt", "ge",
-    "where",
-    "sum", "mean", "max", "argmax", "softmax", "log_softmax",
-    "matmul",
-    "permute", "expand", "slice", "pad", "concat",
-    "gather", "scatter_add", "one_hot",
-};
-_Static_assert(sizeof op_names / sizeof op_names[0] == CLG_OP_COUNT,
-               "op_names must name every clg_op");
-
 const char *clg_op_name(clg_op op)
 {
-    if ((int)op < 0 || op >= CLG_OP_COUNT)
-        return "unknown op";
-    return op_names[op];
+    const char *name = clg_op_info_of(op).name;
+    return name ? name : "unknown op";
 }
 
 const char *clg_dtype_name(clg_dtype dt)
@@ -98,17 +112,10 @@ const char *clg_dtype_name(clg_dtype dt)
     switch (dt) {
     case CLG_F32: return "f32";
     case CLG_I32: return "i32";
+    case CLG_F16: return "f16";
+    case CLG_BF16: return "bf16";
     }
     return "unknown dtype";
-}
-
-size_t clg_dtype_size(clg_dtype dt)
-{
-    switch (dt) {
-    case CLG_F32: return 4;
-    case CLG_I32: return 4;
-    }
-    return 0;
 }
 
 int64_t clg_shape_numel(const clg_shape *s)
@@ -160,4 +167,11 @@ int clg_shape_equal(const clg_shape *a, const clg_shape *b)
 size_t clg__align(size_t n)
 {
     return (n + (CLG_BK_ALIGN - 1)) / CLG_BK_ALIGN * CLG_BK_ALIGN;
+}
+
+char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len)
+{
+    char sb[160];
+    snprintf(buf, len, "%s %s", clg_dtype_name(dt), clg_shape_str(s, sb, sizeof sb));
+    return buf;
 }

@@ -269,6 +269,29 @@ const char *clg_store_name(const clg_store *st, int i)
     return st->e[i].name;
 }
 
+clg_tensor_kind clg_store_kind(const clg_store *st, int i)
+{
+    if (!st || i < 0 || i >= st->n)
+        return CLG_TENSOR_PARAMETER;
+    return st->e[i].kind;
+}
+
+clg_status clg_store_set_kind(clg_store *st, const char *name, clg_tensor_kind kind)
+{
+    if (!st)
+        return CLG_ERR_INVALID;
+    clg_ctx *ctx = st->dev->ctx;
+    if (kind != CLG_TENSOR_PARAMETER && kind != CLG_TENSOR_BUFFER && kind != CLG_TENSOR_STATE)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "store: '%s': kind %d is not a kind",
+                                 name ? name : "(null)", (int)kind);
+    int i = name ? clg_store_find(st, name) : -1;
+    if (i < 0)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "store: no tensor '%s'",
+                                 name ? name : "(null)");
+    st->e[i].kind = kind;
+    return CLG_OK;
+}
+
 clg_dtype clg_store_dtype(const clg_store *st, int i)
 {
     if (!st || i < 0 || i >= st->n)

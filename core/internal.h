@@ -18,12 +18,19 @@ typedef struct clg_loaded_backend {
     const clg_backend *vt;
 } clg_loaded_backend;
 
+#define CLG_CTX_MAX_ATTACHED 8
+typedef struct clg_attachment {
+    char *key;
+    void *ptr;
+    void (*free_fn)(void *);
+} clg_attachment;
+
 struct clg_ctx {
     char err[CLG_ERRMSG_LEN];
     clg_loaded_backend *backends;
     int n_backends, cap_backends;
-    void *registry;            /* component registry (plugin.h), owned by the plugin loader */
-    void (*registry_free)(void *registry);
+    clg_attachment attached[CLG_CTX_MAX_ATTACHED]; /* e.g. the component registry */
+    int n_attached;
 };
 
 struct clg_device {
@@ -39,6 +46,7 @@ typedef struct clg_store_entry {
     clg_shape shape;
     size_t bytes;
     clg_bk_buffer *buf;
+    clg_tensor_kind kind;
 } clg_store_entry;
 
 struct clg_store {
@@ -53,7 +61,7 @@ typedef struct clg_node {
     clg_shape shape;
     int n_in;
     clg_t in[CLG_MAX_INPUTS];
-    clg_attrs attrs;
+    clg_params params;
     char *name;                /* INPUT: its name (owned) */
     clg_store *store;          /* PARAM: where it lives */
     int store_idx;             /* PARAM: entry in store */
@@ -78,20 +86,28 @@ struct clg_graph {
 /* graph.c: append a node after checking its inputs are valid handles; shape
  * inference is the caller's job. Returns CLG_NONE if the graph has an error. */
 CLG_INTERNAL clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shape,
-                    const clg_t *in, int n_in, const clg_attrs *attrs);
+                    const clg_t *in, int n_in, const clg_params *params);
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */
 CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-CLG_INTERNAL size_t clg__align(size_t n);   /* up to CLG_BK_ALIGN */
+CLG_INTERNAL size_t clg__align(size_t n); /* up to CLG_BK_ALIGN */
 
-/* loader.c: the directories searched for backend and component .so files,
- * in order: each entry of $CLGRAD_PLUGIN_PATH, the installed plugin dir
- * (CLG_PLUGIN_DIR), then the build tree's module dirs (CLG_BUILD_PLUGIN_PATH)
- * when the running executable lives under CLG_BUILD_ROOT. Never the current
- * directory. Returns a NULL-terminated malloc'd array of malloc'd strings;
- * free with clg__strv_free. */
-CLG_INTERNAL char **clg__plugin_dirs(void);
-CLG_INTERNAL void clg__strv_free(char **v);
+/* context.c: "f32 [2, 3]" into buf; returns buf. */
+CLG_INTERNAL char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf, size_t len);
+
+/* Parameter blocks with one slot set: the common cases of the builders. */
+static inline clg_params clg__p_i64(int slot, int64_t v)
+{
+    clg_params p = { { 0 } };
+    clg_param_set_i64(&p, slot, v);
+    return p;
+}
+static inline clg_params clg__p_f32(int slot, float v)
+{
+    clg_params p = { { 0 } };
+    clg_param_set_f32(&p, slot, v);
+    return p;
+}
 
 #endif

@@ -66,7 +66,7 @@ static void strv_push_list(strv *s, const char *colon_list)
     }
 }
 
-void clg__strv_free(char **v)
+void clg_strv_free(char **v)
 {
     if (!v)
         return;
@@ -93,7 +93,7 @@ static int running_from_build_tree(void)
     return under;
 }
 
-char **clg__plugin_dirs(void)
+char **clg_plugin_search_dirs(void)
 {
     strv s = {0};
     strv_push_list(&s, getenv("CLGRAD_PLUGIN_PATH"));
@@ -103,7 +103,7 @@ char **clg__plugin_dirs(void)
     if (s.failed) {
         if (s.v)
             s.v[s.n] = NULL;
-        clg__strv_free(s.v);
+        clg_strv_free(s.v);
         return NULL;
     }
     if (!s.v) {
@@ -128,7 +128,7 @@ static const char *dlerror_or(const char *fallback)
     return e ? e : fallback;
 }
 
-/* The slots a backend must fill; supports and exec_plan may be NULL. */
+/* The slots a backend must fill; exec_plan and release_plan may be NULL. */
 static const struct {
     const char *name;
     size_t offset;
@@ -136,14 +136,14 @@ static const struct {
 #define SLOT(f) { #f, offsetof(clg_backend, f) }
     SLOT(device_count), SLOT(device_info), SLOT(open), SLOT(close),
     SLOT(alloc), SLOT(free), SLOT(write), SLOT(read), SLOT(copy),
-    SLOT(exec), SLOT(sync), SLOT(last_error),
+    SLOT(supports), SLOT(exec), SLOT(sync), SLOT(last_error),
 #undef SLOT
 };
 
-/* Size of the descriptor a backend of ABI 1.<minor> must provide. */
+/* Size of the descriptor a backend of ABI 2.<minor> must provide. */
 static size_t struct_size_for_minor(uint32_t minor)
 {
-    (void)minor; /* 1.0 is the only minor so far */
+    (void)minor; /* 2.0 is the only minor so far */
     return offsetof(clg_backend, last_error) + sizeof(void *);
 }
 
@@ -193,6 +193,10 @@ static clg_status load_file(clg_ctx *ctx, const char *path, const char *expect_n
                                path, vt->struct_size, (unsigned)vt->abi_major,
                                (unsigned)vt->abi_minor,
                                struct_size_for_minor(vt->abi_minor));
+    } else if (vt->op_table_version == 0) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_ABI,
+                               "backend %s: op_table_version is 0 (set it to "
+                               "CLG_OP_TABLE_VERSION)", path);
     } else if (!vt->name || !vt->name[0]) {
         st = clg_ctx_set_error(ctx, CLG_ERR_LOAD, "backend %s: descriptor has no name",
                                path);
@@ -263,7 +267,7 @@ static clg_status load(clg_ctx *ctx, const char *name_or_path, int *idx)
         return CLG_OK;
     }
 
-    char **dirs = clg__plugin_dirs();
+    char **dirs = clg_plugin_search_dirs();
     if (!dirs)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "backend '%s': out of memory",
                                  name_or_path);
@@ -294,7 +298,7 @@ static clg_status load(clg_ctx *ctx, const char *name_or_path, int *idx)
         }
         free(path);
     }
-    clg__strv_free(dirs);
+    clg_strv_free(dirs);
     if (st == CLG_ERR_NOT_FOUND)
         clg_ctx_set_error(ctx, st, "backend '%s' not found; tried: %s", name_or_path,
                           used ? tried : "(no plugin directories)");

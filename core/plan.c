@@ -14,6 +14,8 @@ void clg_plan_free(clg_plan *p)
         /* Buffers may still be read by enqueued work. */
         if (p->n_owned)
             p->dev->vt->sync(p->dev->bk);
+        if (p->ops && p->dev->vt->release_plan)
+            p->dev->vt->release_plan(p->dev->bk, p->ops);
         for (int i = 0; i < p->n_owned; i++)
             p->dev->vt->free(p->dev->bk, p->owned[i]);
     }

@@ -9,9 +9,17 @@
 CLG_INTERNAL clg_status clg__backend_get(clg_ctx *ctx, const char *name_or_path,
                                          const clg_backend **out);
 
-/* "f32 [2, 3]" into buf; returns buf. */
-CLG_INTERNAL char *clg__tensor_str(clg_dtype dt, const clg_shape *s, char *buf,
-                                   size_t len);
+
+/* lower.c: node `id` as a backend sees it. Returns -1, or the index of an
+ * input whose rank exceeds the output's in a broadcasting op (malformed). */
+CLG_INTERNAL int clg__bk_op_init(const clg_graph *g, int id, clg_bk_op *op);
+/* lower.c: 1 if dev's backend knows the op (op_table_version) and supports it. */
+CLG_INTERNAL int clg__backend_runs(const clg_device *dev, const clg_bk_op *op);
+/* lower.c: if some node with need[i] set is a composite op dev's backend
+ * does not run, *out is a new graph with those nodes lowered to primitives
+ * and *map maps g's nodes to it (free both). Otherwise both stay NULL. */
+CLG_INTERNAL clg_status clg__lower(const clg_graph *g, const clg_device *dev,
+                                   const char *need, clg_graph **out, clg_t **map);
 
 /* Where a plan's node lives. */
 typedef struct clg_plan_slot {

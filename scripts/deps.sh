@@ -13,6 +13,7 @@ pkgs=(
   zlib1g-dev libjson-c-dev libcairo2-dev                   # gzip'd IDX, safetensors headers, --plot
   dataset-fashion-mnist                                    # the main job's data
   valgrind
+  libopenmpi-dev openmpi-bin                              # the MPI collective: data-parallel training
 )
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(python3-torch python3-numpy)

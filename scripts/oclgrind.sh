@@ -4,8 +4,8 @@
 # (always checked), data races (OCLGRIND_DATA_RACES) and API errors
 # (OCLGRIND_CHECK_API). Any Oclgrind report fails the run, even when every
 # test passes. The suites are meson's suite 'oclgrind' (conformance,
-# gradcheck, e2e, opencl-backend, opencl-parity; a new suite that runs kernels
-# joins it in its meson.build).
+# gradcheck, e2e, opencl-backend, opencl-parity, opencl-cache-damage; a new
+# suite that runs kernels joins it in its meson.build).
 #
 # Oclgrind is reached through its ICD (liboclgrind-rt-icd.so): this script
 # writes a vendors folder holding it and the system's ICDs (PoCL stays

@@ -2,7 +2,8 @@
 # Builds clgrad and runs every test: the normal build (OpenCL suites on PoCL),
 # the OpenCL suites again on the Oclgrind simulator with its checks on
 # (scripts/oclgrind.sh), valgrind over the CPU path, then the same suites in an
-# AddressSanitizer + UndefinedBehaviorSanitizer build, then a bounded fuzz run.
+# AddressSanitizer + UndefinedBehaviorSanitizer build, then a bounded run of
+# every fuzz harness (a clang build, suite "fuzz").
 # The OpenCL backend must load (PoCL is enough); set CLGRAD_REQUIRE_BACKENDS=cpu
 # to allow a machine without any OpenCL platform (the OpenCL tests then SKIP).
 set -euo pipefail
@@ -33,7 +34,8 @@ run_suite() { # $1 build dir, rest: meson setup options
   ninja -C "$dir"
   local rc=0 start
   start=$(date +%s)
-  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs -v || rc=$?
+  # shellcheck disable=SC2086 # TEST_ARGS: extra meson test words (--suite fuzz)
+  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs -v ${TEST_ARGS:-} || rc=$?
   summary "$dir/meson-logs/testlog.json"
   echo "$dir: tests took $(( $(date +%s) - start )) s"
   return $rc
@@ -56,7 +58,13 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0:us
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug || rc=1
 unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
-if [ -x tests/fuzz/run.sh ]; then tests/fuzz/run.sh || rc=1; fi
+# The fuzz harnesses are meson targets of a clang build with libFuzzer.
+if command -v clang >/dev/null; then
+  CC=clang TEST_ARGS="--suite fuzz" run_suite build-fuzz -Dfuzz=true \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dopencl=disabled -Dcairo=disabled || rc=1
+else
+  echo "SKIP: fuzz: clang not found (scripts/deps.sh installs it)"
+fi
 
 summary build/meson-logs/testlog.json
 for f in build/meson-logs/oclgrind-testlog*.json; do [ -f "$f" ] && summary "$f"; done

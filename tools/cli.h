@@ -10,6 +10,7 @@
 
 #define CLI_MAX_PLUGINS 16
 #define CLI_MAX_LAYERS 16
+#define CLI_MAX_EPOCHS (1 << 24)
 
 /* Every option of `train` and `eval`; parse_options fills it from argv. */
 typedef struct cli_opts {
@@ -33,12 +34,40 @@ typedef struct cli_opts {
     const char *init, *save, *checkpoint_dir, *resume, *load;
     int json, quiet;
     const char *metrics, *plot;
+    unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
 void cli_opts_default(cli_opts *o);
 /* Parses argv[first..argc) on top of o. Returns 0, or prints the error
  * (naming the option) and returns -1. eval_mode: train-only flags refused. */
 int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mode);
+
+/* The arguments recorded in a checkpoint, less those a resume never
+ * replays (outputs, --plugin, a backend path, --init, --json, --quiet):
+ * keep[] (pointers into argv, *n_keep of them; room for argc) and the
+ * recorded plugin paths. Returns -1 for a malformed list. */
+int cli_replay_filter(int argc, char **argv, char **keep, int *n_keep, char **dropped_plugins,
+                      int *n_dropped);
+/* 1 when the command line gave `flag` ("--lr"). */
+int cli_given(const cli_opts *o, const char *flag);
+
+/* Files (paths.c). Each returns 0, or -1 after printing an error that names
+ * the flag and the user's path. */
+#define CLI_LOCK_FILE "clgrad.lock"
+/* A long user value cut to its head and tail, so a message's reason shows
+ * (four rotating static buffers). */
+const char *cli_short(const char *s);
+const char *cli_file_kind(unsigned mode);        /* "a FIFO (named pipe)", ... */
+int cli_check_input(const char *flag, const char *path, int want_dir);
+/* An output file: absent or a regular file (never a link, a device, a
+ * FIFO, a directory), in a directory the run can write in. */
+int cli_check_output(const char *flag, const char *path);
+int cli_check_output_dir(const char *flag, const char *dir);
+/* Creates dir if needed and takes an exclusive flock on dir/clgrad.lock,
+ * held until the process exits; a second run is refused. */
+int cli_lock_dir(const char *flag, const char *dir);
+/* No output is one of the run's inputs, or another output. */
+int cli_check_distinct(const cli_opts *o);
 
 /* Models */
 typedef enum cli_act { CLI_RELU, CLI_TANH, CLI_SIGMOID, CLI_GELU } cli_act;
@@ -70,11 +99,17 @@ typedef struct cli_epoch {
     int epoch, epochs;
     double train_loss, test_loss, test_accuracy; /* NAN when absent */
     double lr, seconds, samples_per_s;
+    int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
 } cli_epoch;
 
 typedef struct cli_report cli_report;
 /* append: add to an existing --metrics file instead of starting it anew. */
-cli_report *cli_report_new(const cli_opts *o, int classifying, int append);
+/* A resumed run (append) keeps the rows of epochs <= start_epoch of an
+ * existing --metrics file and drops later ones (written before a kill that
+ * came before their checkpoint), then appends. */
+cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int start_epoch);
+/* Says that a resumed run has nothing to train, in every output mode. */
+void cli_report_nothing(const cli_report *r, const char *dir, int epoch, int epochs);
 /* Progress of the running epoch (a bar on stderr when it is a terminal). */
 void cli_report_progress(cli_report *r, int epoch, int epochs, int64_t done, int64_t total,
                          double loss);
@@ -88,6 +123,10 @@ void cli_report_free(cli_report *r);
 int cli_plot(const char *path, const cli_epoch *e, int n, int classifying);
 /* Refuses a --plot that cannot be drawn (no cairo, unknown extension). */
 int cli_plot_check(const char *path);
+
+/* Set once a failed write to stdout has been reported (main reports it
+ * otherwise, at exit). */
+extern int cli_stdout_reported;
 
 /* Commands */
 int cli_train(int argc, char **argv);

@@ -4,6 +4,7 @@
  * way; checkpoints and exact resume. */
 #include "cli.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,7 +13,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define CHECKPOINT_FORMAT "clgrad-checkpoint-1"
+/* 2: with a checksum (clg_checkpoint_save adds it, clg_checkpoint_load
+ * verifies it). 1: before checksums; resume refuses it, eval reads it. */
+#define CHECKPOINT_FORMAT "clgrad-checkpoint-2"
+#define CHECKPOINT_FORMAT_1 "clgrad-checkpoint-1"
+/* Step counters and the like restored from a checkpoint stay exact doubles. */
+#define MAX_CHECKPOINT_VALUE 9007199254740992.0
 #define MAX_PLANS 4
 
 typedef struct eval_plan {
@@ -37,6 +43,8 @@ typedef struct session {
     int n_eval;
     char **argv_saved;    /* effective train arguments, stored in checkpoints */
     int argc_saved;
+    char *recorded_plugins[CLI_MAX_PLUGINS]; /* --plugin of the checkpoint's run: never loaded */
+    int n_recorded;
 } session;
 
 static double now(void)
@@ -48,6 +56,19 @@ static double now(void)
 
 static int fail(session *s, const char *what)
 {
+    if (s->n_recorded && strstr(clg_ctx_error(s->ctx), "unknown")) {
+        /* A component the checkpoint's run loaded from a plugin: say how to
+         * get it back (a checkpoint never loads code by itself). */
+        char list[1024] = "";
+        size_t u = 0;
+        for (int i = 0; i < s->n_recorded && u + 8 < sizeof list; i++)
+            u += (size_t)snprintf(list + u, sizeof list - u, " --plugin %s",
+                                  cli_short(s->recorded_plugins[i]));
+        cli_error("%s%s%s (the checkpoint's run loaded%s; a resume loads no plugin recorded in "
+                  "a checkpoint: give --plugin again)", what ? what : "", what ? ": " : "",
+                  clg_ctx_error(s->ctx), list);
+        return 1;
+    }
     if (what)
         cli_error("%s: %s", what, clg_ctx_error(s->ctx));
     else
@@ -55,10 +76,13 @@ static int fail(session *s, const char *what)
     return 1;
 }
 
-static int loss_wants_indices(const char *spec)
+/* The loss declares its target kind; nothing is guessed from its name. An
+ * unknown loss answers "no" here and is reported where it is parsed. */
+static int loss_wants_indices(clg_ctx *ctx, const char *spec)
 {
-    size_t n = strcspn(spec, ":");
-    return (n == 13 && !strncmp(spec, "cross-entropy", 13)) || (n == 3 && !strncmp(spec, "nll", 3));
+    clg_target_kind k;
+    return clg_loss_target(ctx, spec, &k) == CLG_OK &&
+           (k == CLG_TARGET_CLASS_INDEX || k == CLG_TARGET_CLASS_PER_POSITION);
 }
 
 /* --backend auto: the first OpenCL GPU if there is one, else the CPU. */
@@ -98,9 +122,17 @@ static clg_status open_device(session *s)
 /* x, target -> prediction -> loss (and the count of correct predictions). */
 static clg_status build_forward(session *s, clg_graph *g, int64_t B, clg_t *loss, clg_t *correct)
 {
-    clg_shape xs = CLG_SHAPE(B, s->n_features);
-    clg_t x = clg_input(g, "x", CLG_F32, &xs);
-    clg_t pred = cli_model_build(g, s->st, &s->model, x, s->n_features, s->n_out, &s->init_rng);
+    /* The input takes the data set's sample shape ([B, 1, 28, 28] images,
+     * [B, F] rows); linear and mlp read it flattened, a view as nn.Flatten
+     * would be, but not a layer: their tensor names stay 0.weight, ... */
+    clg_shape sample = clg_dataset_sample_shape(s->data.train);
+    clg_shape xs = { .ndim = sample.ndim + 1, .dim = { B } };
+    for (int i = 0; i < sample.ndim; i++)
+        xs.dim[i + 1] = sample.dim[i];
+    clg_t x = clg_input(g, "x", s->data.train->dtype, &xs);
+    clg_t flat = clg_reshape(g, x, &CLG_SHAPE(B, s->n_features));
+    clg_t pred = cli_model_build(g, s->st, &s->model, flat, s->n_features, s->n_out,
+                                 &s->init_rng);
     clg_t tgt, used;
     if (s->classifying) {
         clg_shape ts = CLG_SHAPE(B);
@@ -279,6 +311,9 @@ static clg_status save_checkpoint(session *s, clg_trainer *tr, int epoch)
     return st;
 }
 
+static clg_status check_finite(session *s, const clg_tensor_set *set, const char *flag,
+                               const char *path);
+
 static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_trainer *tr,
                                      int *epoch)
 {
@@ -289,58 +324,242 @@ static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_
                                  "--resume %s: not a clgrad checkpoint (format '%s')", s->o.resume,
                                  fmt ? fmt : "none");
     char *end;
-    long e = strtol(ep, &end, 10);
-    if (*end || e < 0)
+    errno = 0;
+    long long e = strtoll(ep, &end, 10);
+    if (end == ep || *end)
         return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "--resume %s: bad epoch '%s'",
-                                 s->o.resume, ep);
+                                 cli_short(s->o.resume), cli_short(ep));
+    if (errno == ERANGE || e < 0 || e > CLI_MAX_EPOCHS)
+        return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                 "--resume %s: epoch %s is out of range: must be between 0 and %d",
+                                 cli_short(s->o.resume), cli_short(ep), CLI_MAX_EPOCHS);
     char what[4200];
     snprintf(what, sizeof what, "%s/%s", s->o.resume, CLG_CHECKPOINT_FILE);
-    clg_status st = clg_tensor_set_to_store(set, what, s->st, NULL, 0, 1);
+    clg_status st = check_finite(s, set, "--resume", what);
+    if (st == CLG_OK)
+        st = clg_tensor_set_to_store(set, what, s->st, NULL, 0, 1);
     if (st == CLG_OK)
         st = clg_rng_from_string(s->ctx, clg_tensor_set_get_meta(set, "rng"), &s->shuffle_rng);
     for (int i = 0; st == CLG_OK && i < set->n_meta; i++) {
         if (strncmp(set->meta_key[i], "value.", 6))
             continue;
         double v = strtod(set->meta_val[i], &end);
-        if (*end)
-            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "%s: bad value %s='%s'", what,
-                                     set->meta_key[i], set->meta_val[i]);
+        if (end == set->meta_val[i] || *end)
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "%s: bad value %s='%s'",
+                                     cli_short(what), cli_short(set->meta_key[i]),
+                                     cli_short(set->meta_val[i]));
+        /* Counters are whole numbers in [0, 2^53]; the learning rate is
+         * finite and >= 0. A scheduler's own state may hold nan or inf (no
+         * metric yet, a best of -inf), which its code expects. */
+        const char *k = set->meta_key[i] + 6;
+        int counter = !strcmp(k, "optim.step") || !strcmp(k, "train.epoch") ||
+                      !strcmp(k, "train.pending") || !strcmp(k, "sched.t");
+        if (counter && !(v >= 0 && v <= MAX_CHECKPOINT_VALUE && v == floor(v)))
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                     "%s: value %s=%s is out of range: must be a whole number "
+                                     "between 0 and 2^53", cli_short(what),
+                                     cli_short(set->meta_key[i]), cli_short(set->meta_val[i]));
+        if (!strcmp(k, "sched.lr") && !(isfinite(v) && v >= 0))
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                     "%s: value %s=%s is out of range: must be finite and >= 0",
+                                     cli_short(what), cli_short(set->meta_key[i]),
+                                     cli_short(set->meta_val[i]));
         st = clg_trainer_value_set(tr, set->meta_key[i] + 6, v);
     }
     *epoch = (int)e;
     return st;
 }
 
-/* The saved arguments of a checkpoint, parsed under the current ones. */
-static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, char **argv)
+/* Weights from a file: every F32 value finite, else the tensor is named. */
+static clg_status check_finite(session *s, const clg_tensor_set *set, const char *flag,
+                               const char *path)
+{
+    for (int i = 0; i < set->n; i++) {
+        const clg_named_tensor *t = &set->t[i];
+        if (t->dtype != CLG_F32 || !t->data)
+            continue;
+        const float *v = t->data;
+        size_t n = t->bytes / sizeof(float);
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(v[k]))
+                return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                         "%s %s: tensor '%s' holds a non-finite value (%g at "
+                                         "element %zu); refusing to start from it", flag,
+                                         cli_short(path), cli_short(t->name), (double)v[k], k);
+    }
+    return CLG_OK;
+}
+
+/* The saved arguments of a checkpoint, less those a resume never replays
+ * (outputs, plugins, a backend path, --init), parsed under the current ones.
+ * *saved gets the recorded run's options alone, to compare with. */
+static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, char **argv,
+                            cli_opts *saved)
 {
     const char *js = clg_tensor_set_get_meta(set, "argv");
     json_object *a = js ? json_tokener_parse(js) : NULL;
     if (!a || !json_object_is_type(a, json_type_array)) {
         json_object_put(a);
-        cli_error("--resume %s: the checkpoint does not record its arguments", s->o.resume);
+        cli_error("--resume %s: the checkpoint does not record its arguments",
+                  cli_short(s->o.resume));
         return -1;
     }
     int n = (int)json_object_array_length(a);
-    char **v = calloc((size_t)(n + argc), sizeof *v);
-    if (!v) {
-        json_object_put(a);
-        return -1;
+    char **rec = calloc((size_t)n + 1, sizeof *rec), **keep = calloc((size_t)n + 1, sizeof *keep);
+    char **v = calloc((size_t)(n + argc) + 1, sizeof *v);
+    int rc = rec && keep && v ? 0 : -1;
+    for (int i = 0; !rc && i < n; i++) {
+        const char *str = json_object_get_string(json_object_array_get_idx(a, i));
+        if (!str || !(rec[i] = strdup(str)))
+            rc = -1;
     }
-    for (int i = 0; i < n; i++)
-        v[i] = strdup(json_object_get_string(json_object_array_get_idx(a, i)));
     json_object_put(a);
+    if (rc) {
+        cli_error("--resume %s: the checkpoint's recorded arguments are not strings (or out of "
+                  "memory)", cli_short(s->o.resume));
+        goto out;
+    }
+    int nk = 0, nd = 0;
+    char *dropped[CLI_MAX_PLUGINS];
+    if (cli_replay_filter(n, rec, keep, &nk, dropped, &nd)) {
+        cli_error("--resume %s: the checkpoint's recorded arguments are malformed",
+                  cli_short(s->o.resume));
+        rc = -1;
+        goto out;
+    }
+    for (int i = 0; i < nd; i++)
+        if ((s->recorded_plugins[s->n_recorded] = strdup(dropped[i])))
+            s->n_recorded++;
+    for (int i = 0; i < nk; i++)
+        v[i] = strdup(keep[i]);
     for (int i = 0; i < argc; i++)
-        v[n + i] = strdup(argv[i]);
-    for (int i = 0; i < n + argc; i++)
+        v[nk + i] = strdup(argv[i]);
+    for (int i = 0; i < nk + argc; i++)
         if (!v[i]) {
             cli_error("out of memory");
+            rc = -1;
+        }
+    /* the session owns v from here; *saved points into it */
+    s->argv_saved = v;
+    s->argc_saved = nk + argc;
+    v = NULL;
+    cli_opts_default(saved);
+    if (!rc && cli_parse_options(saved, nk, s->argv_saved, 0, 0)) {
+        cli_error("--resume %s: the checkpoint's recorded arguments (above) are not valid",
+                  cli_short(s->o.resume));
+        rc = -1;
+    }
+    if (!rc) {
+        cli_opts_default(&s->o);
+        rc = cli_parse_options(&s->o, s->argc_saved, s->argv_saved, 0, 0);
+    }
+out:
+    for (int i = 0; rec && i < n; i++)
+        free(rec[i]);
+    free(rec);
+    free(keep);
+    free(v);
+    return rc;
+}
+
+static const char *or_default(const char *v)
+{
+    return v ? v : "(the default)";
+}
+
+/* An option given again on --resume either takes effect (--epochs, the
+ * device, the outputs, --plugin) or, when it would change the trajectory
+ * the checkpoint continues, is refused with both values. Returns 0 or -1. */
+static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opts *sv)
+{
+    static const char why[] = "a resumed run continues the checkpoint's run, so its data, model, "
+                              "loss, optimizer, learning rate, schedule and batching stay as "
+                              "recorded (start a new run with --init to change them)";
+    char a[64], b[64];
+#define DIFF_STR(flag, x, y)                                                                  \
+    if (cli_given(cur, flag) && strcmp(or_default(x), or_default(y))) {                       \
+        cli_error("--resume: %s %s differs from the checkpoint's run (%s %s); %s", flag,      \
+                  cli_short(or_default(x)), flag, cli_short(or_default(y)), why);             \
+        return -1;                                                                            \
+    }
+#define DIFF_NUM(flag, x, y)                                                                  \
+    if (cli_given(cur, flag) && (x) != (y)) {                                                 \
+        snprintf(a, sizeof a, "%.17g", (double)(x));                                          \
+        snprintf(b, sizeof b, "%.17g", (double)(y));                                          \
+        cli_error("--resume: %s %s differs from the checkpoint's run (%s %s); %s", flag, a,   \
+                  flag, b, why);                                                              \
+        return -1;                                                                            \
+    }
+    DIFF_STR("--data", cur->data, sv->data);
+    DIFF_NUM("--val-split", cur->val_split, sv->val_split);
+    if (cli_given(cur, "--model")) {
+        cli_model m1, m2;
+        if (cli_model_parse(ctx, cur->model, &m1) != CLG_OK ||
+            cli_model_parse(ctx, sv->model, &m2) != CLG_OK) {
+            cli_error("--model: %s", clg_ctx_error(ctx));
             return -1;
         }
-    s->argv_saved = v;
-    s->argc_saved = n + argc;
-    cli_opts_default(&s->o);
-    return cli_parse_options(&s->o, s->argc_saved, s->argv_saved, 0, 0);
+        int same = m1.n_hidden == m2.n_hidden && m1.act == m2.act && m1.out == m2.out;
+        for (int i = 0; same && i < m1.n_hidden; i++)
+            same = m1.hidden[i] == m2.hidden[i];
+        if (!same) {
+            static const char *const acts[] = { "relu", "tanh", "sigmoid", "gelu" };
+            char detail[96] = "";
+            if (m1.act != m2.act)
+                snprintf(detail, sizeof detail, ": activation %s instead of %s", acts[m1.act],
+                         acts[m2.act]);
+            cli_error("--resume: --model %s differs from the checkpoint's run (--model %s)%s; %s",
+                      cli_short(cur->model), cli_short(sv->model), detail, why);
+            return -1;
+        }
+    }
+    DIFF_STR("--loss", cur->loss, sv->loss);
+    if (cli_given(cur, "--optimizer") && strcmp(cur->optimizer, sv->optimizer)) {
+        size_t n1 = strcspn(cur->optimizer, ":"), n2 = strcspn(sv->optimizer, ":");
+        int kind = n1 != n2 || strncmp(cur->optimizer, sv->optimizer, n1);
+        cli_error("--resume: --optimizer %s differs from the checkpoint's run (--optimizer %s)%s; "
+                  "%s", cli_short(cur->optimizer), cli_short(sv->optimizer),
+                  kind ? ": another optimizer kind" : ": other hyperparameters", why);
+        return -1;
+    }
+    if (cli_given(cur, "--lr") && cur->lr != sv->lr) {
+        cli_error("--resume: --lr %g differs from the checkpoint's run (--lr %g): the learning "
+                  "rate is restored with the optimizer and scheduler state; %s", cur->lr, sv->lr,
+                  why);
+        return -1;
+    }
+    DIFF_STR("--scheduler", cur->scheduler, sv->scheduler);
+    DIFF_NUM("--clip-grad-norm", cur->clip_grad_norm, sv->clip_grad_norm);
+    DIFF_NUM("--accumulate", (cur->accumulate > 1 ? cur->accumulate : 1),
+             (sv->accumulate > 1 ? sv->accumulate : 1));
+    DIFF_NUM("--batch-size", cur->batch_size, sv->batch_size);
+    DIFF_NUM("--seed", cur->seed, sv->seed);
+    if (cli_given(cur, "--no-shuffle") && !sv->no_shuffle) {
+        cli_error("--resume: --no-shuffle differs from the checkpoint's run (it shuffled); %s", why);
+        return -1;
+    }
+    if (cli_given(cur, "--drop-last") && !sv->drop_last) {
+        cli_error("--resume: --drop-last differs from the checkpoint's run (it kept the last "
+                  "partial batch); %s", why);
+        return -1;
+    }
+#undef DIFF_STR
+#undef DIFF_NUM
+    return 0;
+}
+
+/* The optimizer spec sets its own lr= key. */
+static int spec_has_key(const char *spec, const char *key)
+{
+    const char *c = strchr(spec, ':');
+    size_t kl = strlen(key);
+    while (c) {
+        c++;
+        if (!strncmp(c, key, kl) && c[kl] == '=')
+            return 1;
+        c = strchr(c, ',');
+    }
+    return 0;
 }
 
 /* --------------------------------------------------------------- session */
@@ -385,6 +604,9 @@ static clg_status check_scheduler(clg_ctx *ctx, const char *spec)
 static int setup(session *s, int eval_mode)
 {
     cli_opts *o = &s->o;
+    /* A backend given as a path is dlopen'ed: a FIFO there would block. */
+    if (strchr(o->backend, '/') && cli_check_input("--backend", o->backend, 0))
+        return 1;
     for (int i = 0; i < o->n_plugins; i++)
         if (clg_plugins_load(s->ctx, o->plugins[i]) != CLG_OK)
             return fail(s, NULL);
@@ -408,13 +630,13 @@ static int setup(session *s, int eval_mode)
     }
     if (open_device(s) != CLG_OK)
         return fail(s, "--backend");
-    if (cli_data_load(s->ctx, o, o->loss && loss_wants_indices(o->loss), &s->data) != CLG_OK)
+    if (cli_data_load(s->ctx, o, o->loss && loss_wants_indices(s->ctx, o->loss), &s->data) != CLG_OK)
         return fail(s, "--data");
     clg_dataset *tr = s->data.train;
     s->classifying = tr->classes > 0;
     snprintf(s->loss_spec, sizeof s->loss_spec, "%s",
              o->loss ? o->loss : s->classifying ? "cross-entropy" : "mse");
-    s->onehot = s->classifying && !loss_wants_indices(s->loss_spec);
+    s->onehot = s->classifying && !loss_wants_indices(s->ctx, s->loss_spec);
     s->n_features = tr->n_features;
     s->n_out = s->classifying ? tr->classes : tr->n_targets;
     clg_rng_seed(&s->init_rng, o->seed);
@@ -433,6 +655,8 @@ static void teardown(session *s)
     for (int i = 0; i < s->argc_saved; i++)
         free(s->argv_saved[i]);
     free(s->argv_saved);
+    for (int i = 0; i < s->n_recorded; i++)
+        free(s->recorded_plugins[i]);
 }
 
 static char **copy_argv(int argc, char **argv)
@@ -445,6 +669,28 @@ static char **copy_argv(int argc, char **argv)
 
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt);
 
+/* Outputs: each one absent or a regular file in a writable directory, none
+ * of them one of the inputs, all checked before any data is read. */
+static int check_files(const cli_opts *o)
+{
+    if (o->init && cli_check_input("--init", o->init, 0))
+        return -1;
+    if (o->save && cli_check_output("--save", o->save))
+        return -1;
+    if (o->metrics && cli_check_output("--metrics", o->metrics))
+        return -1;
+    if (o->plot && cli_check_output("--plot", o->plot))
+        return -1;
+    if (o->checkpoint_dir) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", o->checkpoint_dir, CLG_CHECKPOINT_FILE);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && cli_check_output(o->resume ? "--resume" : "--checkpoint-dir", p))
+            return -1;
+    }
+    return cli_check_distinct(o);
+}
+
 int cli_train(int argc, char **argv)
 {
     session s;
@@ -452,6 +698,32 @@ int cli_train(int argc, char **argv)
     cli_opts_default(&s.o);
     if (cli_parse_options(&s.o, argc, argv, 0, 0))
         return 2;
+    cli_opts cur = s.o; /* this command line alone */
+    if (cli_given(&cur, "--optimizer") && cli_given(&cur, "--lr") &&
+        spec_has_key(cur.optimizer, "lr")) {
+        cli_error("--optimizer %s and --lr %g conflict: both set the learning rate (give one)",
+                  cli_short(cur.optimizer), cur.lr);
+        return 2;
+    }
+    if (cur.resume) {
+        if (cur.init) {
+            cli_error("--init %s and --resume %s conflict: a resumed run starts from the "
+                      "checkpoint's weights", cli_short(cur.init), cli_short(cur.resume));
+            return 2;
+        }
+        if (cur.checkpoint_dir && strcmp(cur.checkpoint_dir, cur.resume)) {
+            cli_error("--checkpoint-dir %s and --resume %s conflict: a resumed run writes its "
+                      "checkpoints to the directory it resumes (copy the directory to branch "
+                      "off)", cli_short(cur.checkpoint_dir), cli_short(cur.resume));
+            return 2;
+        }
+        struct stat rs;
+        if (stat(cur.resume, &rs) == 0 && !S_ISDIR(rs.st_mode)) {
+            cli_error("--resume %s: is %s, not a checkpoint directory", cli_short(cur.resume),
+                      cli_file_kind(rs.st_mode));
+            return 1;
+        }
+    }
     s.ctx = clg_ctx_new();
     if (!s.ctx) {
         cli_error("out of memory");
@@ -460,15 +732,35 @@ int cli_train(int argc, char **argv)
     clg_tensor_set *ckpt = NULL;
     int rc = 0;
     if (s.o.resume) {
+        /* The lock first: no other run may be writing the checkpoint we read. */
+        struct stat rs;
+        if (stat(s.o.resume, &rs) == 0 && cli_lock_dir("--resume", s.o.resume)) {
+            rc = 1;
+            goto out;
+        }
         if (clg_checkpoint_load(s.ctx, s.o.resume, &ckpt) != CLG_OK) {
             rc = fail(&s, "--resume");
             goto out;
         }
-        if (merge_saved_argv(&s, ckpt, argc, argv)) {
+        cli_opts saved;
+        if (merge_saved_argv(&s, ckpt, argc, argv, &saved) ||
+            check_resume_changes(s.ctx, &cur, &saved)) {
             rc = 2;
             goto out;
         }
+        /* Checkpoints of a resumed run go to the directory it resumes. */
+        s.o.checkpoint_dir = s.o.resume;
+        if (check_files(&s.o)) {
+            rc = 1;
+            goto out;
+        }
     } else {
+        if (check_files(&s.o) ||
+            (s.o.checkpoint_dir && (cli_check_output_dir("--checkpoint-dir", s.o.checkpoint_dir) ||
+                                    cli_lock_dir("--checkpoint-dir", s.o.checkpoint_dir)))) {
+            rc = 1;
+            goto out;
+        }
         s.argv_saved = copy_argv(argc, argv);
         s.argc_saved = s.argv_saved ? argc : 0;
     }
@@ -495,8 +787,25 @@ static clg_status params_file_io(session *s, clg_trainer *tr, const char *path, 
     return st;
 }
 
+/* --init: clg_store_load_file's strict load, after a check that every
+ * weight is finite. */
+static session *init_session;
+static clg_status load_init(clg_store *st, const char *path, const char *const *names, int n)
+{
+    session *s = init_session;
+    clg_tensor_set *set = NULL;
+    clg_status rc = clg_safetensors_read(s->ctx, path, &set);
+    if (rc == CLG_OK)
+        rc = check_finite(s, set, "--init", path);
+    if (rc == CLG_OK)
+        rc = clg_tensor_set_to_store(set, path, st, names, n, 1);
+    clg_tensor_set_free(set);
+    return rc;
+}
+
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
 {
+    init_session = s;
     (void)argc;
     (void)argv;
     cli_opts *o = &s->o;
@@ -512,6 +821,15 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     int start_epoch = 0;
     double last_lr = o->lr;
 
+    int64_t batches = o->drop_last ? n_train / B : (n_train + B - 1) / B;
+    if (o->accumulate > batches) {
+        cli_error("--accumulate %d and --batch-size %lld conflict: an epoch of %lld samples has "
+                  "only %lld batch%s, fewer than the %d to accumulate per optimizer step",
+                  o->accumulate, (long long)o->batch_size, (long long)n_train, (long long)batches,
+                  batches == 1 ? "" : "es", o->accumulate);
+        rc = 2;
+        goto done;
+    }
     if (make_trainer(s, B, &main_tr) != CLG_OK) {
         rc = fail(s, NULL);
         goto done;
@@ -522,7 +840,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             goto done;
         }
     } else if (o->init) {
-        if (params_file_io(s, main_tr, o->init, clg_store_load_file) != CLG_OK) {
+        if (params_file_io(s, main_tr, o->init, load_init) != CLG_OK) {
             rc = fail(s, "--init");
             goto done;
         }
@@ -536,14 +854,13 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         goto done;
     }
     /* A resumed run appends to the metrics of the run it continues. */
-    rep = cli_report_new(o, s->classifying, ckpt != NULL);
+    rep = cli_report_new(o, s->classifying, ckpt != NULL, start_epoch);
     if (!rep) {
         rc = 1;
         goto done;
     }
-    if (start_epoch >= o->epochs && !o->quiet && !o->json)
-        printf("checkpoint in %s is at epoch %d; nothing to train for --epochs %d\n", o->resume,
-               start_epoch, o->epochs);
+    if (ckpt && start_epoch >= o->epochs)
+        cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
     for (int epoch = start_epoch + 1; epoch <= o->epochs; epoch++) {
         double t0 = now();
@@ -591,6 +908,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             rc = fail(s, "evaluation");
             goto done;
         }
+        e.nonfinite = !isfinite(e.train_loss) || (s->data.test && !isfinite(e.test_loss));
         if (clg_trainer_epoch_end(main_tr, isnan(e.test_loss) ? e.train_loss : e.test_loss) != CLG_OK) {
             rc = fail(s, NULL);
             goto done;
@@ -661,7 +979,12 @@ int cli_eval(int argc, char **argv)
     }
     char path[4200];
     struct stat sb;
-    if (stat(s.o.load, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(s.o.load, &sb) != 0) {
+        cli_error("--load %s: cannot open: %s", cli_short(s.o.load), strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode))
         snprintf(path, sizeof path, "%s/%s", s.o.load, CLG_CHECKPOINT_FILE);
     else
         snprintf(path, sizeof path, "%s", s.o.load);
@@ -670,8 +993,14 @@ int cli_eval(int argc, char **argv)
         goto out;
     }
     const char *fmt = clg_tensor_set_get_meta(set, "format");
-    /* A checkpoint also holds optimizer state: take the model's tensors only. */
-    int strict = !(fmt && !strcmp(fmt, CHECKPOINT_FORMAT));
+    /* A checkpoint also holds optimizer state: take the model's tensors only.
+     * A current one is verified; one from before checksums is read as is. */
+    int is_ckpt = fmt && (!strcmp(fmt, CHECKPOINT_FORMAT) || !strcmp(fmt, CHECKPOINT_FORMAT_1));
+    int strict = !is_ckpt;
+    if (fmt && !strcmp(fmt, CHECKPOINT_FORMAT) && clg_checkpoint_verify(s.ctx, path, set) != CLG_OK) {
+        rc = fail(&s, "--load");
+        goto out;
+    }
     if (clg_tensor_set_to_store(set, path, s.st, NULL, 0, strict) != CLG_OK) {
         rc = fail(&s, "--load");
         goto out;
@@ -683,15 +1012,22 @@ int cli_eval(int argc, char **argv)
     }
     const char *which = s.data.test ? s.data.test_name : "all";
     if (s.o.json) {
-        printf("{\"samples\": %lld, \"set\": \"%s\", \"loss\": %.9g", (long long)ds->n, which, loss);
+        /* valid JSON always: a non-finite loss is null */
+        printf("{\"samples\": %lld, \"set\": \"%s\", \"loss\": ", (long long)ds->n, which);
+        printf(isfinite(loss) ? "%.9g" : "null", loss);
         if (s.classifying)
-            printf(", \"accuracy\": %.9g", acc);
+            printf(isfinite(acc) ? ", \"accuracy\": %.9g" : ", \"accuracy\": null", acc);
         printf("}\n");
     } else {
         printf("%s (%lld samples): loss %.6f", which, (long long)ds->n, loss);
         if (s.classifying)
             printf("  accuracy %.4f", acc);
         printf("\n");
+    }
+    if (!isfinite(loss)) {
+        cli_error("eval: the loss of %s on %s is %s: these weights do not give a finite loss",
+                  cli_short(s.o.load), which, isnan(loss) ? "nan" : "inf");
+        rc = 1;
     }
 out:
     clg_tensor_set_free(set);

@@ -98,6 +98,8 @@ static clg_status cpu_open(int index, clg_bk_device **out)
         return cpu_fail(NULL, CLG_ERR_NOMEM, "cpu: open: out of memory");
     const char *gemm = getenv("CLG_CPU_GEMM");
     dev->gemm_portable = gemm && strcmp(gemm, "portable") == 0;
+    const char *prim = getenv("CLGRAD_CPU_PRIMITIVES_ONLY");
+    dev->primitives_only = prim && strcmp(prim, "1") == 0;
     cpu_gemm_threads_init();
     *out = dev;
     return CLG_OK;
@@ -207,6 +209,8 @@ static clg_status cpu_sync(clg_bk_device *dev)
 static int cpu_supports(clg_bk_device *dev, const clg_bk_op *op)
 {
     char msg[CPU_ERR_LEN];
+    if (dev && dev->primitives_only && op && clg_op_info_of(op->op).kind == CLG_OPKIND_COMPOSITE)
+        return 0; /* the core lowers it: how the minimal op set is tested */
     if (cpu_check_types(op, msg, sizeof msg) == 0)
         return 1;
     if (dev)
@@ -219,23 +223,11 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     if (!dev)
         return cpu_fail(NULL, CLG_ERR_INVALID, "exec: device is NULL");
     if (cpu_check_op(op, dev->err, sizeof dev->err))
-        return (op && (int)op->op >= CLG_OP_FIRST_KERNEL && op->op < CLG_OP_COUNT)
-                   ? CLG_ERR_INVALID
-                   : CLG_ERR_UNSUPPORTED;
+        return (op && clg_op_is_kernel(op->op)) ? CLG_ERR_INVALID : CLG_ERR_UNSUPPORTED;
     switch (op->op) {
     case CLG_OP_FILL: return cpu_fill(dev, op);
     case CLG_OP_COPY: return cpu_copy(dev, op);
     case CLG_OP_CAST: return cpu_cast(dev, op);
-    case CLG_OP_NEG: case CLG_OP_EXP: case CLG_OP_LOG: case CLG_OP_SQRT: case CLG_OP_RSQRT:
-    case CLG_OP_ABS: case CLG_OP_SIGN: case CLG_OP_RELU: case CLG_OP_LEAKY_RELU:
-    case CLG_OP_SIGMOID: case CLG_OP_TANH: case CLG_OP_GELU: case CLG_OP_GELU_TANH:
-    case CLG_OP_GELU_GRAD: case CLG_OP_GELU_TANH_GRAD: case CLG_OP_SOFTPLUS:
-    case CLG_OP_ADD_SCALAR: case CLG_OP_MUL_SCALAR: case CLG_OP_POW_SCALAR:
-        return cpu_unary(dev, op);
-    case CLG_OP_ADD: case CLG_OP_SUB: case CLG_OP_MUL: case CLG_OP_DIV: case CLG_OP_MAXIMUM:
-    case CLG_OP_MINIMUM: case CLG_OP_EQ: case CLG_OP_NE: case CLG_OP_LT: case CLG_OP_LE:
-    case CLG_OP_GT: case CLG_OP_GE:
-        return cpu_binary(dev, op);
     case CLG_OP_WHERE: return cpu_where(dev, op);
     case CLG_OP_SUM: case CLG_OP_MEAN: case CLG_OP_MAX: return cpu_reduce(dev, op);
     case CLG_OP_ARGMAX: return cpu_argmax(dev, op);
@@ -251,6 +243,13 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_ONE_HOT: return cpu_one_hot(dev, op);
     default: break;
     }
+    /* The rest of the elementwise family, by arity: every unary op is one
+     * function of x (and the SCALAR parameters), every binary one of two. */
+    const clg_op_info info = clg_op_info_of(op->op);
+    if (info.family == CLG_FAMILY_ELEMENTWISE && info.arity == 1)
+        return cpu_unary(dev, op);
+    if (info.family == CLG_FAMILY_ELEMENTWISE && info.arity == 2)
+        return cpu_binary(dev, op);
     return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "op %d has no CPU kernel", (int)op->op);
 }
 
@@ -259,6 +258,7 @@ static const clg_backend cpu_backend = {
     .abi_minor = CLG_BACKEND_ABI_MINOR,
     .struct_size = sizeof(clg_backend),
     .name = "cpu",
+    .op_table_version = CLG_OP_TABLE_VERSION,
     .device_count = cpu_device_count,
     .device_info = cpu_device_info,
     .open = cpu_open,

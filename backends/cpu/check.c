@@ -1,5 +1,6 @@
-/* Validation of an op before any kernel runs: arity, dtypes, the shape rules
- * documented on clg_op, attrs, and buffer bounds. A kernel may then index
+/* Validation of an op before any kernel runs: arity (from the op table),
+ * dtypes, the shape rules documented on the op table, parameters, and buffer
+ * bounds. A kernel may then index
  * freely; only data-dependent checks (index ranges) are left to it. */
 #include "cpu.h"
 
@@ -11,74 +12,11 @@
  * below INT64_MAX. */
 #define MAX_NUMEL ((int64_t)1 << 56)
 
-typedef struct op_desc {
-    const char *name;
-    int min_in, max_in;
-} op_desc;
-
-#define K(op) [(op) - CLG_OP_FIRST_KERNEL]
-static const op_desc descs[CLG_OP_COUNT - CLG_OP_FIRST_KERNEL] = {
-    K(CLG_OP_FILL) = { "fill", 0, 0 },
-    K(CLG_OP_COPY) = { "copy", 1, 1 },
-    K(CLG_OP_CAST) = { "cast", 1, 1 },
-    K(CLG_OP_NEG) = { "neg", 1, 1 },
-    K(CLG_OP_EXP) = { "exp", 1, 1 },
-    K(CLG_OP_LOG) = { "log", 1, 1 },
-    K(CLG_OP_SQRT) = { "sqrt", 1, 1 },
-    K(CLG_OP_RSQRT) = { "rsqrt", 1, 1 },
-    K(CLG_OP_ABS) = { "abs", 1, 1 },
-    K(CLG_OP_SIGN) = { "sign", 1, 1 },
-    K(CLG_OP_RELU) = { "relu", 1, 1 },
-    K(CLG_OP_LEAKY_RELU) = { "leaky_relu", 1, 1 },
-    K(CLG_OP_SIGMOID) = { "sigmoid", 1, 1 },
-    K(CLG_OP_TANH) = { "tanh", 1, 1 },
-    K(CLG_OP_GELU) = { "gelu", 1, 1 },
-    K(CLG_OP_GELU_TANH) = { "gelu_tanh", 1, 1 },
-    K(CLG_OP_GELU_GRAD) = { "gelu_grad", 1, 1 },
-    K(CLG_OP_GELU_TANH_GRAD) = { "gelu_tanh_grad", 1, 1 },
-    K(CLG_OP_SOFTPLUS) = { "softplus", 1, 1 },
-    K(CLG_OP_ADD_SCALAR) = { "add_scalar", 1, 1 },
-    K(CLG_OP_MUL_SCALAR) = { "mul_scalar", 1, 1 },
-    K(CLG_OP_POW_SCALAR) = { "pow_scalar", 1, 1 },
-    K(CLG_OP_ADD) = { "add", 2, 2 },
-    K(CLG_OP_SUB) = { "sub", 2, 2 },
-    K(CLG_OP_MUL) = { "mul", 2, 2 },
-    K(CLG_OP_DIV) = { "div", 2, 2 },
-    K(CLG_OP_MAXIMUM) = { "maximum", 2, 2 },
-    K(CLG_OP_MINIMUM) = { "minimum", 2, 2 },
-    K(CLG_OP_EQ) = { "eq", 2, 2 },
-    K(CLG_OP_NE) = { "ne", 2, 2 },
-    K(CLG_OP_LT) = { "lt", 2, 2 },
-    K(CLG_OP_LE) = { "le", 2, 2 },
-    K(CLG_OP_GT) = { "gt", 2, 2 },
-    K(CLG_OP_GE) = { "ge", 2, 2 },
-    K(CLG_OP_WHERE) = { "where", 3, 3 },
-    K(CLG_OP_SUM) = { "sum", 1, 1 },
-    K(CLG_OP_MEAN) = { "mean", 1, 1 },
-    K(CLG_OP_MAX) = { "max", 1, 1 },
-    K(CLG_OP_ARGMAX) = { "argmax", 1, 1 },
-    K(CLG_OP_SOFTMAX) = { "softmax", 1, 1 },
-    K(CLG_OP_LOG_SOFTMAX) = { "log_softmax", 1, 1 },
-    K(CLG_OP_MATMUL) = { "matmul", 2, 2 },
-    K(CLG_OP_PERMUTE) = { "permute", 1, 1 },
-    K(CLG_OP_EXPAND) = { "expand", 1, 1 },
-    K(CLG_OP_SLICE) = { "slice", 1, 1 },
-    K(CLG_OP_PAD) = { "pad", 1, 1 },
-    K(CLG_OP_CONCAT) = { "concat", 1, CLG_MAX_INPUTS },
-    K(CLG_OP_GATHER) = { "gather", 2, 2 },
-    K(CLG_OP_SCATTER_ADD) = { "scatter_add", 2, 2 },
-    K(CLG_OP_ONE_HOT) = { "one_hot", 1, 1 },
-};
-#undef K
-
-static int is_kernel(clg_op op)
-{
-    return (int)op >= CLG_OP_FIRST_KERNEL && (int)op < CLG_OP_COUNT;
-}
+static int is_kernel(clg_op op) { return clg_op_is_kernel(op); }
 
 const char *cpu_op_name(clg_op op)
 {
-    return is_kernel(op) ? descs[op - CLG_OP_FIRST_KERNEL].name : "(not a kernel op)";
+    return is_kernel(op) ? clg_op_info_of(op).name : "(not a kernel op)";
 }
 
 int64_t cpu_numel(const clg_bk_tensor *t)
@@ -115,27 +53,31 @@ static const char *dtype_str(clg_dtype dt)
     switch (dt) {
     case CLG_F32: return "f32";
     case CLG_I32: return "i32";
+    case CLG_F16: return "f16";
+    case CLG_BF16: return "bf16";
     }
     return "(bad dtype)";
 }
 
 /* ---------------------------------------------------------------- dtypes */
 
+/* Elementwise f32 -> f32 with one input (copy and cast have rules of their own). */
 static int is_unary_math(clg_op op)
 {
-    return op >= CLG_OP_NEG && op <= CLG_OP_POW_SCALAR;
+    clg_op_info i = clg_op_info_of(op);
+    return i.family == CLG_FAMILY_ELEMENTWISE && i.arity == 1 && i.dtype_rule == CLG_DTRULE_F32;
 }
 
 static int is_binary(clg_op op)
 {
-    return op >= CLG_OP_ADD && op <= CLG_OP_GE;
+    clg_op_info i = clg_op_info_of(op);
+    return i.family == CLG_FAMILY_ELEMENTWISE && i.arity == 2;
 }
 
-static int is_comparison(clg_op op)
-{
-    return op >= CLG_OP_EQ && op <= CLG_OP_GE;
-}
+static int is_comparison(clg_op op) { return clg_op_info_of(op).dtype_rule == CLG_DTRULE_MASK; }
 
+/* This backend's kernels handle 4-byte elements only: F16/BF16 are refused
+ * here, so supports() says no for them. */
 static int valid_dtype(clg_dtype dt)
 {
     return dt == CLG_F32 || dt == CLG_I32;
@@ -165,14 +107,16 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
     if (!op)
         return fail(msg, len, "op is NULL");
     if (!is_kernel(op->op))
-        return fail(msg, len, "op %d is not a kernel op (kernel ops are %d..%d)", (int)op->op,
-                    CLG_OP_FIRST_KERNEL, CLG_OP_COUNT - 1);
-    const op_desc *d = &descs[op->op - CLG_OP_FIRST_KERNEL];
-    const char *name = d->name;
-    if (op->n_in < d->min_in || op->n_in > d->max_in) {
-        if (d->min_in == d->max_in)
-            return fail(msg, len, "%s: takes %d input(s), got %d", name, d->min_in, op->n_in);
-        return fail(msg, len, "%s: takes %d..%d inputs, got %d", name, d->min_in, d->max_in,
+        return fail(msg, len, "op %d is not a kernel op of op table version %u", (int)op->op,
+                    (unsigned)CLG_OP_TABLE_VERSION);
+    const clg_op_info info = clg_op_info_of(op->op);
+    const char *name = info.name;
+    const int min_in = info.arity < 0 ? 1 : info.arity;
+    const int max_in = info.arity < 0 ? CLG_MAX_INPUTS : info.arity;
+    if (op->n_in < min_in || op->n_in > max_in) {
+        if (min_in == max_in)
+            return fail(msg, len, "%s: takes %d input(s), got %d", name, min_in, op->n_in);
+        return fail(msg, len, "%s: takes %d..%d inputs, got %d", name, min_in, max_in,
                     op->n_in);
     }
     for (int i = 0; i < op->n_in; i++)
@@ -266,7 +210,7 @@ static int check_tensor(const clg_bk_op *op, const clg_bk_tensor *t, const char 
     }
     if (!t->buf)
         return fail(msg, len, "%s: %s has no buffer", name, who);
-    const size_t bytes = (size_t)n * 4;
+    const size_t bytes = (size_t)n * clg_dtype_size(t->dtype);
     if (t->offset > t->buf->size || bytes > t->buf->size - t->offset)
         return fail(msg, len,
                     "%s: %s (%lld elements at byte offset %zu) overruns its buffer of %zu bytes",
@@ -277,8 +221,8 @@ static int check_tensor(const clg_bk_op *op, const clg_bk_tensor *t, const char 
 /* Byte ranges [offset, end) in one buffer intersect; empty ranges never do. */
 static int overlaps(const clg_bk_tensor *a, const clg_bk_tensor *b)
 {
-    const size_t ea = a->offset + (size_t)cpu_numel(a) * 4;
-    const size_t eb = b->offset + (size_t)cpu_numel(b) * 4;
+    const size_t ea = a->offset + (size_t)cpu_numel(a) * clg_dtype_size(a->dtype);
+    const size_t eb = b->offset + (size_t)cpu_numel(b) * clg_dtype_size(b->dtype);
     if (a->buf != b->buf || ea == a->offset || eb == b->offset)
         return 0;
     return a->offset < eb && b->offset < ea;
@@ -327,7 +271,7 @@ static int check_axis(const clg_bk_op *op, int axis, int ndim, char *msg, size_t
 static int check_reduce(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *in = &op->in[0], *out = &op->out;
-    const uint32_t axes = op->attrs.axes;
+    const uint32_t axes = (uint32_t)clg_param_i64(&op->params, CLG_P_AXES);
     if (in->ndim < 32 && (axes >> in->ndim) != 0)
         return fail(msg, len, "%s: axes mask 0x%x names dims beyond rank %d",
                     cpu_op_name(op->op), (unsigned)axes, in->ndim);
@@ -347,17 +291,17 @@ static int check_argmax(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *in = &op->in[0], *out = &op->out;
     /* argmax of a scalar over axis 0 is 0, as in PyTorch */
-    if (!(in->ndim == 0 && op->attrs.axis == 0) &&
-        check_axis(op, op->attrs.axis, in->ndim, msg, len))
+    if (!(in->ndim == 0 && clg_param_int(&op->params, CLG_P_AXIS) == 0) &&
+        check_axis(op, clg_param_int(&op->params, CLG_P_AXIS), in->ndim, msg, len))
         return -1;
     int ok = out->ndim == in->ndim;
     for (int d = 0; ok && d < in->ndim; d++)
-        ok = out->dim[d] == (d == op->attrs.axis ? 1 : in->dim[d]);
+        ok = out->dim[d] == (d == clg_param_int(&op->params, CLG_P_AXIS) ? 1 : in->dim[d]);
     if (!ok)
         return shape_mismatch(op, "output must be the input with dim axis set to 1", in, "input",
                               out, "output", msg, len);
-    if (in->ndim > 0 && cpu_numel(out) > 0 && in->dim[op->attrs.axis] == 0)
-        return fail(msg, len, "argmax: axis %d is empty", op->attrs.axis);
+    if (in->ndim > 0 && cpu_numel(out) > 0 && in->dim[clg_param_int(&op->params, CLG_P_AXIS)] == 0)
+        return fail(msg, len, "argmax: axis %d is empty", clg_param_int(&op->params, CLG_P_AXIS));
     return 0;
 }
 
@@ -367,10 +311,10 @@ static int check_matmul(const clg_bk_op *op, char *msg, size_t len)
     if (a->ndim != 3 || b->ndim != 3 || out->ndim != 3)
         return fail(msg, len, "matmul: operands must be 3-D, got ranks %d, %d -> %d", a->ndim,
                     b->ndim, out->ndim);
-    const int64_t M = op->attrs.trans_a ? a->dim[2] : a->dim[1];
-    const int64_t Ka = op->attrs.trans_a ? a->dim[1] : a->dim[2];
-    const int64_t Kb = op->attrs.trans_b ? b->dim[2] : b->dim[1];
-    const int64_t N = op->attrs.trans_b ? b->dim[1] : b->dim[2];
+    const int64_t M = clg_param_int(&op->params, CLG_P_TRANS_A) ? a->dim[2] : a->dim[1];
+    const int64_t Ka = clg_param_int(&op->params, CLG_P_TRANS_A) ? a->dim[1] : a->dim[2];
+    const int64_t Kb = clg_param_int(&op->params, CLG_P_TRANS_B) ? b->dim[2] : b->dim[1];
+    const int64_t N = clg_param_int(&op->params, CLG_P_TRANS_B) ? b->dim[1] : b->dim[2];
     if (Ka != Kb)
         return shape_mismatch(op, "inner dims differ (after transposes)", a, "A", b, "B", msg,
                               len);
@@ -391,7 +335,7 @@ static int check_permute(const clg_bk_op *op, char *msg, size_t len)
         return shape_mismatch(op, "ranks differ", in, "input", out, "output", msg, len);
     int seen[CLG_MAX_DIMS] = { 0 };
     for (int d = 0; d < in->ndim; d++) {
-        const int p = op->attrs.perm[d];
+        const int p = clg_param_int(&op->params, CLG_P_PERM + d);
         if (p < 0 || p >= in->ndim || seen[p])
             return fail(msg, len, "permute: perm is not a permutation of 0..%d (perm[%d] = %d)",
                         in->ndim - 1, d, p);
@@ -411,7 +355,7 @@ static int check_window(const clg_bk_op *op, const clg_bk_tensor *big, const clg
         return shape_mismatch(op, "ranks differ", &op->in[0], "input", &op->out, "output", msg,
                               len);
     for (int d = 0; d < big->ndim; d++) {
-        const int64_t s = op->attrs.start[d];
+        const int64_t s = clg_param_i64(&op->params, CLG_P_START + d);
         if (s < 0 || s > big->dim[d] || small->dim[d] > big->dim[d] - s)
             return fail(msg, len,
                         "%s: dim %d: window of %lld at start %lld does not fit in size %lld",
@@ -424,7 +368,7 @@ static int check_window(const clg_bk_op *op, const clg_bk_tensor *big, const clg
 static int check_concat(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *out = &op->out;
-    const int axis = op->attrs.axis;
+    const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     if (check_axis(op, axis, out->ndim, msg, len))
         return -1;
     int64_t total = 0;
@@ -453,7 +397,7 @@ static int check_index_shape(const clg_bk_op *op, const clg_bk_tensor *full, con
                              char *msg, size_t len)
 {
     const clg_bk_tensor *idx = &op->in[1];
-    const int axis = op->attrs.axis;
+    const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     if (idx->ndim != full->ndim)
         return shape_mismatch(op, "index rank must equal", idx, "index", full, wfull, msg, len);
     if (check_axis(op, axis, full->ndim, msg, len))
@@ -481,9 +425,9 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     case CLG_OP_LOG_SOFTMAX:
         if (!same_shape(in, out))
             return shape_mismatch(op, "shapes differ", in, "input", out, "output", msg, len);
-        if (in->ndim == 0 && op->attrs.axis == 0) /* one element, as in PyTorch */
+        if (in->ndim == 0 && clg_param_int(&op->params, CLG_P_AXIS) == 0) /* one element, as in PyTorch */
             return 0;
-        return check_axis(op, op->attrs.axis, in->ndim, msg, len);
+        return check_axis(op, clg_param_int(&op->params, CLG_P_AXIS), in->ndim, msg, len);
     case CLG_OP_WHERE:
         if (check_broadcast(op, &in[0], "mask", msg, len) ||
             check_broadcast(op, &in[1], "input 1", msg, len) ||
@@ -513,13 +457,13 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
                                   "index", msg, len);
         return check_index_shape(op, out, "output", msg, len);
     case CLG_OP_ONE_HOT: {
-        int ok = out->ndim == in->ndim + 1 && op->attrs.n >= 0 && out->dim[in->ndim] == op->attrs.n;
+        int ok = out->ndim == in->ndim + 1 && clg_param_i64(&op->params, CLG_P_N) >= 0 && out->dim[in->ndim] == clg_param_i64(&op->params, CLG_P_N);
         for (int d = 0; ok && d < in->ndim; d++)
             ok = out->dim[d] == in->dim[d];
         if (!ok) {
             char sa[96], sb[96];
             return fail(msg, len, "one_hot: output must be input %s + [n = %lld], got %s",
-                        shape_str(in, sa, sizeof sa), (long long)op->attrs.n,
+                        shape_str(in, sa, sizeof sa), (long long)clg_param_i64(&op->params, CLG_P_N),
                         shape_str(out, sb, sizeof sb));
         }
         return 0;

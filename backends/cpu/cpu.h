@@ -16,6 +16,7 @@
 struct clg_bk_device {
     char err[CPU_ERR_LEN];
     int gemm_portable; /* CLG_CPU_GEMM=portable: skip CBLAS (benchmarks, tests) */
+    int primitives_only; /* CLGRAD_CPU_PRIMITIVES_ONLY=1: refuse composite ops */
 };
 
 struct clg_bk_buffer {

@@ -26,12 +26,12 @@ clg_status cpu_fill(clg_bk_device *dev, const clg_bk_op *op)
     const int64_t n = cpu_numel(&op->out);
     if (op->out.dtype == CLG_I32) {
         int32_t *o = cpu_data(&op->out);
-        const int32_t v = f32_to_i32(op->attrs.f);
+        const int32_t v = f32_to_i32(clg_param_f32(&op->params, CLG_P_SCALAR));
         for (int64_t i = 0; i < n; i++)
             o[i] = v;
     } else {
         float *o = cpu_data(&op->out);
-        const float v = op->attrs.f;
+        const float v = clg_param_f32(&op->params, CLG_P_SCALAR);
         for (int64_t i = 0; i < n; i++)
             o[i] = v;
     }
@@ -41,7 +41,8 @@ clg_status cpu_fill(clg_bk_device *dev, const clg_bk_op *op)
 clg_status cpu_copy(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
-    memcpy(cpu_data(&op->out), cpu_data(&op->in[0]), (size_t)cpu_numel(&op->out) * 4);
+    memcpy(cpu_data(&op->out), cpu_data(&op->in[0]),
+           (size_t)cpu_numel(&op->out) * clg_dtype_size(op->out.dtype));
     return CLG_OK;
 }
 
@@ -120,13 +121,16 @@ static inline float sign(float x)
     return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
 }
 
-typedef void unary_fn(float *restrict o, const float *restrict a, int64_t n, float f);
+typedef void unary_fn(float *restrict o, const float *restrict a, int64_t n, float f,
+                      float f2);
 
-/* x is the element, f the op's attrs.f. */
+/* x is the element, f and f2 the op's SCALAR and SCALAR2 parameters. */
 #define UNARY(name, expr)                                                                  \
-    static void name(float *restrict o, const float *restrict a, int64_t n, float f)       \
+    static void name(float *restrict o, const float *restrict a, int64_t n, float f,       \
+                     float f2)                                                             \
     {                                                                                      \
         (void)f;                                                                           \
+        (void)f2;                                                                          \
         for (int64_t i = 0; i < n; i++) {                                                  \
             const float x = a[i];                                                          \
             o[i] = (expr);                                                                 \
@@ -152,6 +156,8 @@ UNARY(u_softplus, softplus(x))
 UNARY(u_add_scalar, x + f)
 UNARY(u_mul_scalar, x * f)
 UNARY(u_pow_scalar, powf(x, f))
+UNARY(u_erf, erff(x))
+UNARY(u_clamp, x < f ? f : x > f2 ? f2 : x) /* keeps NaN, as torch.clamp */
 
 /* fn and the per-element cost used to decide on threads. */
 static unary_fn *unary_kernel(clg_op op, int *cost)
@@ -177,6 +183,8 @@ static unary_fn *unary_kernel(clg_op op, int *cost)
     case CLG_OP_ADD_SCALAR: *cost = 1; return u_add_scalar;
     case CLG_OP_MUL_SCALAR: *cost = 1; return u_mul_scalar;
     case CLG_OP_POW_SCALAR: return u_pow_scalar;
+    case CLG_OP_ERF: return u_erf;
+    case CLG_OP_CLAMP: *cost = 1; return u_clamp;
     default: return NULL;
     }
 }
@@ -194,11 +202,11 @@ clg_status cpu_unary(clg_bk_device *dev, const clg_bk_op *op)
     const int64_t pieces = (n + FLAT_CHUNK - 1) / FLAT_CHUNK;
     float *o = cpu_data(&op->out);
     const float *a = cpu_data(&op->in[0]);
-    const float f = op->attrs.f;
+    const float f = clg_param_f32(&op->params, CLG_P_SCALAR), f2 = clg_param_f32(&op->params, CLG_P_SCALAR2);
     CPU_PARALLEL_FOR(CPU_PAR(n, cost))
     for (int64_t p = 0; p < pieces; p++) {
         const int64_t s = p * FLAT_CHUNK;
-        fn(o + s, a + s, n - s < FLAT_CHUNK ? n - s : FLAT_CHUNK, f);
+        fn(o + s, a + s, n - s < FLAT_CHUNK ? n - s : FLAT_CHUNK, f, f2);
     }
     return CLG_OK;
 }

@@ -242,7 +242,8 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
 clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op)
 {
     const clg_bk_tensor *a = &op->in[0], *b = &op->in[1], *out = &op->out;
-    const int ta = op->attrs.trans_a, tb = op->attrs.trans_b;
+    const int ta = clg_param_int(&op->params, CLG_P_TRANS_A),
+              tb = clg_param_int(&op->params, CLG_P_TRANS_B);
     const int64_t batch = out->dim[0], M = out->dim[1], N = out->dim[2];
     const int64_t K = ta ? a->dim[1] : a->dim[2];
     const int64_t lda = a->dim[2], ldb = b->dim[2]; /* row strides as stored */

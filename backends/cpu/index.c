@@ -1,4 +1,4 @@
-/* Index ops: gather, scatter_add (torch semantics along attrs.axis) and
+/* Index ops: gather, scatter_add (torch semantics along the AXIS parameter) and
  * one_hot. Index tensors are i32 and come from data, so every index is
  * range-checked before anything is written through it. */
 #include "cpu.h"
@@ -46,7 +46,7 @@ static void index_walk(cpu_walk *w, const clg_bk_tensor *idx, const clg_bk_tenso
 clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
 {
     const clg_bk_tensor *data = &op->in[0], *index = &op->in[1];
-    const int axis = op->attrs.axis;
+    const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     const int32_t *idx = cpu_data(index);
     clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, data->dim[axis]);
     if (st != CLG_OK)
@@ -72,7 +72,7 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
 clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
 {
     const clg_bk_tensor *srct = &op->in[0], *index = &op->in[1], *outt = &op->out;
-    const int axis = op->attrs.axis;
+    const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     const int32_t *idx = cpu_data(index);
     clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, outt->dim[axis]);
     if (st != CLG_OK)
@@ -99,7 +99,7 @@ clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
 
 clg_status cpu_one_hot(clg_bk_device *dev, const clg_bk_op *op)
 {
-    const int64_t n = op->attrs.n, rows = cpu_numel(&op->in[0]);
+    const int64_t n = clg_param_i64(&op->params, CLG_P_N), rows = cpu_numel(&op->in[0]);
     const int32_t *cls = cpu_data(&op->in[0]);
     char range[64];
     snprintf(range, sizeof range, "n = %lld classes", (long long)n);

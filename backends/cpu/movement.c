@@ -27,12 +27,12 @@ static void copy_walk(const cpu_walk *w, uint32_t *out, const uint32_t *in)
     }
 }
 
-/* Start offset of the window at attrs.start in a tensor with strides s. */
+/* Start offset of the window at the START parameters in a tensor with strides s. */
 static int64_t window_offset(const clg_bk_op *op, int ndim, const int64_t *s)
 {
     int64_t off = 0;
     for (int d = 0; d < ndim; d++)
-        off += op->attrs.start[d] * s[d];
+        off += clg_param_i64(&op->params, CLG_P_START + d) * s[d];
     return off;
 }
 
@@ -44,7 +44,7 @@ clg_status cpu_permute(clg_bk_device *dev, const clg_bk_op *op)
     cpu_contig_strides(in->ndim, in->dim, in_s);
     cpu_contig_strides(out->ndim, out->dim, stride[0]);
     for (int d = 0; d < out->ndim; d++)
-        stride[1][d] = in_s[op->attrs.perm[d]];
+        stride[1][d] = in_s[clg_param_int(&op->params, CLG_P_PERM + d)];
     cpu_walk w;
     cpu_walk_init(&w, out->ndim, out->dim, 2, stride);
     copy_walk(&w, cpu_data(out), cpu_data(in));
@@ -99,7 +99,7 @@ clg_status cpu_concat(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
     const clg_bk_tensor *out = &op->out;
-    const int axis = op->attrs.axis;
+    const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     /* out is [outer, out_len, inner] around axis; input k fills a band of
      * in_len columns of each of the outer rows. */
     int64_t outer = 1, inner = 1;

@@ -75,7 +75,7 @@ clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op)
     for (int d = 0; d < in->ndim; d++) {
         if (in->dim[d] == 1)
             continue;
-        const int r = (op->attrs.axes >> d) & 1;
+        const int r = ((uint32_t)clg_param_i64(&op->params, CLG_P_AXES) >> d) & 1;
         if (ng > 0 && reduced[ng - 1] == r) {
             size[ng - 1] *= in->dim[d];
         } else {
@@ -166,7 +166,7 @@ clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
     int64_t outer, len, inner;
-    split_at_axis(&op->in[0], op->attrs.axis, &outer, &len, &inner);
+    split_at_axis(&op->in[0], clg_param_int(&op->params, CLG_P_AXIS), &outer, &len, &inner);
     const float *a = cpu_data(&op->in[0]);
     int32_t *o = cpu_data(&op->out);
     CPU_PARALLEL_FOR(CPU_PAR(outer * len * inner, 1))
@@ -214,7 +214,7 @@ clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
     int64_t outer, len, inner;
-    split_at_axis(&op->in[0], op->attrs.axis, &outer, &len, &inner);
+    split_at_axis(&op->in[0], clg_param_int(&op->params, CLG_P_AXIS), &outer, &len, &inner);
     if (len == 0)
         return CLG_OK;
     const float *a = cpu_data(&op->in[0]);

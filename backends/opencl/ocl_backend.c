@@ -16,6 +16,7 @@ static const clg_backend ocl_backend = {
     .abi_minor = CLG_BACKEND_ABI_MINOR,
     .struct_size = sizeof(clg_backend),
     .name = "opencl",
+    .op_table_version = CLG_OP_TABLE_VERSION,
     .device_count = ocl_device_count,
     .device_info = ocl_device_info,
     .open = ocl_open,

@@ -79,36 +79,12 @@ const char *ocl_clblast_status_name(int st)
     }
 }
 
-static const char *const op_names[CLG_OP_COUNT] = {
-    [CLG_OP_INPUT] = "input", [CLG_OP_PARAM] = "param", [CLG_OP_CONST] = "const",
-    [CLG_OP_RESHAPE] = "reshape", [CLG_OP_FILL] = "fill", [CLG_OP_COPY] = "copy",
-    [CLG_OP_CAST] = "cast", [CLG_OP_NEG] = "neg", [CLG_OP_EXP] = "exp",
-    [CLG_OP_LOG] = "log", [CLG_OP_SQRT] = "sqrt", [CLG_OP_RSQRT] = "rsqrt",
-    [CLG_OP_ABS] = "abs", [CLG_OP_SIGN] = "sign", [CLG_OP_RELU] = "relu",
-    [CLG_OP_LEAKY_RELU] = "leaky_relu", [CLG_OP_SIGMOID] = "sigmoid",
-    [CLG_OP_TANH] = "tanh", [CLG_OP_GELU] = "gelu", [CLG_OP_GELU_TANH] = "gelu_tanh",
-    [CLG_OP_GELU_GRAD] = "gelu_grad", [CLG_OP_GELU_TANH_GRAD] = "gelu_tanh_grad",
-    [CLG_OP_SOFTPLUS] = "softplus", [CLG_OP_ADD_SCALAR] = "add_scalar",
-    [CLG_OP_MUL_SCALAR] = "mul_scalar", [CLG_OP_POW_SCALAR] = "pow_scalar",
-    [CLG_OP_ADD] = "add", [CLG_OP_SUB] = "sub", [CLG_OP_MUL] = "mul",
-    [CLG_OP_DIV] = "div", [CLG_OP_MAXIMUM] = "maximum", [CLG_OP_MINIMUM] = "minimum",
-    [CLG_OP_EQ] = "eq", [CLG_OP_NE] = "ne", [CLG_OP_LT] = "lt", [CLG_OP_LE] = "le",
-    [CLG_OP_GT] = "gt", [CLG_OP_GE] = "ge", [CLG_OP_WHERE] = "where",
-    [CLG_OP_SUM] = "sum", [CLG_OP_MEAN] = "mean", [CLG_OP_MAX] = "max",
-    [CLG_OP_ARGMAX] = "argmax", [CLG_OP_SOFTMAX] = "softmax",
-    [CLG_OP_LOG_SOFTMAX] = "log_softmax", [CLG_OP_MATMUL] = "matmul",
-    [CLG_OP_PERMUTE] = "permute", [CLG_OP_EXPAND] = "expand", [CLG_OP_SLICE] = "slice",
-    [CLG_OP_PAD] = "pad", [CLG_OP_CONCAT] = "concat", [CLG_OP_GATHER] = "gather",
-    [CLG_OP_SCATTER_ADD] = "scatter_add", [CLG_OP_ONE_HOT] = "one_hot",
-};
-
 const char *ocl_op_name(int op)
 {
     if (op == CLG_OP_COUNT)
         return "(transfer)";
-    if (op < 0 || op >= CLG_OP_COUNT || !op_names[op])
-        return "(unknown op)";
-    return op_names[op];
+    const char *name = clg_op_info_of((clg_op)op).name;
+    return name ? name : "(unknown op)";
 }
 
 static void vset(clg_bk_device *dev, const char *fmt, va_list ap)

@@ -6,6 +6,7 @@
 
 #include <clblast_c.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct gemm_shape {
     size_t M, N, K, batch;
@@ -22,8 +23,8 @@ static clg_status check_shapes(clg_bk_device *dev, const clg_bk_op *op, gemm_sha
                         b->ndim, o->ndim);
     if (a->dtype != CLG_F32 || b->dtype != CLG_F32 || o->dtype != CLG_F32)
         return ocl_fail(dev, CLG_ERR_INVALID, "opencl: matmul: operands must be f32");
-    g->ta = op->attrs.trans_a != 0;
-    g->tb = op->attrs.trans_b != 0;
+    g->ta = clg_param_int(&op->params, CLG_P_TRANS_A) != 0;
+    g->tb = clg_param_int(&op->params, CLG_P_TRANS_B) != 0;
     int64_t M = g->ta ? a->dim[2] : a->dim[1], Ka = g->ta ? a->dim[1] : a->dim[2];
     int64_t Kb = g->tb ? b->dim[2] : b->dim[1], N = g->tb ? b->dim[1] : b->dim[2];
     int64_t B = o->dim[0];
@@ -137,7 +138,7 @@ clg_status ocl_matmul(clg_bk_device *dev, const clg_bk_op *op)
         clg_bk_op fill = *op;
         fill.op = CLG_OP_FILL;
         fill.n_in = 0;
-        fill.attrs.f = 0.0f;
+        memset(&fill.params, 0, sizeof fill.params);
         return ocl_exec(dev, &fill);
     }
     return dev->gemm_own ? own_gemm(dev, op, &g) : clblast_gemm(dev, op, &g);

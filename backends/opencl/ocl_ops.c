@@ -109,7 +109,8 @@ static clg_status check_tensor(clg_bk_device *dev, const clg_bk_op *op, const cl
         return ocl_fail(dev, CLG_ERR_UNSUPPORTED,
                         "opencl: %s: %s %s at offset %zu exceeds 2^31 elements",
                         ocl_op_name(op->op), role, s, t->offset);
-    if (t->offset > t->buf->size || (size_t)n * 4 > t->buf->size - t->offset)
+    if (t->offset > t->buf->size ||
+        (size_t)n * clg_dtype_size(t->dtype) > t->buf->size - t->offset)
         return ocl_fail(dev, CLG_ERR_INVALID,
                         "opencl: %s: %s %s at offset %zu overruns its %zu-byte buffer",
                         ocl_op_name(op->op), role, s, t->offset, t->buf->size);
@@ -232,11 +233,18 @@ static clg_status bcast_strides(clg_bk_device *dev, const clg_bk_op *op, const c
     return CLG_OK;
 }
 
-static int unary_code(clg_op op)
+/* Elementwise f32 -> f32 ops of one input: k_unary switches on their
+ * op-table numbers. */
+static int is_unary_math(clg_op op)
 {
-    if (op >= CLG_OP_NEG && op <= CLG_OP_POW_SCALAR)
-        return (int)(op - CLG_OP_NEG); /* same order as the U_* codes */
-    return -1;
+    clg_op_info i = clg_op_info_of(op);
+    return i.family == CLG_FAMILY_ELEMENTWISE && i.arity == 1 && i.dtype_rule == CLG_DTRULE_F32;
+}
+
+static int is_binary(clg_op op)
+{
+    clg_op_info i = clg_op_info_of(op);
+    return i.family == CLG_FAMILY_ELEMENTWISE && i.arity == 2;
 }
 
 static clg_status exec_unary(clg_bk_device *dev, const clg_bk_op *op)
@@ -247,11 +255,12 @@ static clg_status exec_unary(clg_bk_device *dev, const clg_bk_op *op)
     if (numel(x) != numel(o))
         return bad(dev, op, "input and output sizes differ (output %s)", o);
     kargs a = kbegin(dev, K_UNARY);
-    a_int(&a, unary_code(op->op));
+    a_int(&a, (int)op->op);
     a_int(&a, (int)numel(o));
     a_tensor(&a, x);
     a_tensor(&a, o);
-    a_f32(&a, op->attrs.f);
+    a_f32(&a, clg_param_f32(&op->params, CLG_P_SCALAR));
+    a_f32(&a, clg_param_f32(&op->params, CLG_P_SCALAR2));
     return launch(dev, op, &a, K_UNARY, (size_t)numel(o), 0);
 }
 
@@ -273,7 +282,7 @@ static clg_status bcast_layout(clg_bk_device *dev, const clg_bk_op *op, int n_in
     return CLG_OK;
 }
 
-static int is_compare(clg_op op) { return op >= CLG_OP_EQ && op <= CLG_OP_GE; }
+static int is_compare(clg_op op) { return clg_op_info_of(op).dtype_rule == CLG_DTRULE_MASK; }
 
 static clg_status exec_binary(clg_bk_device *dev, const clg_bk_op *op)
 {
@@ -291,7 +300,7 @@ static clg_status exec_binary(clg_bk_device *dev, const clg_bk_op *op)
         return s;
     int k = x->dtype == CLG_F32 ? K_BINARY_F32 : K_BINARY_I32;
     kargs a = kbegin(dev, k);
-    a_int(&a, (int)(op->op - CLG_OP_ADD)); /* same order as the B_* codes */
+    a_int(&a, (int)op->op);
     a_int(&a, (int)numel(o));
     a_int(&a, rank);
     a_i8(&a, dims);
@@ -340,7 +349,7 @@ static clg_status exec_reduce(clg_bk_device *dev, const clg_bk_op *op)
     int orank = 0, rrank = 0;
     int64_t R = 1;
     for (int i = 0; i < x->ndim; i++) {
-        int red = (op->attrs.axes >> i) & 1u;
+        int red = ((uint32_t)clg_param_i64(&op->params, CLG_P_AXES) >> i) & 1u;
         if (o->dim[i] != (red ? 1 : x->dim[i]))
             return bad(dev, op, "output shape %s does not match the reduced input", o);
         if (red) {
@@ -352,7 +361,7 @@ static clg_status exec_reduce(clg_bk_device *dev, const clg_bk_op *op)
             ost[orank++] = cs[i];
         }
     }
-    if (op->attrs.axes >> x->ndim)
+    if ((uint32_t)clg_param_i64(&op->params, CLG_P_AXES) >> x->ndim)
         return bad(dev, op, "axes name dims beyond the input's rank (input %s)", x);
     if (op->op == CLG_OP_MAX && R == 0 && numel(o) > 0)
         return bad(dev, op, "max over an empty dim has no identity (input %s)", x);
@@ -409,13 +418,13 @@ static clg_status exec_argmax(clg_bk_device *dev, const clg_bk_op *op)
     if (x->dtype != CLG_F32 || o->dtype != CLG_I32)
         return bad(dev, op, "needs f32 input and i32 output", NULL);
     int rows, len, inner;
-    clg_status s = axis_split(dev, op, x, op->attrs.axis, &rows, &len, &inner);
+    clg_status s = axis_split(dev, op, x, clg_param_int(&op->params, CLG_P_AXIS), &rows, &len, &inner);
     if (s != CLG_OK)
         return s;
     if (o->ndim != x->ndim)
         return bad(dev, op, "output rank differs from the input's (output %s)", o);
     for (int i = 0; i < x->ndim; i++)
-        if (o->dim[i] != (i == op->attrs.axis ? 1 : x->dim[i]))
+        if (o->dim[i] != (i == clg_param_int(&op->params, CLG_P_AXIS) ? 1 : x->dim[i]))
             return bad(dev, op, "output shape %s does not match the input", o);
     rows = (int)numel(o);
     if (len == 0 && numel(o) > 0)
@@ -437,7 +446,7 @@ static clg_status exec_softmax(clg_bk_device *dev, const clg_bk_op *op)
     if (numel(x) != numel(o))
         return bad(dev, op, "input and output sizes differ (output %s)", o);
     int rows, len, inner;
-    clg_status s = axis_split(dev, op, x, op->attrs.axis, &rows, &len, &inner);
+    clg_status s = axis_split(dev, op, x, clg_param_int(&op->params, CLG_P_AXIS), &rows, &len, &inner);
     if (s != CLG_OK)
         return s;
     kargs a = kbegin(dev, K_SOFTMAX);
@@ -494,7 +503,7 @@ static clg_status exec_movement(clg_bk_device *dev, const clg_bk_op *op)
             return bad(dev, op, "output rank differs from the input's (output %s)", o);
         int seen = 0;
         for (int i = 0; i < o->ndim; i++) {
-            int p = op->attrs.perm[i];
+            int p = clg_param_int(&op->params, CLG_P_PERM + i);
             if (p < 0 || p >= x->ndim || (seen >> p) & 1 || x->dim[p] != o->dim[i])
                 return bad(dev, op, "perm does not map the input onto the output %s", o);
             seen |= 1 << p;
@@ -514,7 +523,7 @@ static clg_status exec_movement(clg_bk_device *dev, const clg_bk_op *op)
             return bad(dev, op, "output rank differs from the input's (output %s)", o);
         int64_t base = eoff(x);
         for (int i = 0; i < o->ndim; i++) {
-            int64_t s0 = op->attrs.start[i];
+            int64_t s0 = clg_param_i64(&op->params, CLG_P_START + i);
             if (s0 < 0 || s0 + o->dim[i] > x->dim[i])
                 return bad(dev, op, "the slice leaves the input %s", x);
             base += s0 * xs[i];
@@ -527,7 +536,7 @@ static clg_status exec_movement(clg_bk_device *dev, const clg_bk_op *op)
             return bad(dev, op, "output rank differs from the input's (output %s)", o);
         int64_t base = eoff(o);
         for (int i = 0; i < o->ndim; i++) {
-            int64_t s0 = op->attrs.start[i];
+            int64_t s0 = clg_param_i64(&op->params, CLG_P_START + i);
             if (s0 < 0 || s0 + x->dim[i] > o->dim[i])
                 return bad(dev, op, "the input does not fit the output %s", o);
             base += s0 * os[i];
@@ -538,7 +547,7 @@ static clg_status exec_movement(clg_bk_device *dev, const clg_bk_op *op)
         return strided_copy(dev, op, x->ndim, x->dim, xs, x, eoff(x), os, o, (int)base);
     }
     default: { /* CONCAT */
-        int axis = op->attrs.axis;
+        int axis = clg_param_int(&op->params, CLG_P_AXIS);
         if (axis < 0 || axis >= o->ndim)
             return bad(dev, op, "axis out of range for the output %s", o);
         int64_t at = 0;
@@ -579,12 +588,12 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
         const clg_bk_tensor *x = &op->in[0];
         if (x->dtype != CLG_I32 || o->dtype != CLG_F32)
             return bad(dev, op, "needs i32 input and f32 output", NULL);
-        if (o->ndim != x->ndim + 1 || o->dim[o->ndim - 1] != op->attrs.n ||
-            numel(o) != numel(x) * op->attrs.n || op->attrs.n < 0)
+        if (o->ndim != x->ndim + 1 || o->dim[o->ndim - 1] != clg_param_i64(&op->params, CLG_P_N) ||
+            numel(o) != numel(x) * clg_param_i64(&op->params, CLG_P_N) || clg_param_i64(&op->params, CLG_P_N) < 0)
             return bad(dev, op, "output %s is not the input's shape plus [n]", o);
         kargs a = kbegin(dev, K_ONE_HOT);
         a_int(&a, (int)numel(o));
-        a_int(&a, (int)op->attrs.n);
+        a_int(&a, (int)clg_param_i64(&op->params, CLG_P_N));
         a_tensor(&a, x);
         a_tensor(&a, o);
         a_mem(&a, dev->index_err);
@@ -593,7 +602,7 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
         s = launch(dev, op, &a, K_ONE_HOT, (size_t)numel(o), 0);
     } else {
         const clg_bk_tensor *d = &op->in[0], *ix = &op->in[1];
-        int axis = op->attrs.axis;
+        int axis = clg_param_int(&op->params, CLG_P_AXIS);
         if (ix->dtype != CLG_I32)
             return bad(dev, op, "the index must be i32", NULL);
         if (d->dtype != o->dtype)
@@ -661,27 +670,15 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
     return s;
 }
 
-static int n_inputs(clg_op op)
-{
-    if (op == CLG_OP_FILL)
-        return 0;
-    if (op >= CLG_OP_COPY && op <= CLG_OP_POW_SCALAR)
-        return 1;
-    if (op >= CLG_OP_ADD && op <= CLG_OP_GE)
-        return 2;
-    if (op == CLG_OP_WHERE)
-        return 3;
-    if (op == CLG_OP_MATMUL || op == CLG_OP_GATHER || op == CLG_OP_SCATTER_ADD)
-        return 2;
-    if (op == CLG_OP_CONCAT)
-        return -1;
-    return 1;
-}
-
 int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
-    if (!op || op->op < CLG_OP_FIRST_KERNEL || op->op >= CLG_OP_COUNT)
+    if (!op || !clg_op_is_kernel(op->op))
+        return 0;
+    for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
+        if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)
+            return 0; /* the kernels move 4-byte words */
+    if (op->out.dtype != CLG_F32 && op->out.dtype != CLG_I32)
         return 0;
     int64_t n = numel(&op->out);
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
@@ -689,8 +686,7 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
             n = numel(&op->in[i]);
     if (n > INT_MAX)
         return 0;
-    if (op->op >= CLG_OP_ADD && op->op <= CLG_OP_MINIMUM && op->n_in == 2 &&
-        op->in[0].dtype == CLG_I32)
+    if (is_binary(op->op) && !is_compare(op->op) && op->n_in == 2 && op->in[0].dtype == CLG_I32)
         return 0;
     return 1;
 }
@@ -699,10 +695,10 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
 {
     if (!dev || !op)
         return ocl_fail(dev, CLG_ERR_INVALID, "opencl: exec: NULL argument");
-    if (op->op < CLG_OP_FIRST_KERNEL || op->op >= CLG_OP_COUNT)
+    if (!clg_op_is_kernel(op->op))
         return ocl_fail(dev, CLG_ERR_INVALID, "opencl: exec: op %d is not a kernel op",
                         (int)op->op);
-    int want = n_inputs(op->op);
+    int want = clg_op_info_of(op->op).arity;
     if ((want >= 0 && op->n_in != want) ||
         (want < 0 && (op->n_in < 1 || op->n_in > CLG_MAX_INPUTS)))
         return ocl_fail(dev, CLG_ERR_INVALID, "opencl: %s: got %d inputs", ocl_op_name(op->op),
@@ -720,10 +716,14 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_FILL: {
         unsigned bits;
         if (op->out.dtype == CLG_F32) {
-            float f = op->attrs.f;
+            float f = clg_param_f32(&op->params, CLG_P_SCALAR);
             memcpy(&bits, &f, 4);
         } else {
-            bits = (unsigned)(int32_t)op->attrs.f;
+            /* NaN and values outside int32 give INT_MIN, as k_cast and the
+             * CPU backend do; a plain C cast would be undefined there. */
+            float f = clg_param_f32(&op->params, CLG_P_SCALAR);
+            int32_t v = (f > -2147483904.0f && f < 2147483648.0f) ? (int32_t)f : INT32_MIN;
+            bits = (unsigned)v;
         }
         return fill_words(dev, op, &op->out, bits);
     }
@@ -732,13 +732,14 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
             return bad(dev, op, "input and output differ in dtype or size (output %s)",
                        &op->out);
         return ocl_copy(dev, op->in[0].buf, op->in[0].offset, op->out.buf, op->out.offset,
-                        (size_t)numel(&op->out) * 4);
+                        (size_t)numel(&op->out) * clg_dtype_size(op->out.dtype));
     case CLG_OP_CAST: {
         const clg_bk_tensor *x = &op->in[0], *o = &op->out;
         if (numel(x) != numel(o))
             return bad(dev, op, "input and output sizes differ (output %s)", o);
         if (x->dtype == o->dtype)
-            return ocl_copy(dev, x->buf, x->offset, o->buf, o->offset, (size_t)numel(o) * 4);
+            return ocl_copy(dev, x->buf, x->offset, o->buf, o->offset,
+                            (size_t)numel(o) * clg_dtype_size(o->dtype));
         kargs a = kbegin(dev, K_CAST);
         a_int(&a, x->dtype == CLG_F32 ? 0 : 1);
         a_int(&a, (int)numel(o));
@@ -770,9 +771,9 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_ONE_HOT:
         return exec_index(dev, op);
     default:
-        if (op->op >= CLG_OP_ADD && op->op <= CLG_OP_GE)
+        if (is_binary(op->op))
             return exec_binary(dev, op);
-        if (unary_code(op->op) >= 0)
+        if (is_unary_math(op->op))
             return exec_unary(dev, op);
         return ocl_fail(dev, CLG_ERR_UNSUPPORTED, "opencl: %s: not implemented",
                         ocl_op_name(op->op));

@@ -2,9 +2,11 @@
  * exactly this source, build options, device, driver and salt is there,
  * built from the embedded source otherwise, and then cached (written to a
  * temporary file and renamed, so a reader never sees half a file). */
+#include "ocl_cache.h"
 #include "ocl_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define CACHE_MAGIC "CLGRADCL1\n"
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -74,33 +74,32 @@ static int cache_dir(char *buf, size_t len)
     return 0;
 }
 
-static int read_file(const char *path, unsigned char **data, size_t *len)
+/* Reads a cache file: a regular file (a FIFO or a device planted in the
+ * cache directory must not block or feed us forever) of at most `max`
+ * bytes. Returns 0 with the bytes, else -1. */
+static int read_file(const char *path, size_t max, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 1 << 20;
-            unsigned char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return -1;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        (uint64_t)sb.st_size > max) {
+        close(fd);
+        return -1;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    size_t n = (size_t)sb.st_size, got = 0;
+    unsigned char *buf = malloc(n);
+    while (buf && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf || got != n) { /* shrank while read: a miss */
         free(buf);
         return -1;
     }
@@ -109,53 +108,58 @@ static int read_file(const char *path, unsigned char **data, size_t *len)
     return 0;
 }
 
-/* The binary inside a cache file whose recorded key equals `key`, or NULL. */
-static const unsigned char *cache_payload(const unsigned char *file, size_t len,
-                                          const char *key, size_t *bin_len)
+static int write_all(int fd, const void *p, size_t n)
 {
-    size_t ml = strlen(CACHE_MAGIC), kl = strlen(key);
-    uint32_t fkl;
-    uint64_t bl;
-    if (len < ml + sizeof fkl || memcmp(file, CACHE_MAGIC, ml) != 0)
-        return NULL;
-    memcpy(&fkl, file + ml, sizeof fkl);
-    size_t pos = ml + sizeof fkl;
-    if (fkl != kl || len - pos < kl + sizeof bl || memcmp(file + pos, key, kl) != 0)
-        return NULL;
-    pos += kl;
-    memcpy(&bl, file + pos, sizeof bl);
-    pos += sizeof bl;
-    if (bl == 0 || bl != len - pos)
-        return NULL;
-    *bin_len = (size_t)bl;
-    return file + pos;
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
-/* Writes the cache file atomically; returns NULL or why it could not. */
+/* Writes the cache file atomically: a fresh temporary file, flushed to
+ * disk, renamed over the entry, the directory flushed; a crash leaves the
+ * old entry or the new one, never half of one. Returns NULL or why not. */
 static const char *cache_store(const char *dir, const char *path, const char *key,
                                const unsigned char *bin, size_t bin_len)
 {
     if (make_dirs(dir) != 0)
         return "cannot create the cache directory";
+    unsigned char *hdr = malloc(OCL_CACHE_HEADER_LEN(strlen(key)));
+    size_t hl = hdr ? ocl_cache_header(hdr, key, bin, bin_len) : 0;
+    if (!hl) {
+        free(hdr);
+        return hdr ? "the key or the binary is too large to cache" : "out of host memory";
+    }
     /* Unique per process and per call: two devices (or processes) may
      * store the same key at once; the last rename wins, both are whole. */
     static unsigned counter;
     unsigned n = __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(hdr);
         return "cannot create a file in the cache directory";
-    uint32_t kl = (uint32_t)strlen(key);
-    uint64_t bl = bin_len;
-    int ok = fwrite(CACHE_MAGIC, 1, strlen(CACHE_MAGIC), f) == strlen(CACHE_MAGIC) &&
-             fwrite(&kl, sizeof kl, 1, f) == 1 && fwrite(key, 1, kl, f) == kl &&
-             fwrite(&bl, sizeof bl, 1, f) == 1 && fwrite(bin, 1, bin_len, f) == bin_len;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
+    }
+    int ok = write_all(fd, hdr, hl) == 0 && write_all(fd, bin, bin_len) == 0;
+    free(hdr);
+    ok = ok && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);
         return "writing the cache file failed";
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd); /* best effort: the entry is whole either way */
+        close(dfd);
     }
     return NULL;
 }
@@ -239,12 +243,16 @@ clg_status ocl_program_open(clg_bk_device *dev)
     if (have_dir)
         snprintf(path, sizeof path, "%s/opencl-%016llx.bin", dir, (unsigned long long)key_hash);
 
+    const char *discarded = NULL; /* why a cache entry there was not used */
     if (have_dir) {
         unsigned char *file = NULL;
         size_t flen = 0, blen = 0;
-        if (read_file(path, &file, &flen) == 0) {
-            const unsigned char *bin = cache_payload(file, flen, key, &blen);
+        if (read_file(path, OCL_CACHE_HEADER_LEN(OCL_CACHE_MAX_KEY) + OCL_CACHE_MAX_BINARY, &file,
+                      &flen) == 0) {
+            const unsigned char *bin = ocl_cache_parse(file, flen, key, &blen, &discarded);
             cl_program p = bin ? try_cached(dev, bin, blen, options) : NULL;
+            if (bin && !p)
+                discarded = "the driver refused the binary";
             free(file);
             if (p) {
                 dev->program = p;
@@ -287,12 +295,15 @@ clg_status ocl_program_open(clg_bk_device *dev)
             why = cache_store(dir, path, key, bin, bin_len);
     }
     free(bin);
+    char note[160] = "";
+    if (discarded)
+        snprintf(note, sizeof note, " (cache entry discarded: %s)", discarded);
     if (why)
-        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms; not cached: %s",
-                 dev->name, ms, why);
+        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms%s; not cached: %s",
+                 dev->name, ms, note, why);
     else
-        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms, cached to %s",
-                 dev->name, ms, path);
+        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms%s, cached to %s",
+                 dev->name, ms, note, path);
     log_line(dev->err);
     return CLG_OK;
 }

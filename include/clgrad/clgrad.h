@@ -29,10 +29,18 @@ const char *clg_ctx_error(const clg_ctx *ctx);
 clg_status clg_ctx_set_error(clg_ctx *ctx, clg_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Forgets the last failure (clg_ctx_error then returns ""). */
+void clg_ctx_clear_error(clg_ctx *ctx);
+/* Something that lives as long as the context (the component registry, a
+ * library's own state): attached under a key, freed with free_fn when the
+ * context is freed, before its backends are unloaded. Attaching to a key
+ * that is taken is an error. */
+clg_status clg_ctx_attach(clg_ctx *ctx, const char *key, void *ptr, void (*free_fn)(void *));
+void *clg_ctx_attached(const clg_ctx *ctx, const char *key); /* NULL if none */
+
 const char *clg_status_name(clg_status st);
 const char *clg_op_name(clg_op op);
 const char *clg_dtype_name(clg_dtype dt);
-size_t clg_dtype_size(clg_dtype dt);
 int64_t clg_shape_numel(const clg_shape *s);
 /* "[2, 3]" into buf; returns buf. */
 char *clg_shape_str(const clg_shape *s, char *buf, size_t len);
@@ -49,6 +57,12 @@ int clg_backend_count(const clg_ctx *ctx);
 const char *clg_backend_name(const clg_ctx *ctx, int i);
 /* Path the backend was loaded from. */
 const char *clg_backend_path(const clg_ctx *ctx, int i);
+/* The directories searched for backend and component modules, in order:
+ * $CLGRAD_PLUGIN_PATH, the installed plugin dir, and the build tree's module
+ * dirs when the program runs from it. NULL-terminated; free with
+ * clg_strv_free. NULL on out-of-memory. */
+char **clg_plugin_search_dirs(void);
+void clg_strv_free(char **v);
 
 clg_status clg_device_count(clg_ctx *ctx, const char *backend, int *count);
 clg_status clg_device_info_get(clg_ctx *ctx, const char *backend, int index,
@@ -77,6 +91,18 @@ clg_device *clg_store_device(const clg_store *st);
 clg_status clg_store_add(clg_store *st, const char *name, clg_dtype dt,
                          const clg_shape *shape, const void *init);
 int clg_store_count(const clg_store *st);
+/* What a store tensor is to training. A new tensor is a PARAMETER: the
+ * trainer collects parameters (and only those) for the optimizer. BUFFERs
+ * are model state that is not trained by gradient (BatchNorm's running
+ * statistics: PyTorch's register_buffer); STATE is the trainer's own
+ * (optimizer moments, accumulated and synchronised gradients). */
+typedef enum clg_tensor_kind {
+    CLG_TENSOR_PARAMETER = 0,
+    CLG_TENSOR_BUFFER = 1,
+    CLG_TENSOR_STATE = 2
+} clg_tensor_kind;
+clg_status clg_store_set_kind(clg_store *st, const char *name, clg_tensor_kind kind);
+clg_tensor_kind clg_store_kind(const clg_store *st, int i);
 /* Index of `name`, or -1. */
 int clg_store_find(const clg_store *st, const char *name);
 const char *clg_store_name(const clg_store *st, int i);
@@ -98,9 +124,14 @@ clg_status clg_graph_status(const clg_graph *g);
 const char *clg_graph_error(const clg_graph *g);
 int clg_graph_size(const clg_graph *g);
 
+/* The context the graph reports to. */
+clg_ctx *clg_graph_ctx(const clg_graph *g);
 clg_shape clg_shape_of(const clg_graph *g, clg_t t);
 clg_dtype clg_dtype_of(const clg_graph *g, clg_t t);
 clg_op clg_op_of(const clg_graph *g, clg_t t);
+/* For a clg_param node reading a tensor of st: that tensor's store name;
+ * NULL for any other node. */
+const char *clg_param_name(const clg_graph *g, clg_t t, const clg_store *st);
 
 /* sources */
 clg_t clg_input(clg_graph *g, const char *name, clg_dtype dt, const clg_shape *shape);
@@ -139,6 +170,9 @@ clg_t clg_sigmoid(clg_graph *g, clg_t a);
 clg_t clg_tanh(clg_graph *g, clg_t a);
 clg_t clg_gelu(clg_graph *g, clg_t a, int tanh_approx);
 clg_t clg_softplus(clg_graph *g, clg_t a);
+clg_t clg_erf(clg_graph *g, clg_t a);
+/* torch.clamp(a, lo, hi); the gradient passes where lo <= a <= hi. */
+clg_t clg_clamp(clg_graph *g, clg_t a, float lo, float hi);
 clg_t clg_cast(clg_graph *g, clg_t a, clg_dtype dt);
 clg_t clg_copy(clg_graph *g, clg_t a);
 

@@ -19,13 +19,21 @@ extern "C" {
  * [0, classes) per sample, y is NULL and n_targets is 0. */
 typedef struct clg_dataset {
     int64_t n;
-    int64_t n_features;
+    int64_t n_features; /* values per sample: the element count of sample_shape */
     int64_t n_targets;
     int64_t classes;
     float *x;          /* [n, n_features] */
     float *y;          /* [n, n_targets] or NULL */
     int32_t *labels;   /* [n] or NULL */
+    /* One sample's shape and dtype, as a model's input placeholder takes
+     * them ([batch, ...sample_shape]): images [C, H, W], feature rows [F];
+     * ndim 0 means [n_features]. Read it with clg_dataset_sample_shape. */
+    clg_shape sample_shape;
+    clg_dtype dtype;    /* of x's samples: f32 today */
 } clg_dataset;
+
+/* ds's sample shape ([n_features] when the loader set none). */
+clg_shape clg_dataset_sample_shape(const clg_dataset *ds);
 
 void clg_dataset_free(clg_dataset *ds);
 
@@ -34,13 +42,17 @@ typedef struct clg_csv_opts {
     int target_index;        /* 0-based; negative counts from the end (-1: last, the default) */
     int64_t classes;         /* > 0: the target is a class index in [0, classes) */
     int header;              /* 1: first row is names, 0: data, -1: auto (names if
-                                any cell of the first row is not a number) */
+                                no cell of the first row is a number, or when
+                                target_name is set) */
 } clg_csv_opts;
 /* target_index -1, no classes, header auto. */
 clg_csv_opts clg_csv_opts_default(void);
 
-/* Comma-separated numbers, one sample per row; "quoted" cells, CRLF and blank
- * lines are accepted. `name` is what error messages call the input. */
+/* Comma-separated numbers, one sample per row; "quoted" cells, a UTF-8 BOM,
+ * LF, CRLF and CR line ends and blank lines are accepted. Refused, with the
+ * line and column: a cell that is not a number or does not fit a float32
+ * (1e40, inf, nan), a NUL byte, a repeated column name. `name` is what
+ * error messages call the input. */
 clg_status clg_csv_load(clg_ctx *ctx, const char *path, const clg_csv_opts *opts,
                         clg_dataset **out);
 clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t len,
@@ -141,10 +153,17 @@ clg_status clg_tensor_set_meta(clg_ctx *ctx, clg_tensor_set *s, const char *key,
 const char *clg_tensor_set_get_meta(const clg_tensor_set *s, const char *key); /* or NULL */
 
 /* Reads F32 and I32 tensors as they are, F64 and I64 converted to F32 and I32
- * (I64 values must fit); other dtypes are refused by name. */
+ * (F64 values must be within float32 range, I64 values must fit); other
+ * dtypes are refused by name. As the reference implementation, refused too:
+ * a name that appears twice in the header, tensors whose data ranges
+ * overlap or leave gaps, and bytes after the last tensor's data. */
 clg_status clg_safetensors_read(clg_ctx *ctx, const char *path, clg_tensor_set **out);
 clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf, size_t len,
                                  clg_tensor_set **out);
+/* CLG_OK when every F32 value of the set is finite; else an error naming
+ * `what` (the file), the first tensor holding a nan or inf and its index.
+ * For callers that load weights (a nan weight trains to nan). */
+clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, const char *what);
 /* Writes to a temporary name in the same directory, flushes it to disk and
  * renames it over path, so path always holds a complete file. */
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s);
@@ -170,8 +189,15 @@ clg_status clg_tensor_set_to_store(const clg_tensor_set *s, const char *what, cl
  * (epoch, rng, scheduler). Saving replaces the file atomically: a kill at any
  * moment leaves the previous checkpoint whole. DIR is created if missing. */
 #define CLG_CHECKPOINT_FILE "checkpoint.safetensors"
+/* Saving adds the metadata entry "checksum": 16 hex digits over every
+ * tensor (name, dtype, shape, data) and every other metadata entry. Loading
+ * verifies it and refuses a checkpoint without one (clg_checkpoint_verify). */
+#define CLG_CHECKPOINT_CHECKSUM_KEY "checksum"
 clg_status clg_checkpoint_save(clg_ctx *ctx, const char *dir, const clg_tensor_set *s);
 clg_status clg_checkpoint_load(clg_ctx *ctx, const char *dir, clg_tensor_set **out);
+/* CLG_OK when s carries a checksum that matches its contents; else an error
+ * naming `what` (no checksum, or a mismatch). */
+clg_status clg_checkpoint_verify(clg_ctx *ctx, const char *what, const clg_tensor_set *s);
 
 /* rng state <-> a 64-hex-digit metadata string (exact round trip). */
 void clg_rng_to_string(const clg_rng *r, char out[65]);

@@ -1,5 +1,5 @@
-/* clgrad component ABI: what an optimizer, loss or LR-scheduler plugin
- * implements.
+/* clgrad component ABI: what an optimizer, loss, LR-scheduler or
+ * collective (multi-process gradient sync) plugin implements.
  *
  * A component .so is built with CLG_PLUGIN_DEFINE(my_init), which exports two
  * symbols: clg_plugin_abi (the ABI version the .so was built against) and
@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define CLG_PLUGIN_ABI_MAJOR 1
-#define CLG_PLUGIN_ABI_MINOR 0
+#define CLG_PLUGIN_ABI_MINOR 1 /* 1.1: loss target kinds, collectives */
 #define CLG_PLUGIN_INIT_SYMBOL "clg_plugin_init"
 #define CLG_PLUGIN_ABI_SYMBOL "clg_plugin_abi"
 
@@ -37,10 +37,11 @@ typedef struct clg_registry clg_registry; /* owned by the core */
 typedef enum clg_component_kind {
     CLG_COMPONENT_OPTIMIZER = 1,
     CLG_COMPONENT_LOSS = 2,
-    CLG_COMPONENT_SCHEDULER = 3
+    CLG_COMPONENT_SCHEDULER = 3,
+    CLG_COMPONENT_COLLECTIVE = 4 /* ABI 1.1 */
 } clg_component_kind;
 
-/* "optimizer", "loss", "scheduler" */
+/* "optimizer", "loss", "scheduler", "collective" */
 const char *clg_component_kind_name(clg_component_kind kind);
 
 /* ------------------------------------------------------ hyperparameters */
@@ -129,14 +130,26 @@ typedef struct clg_optimizer_ops {
 } clg_optimizer_ops;
 
 /* ---------------------------------------------------------------- losses */
+/* What a loss expects as its target, so that a trainer or the command hands
+ * it the right tensor without guessing from the loss's name. */
+typedef enum clg_target_kind {
+    /* 0: not declared (a plugin built against ABI 1.0): same as SAME_SHAPE */
+    CLG_TARGET_SAME_SHAPE = 1,  /* f32, the prediction's shape (regression,
+                                   one-hot or probability targets) */
+    CLG_TARGET_CLASS_INDEX = 2, /* i32 [N] class indices for a [N, C] prediction */
+    CLG_TARGET_CLASS_PER_POSITION = 3 /* i32 [N, T] for a [N, T, C] prediction */
+} clg_target_kind;
+
 typedef struct clg_loss_ops {
     size_t struct_size;
     /* Builds a scalar (0-d f32) loss from pred and target into *loss.
      * Shape/dtype errors: set ctx's error naming the component, the tensors
-     * and their shapes, and return CLG_ERR_INVALID. Class-index targets are
-     * i32. Autodiff supplies the gradient. */
+     * and their shapes, and return CLG_ERR_INVALID. The target is as `target`
+     * below declares. Autodiff supplies the gradient. */
     clg_status (*build)(clg_ctx *ctx, clg_graph *g, const clg_hparams *hp,
                         clg_t pred, clg_t target, clg_t *loss);
+    /* --- ABI 1.1 --- */
+    clg_target_kind target;
 } clg_loss_ops;
 
 /* ------------------------------------------------------------ schedulers */
@@ -171,6 +184,32 @@ typedef struct clg_scheduler_ops {
     int needs_metric;
 } clg_scheduler_ops;
 
+/* ------------------------------------------------------------ collectives */
+/* A group of processes that train one model together (MPI ranks, say):
+ * the trainer's gradient-sync point sums the gradients of every process
+ * with one allreduce over one contiguous host buffer. Every callback gets
+ * the state open() returned. A collective is the only place process-group
+ * code (MPI) lives: the core and the command build and run without it. */
+typedef struct clg_collective_ops {
+    size_t struct_size;
+    /* Optional: 1 if this process was started by the collective's launcher
+     * (mpirun's environment, say), so it can be picked without being named. */
+    int (*detect)(void);
+    clg_status (*open)(clg_ctx *ctx, const clg_hparams *hp, void **state);
+    void (*close)(void *state);
+    int (*rank)(void *state);
+    int (*size)(void *state);
+    /* buf (bytes) from rank `root` to every rank. */
+    clg_status (*broadcast)(clg_ctx *ctx, void *state, void *buf, size_t bytes, int root);
+    /* In place: buf[i] = sum over ranks of buf[i]; the same order of
+     * summation on every rank, so every rank gets bit-identical sums. */
+    clg_status (*allreduce_sum_f32)(clg_ctx *ctx, void *state, float *buf, size_t n);
+    clg_status (*barrier)(clg_ctx *ctx, void *state);
+    /* Ends every process of the group (a rank that failed must not leave
+     * the others waiting in a collective call). */
+    void (*abort)(void *state, int code);
+} clg_collective_ops;
+
 /* ------------------------------------------------------------- components */
 typedef struct clg_component {
     size_t struct_size;
@@ -188,6 +227,8 @@ typedef struct clg_component {
     const clg_optimizer_ops *optimizer;
     const clg_loss_ops *loss;
     const clg_scheduler_ops *scheduler;
+    /* --- ABI 1.1 --- */
+    const clg_collective_ops *collective;
 } clg_component;
 
 #define CLG_COMPONENT_INIT { .struct_size = sizeof(clg_component) }

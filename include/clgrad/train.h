@@ -1,12 +1,17 @@
-/* clgrad — training API: component plugins (optimizers, losses, schedulers),
- * the listing of registered components, and the trainer that turns a model
- * graph and a loss into one compiled optimizer step.
+/* clgrad — training API: component plugins (optimizers, losses, schedulers,
+ * collectives), the listing of registered components, and the trainer that
+ * turns a model graph and a loss into a compiled optimizer step.
  *
  * A training step follows PyTorch's loop
- *     loss = crit(model(x), y); loss.backward(); [clip_grad_norm_];
- *     opt.step(); opt.zero_grad(); [sched.step()]
- * with the forward pass, backward pass and update in one plan compiled once,
- * and one host read (the loss) per step. */
+ *     loss = crit(model(x), y); loss.backward(); [allreduce(grads)];
+ *     [clip_grad_norm_]; opt.step(); opt.zero_grad(); [sched.step()]
+ * in stages: forward and loss -> gradients -> the gradient-sync point (a
+ * collective, when one is given) -> clipping -> accumulation -> the
+ * optimizer's update. Without a collective all stages are one plan compiled
+ * once, with one host read (the loss) per step; with one, the gradients
+ * are written to store tensors "grad.<param>" by a first plan, summed across
+ * processes through the host in one allreduce, and a second plan runs the
+ * rest. */
 #ifndef CLGRAD_TRAIN_H
 #define CLGRAD_TRAIN_H
 
@@ -66,6 +71,27 @@ char *clg_hparams_str(const clg_hparams *hp, char *buf, size_t len);
 clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t target,
                           clg_t *loss);
 
+/* What the loss `spec` expects as its target (declared by the loss; an ABI
+ * 1.0 plugin's undeclared kind reads as CLG_TARGET_SAME_SHAPE). */
+clg_status clg_loss_target(clg_ctx *ctx, const char *spec, clg_target_kind *out);
+
+/* ------------------------------------------------------------- collectives */
+/* A process group (see clg_collective_ops in plugin.h). spec names one
+ * ("mpi"); spec NULL picks the first registered collective whose detect()
+ * says its launcher started this process, and leaves *out NULL (not an
+ * error) when none did. A NULL collective is the group of one: rank 0 of
+ * size 1, and every call is a no-op. */
+typedef struct clg_collective clg_collective;
+clg_status clg_collective_open(clg_ctx *ctx, const char *spec, clg_collective **out);
+void clg_collective_close(clg_collective *c);
+const char *clg_collective_name(const clg_collective *c);
+int clg_collective_rank(const clg_collective *c);
+int clg_collective_size(const clg_collective *c);
+clg_status clg_collective_broadcast(clg_collective *c, void *buf, size_t bytes, int root);
+clg_status clg_collective_allreduce_sum(clg_collective *c, float *buf, size_t n);
+clg_status clg_collective_barrier(clg_collective *c);
+void clg_collective_abort(clg_collective *c, int code);
+
 /* -------------------------------------------------------------- schedulers */
 /* A scheduler chain on its own (the trainer holds one): spec as
  * clg_trainer_opts.scheduler. The lr at t = 0 is available right after
@@ -96,7 +122,8 @@ typedef struct clg_trainer_opts {
      * chain must share it. */
     const char *scheduler;
     /* Store names of the parameters to train; NULL: every f32 store tensor
-     * the graph reads through clg_param. */
+     * of kind CLG_TENSOR_PARAMETER the graph reads through clg_param.
+     * Buffers and state are refused: optimizers see parameters only. */
     const char *const *params;
     int n_params;
     /* > 0: before the update, scale all gradients by
@@ -115,6 +142,11 @@ typedef struct clg_trainer_opts {
     const clg_t *outputs;
     int n_outputs;
     const clg_compile_opts *compile; /* may be NULL */
+    /* The gradient-sync point: NULL (the default) trains alone; a
+     * collective sums every step's gradients across its processes before
+     * clipping, accumulation and the update see them. Borrowed: it must
+     * outlive the trainer. */
+    clg_collective *collective;
 } clg_trainer_opts;
 
 /* Adds to g the gradient of `loss` (a one-element f32 node) w.r.t. the
@@ -140,6 +172,15 @@ clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *
  * interval=step and the optimizer stepped, a scheduler step. loss may be
  * NULL: the run is then only enqueued (no host sync). */
 clg_status clg_trainer_step(clg_trainer *tr, float *loss);
+/* With a collective: this process's gradients are multiplied by w before
+ * they are summed across the group (default 1). Data-parallel training
+ * with a mean loss over each process's shard of a global batch sets w to
+ * shard rows / global rows, so that the sum is the global batch's mean
+ * gradient (1/N for N equal shards: exact in f32 when N is a power of 2). */
+clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w);
+/* Seconds spent at the sync point so far (reading the gradients, the
+ * allreduce, writing them back): 0 without a collective. */
+double clg_trainer_sync_seconds(const clg_trainer *tr);
 /* Reads an extra output of the last step (see opts.outputs). */
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes);
 

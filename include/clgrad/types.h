@@ -13,10 +13,26 @@ extern "C" {
 #define CLG_MAX_DIMS 6
 #define CLG_MAX_INPUTS 8
 
+/* Element types. Which backend runs which dtype is that backend's
+ * `supports` answer; F16 and BF16 are declared so that files, stores and
+ * backends can name them (kernels for them come later). */
 typedef enum clg_dtype {
     CLG_F32 = 0,
-    CLG_I32 = 1
+    CLG_I32 = 1,
+    CLG_F16 = 2,
+    CLG_BF16 = 3
 } clg_dtype;
+#define CLG_DTYPE_COUNT 4
+
+/* Bytes per element; 0 for a value that is not a dtype. */
+static inline size_t clg_dtype_size(clg_dtype dt)
+{
+    switch (dt) {
+    case CLG_F32: case CLG_I32: return 4;
+    case CLG_F16: case CLG_BF16: return 2;
+    }
+    return 0;
+}
 
 /* Row-major, contiguous. ndim 0 is a scalar (one element). */
 typedef struct clg_shape {
@@ -42,97 +58,205 @@ typedef enum clg_status {
     CLG_ERR_NOT_FOUND = 8    /* unknown name */
 } clg_status;
 
-/* The closed set of primitive ops. Every op a graph can hold is one of these;
- * a backend implements the ones between CLG_OP_FIRST_KERNEL and CLG_OP_COUNT.
- * Shapes below are as the backend sees them (see backend.h):
+/* ------------------------------------------------------------- op table
+ * Every op a graph can hold, in one table. Everything else that depends on
+ * the set of ops (the enum, names, arity and dtype checks, which inputs get
+ * gradients, what may be lowered, the OpenCL op codes) derives from it.
+ *
+ * The table only grows at the end: an op's number is part of the backend
+ * ABI (a backend states CLG_OP_TABLE_VERSION, the op count it was built
+ * against, and the core never sends it an op numbered at or past that).
+ *
+ * Columns: X(ENUM, name, arity, family, dtype rule, grad inputs, kind)
+ *   arity   inputs; -1: 1..CLG_MAX_INPUTS (concat)
+ *   family  SOURCE ops are resolved by the core and never reach a backend
+ *   dtype   F32: f32 in, f32 out; SAME: out = input 0's dtype (any);
+ *           MASK: both inputs f32 or both i32, f32 0/1 out; I32: f32 in, i32
+ *           out; CAST: out dtype chosen by the builder; INDEX: input 1 is i32
+ *   grad    bit k set: input k receives a gradient
+ *   kind    PRIM: in the minimal set a backend implements; COMPOSITE: the
+ *           compiler lowers it into PRIM ops when the backend lacks it
+ * Shapes as the backend sees them (see backend.h):
  *   - elementwise inputs are right-aligned to the output's rank, broadcast
  *     dims have size 1;
  *   - reductions keep the reduced dims as size 1 (keepdim is a core-side view);
- *   - MATMUL operands are always 3-D [batch, rows, cols]. */
+ *   - MATMUL operands are always 3-D [batch, rows, cols].
+ * Op parameters (clg_params slots, below) are named beside each op. */
+#define CLG_OP_TABLE(X)                                                                    \
+    /* sources and views: resolved by the core */                                         \
+    X(INPUT,          "input",          0, SOURCE,      SAME, 0x0, PRIM) /* host-written placeholder */ \
+    X(PARAM,          "param",          0, SOURCE,      SAME, 0x0, PRIM) /* a clg_store tensor */ \
+    X(CONST,          "const",          0, SOURCE,      SAME, 0x0, PRIM) /* uploaded at compile */ \
+    X(RESHAPE,        "reshape",        1, SOURCE,      SAME, 0x1, PRIM) /* view, same buffer */ \
+    X(FILL,           "fill",           0, ELEMENTWISE, F32,  0x0, PRIM) /* out = SCALAR */ \
+    X(COPY,           "copy",           1, ELEMENTWISE, SAME, 0x1, PRIM)                   \
+    X(CAST,           "cast",           1, ELEMENTWISE, CAST, 0x0, PRIM) /* f32<->i32, truncates */ \
+    X(NEG,            "neg",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(EXP,            "exp",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(LOG,            "log",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(SQRT,           "sqrt",           1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(RSQRT,          "rsqrt",          1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(ABS,            "abs",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(SIGN,           "sign",           1, ELEMENTWISE, F32,  0x0, PRIM) /* -1, 0, +1 */   \
+    X(RELU,           "relu",           1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(LEAKY_RELU,     "leaky_relu",     1, ELEMENTWISE, F32,  0x1, PRIM) /* SCALAR: slope */ \
+    X(SIGMOID,        "sigmoid",        1, ELEMENTWISE, F32,  0x1, COMPOSITE)              \
+    X(TANH,           "tanh",           1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(GELU,           "gelu",           1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* x*Phi(x) */ \
+    X(GELU_TANH,      "gelu_tanh",      1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* approximate='tanh' */ \
+    X(GELU_GRAD,      "gelu_grad",      1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* d/dx GELU */ \
+    X(GELU_TANH_GRAD, "gelu_tanh_grad", 1, ELEMENTWISE, F32,  0x1, COMPOSITE)              \
+    X(SOFTPLUS,       "softplus",       1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* log(1+e^x), stable */ \
+    X(ADD_SCALAR,     "add_scalar",     1, ELEMENTWISE, F32,  0x1, PRIM) /* x + SCALAR */  \
+    X(MUL_SCALAR,     "mul_scalar",     1, ELEMENTWISE, F32,  0x1, PRIM) /* x * SCALAR */  \
+    X(POW_SCALAR,     "pow_scalar",     1, ELEMENTWISE, F32,  0x1, PRIM) /* powf(x, SCALAR) */ \
+    X(ADD,            "add",            2, ELEMENTWISE, F32,  0x3, PRIM) /* broadcasting */ \
+    X(SUB,            "sub",            2, ELEMENTWISE, F32,  0x3, PRIM)                   \
+    X(MUL,            "mul",            2, ELEMENTWISE, F32,  0x3, PRIM)                   \
+    X(DIV,            "div",            2, ELEMENTWISE, F32,  0x3, PRIM)                   \
+    X(MAXIMUM,        "maximum",        2, ELEMENTWISE, F32,  0x3, PRIM)                   \
+    X(MINIMUM,        "minimum",        2, ELEMENTWISE, F32,  0x3, PRIM)                   \
+    X(EQ,             "eq",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(NE,             "ne",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(LT,             "lt",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(LE,             "le",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(GT,             "gt",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(GE,             "ge",             2, ELEMENTWISE, MASK, 0x0, PRIM)                   \
+    X(WHERE,          "where",          3, ELEMENTWISE, F32,  0x6, PRIM) /* in0 != 0 ? in1 : in2 */ \
+    X(SUM,            "sum",            1, REDUCE,      F32,  0x1, PRIM) /* over AXES (bit i = dim i) */ \
+    X(MEAN,           "mean",           1, REDUCE,      F32,  0x1, COMPOSITE) /* AXES */   \
+    X(MAX,            "max",            1, REDUCE,      F32,  0x1, PRIM) /* AXES */        \
+    X(ARGMAX,         "argmax",         1, REDUCE,      I32,  0x0, PRIM) /* AXIS; first index */ \
+    X(SOFTMAX,        "softmax",        1, NN,          F32,  0x1, COMPOSITE) /* AXIS */   \
+    X(LOG_SOFTMAX,    "log_softmax",    1, NN,          F32,  0x1, COMPOSITE) /* AXIS */   \
+    /* out[b] = op(A[b]) @ op(B[b]); A [Ba,M,K] ([Ba,K,M] if TRANS_A), B [Bb,K,N] \
+     * ([Bb,N,K] if TRANS_B); Ba, Bb are 1 or out's batch */                              \
+    X(MATMUL,         "matmul",         2, LINALG,      F32,  0x3, PRIM)                   \
+    X(PERMUTE,        "permute",        1, MOVEMENT,    SAME, 0x1, PRIM) /* out dim i = in dim PERM+i */ \
+    X(EXPAND,         "expand",         1, MOVEMENT,    SAME, 0x1, PRIM) /* size-1 dims -> out */ \
+    X(SLICE,          "slice",          1, MOVEMENT,    SAME, 0x1, PRIM) /* out[i] = in[i + START+d] */ \
+    X(PAD,            "pad",            1, MOVEMENT,    SAME, 0x1, PRIM) /* SLICE's adjoint, zeros */ \
+    X(CONCAT,         "concat",        -1, MOVEMENT,    SAME, 0xff, PRIM) /* along AXIS */ \
+    X(GATHER,         "gather",         2, INDEX,       INDEX, 0x1, PRIM) /* torch.gather on AXIS; out = index shape */ \
+    X(SCATTER_ADD,    "scatter_add",    2, INDEX,       INDEX, 0x1, PRIM) /* out = 0; out[..idx..] += src on AXIS */ \
+    X(ONE_HOT,        "one_hot",        1, INDEX,       F32,  0x0, PRIM) /* i32 [...] -> f32 [..., N] */ \
+    /* -- appended after ABI 2.0's first table: keep appending below -- */                \
+    X(ERF,            "erf",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
+    X(CLAMP,          "clamp",          1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* SCALAR <= x <= SCALAR2 */
+
 typedef enum clg_op {
-    /* Sources and views: resolved by the core, never sent to a backend. */
-    CLG_OP_INPUT = 0,   /* placeholder written by the host before each run */
-    CLG_OP_PARAM,       /* persistent tensor from a clg_store */
-    CLG_OP_CONST,       /* constant data uploaded once at compile time */
-    CLG_OP_RESHAPE,     /* view: same buffer, new shape */
-
-    CLG_OP_FIRST_KERNEL,
-    /* 0 inputs */
-    CLG_OP_FILL = CLG_OP_FIRST_KERNEL, /* out = attrs.f */
-    /* 1 input, f32 -> f32 unless stated */
-    CLG_OP_COPY,        /* out = a (any dtype) */
-    CLG_OP_CAST,        /* out dtype from the out tensor; f32<->i32 (f32->i32 truncates) */
-    CLG_OP_NEG,
-    CLG_OP_EXP,
-    CLG_OP_LOG,
-    CLG_OP_SQRT,
-    CLG_OP_RSQRT,
-    CLG_OP_ABS,
-    CLG_OP_SIGN,        /* -1, 0, +1 */
-    CLG_OP_RELU,
-    CLG_OP_LEAKY_RELU,  /* x > 0 ? x : attrs.f * x */
-    CLG_OP_SIGMOID,
-    CLG_OP_TANH,
-    CLG_OP_GELU,        /* x * Phi(x), erf form */
-    CLG_OP_GELU_TANH,   /* PyTorch approximate='tanh' */
-    CLG_OP_GELU_GRAD,   /* d/dx of GELU at x */
-    CLG_OP_GELU_TANH_GRAD, /* d/dx of GELU_TANH at x */
-    CLG_OP_SOFTPLUS,    /* log(1 + exp(x)), computed stably */
-    CLG_OP_ADD_SCALAR,  /* x + attrs.f */
-    CLG_OP_MUL_SCALAR,  /* x * attrs.f */
-    CLG_OP_POW_SCALAR,  /* powf(x, attrs.f) */
-    /* 2 inputs, broadcasting. Comparisons take f32 or i32 (both the same)
-     * and give an f32 mask of 0/1. */
-    CLG_OP_ADD,
-    CLG_OP_SUB,
-    CLG_OP_MUL,
-    CLG_OP_DIV,
-    CLG_OP_MAXIMUM,
-    CLG_OP_MINIMUM,
-    CLG_OP_EQ,
-    CLG_OP_NE,
-    CLG_OP_LT,
-    CLG_OP_LE,
-    CLG_OP_GT,
-    CLG_OP_GE,
-    /* 3 inputs, broadcasting: out = mask != 0 ? a : b */
-    CLG_OP_WHERE,
-    /* reductions over the dims set in attrs.axes (bit i = dim i) */
-    CLG_OP_SUM,
-    CLG_OP_MEAN,
-    CLG_OP_MAX,
-    CLG_OP_ARGMAX,      /* over attrs.axis, out i32; first index of the maximum */
-    CLG_OP_SOFTMAX,     /* over attrs.axis */
-    CLG_OP_LOG_SOFTMAX, /* over attrs.axis */
-    /* out[b] = op(A[b]) @ op(B[b]); A [Ba,M,K] (or [Ba,K,M] if attrs.trans_a),
-     * B [Bb,K,N] (or [Bb,N,K] if attrs.trans_b); Ba, Bb are 1 or out's batch. */
-    CLG_OP_MATMUL,
-    /* movement, any dtype */
-    CLG_OP_PERMUTE,     /* out dim i = in dim attrs.perm[i] */
-    CLG_OP_EXPAND,      /* broadcast copy: in (size-1 dims) -> out shape */
-    CLG_OP_SLICE,       /* out[i] = in[i + attrs.start] (per dim) */
-    CLG_OP_PAD,         /* out = 0; out[i + attrs.start] = in[i]: SLICE's adjoint */
-    CLG_OP_CONCAT,      /* inputs joined along attrs.axis, 1..CLG_MAX_INPUTS of them */
-    /* index ops; the index tensor is i32 */
-    CLG_OP_GATHER,      /* torch.gather: out[..i..] = in[..index[..i..]..] along attrs.axis;
-                           in[0] data, in[1] index, out shape = index shape */
-    CLG_OP_SCATTER_ADD, /* out = 0 of out's shape; out[..index[..i..]..] += src[..i..]
-                           along attrs.axis; in[0] src, in[1] index (same shape) */
-    CLG_OP_ONE_HOT,     /* in i32 [...], out f32 [..., attrs.n] */
-
+#define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,
+    CLG_OP_TABLE(CLG_X_ENUM)
+#undef CLG_X_ENUM
     CLG_OP_COUNT
 } clg_op;
 
-/* Attributes of an op; each op reads only the fields its comment above names. */
-typedef struct clg_attrs {
-    float f;
-    int axis;
-    uint32_t axes;
-    int perm[CLG_MAX_DIMS];
-    int64_t start[CLG_MAX_DIMS];
-    int trans_a, trans_b;
-    int64_t n;
-} clg_attrs;
+/* The op count of this header's table: what a backend states it was built
+ * against (clg_backend.op_table_version). */
+#define CLG_OP_TABLE_VERSION ((uint32_t)CLG_OP_COUNT)
+
+typedef enum clg_op_family {
+    CLG_FAMILY_SOURCE = 0,
+    CLG_FAMILY_ELEMENTWISE,
+    CLG_FAMILY_REDUCE,
+    CLG_FAMILY_LINALG,
+    CLG_FAMILY_MOVEMENT,
+    CLG_FAMILY_INDEX,
+    CLG_FAMILY_NN,
+    CLG_FAMILY_RANDOM
+} clg_op_family;
+
+typedef enum clg_dtype_rule {
+    CLG_DTRULE_F32 = 0,
+    CLG_DTRULE_SAME,
+    CLG_DTRULE_MASK,
+    CLG_DTRULE_I32,
+    CLG_DTRULE_CAST,
+    CLG_DTRULE_INDEX
+} clg_dtype_rule;
+
+typedef enum clg_op_kind { CLG_OPKIND_PRIM = 0, CLG_OPKIND_COMPOSITE = 1 } clg_op_kind;
+
+/* The table's columns for one op; an op outside the table gets the values
+ * of an impossible op (name NULL, arity -2, family SOURCE). */
+typedef struct clg_op_info {
+    const char *name;
+    int arity;
+    clg_op_family family;
+    clg_dtype_rule dtype_rule;
+    uint32_t grad_inputs;
+    clg_op_kind kind;
+} clg_op_info;
+
+static inline clg_op_info clg_op_info_of(clg_op op)
+{
+    switch (op) {
+#define CLG_X_INFO(e, nm, ar, fam, dt, grad, kd)                                          \
+    case CLG_OP_##e:                                                                       \
+        return (clg_op_info){ nm, ar, CLG_FAMILY_##fam, CLG_DTRULE_##dt, grad, CLG_OPKIND_##kd };
+        CLG_OP_TABLE(CLG_X_INFO)
+#undef CLG_X_INFO
+    case CLG_OP_COUNT:
+        break;
+    }
+    return (clg_op_info){ 0, -2, CLG_FAMILY_SOURCE, CLG_DTRULE_F32, 0, CLG_OPKIND_PRIM };
+}
+
+/* 1 for an op a backend may be sent (in the table and not a source). */
+static inline int clg_op_is_kernel(clg_op op)
+{
+    return (int)op >= 0 && op < CLG_OP_COUNT &&
+           clg_op_info_of(op).family != CLG_FAMILY_SOURCE;
+}
+
+/* -------------------------------------------------------- op parameters
+ * An op's parameters travel in a fixed-size, opaque block of 64-bit slots,
+ * read and written only through the accessors below, so that an op with new
+ * parameters adds slot numbers, never a field: no struct changes size. The
+ * slot an op reads is named beside it in the table; unused slots are 0. */
+#define CLG_PARAM_SLOTS 64
+typedef struct clg_params {
+    int64_t slot_[CLG_PARAM_SLOTS];
+} clg_params;
+
+enum {
+    CLG_P_SCALAR = 0,  /* f32 */
+    CLG_P_SCALAR2 = 1, /* f32 */
+    CLG_P_AXIS = 2,    /* int, normalised to 0..ndim-1 (0 for a 0-d input) */
+    CLG_P_AXES = 3,    /* bit mask of dims */
+    CLG_P_TRANS_A = 4, /* 0/1 */
+    CLG_P_TRANS_B = 5, /* 0/1 */
+    CLG_P_N = 6,       /* int64 count (one_hot classes) */
+    CLG_P_PERM = 8,    /* CLG_MAX_DIMS ints: slots 8..13 */
+    CLG_P_START = 16   /* CLG_MAX_DIMS int64s: slots 16..21 */
+    /* 22..63: free for ops to come */
+};
+
+static inline int64_t clg_param_i64(const clg_params *p, int slot)
+{
+    return (slot >= 0 && slot < CLG_PARAM_SLOTS) ? p->slot_[slot] : 0;
+}
+static inline int clg_param_int(const clg_params *p, int slot)
+{
+    return (int)clg_param_i64(p, slot);
+}
+static inline float clg_param_f32(const clg_params *p, int slot)
+{
+    union { float f; uint32_t u; } v;
+    v.u = (uint32_t)clg_param_i64(p, slot);
+    return v.f;
+}
+static inline void clg_param_set_i64(clg_params *p, int slot, int64_t value)
+{
+    if (slot >= 0 && slot < CLG_PARAM_SLOTS)
+        p->slot_[slot] = value;
+}
+static inline void clg_param_set_f32(clg_params *p, int slot, float value)
+{
+    union { float f; uint32_t u; } v;
+    v.f = value;
+    clg_param_set_i64(p, slot, (int64_t)v.u);
+}
 
 typedef enum clg_device_type {
     CLG_DEVICE_CPU = 1,

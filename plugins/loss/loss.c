@@ -259,16 +259,17 @@ static clg_status ce_build(clg_ctx *ctx, clg_graph *g, const clg_hparams *hp, cl
 }
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define LOSS_OPS(fn) \
-    static const clg_loss_ops fn##_ops = { .struct_size = sizeof(clg_loss_ops), .build = fn##_build }
-LOSS_OPS(mse);
-LOSS_OPS(l1);
-LOSS_OPS(huber);
-LOSS_OPS(smooth);
-LOSS_OPS(bce);
-LOSS_OPS(bcel);
-LOSS_OPS(nll);
-LOSS_OPS(ce);
+#define LOSS_OPS(fn, tk)                                                                   \
+    static const clg_loss_ops fn##_ops = { .struct_size = sizeof(clg_loss_ops),            \
+                                           .build = fn##_build, .target = tk }
+LOSS_OPS(mse, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(l1, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(huber, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(smooth, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(bce, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(bcel, CLG_TARGET_SAME_SHAPE);
+LOSS_OPS(nll, CLG_TARGET_CLASS_INDEX);
+LOSS_OPS(ce, CLG_TARGET_CLASS_INDEX);
 
 static clg_status init(clg_registry *reg, const clg_plugin_host *host)
 {

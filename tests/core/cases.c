@@ -50,6 +50,11 @@ const tc_case tc_cases[] = {
       .in = { SH(2, 3, 4) } },
     { .name = "softplus_wide", .kind = T_UNARY, .op = CLG_OP_SOFTPLUS, .n_in = 1, .in = { SH(20) },
       .gen = G_WIDE },
+    { .name = "erf", .kind = T_UNARY, .op = CLG_OP_ERF, .n_in = 1, .in = { SH(2, 3, 4) } },
+    { .name = "erf_wide", .kind = T_UNARY, .op = CLG_OP_ERF, .n_in = 1, .in = { SH(20) },
+      .gen = G_WIDE },
+    { .name = "clamp", .kind = T_UNARY_F, .op = CLG_OP_CLAMP, .n_in = 1, .in = { SH(3, 8) },
+      .f = -0.5f, .f2 = 0.75f },
     { .name = "leaky_relu", .kind = T_UNARY_F, .op = CLG_OP_LEAKY_RELU, .n_in = 1,
       .in = { SH(2, 3, 4) }, .gen = G_AWAY0, .f = 0.1f },
     { .name = "add_scalar", .kind = T_UNARY_F, .op = CLG_OP_ADD_SCALAR, .n_in = 1,
@@ -428,6 +433,7 @@ static clg_t build_unary(clg_graph *g, clg_op op, clg_t x)
     case CLG_OP_GELU: return clg_gelu(g, x, 0);
     case CLG_OP_GELU_TANH: return clg_gelu(g, x, 1);
     case CLG_OP_SOFTPLUS: return clg_softplus(g, x);
+    case CLG_OP_ERF: return clg_erf(g, x);
     default: return CLG_NONE;
     }
 }
@@ -463,6 +469,7 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
         case CLG_OP_ADD_SCALAR: return clg_add_scalar(g, x[0], c->f);
         case CLG_OP_MUL_SCALAR: return clg_mul_scalar(g, x[0], c->f);
         case CLG_OP_POW_SCALAR: return clg_pow_scalar(g, x[0], c->f);
+        case CLG_OP_CLAMP: return clg_clamp(g, x[0], c->f, c->f2);
         default: return CLG_NONE;
         }
     case T_CAST: return clg_cast(g, x[0], c->to);
@@ -529,7 +536,15 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
     case T_UNARY:
         *dt = c->dt[0];
         return ref_unary(c->op, 0, &in[0], out);
-    case T_UNARY_F: return ref_unary(c->op, (double)c->f, &in[0], out);
+    case T_UNARY_F:
+        if (c->op == CLG_OP_CLAMP) { /* min(max(x, lo), hi), in double */
+            if (ref_unary(CLG_OP_ADD_SCALAR, 0.0, &in[0], out))
+                return -1;
+            for (int64_t i = 0; i < ref_numel(&out->s); i++)
+                out->d[i] = fmin(fmax(out->d[i], (double)c->f), (double)c->f2);
+            return 0;
+        }
+        return ref_unary(c->op, (double)c->f, &in[0], out);
     case T_CAST:
         *dt = c->to;
         return ref_unary(CLG_OP_CAST, c->to == CLG_I32, &in[0], out);

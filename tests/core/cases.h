@@ -11,8 +11,8 @@
 typedef enum tc_kind {
     T_FULL,     /* clg_full(shape, f) */
     T_SCALAR,   /* clg_scalar(f) */
-    T_UNARY,    /* op: COPY, NEG..TANH, SOFTPLUS, GELU, GELU_TANH */
-    T_UNARY_F,  /* op: LEAKY_RELU, ADD_SCALAR, MUL_SCALAR, POW_SCALAR with f */
+    T_UNARY,    /* op: COPY, NEG..TANH, SOFTPLUS, GELU, GELU_TANH, ERF */
+    T_UNARY_F,  /* op: LEAKY_RELU, ADD_SCALAR, MUL_SCALAR, POW_SCALAR with f; CLAMP [f, f2] */
     T_CAST,     /* to */
     T_BINARY,   /* op: ADD..GE */
     T_WHERE,
@@ -56,7 +56,7 @@ typedef struct tc_case {
     clg_shape in[4];
     clg_dtype dt[4];
     tc_gen gen;
-    float f;
+    float f, f2; /* f2: CLAMP's upper bound */
     int axes[CLG_MAX_DIMS], naxes, keepdim;
     int axis, axis2;
     int ta, tb;

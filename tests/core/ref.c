@@ -111,6 +111,7 @@ double ref_unary1(clg_op op, double f, double x)
         return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
     }
     case CLG_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case CLG_OP_ERF: return erf(x);
     case CLG_OP_ADD_SCALAR: return x + f;
     case CLG_OP_MUL_SCALAR: return x * f;
     case CLG_OP_POW_SCALAR: return pow(x, f);

@@ -46,6 +46,36 @@ START_TEST(test_abi_major_mismatch)
 }
 END_TEST
 
+/* A module built against ABI 1 (before op parameters and the op table
+ * version) is refused by name, with both versions. */
+START_TEST(test_abi1_module_refused)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_status st = clg_backend_load(ctx, FAKE_ABI1_PATH);
+    const char *msg = clg_ctx_error(ctx);
+    ck_assert_msg(st == CLG_ERR_ABI, "status %s, message \"%s\"", clg_status_name(st), msg);
+    ck_assert_msg(strstr(msg, FAKE_ABI1_PATH), "message lacks the path: \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "1.0") && strstr(msg, "2.0"),
+                  "message should give both versions (1.0 and 2.0): \"%s\"", msg);
+    ck_assert_int_eq(clg_backend_count(ctx), 0);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
+/* supports is required in ABI 2: a backend must say which ops it runs. */
+START_TEST(test_supports_required)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_status st = clg_backend_load(ctx, FAKE_NOSUPPORTS_PATH);
+    const char *msg = clg_ctx_error(ctx);
+    ck_assert_msg(st == CLG_ERR_LOAD, "status %s, message \"%s\"", clg_status_name(st), msg);
+    ck_assert_msg(strstr(msg, FAKE_NOSUPPORTS_PATH) && strstr(msg, "'supports'"),
+                  "message should name the file and the slot: \"%s\"", msg);
+    ck_assert_int_eq(clg_backend_count(ctx), 0);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_abi_minor_too_new)
 {
     clg_ctx *ctx = clg_ctx_new();
@@ -180,6 +210,8 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_abi_major_mismatch);
     tcase_add_test(tc, test_abi_minor_too_new);
+    tcase_add_test(tc, test_abi1_module_refused);
+    tcase_add_test(tc, test_supports_required);
     tcase_add_test(tc, test_missing_entry_symbol);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_unknown_name_lists_search_path);

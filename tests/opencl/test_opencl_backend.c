@@ -396,8 +396,8 @@ static void gemm_check(clg_bk_device *dev, const char *which)
                 clg_bk_op op = {0};
                 op.op = CLG_OP_MATMUL;
                 op.n_in = 2;
-                op.attrs.trans_a = ta;
-                op.attrs.trans_b = tb;
+                clg_param_set_i64(&op.params, CLG_P_TRANS_A, ta);
+                clg_param_set_i64(&op.params, CLG_P_TRANS_B, tb);
                 op.in[0] = (clg_bk_tensor){CLG_F32, 3, {g->ba, ta ? g->k : g->m, ta ? g->m : g->k},
                                            buf, oa};
                 op.in[1] = (clg_bk_tensor){CLG_F32, 3, {g->bb, tb ? g->n : g->k, tb ? g->k : g->n},
@@ -481,7 +481,7 @@ START_TEST(index_errors_reported_at_read)
     clg_bk_op op = {0};
     op.op = CLG_OP_GATHER;
     op.n_in = 2;
-    op.attrs.axis = 1;
+    clg_param_set_i64(&op.params, CLG_P_AXIS, 1);
     op.in[0] = (clg_bk_tensor){CLG_F32, 2, {2, 5}, buf, 0};
     op.in[1] = (clg_bk_tensor){CLG_I32, 2, {2, 1}, buf, 256};
     op.out = (clg_bk_tensor){CLG_F32, 2, {2, 1}, buf, 512};
@@ -505,7 +505,7 @@ START_TEST(index_errors_reported_at_read)
     clg_bk_op oh = {0};
     oh.op = CLG_OP_ONE_HOT;
     oh.n_in = 1;
-    oh.attrs.n = 4;
+    clg_param_set_i64(&oh.params, CLG_P_N, 4);
     oh.in[0] = (clg_bk_tensor){CLG_I32, 1, {1}, buf, 256};
     oh.out = (clg_bk_tensor){CLG_F32, 2, {1, 4}, buf, 512};
     ck_assert_int_eq(g_bk->exec(dev, &oh), CLG_OK);
@@ -519,7 +519,7 @@ START_TEST(index_errors_reported_at_read)
     clg_bk_op sc = {0};
     sc.op = CLG_OP_SCATTER_ADD;
     sc.n_in = 2;
-    sc.attrs.axis = 0;
+    clg_param_set_i64(&sc.params, CLG_P_AXIS, 0);
     sc.in[0] = (clg_bk_tensor){CLG_F32, 1, {2}, buf, 0};
     sc.in[1] = (clg_bk_tensor){CLG_I32, 1, {2}, buf, 256};
     sc.out = (clg_bk_tensor){CLG_F32, 1, {4}, buf, 512};

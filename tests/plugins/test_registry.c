@@ -260,7 +260,9 @@ START_TEST(bad_plugins)
     ck_assert(load_bad(ctx, "bad-abi.so", path, sizeof path) == CLG_ERR_ABI);
     ASSERT_MSG_HAS(ctx, "bad-abi.so");
     ASSERT_MSG_HAS(ctx, "ABI 2.0");
-    ASSERT_MSG_HAS(ctx, "1.0");
+    char host_abi[32]; /* the host's own version, named beside the module's */
+    snprintf(host_abi, sizeof host_abi, "%d.%d", CLG_PLUGIN_ABI_MAJOR, CLG_PLUGIN_ABI_MINOR);
+    ASSERT_MSG_HAS(ctx, host_abi);
 
     ck_assert(load_bad(ctx, "bad-initfail.so", path, sizeof path) == CLG_ERR_IO);
     ASSERT_MSG_HAS(ctx, "bad-initfail.so");

@@ -1,38 +1,6 @@
-/* Fill, cast, unary and broadcasting binary / where kernels. The op codes
- * below are this file's own; ocl_ops.c maps clg_op onto them. */
-
-#define U_NEG 0
-#define U_EXP 1
-#define U_LOG 2
-#define U_SQRT 3
-#define U_RSQRT 4
-#define U_ABS 5
-#define U_SIGN 6
-#define U_RELU 7
-#define U_LEAKY_RELU 8
-#define U_SIGMOID 9
-#define U_TANH 10
-#define U_GELU 11
-#define U_GELU_TANH 12
-#define U_GELU_GRAD 13
-#define U_GELU_TANH_GRAD 14
-#define U_SOFTPLUS 15
-#define U_ADD_SCALAR 16
-#define U_MUL_SCALAR 17
-#define U_POW_SCALAR 18
-
-#define B_ADD 0
-#define B_SUB 1
-#define B_MUL 2
-#define B_DIV 3
-#define B_MAXIMUM 4
-#define B_MINIMUM 5
-#define B_EQ 6
-#define B_NE 7
-#define B_LT 8
-#define B_LE 9
-#define B_GT 10
-#define B_GE 11
+/* Fill, cast, unary and broadcasting binary / where kernels. Op codes are
+ * the op table's own numbers (CLG_OP_*, generated into opcodes.cl from
+ * types.h at build time), so ocl_ops.c passes clg_op through unchanged. */
 
 #define CLG_SQRT1_2 0.70710678118654752f
 #define CLG_INV_SQRT_2PI 0.39894228040143268f
@@ -64,56 +32,58 @@ __kernel void k_cast(int dir, int n, __global const uint *a, int aoff, __global 
         o[ooff + i] = as_uint(convert_float((int)v));
 }
 
-inline float clg_unary(int op, float x, float f)
+inline float clg_unary(int op, float x, float f, float f2)
 {
     switch (op) {
-    case U_NEG: return -x;
-    case U_EXP: return exp(x);
-    case U_LOG: return log(x);
-    case U_SQRT: return sqrt(x);
-    case U_RSQRT: return 1.0f / sqrt(x);
-    case U_ABS: return fabs(x);
-    case U_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); /* NaN: 0 */
-    case U_RELU: return x < 0.0f ? 0.0f : x; /* keeps NaN */
-    case U_LEAKY_RELU: return x > 0.0f ? x : f * x;
-    case U_SIGMOID: {
+    case CLG_OP_NEG: return -x;
+    case CLG_OP_EXP: return exp(x);
+    case CLG_OP_LOG: return log(x);
+    case CLG_OP_SQRT: return sqrt(x);
+    case CLG_OP_RSQRT: return 1.0f / sqrt(x);
+    case CLG_OP_ABS: return fabs(x);
+    case CLG_OP_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); /* NaN: 0 */
+    case CLG_OP_RELU: return x < 0.0f ? 0.0f : x; /* keeps NaN */
+    case CLG_OP_LEAKY_RELU: return x > 0.0f ? x : f * x;
+    case CLG_OP_SIGMOID: {
         /* exp of a non-positive argument only: no overflow */
         if (x >= 0.0f)
             return 1.0f / (1.0f + exp(-x));
         float e = exp(x);
         return e / (1.0f + e);
     }
-    case U_TANH: return tanh(x);
-    case U_GELU: return 0.5f * x * (1.0f + erf(x * CLG_SQRT1_2));
-    case U_GELU_TANH: {
+    case CLG_OP_TANH: return tanh(x);
+    case CLG_OP_GELU: return 0.5f * x * (1.0f + erf(x * CLG_SQRT1_2));
+    case CLG_OP_GELU_TANH: {
         float u = CLG_SQRT_2_PI * (x + CLG_GELU_C * x * x * x);
         return 0.5f * x * (1.0f + tanh(u));
     }
-    case U_GELU_GRAD: {
+    case CLG_OP_GELU_GRAD: {
         float cdf = 0.5f * (1.0f + erf(x * CLG_SQRT1_2));
         float pdf = CLG_INV_SQRT_2PI * exp(-0.5f * x * x);
         return cdf + x * pdf;
     }
-    case U_GELU_TANH_GRAD: {
+    case CLG_OP_GELU_TANH_GRAD: {
         float u = CLG_SQRT_2_PI * (x + CLG_GELU_C * x * x * x);
         float t = tanh(u);
         float du = CLG_SQRT_2_PI * (1.0f + 3.0f * CLG_GELU_C * x * x);
         return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
     }
-    case U_SOFTPLUS: return fmax(x, 0.0f) + log1p(exp(-fabs(x)));
-    case U_ADD_SCALAR: return x + f;
-    case U_MUL_SCALAR: return x * f;
-    case U_POW_SCALAR: return pow(x, f);
+    case CLG_OP_SOFTPLUS: return fmax(x, 0.0f) + log1p(exp(-fabs(x)));
+    case CLG_OP_ADD_SCALAR: return x + f;
+    case CLG_OP_MUL_SCALAR: return x * f;
+    case CLG_OP_POW_SCALAR: return pow(x, f);
+    case CLG_OP_ERF: return erf(x);
+    case CLG_OP_CLAMP: return x < f ? f : (x > f2 ? f2 : x); /* keeps NaN */
     }
     return x;
 }
 
 __kernel void k_unary(int op, int n, __global const float *a, int aoff, __global float *o,
-                      int ooff, float f)
+                      int ooff, float f, float f2)
 {
     int i = get_global_id(0);
     if (i < n)
-        o[ooff + i] = clg_unary(op, a[aoff + i], f);
+        o[ooff + i] = clg_unary(op, a[aoff + i], f, f2);
 }
 
 __kernel void k_binary_f32(int op, int n, int rank, int8 dims8, int8 sa8, int8 sb8,
@@ -131,18 +101,18 @@ __kernel void k_binary_f32(int op, int n, int rank, int8 dims8, int8 sa8, int8 s
     float y = b[boff + clg_offset(i, rank, dims, sb)];
     float r;
     switch (op) {
-    case B_ADD: r = x + y; break;
-    case B_SUB: r = x - y; break;
-    case B_MUL: r = x * y; break;
-    case B_DIV: r = x / y; break;
+    case CLG_OP_ADD: r = x + y; break;
+    case CLG_OP_SUB: r = x - y; break;
+    case CLG_OP_MUL: r = x * y; break;
+    case CLG_OP_DIV: r = x / y; break;
     /* NaN propagates, as torch.maximum does. */
-    case B_MAXIMUM: r = (isnan(x) || x > y) ? x : y; break;
-    case B_MINIMUM: r = (isnan(x) || x < y) ? x : y; break;
-    case B_EQ: r = x == y ? 1.0f : 0.0f; break;
-    case B_NE: r = x != y ? 1.0f : 0.0f; break;
-    case B_LT: r = x < y ? 1.0f : 0.0f; break;
-    case B_LE: r = x <= y ? 1.0f : 0.0f; break;
-    case B_GT: r = x > y ? 1.0f : 0.0f; break;
+    case CLG_OP_MAXIMUM: r = (isnan(x) || x > y) ? x : y; break;
+    case CLG_OP_MINIMUM: r = (isnan(x) || x < y) ? x : y; break;
+    case CLG_OP_EQ: r = x == y ? 1.0f : 0.0f; break;
+    case CLG_OP_NE: r = x != y ? 1.0f : 0.0f; break;
+    case CLG_OP_LT: r = x < y ? 1.0f : 0.0f; break;
+    case CLG_OP_LE: r = x <= y ? 1.0f : 0.0f; break;
+    case CLG_OP_GT: r = x > y ? 1.0f : 0.0f; break;
     default: r = x >= y ? 1.0f : 0.0f; break;
     }
     o[ooff + i] = r;
@@ -164,11 +134,11 @@ __kernel void k_binary_i32(int op, int n, int rank, int8 dims8, int8 sa8, int8 s
     int y = b[boff + clg_offset(i, rank, dims, sb)];
     int r;
     switch (op) {
-    case B_EQ: r = x == y; break;
-    case B_NE: r = x != y; break;
-    case B_LT: r = x < y; break;
-    case B_LE: r = x <= y; break;
-    case B_GT: r = x > y; break;
+    case CLG_OP_EQ: r = x == y; break;
+    case CLG_OP_NE: r = x != y; break;
+    case CLG_OP_LT: r = x < y; break;
+    case CLG_OP_LE: r = x <= y; break;
+    case CLG_OP_GT: r = x > y; break;
     default: r = x >= y; break;
     }
     o[ooff + i] = r ? 1.0f : 0.0f;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,28 @@ const char *clg_tensor_set_get_meta(const clg_tensor_set *s, const char *key)
     return NULL;
 }
 
+clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, const char *what)
+{
+    for (int i = 0; s && i < s->n; i++) {
+        const clg_named_tensor *t = &s->t[i];
+        if (t->dtype != CLG_F32)
+            continue;
+        const float *v = t->data;
+        size_t n = t->bytes / sizeof(float);
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(v[k])) {
+                char sh[160];
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "%s: tensor '%s' %s holds %s at index %zu (weights must "
+                                         "be finite)",
+                                         what ? what : "tensor set", t->name,
+                                         clg_shape_str(&t->shape, sh, sizeof sh),
+                                         isnan(v[k]) ? "nan" : v[k] > 0 ? "inf" : "-inf", k);
+            }
+    }
+    return CLG_OK;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 typedef struct dtype_info {
@@ -206,7 +229,7 @@ static int json_nonneg_int(json_object *o, int64_t *v)
 
 static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
                               json_object *val, const unsigned char *data, uint64_t data_len,
-                              clg_tensor_set *s)
+                              clg_tensor_set *s, int64_t range[2])
 {
     if (!json_object_is_type(val, json_type_object))
         return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: tensor '%s': header entry is not an object",
@@ -258,6 +281,8 @@ static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
                                  "%s: tensor '%s': data_offsets [%lld, %lld] outside the data section "
                                  "(%llu bytes)",
                                  name, key, (long long)b, (long long)e, (unsigned long long)data_len);
+    range[0] = b;
+    range[1] = e;
     uint64_t want = (uint64_t)numel * di->size;
     if ((uint64_t)(e - b) != want)
         return clg_ctx_set_error(ctx, CLG_ERR_IO,
@@ -278,7 +303,16 @@ static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
         for (int64_t i = 0; i < numel; i++) {
             double v;
             memcpy(&v, src + 8 * i, 8);
-            ((float *)buf)[i] = (float)v;
+            float f = (float)v;
+            /* A finite double beyond float32 would silently become inf. */
+            if (isfinite(v) && isinf(f)) {
+                free(buf);
+                return clg_ctx_set_error(ctx, CLG_ERR_UNSUPPORTED,
+                                         "%s: tensor '%s': F64 value %g at index %lld does not fit "
+                                         "F32 (beyond +-3.4e38)",
+                                         name, key, v, (long long)i);
+            }
+            ((float *)buf)[i] = f;
         }
     } else { /* I64 */
         dt = CLG_I32;
@@ -297,6 +331,227 @@ static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
     clg_status st = set_add_owned(ctx, s, key, dt, &shape, buf, out_bytes);
     if (st != CLG_OK)
         return clg_ctx_set_error(ctx, st, "%s: %s", name, clg_ctx_error(ctx));
+    return CLG_OK;
+}
+
+/* ---------------------------------------------- repeated keys in the JSON */
+
+/* json-c keeps the last of two equal keys in an object and says nothing, so
+ * a file naming a tensor twice would load whichever came last. The header
+ * is walked here (after json-c has accepted it as strict JSON, so the walk
+ * only needs to find strings and brackets) and every object's keys are
+ * compared, escapes resolved as json-c resolves them. */
+typedef struct jkey {
+    const char *s; /* decoded bytes (may hold NULs) */
+    size_t n;
+    char *owned;   /* s when decoding needed a copy */
+    size_t pos;    /* byte offset in the header */
+} jkey;
+
+typedef struct jframe {
+    int is_obj, expect_key;
+    jkey *keys;
+    int n, cap;
+    int parent_key;   /* index of the key in the enclosing object, or -1 */
+} jframe;
+
+static int cmp_jkey(const void *a, const void *b)
+{
+    const jkey *x = a, *y = b;
+    size_t m = x->n < y->n ? x->n : y->n;
+    int r = memcmp(x->s, y->s, m);
+    if (r)
+        return r;
+    if (x->n != y->n)
+        return x->n < y->n ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static void frame_free(jframe *f)
+{
+    for (int i = 0; i < f->n; i++)
+        free(f->keys[i].owned);
+    free(f->keys);
+}
+
+/* Decodes the string token h[b, e) (quotes included) as json-c does. */
+static int decode_key(const char *h, size_t b, size_t e, jkey *k)
+{
+    k->owned = NULL;
+    k->pos = b;
+    if (!memchr(h + b, '\\', e - b)) {
+        k->s = h + b + 1;
+        k->n = e - b - 2;
+        return 1;
+    }
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return 0;
+    json_object *o = json_tokener_parse_ex(tok, h + b, (int)(e - b));
+    json_tokener_free(tok);
+    if (!o || !json_object_is_type(o, json_type_string)) {
+        json_object_put(o);
+        return 0;
+    }
+    size_t n = (size_t)json_object_get_string_len(o);
+    k->owned = malloc(n + 1);
+    if (k->owned)
+        memcpy(k->owned, json_object_get_string(o), n + 1);
+    json_object_put(o);
+    k->s = k->owned;
+    k->n = n;
+    return k->owned != NULL;
+}
+
+/* CLG_OK, or an error naming the first repeated key (by position) and the
+ * object it is in. */
+static clg_status check_repeated_keys(clg_ctx *ctx, const char *name, const char *h, size_t len)
+{
+    enum { MAX_DEPTH = JSON_TOKENER_DEFAULT_DEPTH + 2 };
+    jframe st[MAX_DEPTH];
+    int depth = 0;
+    clg_status rc = CLG_OK;
+    for (size_t i = 0; i < len && rc == CLG_OK; i++) {
+        char c = h[i];
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH) {
+                rc = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: bad JSON header: nested too deep",
+                                       name);
+                break;
+            }
+            jframe *up = depth ? &st[depth - 1] : NULL;
+            st[depth++] = (jframe){ .is_obj = c == '{', .expect_key = c == '{',
+                                    .parent_key = up && up->is_obj ? up->n - 1 : -1 };
+        } else if (c == '}' || c == ']') {
+            if (!depth)
+                break;
+            jframe *f = &st[depth - 1];
+            if (f->is_obj && f->n > 1) {
+                jkey *sorted = malloc((size_t)f->n * sizeof *sorted);
+                if (!sorted) {
+                    rc = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+                    break;
+                }
+                memcpy(sorted, f->keys, (size_t)f->n * sizeof *sorted);
+                qsort(sorted, (size_t)f->n, sizeof *sorted, cmp_jkey);
+                const jkey *dup = NULL;
+                for (int k = 1; k < f->n; k++)
+                    if (sorted[k].n == sorted[k - 1].n &&
+                        memcmp(sorted[k].s, sorted[k - 1].s, sorted[k].n) == 0 &&
+                        (!dup || sorted[k].pos < dup->pos))
+                        dup = &sorted[k];
+                if (dup) {
+                    int kl = dup->n > 200 ? 200 : (int)dup->n;
+                    const jframe *up = depth > 1 ? &st[depth - 2] : NULL;
+                    if (depth == 1 && dup->n == 12 && !memcmp(dup->s, "__metadata__", 12))
+                        rc = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                               "%s: bad header: \"__metadata__\" appears twice", name);
+                    else if (depth == 1)
+                        rc = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                               "%s: bad header: tensor '%.*s' appears twice (at "
+                                               "bytes %zu and later %zu of the header)",
+                                               name, kl, dup->s, dup[-1].pos, dup->pos);
+                    else if (up && up->is_obj && f->parent_key >= 0) {
+                        const jkey *pk = &up->keys[f->parent_key];
+                        int pl = pk->n > 200 ? 200 : (int)pk->n;
+                        if (depth == 2 && pk->n == 12 && !memcmp(pk->s, "__metadata__", 12))
+                            rc = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                                   "%s: bad header: metadata key '%.*s' appears twice",
+                                                   name, kl, dup->s);
+                        else
+                            rc = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                                   "%s: bad header: '%.*s': key '%.*s' appears twice",
+                                                   name, pl, pk->s, kl, dup->s);
+                    } else {
+                        rc = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                               "%s: bad header: key '%.*s' appears twice", name,
+                                               kl, dup->s);
+                    }
+                }
+                free(sorted);
+            }
+            frame_free(f);
+            depth--;
+        } else if (c == ',') {
+            if (depth && st[depth - 1].is_obj)
+                st[depth - 1].expect_key = 1;
+        } else if (c == '"') {
+            size_t b = i++;
+            while (i < len && h[i] != '"')
+                i += h[i] == '\\' ? 2 : 1;
+            if (i >= len)
+                break; /* cannot happen after json-c accepted the text */
+            jframe *f = depth ? &st[depth - 1] : NULL;
+            if (f && f->is_obj && f->expect_key) {
+                f->expect_key = 0;
+                if (f->n == f->cap) {
+                    int nc = f->cap ? 2 * f->cap : 16;
+                    jkey *nk = realloc(f->keys, (size_t)nc * sizeof *nk);
+                    if (!nk) {
+                        rc = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+                        break;
+                    }
+                    f->keys = nk;
+                    f->cap = nc;
+                }
+                if (!decode_key(h, b, i + 1, &f->keys[f->n])) {
+                    rc = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+                    break;
+                }
+                f->n++;
+            }
+        }
+    }
+    while (depth > 0)
+        frame_free(&st[--depth]);
+    return rc;
+}
+
+/* -------------------------------------------------------- data ranges */
+
+typedef struct range { int64_t b, e; int t; } range;
+
+static int cmp_range(const void *a, const void *b)
+{
+    const range *x = a, *y = b;
+    if (x->b != y->b)
+        return x->b < y->b ? -1 : 1;
+    if (x->e != y->e)
+        return x->e < y->e ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* As the reference implementation: the tensors' byte ranges, in offset
+ * order, tile the data section exactly: no overlap (two tensors sharing
+ * bytes), no gap, no trailing bytes. */
+static clg_status check_ranges(clg_ctx *ctx, const char *name, const clg_tensor_set *s,
+                               range *r, uint64_t data_len)
+{
+    qsort(r, (size_t)s->n, sizeof *r, cmp_range);
+    int64_t at = 0;
+    for (int i = 0; i < s->n; i++) {
+        const char *t = s->t[r[i].t].name;
+        if (r[i].b < at)
+            return clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                     "%s: tensor '%s': data_offsets [%lld, %lld] overlap tensor '%s' "
+                                     "[%lld, %lld]",
+                                     name, t, (long long)r[i].b, (long long)r[i].e,
+                                     s->t[r[i - 1].t].name, (long long)r[i - 1].b,
+                                     (long long)r[i - 1].e);
+        if (r[i].b > at)
+            return clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                     "%s: tensor '%s': data_offsets [%lld, %lld] leave a gap of %lld "
+                                     "bytes before them (the data section must be packed)",
+                                     name, t, (long long)r[i].b, (long long)r[i].e,
+                                     (long long)(r[i].b - at));
+        at = r[i].e;
+    }
+    if ((uint64_t)at != data_len)
+        return clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                 "%s: %llu trailing bytes after the last tensor's data (the header "
+                                 "covers %lld of the %llu data bytes)",
+                                 name, (unsigned long long)(data_len - (uint64_t)at), (long long)at,
+                                 (unsigned long long)data_len);
     return CLG_OK;
 }
 
@@ -323,6 +578,11 @@ clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf
     json_tokener *tok = json_tokener_new();
     if (!tok)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+    /* Strict JSON in UTF-8, as the reference implementation (serde_json)
+     * reads it: no comments, single quotes or trailing commas. The padding
+     * after the object is checked below. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
     json_object *root = json_tokener_parse_ex(tok, h, (int)hlen);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
@@ -346,14 +606,22 @@ clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf
         json_object_put(root);
         return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: bad JSON header: not an object", name);
     }
-    clg_tensor_set *s = clg_tensor_set_new();
-    if (!s) {
+    clg_status st = check_repeated_keys(ctx, name, h, end);
+    if (st != CLG_OK) {
         json_object_put(root);
+        return st;
+    }
+    clg_tensor_set *s = clg_tensor_set_new();
+    size_t n_entries = (size_t)json_object_object_length(root);
+    range *ranges = malloc((n_entries ? n_entries : 1) * sizeof *ranges);
+    if (!s || !ranges) {
+        json_object_put(root);
+        clg_tensor_set_free(s);
+        free(ranges);
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
     }
     const unsigned char *data = p + 8 + hlen;
     uint64_t data_len = len - 8 - hlen;
-    clg_status st = CLG_OK;
     json_object_object_foreach(root, key, val) {
         if (strcmp(key, "__metadata__") == 0) {
             if (!json_object_is_type(val, json_type_object)) {
@@ -374,11 +642,16 @@ clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf
                 break;
             continue;
         }
-        st = parse_entry(ctx, name, key, val, data, data_len, s);
+        int64_t rg[2] = { 0, 0 };
+        st = parse_entry(ctx, name, key, val, data, data_len, s, rg);
         if (st != CLG_OK)
             break;
+        ranges[s->n - 1] = (range){ rg[0], rg[1], s->n - 1 };
     }
     json_object_put(root);
+    if (st == CLG_OK)
+        st = check_ranges(ctx, name, s, ranges, data_len);
+    free(ranges);
     if (st != CLG_OK) {
         clg_tensor_set_free(s);
         return st;

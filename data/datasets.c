@@ -19,6 +19,15 @@ void clg_dataset_free(clg_dataset *ds)
     free(ds);
 }
 
+clg_shape clg_dataset_sample_shape(const clg_dataset *ds)
+{
+    if (!ds)
+        return (clg_shape){ 0 };
+    if (ds->sample_shape.ndim > 0)
+        return ds->sample_shape;
+    return CLG_SHAPE(ds->n_features);
+}
+
 /* A data set with room for n samples (contents uninitialised). */
 static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t classes)
 {
@@ -27,6 +36,8 @@ static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t cla
         return NULL;
     ds->n = n;
     ds->n_features = nf;
+    ds->sample_shape = CLG_SHAPE(nf);
+    ds->dtype = CLG_F32;
     ds->n_targets = classes > 0 ? 0 : nt;
     ds->classes = classes;
     ds->x = malloc((size_t)(n * nf > 0 ? n * nf : 1) * sizeof(float));
@@ -115,6 +126,26 @@ clg_status clg_dataset_mnist(clg_ctx *ctx, const char *dir, int test, clg_datase
                                ip, im->type, im->ndim);
         goto done;
     }
+    if (test) {
+        /* A model sized on the train images cannot read t10k images of
+         * another size: refuse it here, naming both files, rather than as
+         * a shape error deep in the graph (or not at all when the pixel
+         * counts agree). Without train files (eval on t10k alone) there is
+         * nothing to compare. */
+        char tp[4096];
+        clg_idx th;
+        if (find_idx(ctx, dir, "train-images-idx3-ubyte", tp, sizeof tp) == CLG_OK &&
+            clg__idx_peek(ctx, tp, &th) == CLG_OK && th.ndim == 3 &&
+            (th.dim[1] != im->dim[1] || th.dim[2] != im->dim[2])) {
+            st = clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                   "%s: images are %lldx%lld but %s has %lldx%lld images; the test "
+                                   "set must match the training set",
+                                   ip, (long long)im->dim[1], (long long)im->dim[2], tp,
+                                   (long long)th.dim[1], (long long)th.dim[2]);
+            goto done;
+        }
+        clg_ctx_set_error(ctx, CLG_OK, "%s", ""); /* a failed peek leaves no message */
+    }
     if (lb->ndim != 1 || lb->type != 0x08) {
         st = clg_ctx_set_error(ctx, CLG_ERR_IO,
                                "%s: expected unsigned-byte labels [N]; got type 0x%02x with %d dims",
@@ -145,6 +176,8 @@ clg_status clg_dataset_mnist(clg_ctx *ctx, const char *dir, int test, clg_datase
         labels[i] = (int32_t)lb->data[i];
     ds->n = im->dim[0];
     ds->n_features = im->dim[1] * im->dim[2];
+    ds->sample_shape = CLG_SHAPE(1, im->dim[1], im->dim[2]); /* [C, H, W], as torchvision */
+    ds->dtype = CLG_F32;
     ds->classes = classes;
     /* ToTensor's scaling; the image buffer becomes the data set's x. */
     ds->x = im->data;
@@ -199,6 +232,10 @@ clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, u
     int64_t *perm = malloc((size_t)ds->n * sizeof *perm);
     clg_dataset *a = dataset_alloc(nt, ds->n_features, ds->n_targets, ds->classes);
     clg_dataset *b = dataset_alloc(nv, ds->n_features, ds->n_targets, ds->classes);
+    if (a)
+        a->sample_shape = clg_dataset_sample_shape(ds);
+    if (b)
+        b->sample_shape = clg_dataset_sample_shape(ds);
     if (!perm || !a || !b) {
         free(perm);
         clg_dataset_free(a);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void registry_free(void *p)
 {
@@ -27,16 +28,19 @@ static void registry_free(void *p)
 
 clg_registry *clg__registry(clg_ctx *ctx)
 {
-    if (!ctx->registry) {
-        clg_registry *reg = calloc(1, sizeof *reg);
+    clg_registry *reg = clg_ctx_attached(ctx, REGISTRY_KEY);
+    if (!reg) {
+        reg = calloc(1, sizeof *reg);
         if (!reg)
             return NULL;
         reg->ctx = ctx;
         reg->loading_so = -1;
-        ctx->registry = reg;
-        ctx->registry_free = registry_free;
+        if (clg_ctx_attach(ctx, REGISTRY_KEY, reg, registry_free) != CLG_OK) {
+            free(reg);
+            return NULL;
+        }
     }
-    return ctx->registry;
+    return reg;
 }
 
 const char *clg_component_kind_name(clg_component_kind kind)
@@ -45,6 +49,7 @@ const char *clg_component_kind_name(clg_component_kind kind)
     case CLG_COMPONENT_OPTIMIZER: return "optimizer";
     case CLG_COMPONENT_LOSS: return "loss";
     case CLG_COMPONENT_SCHEDULER: return "scheduler";
+    case CLG_COMPONENT_COLLECTIVE: return "collective";
     }
     return "unknown";
 }
@@ -95,160 +100,6 @@ clg_status clg__comp_lookup(clg_ctx *ctx, clg_component_kind kind, const char *n
     return CLG_OK;
 }
 
-static int valid_name(const char *s, int is_key)
-{
-    if (!s || !*s)
-        return 0;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                 (is_key ? (ch >= 'A' && ch <= 'Z') : ch == '-');
-        if (!ok)
-            return 0;
-    }
-    return is_key ? !(s[0] >= '0' && s[0] <= '9') : 1;
-}
-
-/* Keys the core adds to every component of a kind. */
-static const clg_hparam_def optim_extra[] = {
-    { .name = "lr", .type = CLG_HP_FLOAT, .def = "0.001",
-      .doc = "learning rate; when given it overrides the trainer's lr",
-      .range = CLG_HP_MIN, .min = 0 },
-};
-static const clg_hparam_def sched_extra[] = {
-    { .name = "interval", .type = CLG_HP_CHOICE, .def = "epoch",
-      .doc = "step the scheduler after every epoch or every optimizer step",
-      .choices = "epoch|step" },
-};
-
-clg_status clg_register(clg_registry *reg, const clg_component *c)
-{
-    if (!reg)
-        return CLG_ERR_INVALID;
-    clg_ctx *ctx = reg->ctx;
-    if (!reg->open || reg->loading_so < 0)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "clg_register: only valid inside clg_plugin_init");
-    const char *path = reg->sos[reg->loading_so].path;
-    if (!c || c->struct_size < offsetof(clg_component, scheduler) + sizeof(void *))
-        return clg_ctx_set_error(ctx, CLG_ERR_ABI,
-                                 "%s: clg_register: component struct too small "
-                                 "(struct_size %zu)", path, c ? c->struct_size : 0);
-    const char *kname = clg_component_kind_name(c->kind);
-    if (c->kind != CLG_COMPONENT_OPTIMIZER && c->kind != CLG_COMPONENT_LOSS &&
-        c->kind != CLG_COMPONENT_SCHEDULER)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "%s: component '%s': unknown kind %d", path,
-                                 c->name ? c->name : "?", (int)c->kind);
-    if (!valid_name(c->name, 0))
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "%s: %s name '%s' is not [a-z0-9_-]+", path, kname,
-                                 c->name ? c->name : "(null)");
-    if (!c->doc)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "%s: %s '%s' has no doc line",
-                                 path, kname, c->name);
-    int ops_ok = 0;
-    switch (c->kind) {
-    case CLG_COMPONENT_OPTIMIZER:
-        ops_ok = c->optimizer && c->optimizer->struct_size >= sizeof(clg_optimizer_ops) &&
-                 c->optimizer->update && c->optimizer->n_scalars >= 0 &&
-                 c->optimizer->n_scalars <= CLG_OPTIM_MAX_SCALARS &&
-                 (c->optimizer->n_scalars == 0 || c->optimizer->scalars);
-        break;
-    case CLG_COMPONENT_LOSS:
-        ops_ok = c->loss && c->loss->struct_size >= sizeof(clg_loss_ops) && c->loss->build;
-        break;
-    case CLG_COMPONENT_SCHEDULER:
-        ops_ok = c->scheduler && c->scheduler->struct_size >= sizeof(clg_scheduler_ops) &&
-                 c->scheduler->step;
-        if (ops_ok && c->scheduler->state_names) {
-            int n = 0;
-            while (c->scheduler->state_names[n])
-                n++;
-            ops_ok = n <= CLG_SCHED_MAX_STATE;
-        }
-        break;
-    }
-    if (!ops_ok)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "%s: %s '%s': missing or malformed %s ops", path, kname,
-                                 c->name, kname);
-    const clg__comp *dup = clg__comp_find(reg, c->kind, c->name, strlen(c->name));
-    if (dup)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "%s: %s '%s' is already registered by %s", path, kname,
-                                 c->name, reg->sos[dup->so].path);
-    if (c->n_hparams < 0 || (c->n_hparams > 0 && !c->hparams))
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "%s: %s '%s': bad hparams array",
-                                 path, kname, c->name);
-
-    const clg_hparam_def *extra = NULL;
-    int n_extra = 0;
-    if (c->kind == CLG_COMPONENT_OPTIMIZER) {
-        extra = optim_extra;
-        n_extra = 1;
-    } else if (c->kind == CLG_COMPONENT_SCHEDULER) {
-        extra = sched_extra;
-        n_extra = 1;
-    }
-    int n_defs = c->n_hparams + n_extra;
-    clg_hparam_def *defs = calloc((size_t)(n_defs ? n_defs : 1), sizeof *defs);
-    if (!defs)
-        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < c->n_hparams; i++)
-        defs[i] = c->hparams[i];
-    for (int i = 0; i < n_extra; i++)
-        defs[c->n_hparams + i] = extra[i];
-    clg_status bad = CLG_OK;
-    for (int i = 0; i < n_defs && bad == CLG_OK; i++) {
-        char err[256];
-        if (!valid_name(defs[i].name, 1)) {
-            bad = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                    "%s: %s '%s': hyperparameter %d has a bad name '%s'",
-                                    path, kname, c->name, i,
-                                    defs[i].name ? defs[i].name : "(null)");
-            break;
-        }
-        for (int j = 0; j < i && bad == CLG_OK; j++) {
-            if (strcmp(defs[j].name, defs[i].name) == 0)
-                bad = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                        "%s: %s '%s': hyperparameter '%s' declared twice%s",
-                                        path, kname, c->name, defs[i].name,
-                                        i >= c->n_hparams ? " (the core adds this key)" : "");
-        }
-        if (bad == CLG_OK && clg__hparam_def_check(&defs[i], err, sizeof err) != CLG_OK)
-            bad = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                    "%s: %s '%s': hyperparameter '%s': %s", path, kname,
-                                    c->name, defs[i].name, err);
-    }
-    if (bad != CLG_OK) {
-        free(defs);
-        return bad;
-    }
-
-    if (reg->n == reg->cap) {
-        int cap = reg->cap ? reg->cap * 2 : 32;
-        clg__comp *p = realloc(reg->comps, (size_t)cap * sizeof *p);
-        if (!p) {
-            free(defs);
-            return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
-        }
-        reg->comps = p;
-        reg->cap = cap;
-    }
-    clg__comp *dst = &reg->comps[reg->n++];
-    memset(dst, 0, sizeof *dst);
-    /* Copy only what this host knows; a newer plugin's extra fields are ignored. */
-    memcpy(&dst->c, c, c->struct_size < sizeof dst->c ? c->struct_size : sizeof dst->c);
-    dst->c.struct_size = sizeof dst->c;
-    dst->defs = defs;
-    dst->n_defs = n_defs;
-    dst->c.hparams = defs;
-    dst->c.n_hparams = n_defs;
-    dst->so = reg->loading_so;
-    return CLG_OK;
-}
-
 static void drop_components_of(clg_registry *reg, int so)
 {
     int w = 0;
@@ -281,10 +132,27 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path)
     }
     free(real);
 
+    /* What the path is, before dlopen: a directory or a FIFO is named as
+     * such (and a FIFO would block dlopen's read). */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return clg_ctx_set_error(ctx, CLG_ERR_LOAD, "plugin %s: is %s, not a plugin .so file%s",
+                                 path,
+                                 S_ISDIR(sb.st_mode)    ? "a directory"
+                                 : S_ISFIFO(sb.st_mode) ? "a FIFO (named pipe)"
+                                                        : "not a regular file",
+                                 S_ISDIR(sb.st_mode) ? " (to search a directory for plugins, "
+                                                       "add it to CLGRAD_PLUGIN_PATH)" : "");
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
+        /* dlopen never looks in the current directory for a bare name. */
+        if (!strchr(path, '/') && stat(path, &sb) == 0)
+            return clg_ctx_set_error(ctx, CLG_ERR_LOAD,
+                                     "plugin %s: not found on the library search path (a file of "
+                                     "that name is in the current directory, which is never "
+                                     "searched: give ./%s)", path, path);
         return clg_ctx_set_error(ctx, CLG_ERR_LOAD, "plugin %s: dlopen failed: %s", path,
                                  e ? e : "unknown error");
     }
@@ -341,7 +209,7 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path)
 
     clg_plugin_host host = { .struct_size = sizeof host, .abi_major = CLG_PLUGIN_ABI_MAJOR,
                              .abi_minor = CLG_PLUGIN_ABI_MINOR, .path = stored, .ctx = ctx };
-    ctx->err[0] = '\0';
+    clg_ctx_clear_error(ctx);
     reg->open = 1;
     reg->loading_so = so;
     clg_status st = init(reg, &host);
@@ -349,7 +217,7 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path)
     reg->loading_so = -1;
     if (st != CLG_OK) {
         char why[CLG_ERRMSG_LEN];
-        snprintf(why, sizeof why, "%s", ctx->err);
+        snprintf(why, sizeof why, "%s", clg_ctx_error(ctx));
         drop_components_of(reg, so);
         dlclose(h);
         reg->sos[so].handle = NULL;
@@ -383,7 +251,7 @@ clg_status clg_plugins_load_default(clg_ctx *ctx)
     if (reg->default_loaded)
         return CLG_OK;
     reg->default_loaded = 1;
-    char **dirs = clg__plugin_dirs();
+    char **dirs = clg_plugin_search_dirs();
     if (!dirs)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
     char **seen = NULL;
@@ -451,7 +319,7 @@ clg_status clg_plugins_load_default(clg_ctx *ctx)
             clg_status st = clg_plugins_load(ctx, full);
             if (st != CLG_OK && first == CLG_OK) {
                 first = st;
-                snprintf(first_msg, sizeof first_msg, "%s", ctx->err);
+                snprintf(first_msg, sizeof first_msg, "%s", clg_ctx_error(ctx));
             }
             free(full);
         }
@@ -460,7 +328,7 @@ clg_status clg_plugins_load_default(clg_ctx *ctx)
     for (int i = 0; i < n_seen; i++)
         free(seen[i]);
     free(seen);
-    clg__strv_free(dirs);
+    clg_strv_free(dirs);
     if (first != CLG_OK)
         return clg_ctx_set_error(ctx, first, "%s", first_msg);
     return CLG_OK;
@@ -468,9 +336,8 @@ clg_status clg_plugins_load_default(clg_ctx *ctx)
 
 int clg_component_count(const clg_ctx *ctx)
 {
-    if (!ctx || !ctx->registry)
-        return 0;
-    return ((const clg_registry *)ctx->registry)->n;
+    const clg_registry *reg = ctx ? clg_ctx_attached(ctx, REGISTRY_KEY) : NULL;
+    return reg ? reg->n : 0;
 }
 
 static void fill_info(const clg_registry *reg, const clg__comp *c, clg_component_info *out)
@@ -487,7 +354,7 @@ clg_status clg_component_get(const clg_ctx *ctx, int i, clg_component_info *out)
 {
     if (!ctx || !out)
         return CLG_ERR_INVALID;
-    const clg_registry *reg = ctx->registry;
+    const clg_registry *reg = clg_ctx_attached(ctx, REGISTRY_KEY);
     if (!reg || i < 0 || i >= reg->n)
         return CLG_ERR_NOT_FOUND;
     fill_info(reg, &reg->comps[i], out);
@@ -503,6 +370,6 @@ clg_status clg_component_find(clg_ctx *ctx, clg_component_kind kind, const char 
     clg_status st = clg__comp_lookup(ctx, kind, name, strlen(name), &c);
     if (st != CLG_OK)
         return st;
-    fill_info(ctx->registry, c, out);
+    fill_info(clg_ctx_attached(ctx, REGISTRY_KEY), c, out);
     return CLG_OK;
 }

@@ -91,9 +91,9 @@ static clg_status apply(clg_scheduler *s, int64_t step, int64_t epoch)
             clg_sched_in in = { .t = (int64_t)s->t, .step = step, .epoch = epoch,
                                 .base_lr = s->base_lr, .lr = lr, .metric = s->metric };
             double out = lr;
-            s->ctx->err[0] = '\0';
+            clg_ctx_clear_error(s->ctx);
             st = ops->step(s->ctx, v->hp, &in, v->state, &out);
-            if (st != CLG_OK && !s->ctx->err[0])
+            if (st != CLG_OK && !clg_ctx_error(s->ctx)[0])
                 clg_ctx_set_error(s->ctx, st, "scheduler '%s' failed at t=%lld",
                                   v->comp->c.name, (long long)in.t);
             if (st == CLG_OK && (!isfinite(out) || out < 0))

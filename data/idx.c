@@ -3,14 +3,24 @@
  * big-endian. Files are often gzipped; zlib inflates them. */
 #include "data_internal.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_MAX_BYTES ((size_t)2 << 30) /* well above the largest MNIST-style file */
 
-clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t len,
-                      size_t max_out, void **out, size_t *out_len)
+/* Inflates a gzip (or zlib) stream. At most max_out bytes come out: with
+ * `prefix`, the first max_out bytes are the result (the rest is never
+ * inflated); without it, a stream holding more is refused, the message
+ * ending with `limit_note` (what set the limit). */
+static clg_status inflate_bounded(clg_ctx *ctx, const char *name, const void *buf, size_t len,
+                                  size_t max_out, int prefix, const char *limit_note, void **out,
+                                  size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -19,9 +29,12 @@ clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t le
     /* 15 + 32: a full window, and gzip or zlib framing detected from the header. */
     if (inflateInit2(&zs, 15 + 32) != Z_OK)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: cannot start zlib", name);
-    size_t cap = len * 4 + 4096, used = 0;
-    if (cap > max_out)
-        cap = max_out;
+    /* One byte beyond the limit (when not a prefix) tells "exactly max_out"
+     * from "more": zlib may fill the buffer before it reads the end code. */
+    size_t limit = prefix || max_out == SIZE_MAX ? max_out : max_out + 1;
+    size_t cap = len > (SIZE_MAX - 4096) / 4 ? limit : len * 4 + 4096, used = 0;
+    if (cap > limit)
+        cap = limit;
     unsigned char *o = malloc(cap ? cap : 1);
     if (!o) {
         inflateEnd(&zs);
@@ -33,13 +46,16 @@ clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t le
     int ended = 0;
     for (;;) {
         if (used == cap) {
-            if (cap >= max_out) {
-                st = clg_ctx_set_error(ctx, CLG_ERR_IO,
-                                       "%s: gzip data inflates to more than %zu bytes", name,
-                                       max_out);
+            if (prefix && used == max_out) {
+                ended = 1;
                 break;
             }
-            size_t nc = cap * 2 > max_out ? max_out : cap * 2;
+            if (cap >= limit) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: gzip data inflates to more than %zu bytes%s",
+                                       name, max_out, limit_note ? limit_note : "");
+                break;
+            }
+            size_t nc = cap > limit / 2 ? limit : cap * 2;
             unsigned char *no = realloc(o, nc);
             if (!no) {
                 st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory inflating", name);
@@ -94,6 +110,9 @@ clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t le
         }
     }
     inflateEnd(&zs);
+    if (st == CLG_OK && ended && used > max_out) /* the spare byte was used */
+        st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: gzip data inflates to more than %zu bytes%s",
+                               name, max_out, limit_note ? limit_note : "");
     if (st != CLG_OK || !ended) {
         free(o);
         if (st == CLG_OK)
@@ -103,6 +122,12 @@ clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t le
     *out = o;
     *out_len = used;
     return CLG_OK;
+}
+
+clg_status clg_gunzip(clg_ctx *ctx, const char *name, const void *buf, size_t len,
+                      size_t max_out, void **out, size_t *out_len)
+{
+    return inflate_bounded(ctx, name, buf, len, max_out, 0, NULL, out, out_len);
 }
 
 static size_t type_size(int type)
@@ -124,8 +149,11 @@ static uint64_t be(const unsigned char *p, int n)
     return v;
 }
 
-static clg_status parse_raw(clg_ctx *ctx, const char *name, const unsigned char *p, size_t len,
-                            clg_idx **out)
+/* Checks the magic, type and dims at p (len bytes, at least the header);
+ * fills x's type, ndim and dims, and *hdr and *want with the header's size
+ * and the data size the dims imply. */
+static clg_status parse_header(clg_ctx *ctx, const char *name, const unsigned char *p, size_t len,
+                               clg_idx *x, size_t *hdr, size_t *want)
 {
     if (len < 4)
         return clg_ctx_set_error(ctx, CLG_ERR_IO,
@@ -144,30 +172,44 @@ static clg_status parse_raw(clg_ctx *ctx, const char *name, const unsigned char 
     if (ndim < 1 || ndim > CLG_MAX_DIMS)
         return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: IDX file has %d dims (1 to %d supported)",
                                  name, ndim, CLG_MAX_DIMS);
-    size_t hdr = 4 + 4 * (size_t)ndim;
-    if (len < hdr)
+    *hdr = 4 + 4 * (size_t)ndim;
+    if (len < *hdr)
         return clg_ctx_set_error(ctx, CLG_ERR_IO,
                                  "%s: truncated IDX header: %zu bytes, %d dims need %zu", name, len,
-                                 ndim, hdr);
-    clg_idx *x = calloc(1, sizeof *x);
-    if (!x)
-        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+                                 ndim, *hdr);
     x->type = type;
     x->ndim = ndim;
     uint64_t numel = 1;
     for (int d = 0; d < ndim; d++) {
         x->dim[d] = (int64_t)be(p + 4 + 4 * d, 4);
-        if (x->dim[d] != 0 && numel > (IDX_MAX_BYTES / es) / (uint64_t)x->dim[d]) {
-            free(x);
+        if (x->dim[d] != 0 && numel > (IDX_MAX_BYTES / es) / (uint64_t)x->dim[d])
             return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: IDX dims describe more than %zu bytes",
                                      name, IDX_MAX_BYTES);
-        }
         numel *= (uint64_t)x->dim[d];
     }
-    size_t want = (size_t)numel * es, have = len - hdr;
+    x->numel = (int64_t)numel;
+    *want = (size_t)numel * es;
+    return CLG_OK;
+}
+
+static clg_status parse_raw(clg_ctx *ctx, const char *name, const unsigned char *p, size_t len,
+                            clg_idx **out)
+{
+    clg_idx *x = calloc(1, sizeof *x);
+    if (!x)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
+    size_t hdr, want;
+    clg_status st = parse_header(ctx, name, p, len, x, &hdr, &want);
+    if (st != CLG_OK) {
+        free(x);
+        return st;
+    }
+    int type = x->type;
+    size_t es = type_size(type), have = len - hdr;
+    uint64_t numel = (uint64_t)x->numel;
     if (have != want) {
         char sh[160];
-        clg_shape s = { .ndim = ndim };
+        clg_shape s = { .ndim = x->ndim };
         memcpy(s.dim, x->dim, sizeof s.dim);
         clg_shape_str(&s, sh, sizeof sh);
         free(x);
@@ -201,6 +243,12 @@ static clg_status parse_raw(clg_ctx *ctx, const char *name, const unsigned char 
             double dv;
             memcpy(&dv, &u, 8);
             v = (float)dv;
+            if (isfinite(dv) && isinf(v)) { /* it would become inf */
+                clg_idx_free(x);
+                return clg_ctx_set_error(ctx, CLG_ERR_IO,
+                                         "%s: f64 element %llu (%g) is beyond float32 (+-3.4e38)",
+                                         name, (unsigned long long)i, dv);
+            }
             break;
         }
         }
@@ -216,9 +264,26 @@ clg_status clg_idx_parse(clg_ctx *ctx, const char *name, const void *buf, size_t
     *out = NULL;
     const unsigned char *p = buf;
     if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+        /* The header first: its dims bound what the rest may inflate to, so
+         * a small bomb is refused after inflating its header's worth, not
+         * gigabytes. */
         void *raw;
-        size_t rl;
-        clg_status st = clg_gunzip(ctx, name, buf, len, IDX_MAX_BYTES, &raw, &rl);
+        size_t rl, hdr, want;
+        clg_status st = inflate_bounded(ctx, name, buf, len, 4 + 4 * CLG_MAX_DIMS, 1, NULL, &raw,
+                                        &rl);
+        if (st != CLG_OK)
+            return st;
+        clg_idx h = { 0 };
+        st = parse_header(ctx, name, raw, rl, &h, &hdr, &want);
+        free(raw);
+        if (st != CLG_OK)
+            return st;
+        char note[256], sh[160];
+        clg_shape s = { .ndim = h.ndim };
+        memcpy(s.dim, h.dim, sizeof s.dim);
+        snprintf(note, sizeof note, ", the %zu its IDX header implies (%s x %zu bytes + %zu)",
+                 hdr + want, clg_shape_str(&s, sh, sizeof sh), type_size(h.type), hdr);
+        st = inflate_bounded(ctx, name, buf, len, hdr + want, 0, note, &raw, &rl);
         if (st != CLG_OK)
             return st;
         st = parse_raw(ctx, name, raw, rl, out);
@@ -226,6 +291,40 @@ clg_status clg_idx_parse(clg_ctx *ctx, const char *name, const void *buf, size_t
         return st;
     }
     return parse_raw(ctx, name, p, len, out);
+}
+
+clg_status clg__idx_peek(clg_ctx *ctx, const char *path, clg_idx *x)
+{
+    memset(x, 0, sizeof *x);
+    struct stat sb;
+    int fd = clg__open_input(ctx, path, &sb); /* never blocks on a FIFO */
+    if (fd < 0)
+        return CLG_ERR_IO;
+    /* A gzip header plus the first deflate block's worth is plenty. */
+    unsigned char buf[1 << 16];
+    size_t len = 0;
+    while (len < sizeof buf) {
+        ssize_t r = read(fd, buf + len, sizeof buf - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    size_t hdr, want;
+    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        void *raw;
+        size_t rl;
+        clg_status st = inflate_bounded(ctx, path, buf, len, 4 + 4 * CLG_MAX_DIMS, 1, NULL, &raw,
+                                        &rl);
+        if (st != CLG_OK)
+            return st;
+        st = parse_header(ctx, path, raw, rl, x, &hdr, &want);
+        free(raw);
+        return st;
+    }
+    return parse_header(ctx, path, buf, len, x, &hdr, &want);
 }
 
 clg_status clg_idx_load(clg_ctx *ctx, const char *path, clg_idx **out)

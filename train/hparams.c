@@ -373,11 +373,11 @@ clg_status clg__hparams_parse_for(clg_ctx *ctx, const clg__comp *comp, const cha
         off += strlen(hp->v[i].word) + 1;
     }
     if (comp->c.validate) {
-        ctx->err[0] = '\0';
+        clg_ctx_clear_error(ctx);
         clg_status st = comp->c.validate(ctx, hp);
         if (st != CLG_OK) {
             char why[CLG_ERRMSG_LEN];
-            snprintf(why, sizeof why, "%s", ctx->err[0] ? ctx->err : "invalid combination");
+            snprintf(why, sizeof why, "%s", clg_ctx_error(ctx)[0] ? clg_ctx_error(ctx) : "invalid combination");
             clg_hparams_free(hp);
             return clg_ctx_set_error(ctx, st, "%s '%s': %s", kname, cname, why);
         }

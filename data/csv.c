@@ -69,40 +69,55 @@ static void cell_show(parser *p, const cell *c, char *out, size_t outlen)
     out[k] = '\0';
 }
 
+/* Length of the line ending at i: 2 for CRLF, 1 for LF or a lone CR (old
+ * Mac files), 0 when s[i] ends no line. */
+static size_t eol_len(const parser *p, size_t i)
+{
+    if (i >= p->len)
+        return 0;
+    if (p->s[i] == '\n')
+        return 1;
+    if (p->s[i] == '\r')
+        return i + 1 < p->len && p->s[i + 1] == '\n' ? 2 : 1;
+    return 0;
+}
+
 /* Reads one row's cells into p->cells; returns 1 with a row, 0 at the end,
- * -1 on error (message set). Blank lines are skipped. */
+ * -1 on error (message set). Blank lines are skipped. A NUL byte is refused
+ * (a binary file given as CSV), so every cell is a proper C string. */
 static int next_row(parser *p)
 {
     for (;;) {
         if (p->pos >= p->len)
             return 0;
         p->n_cells = 0;
-        size_t start_line = p->pos;
-        int blank = 1;
-        for (size_t i = p->pos; i < p->len && p->s[i] != '\n'; i++)
-            if (!isspace((unsigned char)p->s[i])) {
-                blank = 0;
-                break;
-            }
-        if (blank) {
-            while (p->pos < p->len && p->s[p->pos] != '\n')
-                p->pos++;
-            p->pos++;
+        size_t i = p->pos;
+        while (i < p->len && !eol_len(p, i) && (p->s[i] == ' ' || p->s[i] == '\t' ||
+                                                 p->s[i] == '\v' || p->s[i] == '\f'))
+            i++;
+        if (i >= p->len || eol_len(p, i)) { /* a blank line */
+            p->pos = i >= p->len ? p->len : i + eol_len(p, i);
             p->line++;
             continue;
         }
-        size_t i = start_line;
+        i = p->pos;
         for (;;) {
             size_t b = i;
             int in_q = 0;
             while (i < p->len) {
                 char ch = p->s[i];
-                if (ch == '"') {
+                if (ch == ',') {
+                    if (!in_q)
+                        break;
+                } else if (ch == '\n' || ch == '\r') {
+                    break;
+                } else if (ch == '"') {
                     in_q = !in_q;
-                } else if (!in_q && (ch == ',' || ch == '\n')) {
-                    break;
-                } else if (ch == '\n') {
-                    break;
+                } else if (ch == '\0') {
+                    clg_ctx_set_error(p->ctx, CLG_ERR_IO,
+                                      "%s:%ld:%d: NUL byte at offset %zu (not a text file?)",
+                                      p->name, p->line, p->n_cells + 1, i);
+                    return -1;
                 }
                 i++;
             }
@@ -114,7 +129,7 @@ static int next_row(parser *p)
             size_t e = i;
             while (b < e && (p->s[b] == ' ' || p->s[b] == '\t'))
                 b++;
-            while (e > b && (p->s[e - 1] == ' ' || p->s[e - 1] == '\t' || p->s[e - 1] == '\r'))
+            while (e > b && (p->s[e - 1] == ' ' || p->s[e - 1] == '\t'))
                 e--;
             if (p->n_cells == p->cap_cells) {
                 int nc = p->cap_cells ? 2 * p->cap_cells : 16;
@@ -128,34 +143,42 @@ static int next_row(parser *p)
                 p->cap_cells = nc;
             }
             p->cells[p->n_cells++] = (cell){ b, e };
-            if (i >= p->len || p->s[i] == '\n')
+            if (i >= p->len || eol_len(p, i))
                 break;
             i++; /* the comma */
         }
-        p->pos = i + 1;
+        p->pos = i >= p->len ? p->len : i + eol_len(p, i);
         p->row_line = p->line++;
         return 1;
     }
 }
 
-/* Parses a cell as a finite number; 0 if it is not one. */
+/* What a cell holds. */
+enum { CELL_TEXT, CELL_NUMBER, CELL_OUT_OF_RANGE };
+
+/* Parses a cell. CELL_NUMBER: *v is finite and fits a float32.
+ * CELL_OUT_OF_RANGE: the whole cell is a number (so it is data, not a
+ * name), but inf, nan or beyond float32 (1e40 would become inf and surface
+ * much later as a nan loss). *oom is set when the copy fails. */
 static int cell_number(parser *p, const cell *c, double *v, int *oom)
 {
     *oom = 0;
     if (!cell_text(p, c)) {
         *oom = 1;
-        return 0;
+        return CELL_TEXT;
     }
     const char *t = p->scratch;
     if (!*t)
-        return 0;
+        return CELL_TEXT;
     char *end;
     errno = 0;
     double d = strtod(t, &end);
-    if (end == t || *end != '\0' || !isfinite(d))
-        return 0;
+    if (end == t || *end != '\0')
+        return CELL_TEXT;
+    if (!isfinite(d) || isinf((float)d))
+        return CELL_OUT_OF_RANGE;
     *v = d;
-    return 1;
+    return CELL_NUMBER;
 }
 
 static clg_status bad_cell(parser *p, int col, const char *colname, const cell *c, const char *why)
@@ -169,6 +192,40 @@ static clg_status bad_cell(parser *p, int col, const char *colname, const cell *
                              shown, why);
 }
 
+/* Column names must be unique: target= and messages name columns, and a
+ * repeated name means the file is not what its writer meant. Sorted indices
+ * keep this O(n log n) for very wide files. */
+typedef struct name_at { const char *name; int col; } name_at;
+
+static int cmp_name_at(const void *a, const void *b)
+{
+    const name_at *x = a, *y = b;
+    int r = strcmp(x->name, y->name);
+    return r ? r : (x->col > y->col) - (x->col < y->col);
+}
+
+static clg_status check_unique_names(parser *p, char **names, int n)
+{
+    name_at *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return clg_ctx_set_error(p->ctx, CLG_ERR_NOMEM, "%s: out of memory", p->name);
+    for (int i = 0; i < n; i++)
+        v[i] = (name_at){ names[i], i };
+    qsort(v, (size_t)n, sizeof *v, cmp_name_at);
+    int a = -1, b = -1; /* the first repeat, by column */
+    for (int k = 1; k < n; k++)
+        if (strcmp(v[k - 1].name, v[k].name) == 0 && (b < 0 || v[k].col < b)) {
+            a = v[k - 1].col;
+            b = v[k].col;
+        }
+    free(v);
+    if (b < 0)
+        return CLG_OK;
+    return clg_ctx_set_error(p->ctx, CLG_ERR_IO,
+                             "%s:%ld:%d: column name '%s' repeats column %d's (names must be unique)",
+                             p->name, p->row_line, b + 1, names[b], a + 1);
+}
+
 clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t len,
                          const clg_csv_opts *opts_in, clg_dataset **out)
 {
@@ -177,6 +234,12 @@ clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t
     if (opts.classes < 0 || opts.classes > INT32_MAX)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "%s: classes=%lld must be positive", name,
                                  (long long)opts.classes);
+    /* A UTF-8 byte order mark (spreadsheets write one) is not part of the
+     * first cell. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        len -= 3;
+    }
     parser p = { .ctx = ctx, .name = name, .s = buf, .len = len, .line = 1 };
     clg_status st = CLG_OK;
     char **names = NULL;
@@ -200,17 +263,21 @@ clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t
     first_line = p.row_line;
     int header = opts.header;
     if (header < 0) {
-        header = opts.target_name != NULL;
-        for (int c = 0; c < ncols && !header; c++) {
+        /* Names only when no cell of the first row is a number: a data row
+         * with one bad or empty cell must be reported, not swallowed as a
+         * header. A row of names holding a number needs header=1. */
+        int n_text = 0;
+        for (int c = 0; c < ncols; c++) {
             double v;
             int oom;
-            if (!cell_number(&p, &p.cells[c], &v, &oom))
-                header = 1;
+            n_text += cell_number(&p, &p.cells[c], &v, &oom) == CELL_TEXT;
             if (oom) {
                 st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
                 goto done;
             }
         }
+        /* target=NAME says there is one. */
+        header = n_text == ncols || opts.target_name != NULL;
     }
     if (ncols < 2) {
         st = clg_ctx_set_error(ctx, CLG_ERR_IO,
@@ -230,6 +297,9 @@ clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t
             st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name);
             goto done;
         }
+        st = check_unique_names(&p, names, ncols);
+        if (st != CLG_OK)
+            goto done;
     }
     if (opts.target_name) {
         if (!names) {
@@ -292,9 +362,17 @@ clg_status clg_csv_parse(clg_ctx *ctx, const char *name, const char *buf, size_t
             double v;
             int oom;
             const char *cn = names ? names[c] : NULL;
-            if (!cell_number(&p, &p.cells[c], &v, &oom)) {
+            int kind = cell_number(&p, &p.cells[c], &v, &oom);
+            if (kind != CELL_NUMBER) {
+                const char *why = kind == CELL_TEXT ? "is not a number"
+                                                    : "is not a finite float32 (beyond +-3.4e38, "
+                                                      "inf or nan)";
+                if (kind == CELL_TEXT && header == 0 && p.row_line == first_line &&
+                    opts.header < 0)
+                    why = "is not a number (the first row mixes numbers and text: a header row "
+                          "must be all names; header=1 forces one)";
                 st = oom ? clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", name)
-                         : bad_cell(&p, c, cn, &p.cells[c], "is not a number");
+                         : bad_cell(&p, c, cn, &p.cells[c], why);
                 goto done;
             }
             if (c == target && opts.classes > 0) {

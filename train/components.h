@@ -1,10 +1,19 @@
-/* Private to libclgrad: the component registry shared by plugins.c (loading,
- * listing), hparams.c (spec parsing) and train.c (trainer, losses). */
-#ifndef CLGRAD_CORE_COMPONENTS_H
-#define CLGRAD_CORE_COMPONENTS_H
+/* Private to train/: the component registry shared by plugins.c (loading,
+ * listing), hparams.c (spec parsing), collective.c and train.c (trainer,
+ * losses). train/ sees the engine only through the public headers. */
+#ifndef CLGRAD_TRAIN_COMPONENTS_H
+#define CLGRAD_TRAIN_COMPONENTS_H
 
-#include "internal.h"
 #include <clgrad/train.h>
+
+/* Shared between the files of train/, not exported from libclgrad. */
+#define CLG_INTERNAL __attribute__((visibility("hidden")))
+
+/* The registry is attached to its context under this key. */
+#define REGISTRY_KEY "clgrad.registry"
+
+/* Room for one error message, as the context keeps it. */
+#define CLG_ERRMSG_LEN 1024
 
 typedef struct clg__comp {
     clg_component c;          /* copy; c.hparams points at defs below */
@@ -68,4 +77,4 @@ struct clg_scheduler {
 /* One step with the trainer's counters. */
 CLG_INTERNAL clg_status clg__sched_step(clg_scheduler *s, int64_t step, int64_t epoch);
 
-#endif
+#endif /* CLGRAD_TRAIN_COMPONENTS_H */

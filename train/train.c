@@ -4,9 +4,11 @@
 #include "components.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SCALARS_INPUT "train.scalars"
 
@@ -18,7 +20,14 @@ typedef struct value_slot {
 struct clg_trainer {
     clg_ctx *ctx;
     clg_store *st;
-    clg_plan *plan;
+    clg_plan *plan;        /* forward and loss, gradients, and (alone) the update */
+    clg_plan *update_plan; /* with a collective: the stages after the sync point */
+    clg_collective *coll;  /* borrowed; NULL: no sync point */
+    float *sync_buf;       /* every gradient, one contiguous host buffer */
+    size_t sync_n;
+    float sync_weight;     /* this process's share of the summed gradient */
+    double sync_seconds;   /* time spent at the sync point, all steps */
+    char **grad_names;     /* "grad.<param>", with a collective */
     clg_t loss;
     const clg__comp *opt;
     clg_hparams *opt_hp;
@@ -44,26 +53,27 @@ clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t targ
 {
     if (!g || !loss)
         return CLG_ERR_INVALID;
-    clg_ctx *ctx = g->ctx;
+    clg_ctx *ctx = clg_graph_ctx(g);
     *loss = CLG_NONE;
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "%s", g->errmsg);
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "%s", clg_graph_error(g));
     clg_hparams *hp;
     clg_status st = clg_hparams_parse(ctx, CLG_COMPONENT_LOSS, spec, &hp);
     if (st != CLG_OK)
         return st;
     const clg__comp *c = clg__hparams_comp(hp);
-    ctx->err[0] = '\0';
+    clg_ctx_clear_error(ctx);
     clg_t out = CLG_NONE;
     st = c->c.loss->build(ctx, g, hp, pred, target, &out);
     clg_hparams_free(hp);
     if (st != CLG_OK) {
-        if (!ctx->err[0])
+        if (!clg_ctx_error(ctx)[0])
             clg_ctx_set_error(ctx, st, "loss '%s' failed (%s)", c->c.name, clg_status_name(st));
         return st;
     }
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "loss '%s': %s", c->c.name, g->errmsg);
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "loss '%s': %s", c->c.name,
+                                 clg_graph_error(g));
     if (out == CLG_NONE || clg_dtype_of(g, out) != CLG_F32) {
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "loss '%s' did not return an f32 node",
                                  c->c.name);
@@ -76,6 +86,22 @@ clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t targ
                                  clg_shape_str(&s, b, sizeof b));
     }
     *loss = out;
+    return CLG_OK;
+}
+
+clg_status clg_loss_target(clg_ctx *ctx, const char *spec, clg_target_kind *out)
+{
+    if (!ctx || !out)
+        return CLG_ERR_INVALID;
+    clg_hparams *hp;
+    clg_status st = clg_hparams_parse(ctx, CLG_COMPONENT_LOSS, spec, &hp);
+    if (st != CLG_OK)
+        return st;
+    const clg_loss_ops *ops = clg__hparams_comp(hp)->c.loss;
+    *out = CLG_TARGET_SAME_SHAPE;
+    if (ops->struct_size >= offsetof(clg_loss_ops, target) + sizeof ops->target && ops->target)
+        *out = ops->target;
+    clg_hparams_free(hp);
     return CLG_OK;
 }
 
@@ -130,6 +156,11 @@ void clg_trainer_free(clg_trainer *tr)
     if (!tr)
         return;
     clg_plan_free(tr->plan);
+    clg_plan_free(tr->update_plan);
+    free(tr->sync_buf);
+    for (int i = 0; tr->grad_names && i < tr->n_params; i++)
+        free(tr->grad_names[i]);
+    free(tr->grad_names);
     clg_hparams_free(tr->opt_hp);
     for (int i = 0; i < tr->n_params; i++)
         free(tr->params[i]);
@@ -147,8 +178,9 @@ void clg_trainer_free(clg_trainer *tr)
 /* ---------------------------------------------------------------- build */
 static clg_status graph_err(clg_trainer *tr, clg_graph *g, const char *what)
 {
-    return clg_ctx_set_error(tr->ctx, g->err != CLG_OK ? g->err : CLG_ERR_INVALID,
-                             "trainer: %s: %s", what, g->errmsg[0] ? g->errmsg : "failed");
+    clg_status st = clg_graph_status(g);
+    return clg_ctx_set_error(tr->ctx, st != CLG_OK ? st : CLG_ERR_INVALID, "trainer: %s: %s",
+                             what, clg_graph_error(g)[0] ? clg_graph_error(g) : "failed");
 }
 
 /* The store tensor `name` of `shape` filled with `fill` when absent; checks
@@ -176,6 +208,8 @@ static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_sha
             init[i] = fill;
         clg_status st = clg_store_add(tr->st, name, CLG_F32, shape, init);
         free(init);
+        if (st == CLG_OK)
+            st = clg_store_set_kind(tr->st, name, CLG_TENSOR_STATE);
         if (st != CLG_OK)
             return st;
     }
@@ -206,6 +240,13 @@ static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_traine
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
                                          "trainer: parameter '%s' is %s, not f32", name,
                                          clg_dtype_name(clg_store_dtype(tr->st, idx)));
+            if (clg_store_kind(tr->st, idx) != CLG_TENSOR_PARAMETER)
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: '%s' is a %s, not a parameter: optimizers "
+                                         "see parameters only", name,
+                                         clg_store_kind(tr->st, idx) == CLG_TENSOR_BUFFER
+                                             ? "buffer"
+                                             : "trainer state tensor");
             if (already(tr->params, tr->n_params, name))
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
                                          "trainer: parameter '%s' listed twice", name);
@@ -213,11 +254,12 @@ static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_traine
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
         }
     } else {
-        for (int i = 0; i < g->n; i++) {
-            const clg_node *nd = &g->nodes[i];
-            if (nd->op != CLG_OP_PARAM || nd->store != tr->st || nd->dtype != CLG_F32)
+        for (int i = 0; i < clg_graph_size(g); i++) {
+            const char *name = clg_param_name(g, i, tr->st);
+            int idx = name ? clg_store_find(tr->st, name) : -1;
+            if (idx < 0 || clg_store_dtype(tr->st, idx) != CLG_F32 ||
+                clg_store_kind(tr->st, idx) != CLG_TENSOR_PARAMETER)
                 continue;
-            const char *name = clg_store_name(tr->st, nd->store_idx);
             if (already(tr->params, tr->n_params, name))
                 continue;
             if (!push_str(&tr->params, &tr->n_params, name))
@@ -227,35 +269,20 @@ static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_traine
     if (tr->n_params == 0)
         return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
                                  "trainer: no parameters to train (the graph reads no f32 "
-                                 "tensor of this store)");
+                                 "parameter of this store)");
     return CLG_OK;
 }
 
-static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o)
+/* Stages after the sync point (accumulation, clipping, the optimizer's
+ * update and its assignments), appended to g, which reads the parameters as
+ * pnodes and their gradients as grads. */
+static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnodes, clg_t *grads,
+                               const clg_trainer_opts *o)
 {
     clg_ctx *ctx = tr->ctx;
     const clg_optimizer_ops *ops = tr->opt->c.optimizer;
     int np = tr->n_params;
-    clg_status st;
-
-    clg_t *pnodes = calloc((size_t)np, sizeof *pnodes);
-    clg_t *grads = calloc((size_t)np, sizeof *grads);
-    if (!pnodes || !grads) {
-        free(pnodes);
-        free(grads);
-        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < np; i++)
-        pnodes[i] = clg_param(g, tr->st, tr->params[i]);
-    if (g->err != CLG_OK) {
-        st = graph_err(tr, g, "parameters");
-        goto out;
-    }
-    st = clg_grad(g, tr->loss, CLG_NONE, pnodes, np, grads);
-    if (st != CLG_OK || g->err != CLG_OK) {
-        st = graph_err(tr, g, "gradient");
-        goto out;
-    }
+    clg_status st = CLG_OK;
 
     /* Host scalars: [apply?] + the optimizer's. */
     tr->has_apply = tr->accumulate > 1;
@@ -273,10 +300,8 @@ static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o
 
     /* Accumulation: the effective gradient is the running sum. */
     clg_t *acc = calloc((size_t)np, sizeof *acc);
-    if (!acc) {
-        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if (!acc)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
     if (tr->has_apply) {
         for (int i = 0; i < np; i++) {
             char *name = join3("accum.", tr->params[i], "");
@@ -315,7 +340,7 @@ static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o
         for (int i = 0; i < np; i++)
             grads[i] = clg_mul(g, grads[i], coef);
     }
-    if (g->err != CLG_OK) {
+    if (clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "clipping/accumulation");
         goto out_sum;
     }
@@ -356,17 +381,17 @@ static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o
             if (st != CLG_OK)
                 goto out_sum;
         }
-        ctx->err[0] = '\0';
+        clg_ctx_clear_error(ctx);
         st = ops->update(ctx, g, tr->opt_hp, osc, &p);
         if (st != CLG_OK) {
-            if (!ctx->err[0])
+            if (!clg_ctx_error(ctx)[0])
                 clg_ctx_set_error(ctx, st, "optimizer '%s' failed on '%s'", tr->opt->c.name,
                                   tr->params[i]);
             goto out_sum;
         }
-        if (g->err != CLG_OK) {
-            st = clg_ctx_set_error(ctx, g->err, "optimizer '%s' on '%s': %s", tr->opt->c.name,
-                                   tr->params[i], g->errmsg);
+        if (clg_graph_status(g) != CLG_OK) {
+            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s",
+                                   tr->opt->c.name, tr->params[i], clg_graph_error(g));
             goto out_sum;
         }
         if (p.param_out == CLG_NONE) {
@@ -414,30 +439,108 @@ static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o
             }
         }
     }
-    if (g->err != CLG_OK) {
+    if (clg_graph_status(g) != CLG_OK) {
         st = graph_err(tr, g, "update");
         goto out_sum;
     }
-
-    int n_out = 1 + (o->n_outputs > 0 ? o->n_outputs : 0);
-    clg_t *outs = malloc((size_t)n_out * sizeof *outs);
-    if (!outs) {
-        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
-        goto out_sum;
-    }
-    outs[0] = tr->loss;
-    for (int i = 1; i < n_out; i++)
-        outs[i] = o->outputs[i - 1];
-    st = clg_compile(g, clg_store_device(tr->st), outs, n_out, o->compile, &tr->plan);
-    free(outs);
 
 out_sum:
     free(summed);
 out_acc:
     free(acc);
+    return st;
+}
+
+/* The gradient-sync point, with a collective: g's plan ends by writing each
+ * gradient to the store tensor "grad.<param>"; the later stages are built on
+ * a graph of their own (*ug) that reads them, so that the host can sum them
+ * across processes between the two plans. */
+static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, clg_graph **ug,
+                             clg_t *upnodes, clg_t *ugrads)
+{
+    int np = tr->n_params;
+    tr->grad_names = calloc((size_t)np, sizeof *tr->grad_names);
+    if (!tr->grad_names)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+    *ug = clg_graph_new(tr->ctx);
+    if (!*ug)
+        return CLG_ERR_NOMEM;
+    for (int i = 0; i < np; i++) {
+        tr->grad_names[i] = join3("grad.", tr->params[i], "");
+        if (!tr->grad_names[i])
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+        clg_shape s = clg_shape_of(g, grads[i]);
+        clg_status st = ensure_tensor(tr, tr->grad_names[i], &s, 0.0f);
+        if (st == CLG_OK)
+            st = clg_assign(g, clg_param(g, tr->st, tr->grad_names[i]), grads[i]);
+        if (st != CLG_OK)
+            return clg_graph_status(g) != CLG_OK ? graph_err(tr, g, "gradient store") : st;
+        tr->sync_n += (size_t)clg_shape_numel(&s);
+        upnodes[i] = clg_param(*ug, tr->st, tr->params[i]);
+        ugrads[i] = clg_param(*ug, tr->st, tr->grad_names[i]);
+    }
+    if (clg_graph_status(*ug) != CLG_OK)
+        return graph_err(tr, *ug, "update graph");
+    tr->sync_buf = malloc((tr->sync_n ? tr->sync_n : 1) * sizeof *tr->sync_buf);
+    return tr->sync_buf ? CLG_OK : clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+}
+
+static clg_status build(clg_trainer *tr, clg_graph *g, const clg_trainer_opts *o)
+{
+    clg_ctx *ctx = tr->ctx;
+    int np = tr->n_params;
+    clg_status st;
+    clg_graph *ug = NULL;
+    clg_t *pnodes = calloc((size_t)np, sizeof *pnodes);
+    clg_t *grads = calloc((size_t)np, sizeof *grads);
+    clg_t *upnodes = calloc((size_t)np, sizeof *upnodes);
+    clg_t *ugrads = calloc((size_t)np, sizeof *ugrads);
+    if (!pnodes || !grads || !upnodes || !ugrads) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* Stage 1 is the caller's model and loss; stage 2, the gradients. */
+    for (int i = 0; i < np; i++)
+        pnodes[i] = clg_param(g, tr->st, tr->params[i]);
+    if (clg_graph_status(g) != CLG_OK) {
+        st = graph_err(tr, g, "parameters");
+        goto out;
+    }
+    st = clg_grad(g, tr->loss, CLG_NONE, pnodes, np, grads);
+    if (st != CLG_OK || clg_graph_status(g) != CLG_OK) {
+        st = graph_err(tr, g, "gradient");
+        goto out;
+    }
+    /* Stage 3, the sync point; then the update stages on whichever graph
+     * holds the gradients. */
+    if (tr->coll)
+        st = stage_sync(tr, g, grads, &ug, upnodes, ugrads);
+    if (st == CLG_OK)
+        st = ug ? stage_update(tr, ug, upnodes, ugrads, o) : stage_update(tr, g, pnodes, grads, o);
+    if (st != CLG_OK)
+        goto out;
+
+    int n_out = 1 + (o->n_outputs > 0 ? o->n_outputs : 0);
+    clg_t *outs = malloc((size_t)n_out * sizeof *outs);
+    if (!outs) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    outs[0] = tr->loss;
+    for (int i = 1; i < n_out; i++)
+        outs[i] = o->outputs[i - 1];
+    clg_device *dev = clg_store_device(tr->st);
+    st = clg_compile(g, dev, outs, n_out, o->compile, &tr->plan);
+    free(outs);
+    if (st == CLG_OK && ug)
+        st = clg_compile(ug, dev, NULL, 0, o->compile, &tr->update_plan);
+
 out:
+    clg_graph_free(ug);
     free(pnodes);
     free(grads);
+    free(upnodes);
+    free(ugrads);
     return st;
 }
 
@@ -447,14 +550,14 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     if (!g || !out)
         return CLG_ERR_INVALID;
     *out = NULL;
-    clg_ctx *ctx = g->ctx;
+    clg_ctx *ctx = clg_graph_ctx(g);
     if (!st || !o)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: %s is NULL",
                                  st ? "opts" : "store");
-    if (g->err != CLG_OK)
-        return clg_ctx_set_error(ctx, g->err, "trainer: the graph has an error: %s",
-                                 g->errmsg);
-    if (loss < 0 || loss >= g->n)
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "trainer: the graph has an error: %s",
+                                 clg_graph_error(g));
+    if (loss < 0 || loss >= clg_graph_size(g))
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node");
     clg_shape ls = clg_shape_of(g, loss);
     if (clg_dtype_of(g, loss) != CLG_F32 || clg_shape_numel(&ls) != 1) {
@@ -483,6 +586,8 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     tr->st = st;
     tr->loss = loss;
     tr->accumulate = o->accumulate > 1 ? o->accumulate : 1;
+    tr->coll = o->collective;
+    tr->sync_weight = 1.0f;
     tr->metric = NAN;
     tr->lrp = &tr->lr;
     tr->metricp = &tr->metric;
@@ -548,6 +653,44 @@ clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *
     return clg_plan_set_input(tr->plan, name, data, bytes);
 }
 
+/* The sync point at run time: every gradient into one host buffer, one
+ * allreduce, and back. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static clg_status sync_gradients(clg_trainer *tr)
+{
+    double t0 = now_s();
+    size_t off = 0;
+    clg_status st = CLG_OK;
+    for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
+        int idx = clg_store_find(tr->st, tr->grad_names[i]);
+        clg_shape s = clg_store_shape(tr->st, idx);
+        size_t n = (size_t)clg_shape_numel(&s);
+        st = clg_store_read(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
+        off += n;
+    }
+    if (st == CLG_OK && tr->sync_weight != 1.0f)
+        for (size_t i = 0; i < tr->sync_n; i++)
+            tr->sync_buf[i] *= tr->sync_weight;
+    if (st == CLG_OK)
+        st = clg_collective_allreduce_sum(tr->coll, tr->sync_buf, tr->sync_n);
+    off = 0;
+    for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
+        int idx = clg_store_find(tr->st, tr->grad_names[i]);
+        clg_shape s = clg_store_shape(tr->st, idx);
+        size_t n = (size_t)clg_shape_numel(&s);
+        st = clg_store_write(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
+        off += n;
+    }
+    tr->sync_seconds += now_s() - t0;
+    return st;
+}
+
 clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 {
     if (!tr)
@@ -561,12 +704,18 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
         tr->opt->c.optimizer->scalars(tr->opt_hp, *tr->lrp, (int64_t)tr->step + 1,
                                       sc + tr->has_apply);
     clg_status st;
+    clg_plan *up = tr->update_plan ? tr->update_plan : tr->plan;
     if (n > 0) {
-        st = clg_plan_set_input(tr->plan, SCALARS_INPUT, sc, (size_t)n * sizeof(float));
+        st = clg_plan_set_input(up, SCALARS_INPUT, sc, (size_t)n * sizeof(float));
         if (st != CLG_OK)
             return st;
     }
     st = clg_plan_run(tr->plan);
+    if (st == CLG_OK && tr->update_plan) {
+        st = sync_gradients(tr);
+        if (st == CLG_OK)
+            st = clg_plan_run(tr->update_plan);
+    }
     if (st != CLG_OK)
         return st;
     if (apply) {
@@ -590,6 +739,22 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
+}
+
+double clg_trainer_sync_seconds(const clg_trainer *tr)
+{
+    return tr ? tr->sync_seconds : 0.0;
+}
+
+clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (!isfinite(w) || w < 0)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: sync weight %g must be finite and >= 0", w);
+    tr->sync_weight = (float)w;
+    return CLG_OK;
 }
 
 double clg_trainer_lr(const clg_trainer *tr)

@@ -1,0 +1,231 @@
+/* What a backend is asked: each graph node as the clg_bk_op a backend sees
+ * (broadcast operands right-aligned to the output's rank), whether the
+ * backend runs it, and the lowering of composite ops it does not run.
+ *
+ * Lowering rewrites the graph into a copy in which every composite op the
+ * backend refuses is replaced by primitives (see the op table's kind
+ * column), so a new backend needs only the minimal set. It runs at compile
+ * time, after autodiff: gradients are built from the composite op's own
+ * rule, and only their arithmetic is spelled out in primitives. */
+#include "plan_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_broadcasting(const clg_node *n)
+{
+    clg_op_info info = clg_op_info_of(n->op);
+    return info.family == CLG_FAMILY_ELEMENTWISE && info.arity >= 2;
+}
+
+static clg_bk_tensor bk_tensor(const clg_node *n)
+{
+    clg_bk_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = n->dtype;
+    t.ndim = n->shape.ndim;
+    for (int i = 0; i < n->shape.ndim; i++)
+        t.dim[i] = n->shape.dim[i];
+    return t;
+}
+
+int clg__bk_op_init(const clg_graph *g, int id, clg_bk_op *op)
+{
+    const clg_node *nd = &g->nodes[id];
+    memset(op, 0, sizeof *op);
+    op->op = nd->op;
+    op->n_in = nd->n_in;
+    op->params = nd->params;
+    op->out = bk_tensor(nd);
+    for (int k = 0; k < nd->n_in; k++) {
+        const clg_node *in = &g->nodes[nd->in[k]];
+        clg_bk_tensor t = bk_tensor(in);
+        if (is_broadcasting(nd)) {
+            int pad = nd->shape.ndim - in->shape.ndim;
+            if (pad < 0)
+                return k;
+            t.ndim = nd->shape.ndim;
+            for (int d = 0; d < t.ndim; d++)
+                t.dim[d] = d < pad ? 1 : in->shape.dim[d - pad];
+        }
+        op->in[k] = t;
+    }
+    return -1;
+}
+
+int clg__backend_runs(const clg_device *dev, const clg_bk_op *op)
+{
+    const clg_backend *vt = dev->vt;
+    if (!clg_op_is_kernel(op->op) || (uint32_t)op->op >= vt->op_table_version)
+        return 0;
+    return vt->supports(dev->bk, op) != 0;
+}
+
+/* 1 if node id is a composite op the device's backend does not run. */
+static int needs_lowering(const clg_graph *g, int id, const clg_device *dev)
+{
+    const clg_node *nd = &g->nodes[id];
+    if (clg_op_info_of(nd->op).kind != CLG_OPKIND_COMPOSITE)
+        return 0;
+    clg_bk_op op;
+    if (clg__bk_op_init(g, id, &op) >= 0)
+        return 0; /* malformed: the compiler reports it */
+    return !clg__backend_runs(dev, &op);
+}
+
+/* ------------------------------------------------------------ the rules */
+
+static clg_t scalar_op(clg_graph *g, clg_t x, float a, float b)
+{
+    /* a * x + b, skipping the identities */
+    if (a != 1.0f)
+        x = clg_mul_scalar(g, x, a);
+    if (b != 0.0f)
+        x = clg_add_scalar(g, x, b);
+    return x;
+}
+
+/* Primitives computing composite node `n` of the source graph on input x
+ * (already in the new graph). */
+static clg_t lower_node(clg_graph *g, const clg_node *n, clg_t x)
+{
+    const float k_tanh = 0.7978845608028654f; /* sqrt(2 / pi) */
+    const float c_tanh = 0.044715f;
+    switch (n->op) {
+    case CLG_OP_SIGMOID: /* 1 / (1 + e^-x) */
+        return clg_pow_scalar(g, clg_add_scalar(g, clg_exp(g, clg_neg(g, x)), 1.0f), -1.0f);
+    case CLG_OP_GELU: /* x/2 (1 + erf(x / sqrt 2)) */
+        return clg_mul(g, clg_mul_scalar(g, x, 0.5f),
+                       clg_add_scalar(g, clg_erf(g, clg_mul_scalar(g, x, (float)M_SQRT1_2)),
+                                      1.0f));
+    case CLG_OP_GELU_GRAD: { /* Phi(x) + x phi(x) */
+        clg_t cdf = scalar_op(g, clg_erf(g, clg_mul_scalar(g, x, (float)M_SQRT1_2)), 0.5f,
+                              0.5f);
+        clg_t pdf = clg_mul_scalar(g, clg_exp(g, clg_mul_scalar(g, clg_mul(g, x, x), -0.5f)),
+                                   (float)(1.0 / sqrt(2.0 * M_PI)));
+        return clg_add(g, cdf, clg_mul(g, x, pdf));
+    }
+    case CLG_OP_GELU_TANH:
+    case CLG_OP_GELU_TANH_GRAD: {
+        /* u = k (x + c x^3), t = tanh u; y = x/2 (1 + t);
+         * y' = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 c x^2) */
+        clg_t x2 = clg_mul(g, x, x);
+        clg_t u = clg_mul_scalar(g, clg_add(g, x, clg_mul_scalar(g, clg_mul(g, x2, x), c_tanh)),
+                                 k_tanh);
+        clg_t t = clg_tanh(g, u);
+        clg_t half_x = clg_mul_scalar(g, x, 0.5f);
+        if (n->op == CLG_OP_GELU_TANH)
+            return clg_mul(g, half_x, clg_add_scalar(g, t, 1.0f));
+        clg_t sech2 = scalar_op(g, clg_mul(g, t, t), -1.0f, 1.0f);
+        clg_t du = scalar_op(g, x2, 3.0f * c_tanh * k_tanh, k_tanh);
+        return clg_add(g, scalar_op(g, t, 0.5f, 0.5f), clg_mul(g, half_x, clg_mul(g, sech2, du)));
+    }
+    case CLG_OP_SOFTPLUS: /* relu(x) + log(1 + e^-|x|): never overflows */
+        return clg_add(g, clg_relu(g, x),
+                       clg_log(g, clg_add_scalar(g, clg_exp(g, clg_neg(g, clg_abs(g, x))), 1.0f)));
+    case CLG_OP_CLAMP: {
+        clg_t lo = clg_scalar(g, clg_param_f32(&n->params, CLG_P_SCALAR));
+        clg_t hi = clg_scalar(g, clg_param_f32(&n->params, CLG_P_SCALAR2));
+        return clg_minimum(g, clg_maximum(g, x, lo), hi);
+    }
+    case CLG_OP_MEAN: {
+        uint32_t mask = (uint32_t)clg_param_i64(&n->params, CLG_P_AXES);
+        const clg_shape *s = &g->nodes[x].shape;
+        int axes[CLG_MAX_DIMS], na = 0;
+        int64_t count = 1;
+        for (int i = 0; i < s->ndim; i++) {
+            if (mask & (1u << i)) {
+                axes[na++] = i;
+                count *= s->dim[i];
+            }
+        }
+        /* sum / n, as torch.mean divides */
+        return clg_div(g, clg_sum(g, x, axes, na, 1), clg_scalar(g, (float)count));
+    }
+    case CLG_OP_SOFTMAX:
+    case CLG_OP_LOG_SOFTMAX: {
+        int ax = clg_param_int(&n->params, CLG_P_AXIS);
+        clg_t shifted = clg_sub(g, x, clg_max(g, x, &ax, 1, 1));
+        clg_t e = clg_exp(g, shifted);
+        clg_t total = clg_sum(g, e, &ax, 1, 1);
+        if (n->op == CLG_OP_SOFTMAX)
+            return clg_div(g, e, total);
+        return clg_sub(g, shifted, clg_log(g, total));
+    }
+    default:
+        return clg__graph_fail(g, "lower: internal: no lowering for composite op %s",
+                               clg_op_name(n->op));
+    }
+}
+
+/* ------------------------------------------------------------ the copy */
+
+static clg_t copy_node(clg_graph *dst, const clg_node *n, const clg_t *in)
+{
+    clg_t t = clg__node_add(dst, n->op, n->dtype, &n->shape, in, n->n_in, &n->params);
+    if (t == CLG_NONE)
+        return CLG_NONE;
+    clg_node *c = &dst->nodes[t];
+    c->store = n->store;
+    c->store_idx = n->store_idx;
+    if (n->name && !(c->name = strdup(n->name)))
+        return clg__graph_fail(dst, "lower: out of memory");
+    if (n->op == CLG_OP_CONST && n->data) {
+        size_t bytes = (size_t)clg_shape_numel(&n->shape) * clg_dtype_size(n->dtype);
+        c->data = malloc(bytes ? bytes : 1);
+        if (!c->data)
+            return clg__graph_fail(dst, "lower: out of memory");
+        memcpy(c->data, n->data, bytes);
+    }
+    return t;
+}
+
+clg_status clg__lower(const clg_graph *g, const clg_device *dev, const char *need,
+                      clg_graph **out, clg_t **map_out)
+{
+    *out = NULL;
+    *map_out = NULL;
+    int any = 0;
+    for (int i = 0; i < g->n && !any; i++)
+        any = need[i] && needs_lowering(g, i, dev);
+    if (!any)
+        return CLG_OK;
+
+    clg_graph *l = clg_graph_new(dev->ctx);
+    clg_t *map = malloc(((size_t)g->n + 1) * sizeof *map);
+    if (!l || !map) {
+        clg_graph_free(l);
+        free(map);
+        return clg_ctx_set_error(dev->ctx, CLG_ERR_NOMEM, "compile: out of memory lowering");
+    }
+    for (int i = 0; i < g->n; i++) {
+        const clg_node *n = &g->nodes[i];
+        clg_t in[CLG_MAX_INPUTS];
+        for (int k = 0; k < n->n_in; k++)
+            in[k] = map[n->in[k]];
+        if (need[i] && needs_lowering(g, i, dev)) {
+            map[i] = lower_node(l, n, in[0]);
+            const clg_node *r = map[i] == CLG_NONE ? NULL : &l->nodes[map[i]];
+            if (r && (r->dtype != n->dtype || !clg_shape_equal(&r->shape, &n->shape)))
+                map[i] = clg__graph_fail(l, "lower: internal: %s lowered to another shape",
+                                         clg_op_name(n->op));
+        } else {
+            map[i] = copy_node(l, n, in);
+        }
+        if (map[i] == CLG_NONE)
+            break;
+    }
+    for (int i = 0; i < g->n_assigns && l->err == CLG_OK; i++)
+        clg_assign(l, map[g->assigns[i].param], map[g->assigns[i].value]);
+    if (l->err != CLG_OK) {
+        clg_status st = clg_ctx_set_error(dev->ctx, l->err, "compile: %s", l->errmsg);
+        clg_graph_free(l);
+        free(map);
+        return st;
+    }
+    *out = l;
+    *map_out = map;
+    return CLG_OK;
+}

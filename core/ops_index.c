@@ -1,0 +1,101 @@
+/* Index ops: gather, scatter_add, one_hot; builders and backward rules. */
+#include "ops_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------ index ops */
+
+/* torch.gather/scatter_add's rule: same rank, index no larger than the data
+ * on every axis but `axis`. */
+static int index_fits(clg_graph *g, const char *name, const clg_shape *data, const char *dn,
+                      const clg_shape *idx, int axis, int *ax)
+{
+    if (idx->ndim != data->ndim || norm_axis(axis, data->ndim, ax)) {
+        clg__graph_fail(g, "%s: index %s and %s %s need the same rank, with axis %d in it",
+                        name, SS(idx), dn, SS(data), axis);
+        return 1;
+    }
+    for (int i = 0; i < data->ndim; i++) {
+        if (i != *ax && idx->dim[i] > data->dim[i]) {
+            clg__graph_fail(g, "%s: index %s is larger than %s %s on dim %d", name, SS(idx), dn,
+                            SS(data), i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis)
+{
+    if (bad(g, "gather", a) || bad(g, "gather", index) ||
+        need_dtype(g, "gather", "index", index, CLG_I32))
+        return CLG_NONE;
+    clg_shape sa = shp(g, a), si = shp(g, index);
+    int ax;
+    if (index_fits(g, "gather", &sa, "data", &si, axis, &ax))
+        return CLG_NONE;
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
+    clg_t in[2] = { a, index };
+    return clg__node_add(g, CLG_OP_GATHER, dty(g, a), &si, in, 2, &at);
+}
+
+clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
+                      const clg_shape *out_shape)
+{
+    if (bad(g, "scatter_add", src) || bad(g, "scatter_add", index) ||
+        need_dtype(g, "scatter_add", "src", src, CLG_F32) ||
+        need_dtype(g, "scatter_add", "index", index, CLG_I32) ||
+        check_shape(g, "scatter_add", out_shape))
+        return CLG_NONE;
+    clg_shape ss = shp(g, src), si = shp(g, index);
+    if (!shape_eq(&ss, &si))
+        return clg__graph_fail(g, "scatter_add: index %s and src %s must have the same shape",
+                               SS(&si), SS(&ss));
+    int ax;
+    if (index_fits(g, "scatter_add", out_shape, "out", &si, axis, &ax))
+        return CLG_NONE;
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
+    clg_t in[2] = { src, index };
+    return clg__node_add(g, CLG_OP_SCATTER_ADD, CLG_F32, out_shape, in, 2, &at);
+}
+
+clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes)
+{
+    if (bad(g, "one_hot", index) || need_dtype(g, "one_hot", "index", index, CLG_I32))
+        return CLG_NONE;
+    clg_shape s = shp(g, index);
+    if (classes < 1)
+        return clg__graph_fail(g, "one_hot: classes must be >= 1, got %lld", (long long)classes);
+    if (s.ndim >= CLG_MAX_DIMS)
+        return clg__graph_fail(g, "one_hot: index %s already has %d dims, the most there is",
+                               SS(&s), CLG_MAX_DIMS);
+    clg_shape out = s;
+    out.dim[out.ndim++] = classes;
+    clg_params at = clg__p_i64(CLG_P_N, classes);
+    return add1(g, CLG_OP_ONE_HOT, CLG_F32, &out, index, &at);
+}
+
+/* ------------------------------------------------------------ backward */
+
+int clg__backward_index(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
+                     clg_t *d)
+{
+    const clg_node n = *np;
+    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
+    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
+    (void)y;
+    (void)need;
+    (void)sx;
+    switch (n.op) {
+    case CLG_OP_GATHER:
+        d[0] = clg_scatter_add(g, G, n.in[1], clg_param_int(&n.params, CLG_P_AXIS), &sx);
+        break;
+    case CLG_OP_SCATTER_ADD:
+        d[0] = clg_gather(g, G, n.in[1], clg_param_int(&n.params, CLG_P_AXIS));
+        break;
+    default:
+        return 0;
+    }
+    return 1;
+}

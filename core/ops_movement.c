@@ -1,0 +1,249 @@
+/* Movement ops: reshape (a view), permute, transpose, expand, slice, pad,
+ * concat; builders and backward rules. */
+#include "ops_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------ movement */
+
+clg_t clg_reshape(clg_graph *g, clg_t a, const clg_shape *shape)
+{
+    if (bad(g, "reshape", a))
+        return CLG_NONE;
+    clg_shape s = shp(g, a);
+    if (!shape)
+        return clg__graph_fail(g, "reshape: shape is NULL");
+    if (shape->ndim < 0 || shape->ndim > CLG_MAX_DIMS)
+        return clg__graph_fail(g, "reshape: rank %d is outside 0..%d", shape->ndim,
+                               CLG_MAX_DIMS);
+    clg_shape t = *shape;
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < t.ndim; i++) {
+        if (t.dim[i] == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (t.dim[i] < 1)
+            return clg__graph_fail(g, "reshape: cannot reshape %s to %s (bad dim %d)", SS(&s),
+                                   SS(&t), i);
+        if (t.dim[i] > MAX_NUMEL || known > MAX_NUMEL / t.dim[i])
+            return clg__graph_fail(g, "reshape: %s has too many elements", SS(&t));
+        known *= t.dim[i];
+    }
+    int64_t n = numel(&s);
+    if (infer >= 0) {
+        if (n % known != 0)
+            return clg__graph_fail(g, "reshape: cannot reshape %s (%lld elements) to %s",
+                                   SS(&s), (long long)n, SS(&t));
+        t.dim[infer] = n / known;
+        known = n;
+    }
+    if (known != n)
+        return clg__graph_fail(g, "reshape: cannot reshape %s (%lld elements) to %s", SS(&s),
+                               (long long)n, SS(&t));
+    return view(g, a, &t);
+}
+
+clg_t clg_permute(clg_graph *g, clg_t a, const int *perm)
+{
+    if (bad(g, "permute", a))
+        return CLG_NONE;
+    clg_shape s = shp(g, a);
+    if (!perm && s.ndim > 0)
+        return clg__graph_fail(g, "permute: perm is NULL for %s", SS(&s));
+    clg_params at = { { 0 } };
+    clg_shape out = s;
+    uint32_t seen = 0;
+    int identity = 1;
+    for (int i = 0; i < s.ndim; i++) {
+        int p;
+        if (norm_axis(perm[i], s.ndim, &p) || (seen & (1u << p))) {
+            char buf[64] = "", *w = buf;
+            for (int k = 0; k < s.ndim; k++)
+                w += snprintf(w, sizeof buf - (size_t)(w - buf), "%s%d", k ? ", " : "", perm[k]);
+            return clg__graph_fail(g, "permute: (%s) is not a permutation of the dims of %s",
+                                   buf, SS(&s));
+        }
+        seen |= 1u << p;
+        clg_param_set_i64(&at, CLG_P_PERM + i, p);
+        out.dim[i] = s.dim[p];
+        identity &= p == i;
+    }
+    if (identity)
+        return a;
+    return add1(g, CLG_OP_PERMUTE, dty(g, a), &out, a, &at);
+}
+
+clg_t clg_transpose(clg_graph *g, clg_t a, int d0, int d1)
+{
+    if (bad(g, "transpose", a))
+        return CLG_NONE;
+    clg_shape s = shp(g, a);
+    int x, y;
+    if (norm_axis(d0, s.ndim, &x) || norm_axis(d1, s.ndim, &y))
+        return clg__graph_fail(g, "transpose: dims %d, %d out of range for %s", d0, d1, SS(&s));
+    int perm[CLG_MAX_DIMS];
+    for (int i = 0; i < s.ndim; i++)
+        perm[i] = i;
+    perm[x] = y;
+    perm[y] = x;
+    return clg_permute(g, a, perm);
+}
+
+/* torch.Tensor.expand: new dims in front, size-1 dims stretched; -1 keeps a
+ * dim. */
+clg_t clg_expand(clg_graph *g, clg_t a, const clg_shape *shape)
+{
+    if (bad(g, "expand", a))
+        return CLG_NONE;
+    clg_shape s = shp(g, a);
+    if (!shape)
+        return clg__graph_fail(g, "expand: shape is NULL");
+    if (shape->ndim < s.ndim || shape->ndim > CLG_MAX_DIMS)
+        return clg__graph_fail(g, "expand: cannot expand %s to rank %d", SS(&s), shape->ndim);
+    clg_shape out = *shape;
+    int lead = out.ndim - s.ndim;
+    for (int i = 0; i < out.ndim; i++) {
+        int64_t have = i >= lead ? s.dim[i - lead] : 1;
+        if (out.dim[i] == -1 && i >= lead)
+            out.dim[i] = have;
+        if (have != out.dim[i] && have != 1)
+            return clg__graph_fail(g, "expand: cannot expand %s to %s", SS(&s), SS(shape));
+    }
+    if (check_shape(g, "expand", &out))
+        return CLG_NONE;
+    if (shape_eq(&s, &out))
+        return a;
+    clg_shape same_rank = { .ndim = out.ndim };
+    for (int i = 0; i < out.ndim; i++)
+        same_rank.dim[i] = i >= lead ? s.dim[i - lead] : 1;
+    clg_t v = view(g, a, &same_rank);
+    if (v == CLG_NONE)
+        return CLG_NONE;
+    return add1(g, CLG_OP_EXPAND, dty(g, a), &out, v, NULL);
+}
+
+clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end)
+{
+    if (bad(g, "slice", a))
+        return CLG_NONE;
+    clg_shape s = shp(g, a);
+    int ax;
+    if (norm_axis(axis, s.ndim, &ax))
+        return clg__graph_fail(g, "slice: axis %d out of range for %s", axis, SS(&s));
+    int64_t d = s.dim[ax];
+    int64_t b = start < 0 ? start + d : start, e = end < 0 ? end + d : end;
+    if (b < 0 || e > d || b >= e)
+        return clg__graph_fail(g, "slice: [%lld:%lld] on axis %d of %s is %s", (long long)start,
+                               (long long)end, axis, SS(&s),
+                               b >= 0 && e <= d ? "empty" : "out of range");
+    if (b == 0 && e == d)
+        return a;
+    clg_shape out = s;
+    out.dim[ax] = e - b;
+    clg_params at = clg__p_i64(CLG_P_START + ax, b);
+    return add1(g, CLG_OP_SLICE, dty(g, a), &out, a, &at);
+}
+
+clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis)
+{
+    if (!g || g->err != CLG_OK)
+        return CLG_NONE;
+    if (!xs || n < 1)
+        return clg__graph_fail(g, "concat: needs at least one tensor (got %d)", xs ? n : 0);
+    for (int k = 0; k < n; k++)
+        if (bad(g, "concat", xs[k]))
+            return CLG_NONE;
+    clg_shape s0 = shp(g, xs[0]);
+    int ax;
+    if (norm_axis(axis, s0.ndim, &ax))
+        return clg__graph_fail(g, "concat: axis %d out of range for %s", axis, SS(&s0));
+    clg_shape out = s0;
+    out.dim[ax] = 0;
+    for (int k = 0; k < n; k++) {
+        clg_shape sk = shp(g, xs[k]);
+        if (dty(g, xs[k]) != dty(g, xs[0]))
+            return clg__graph_fail(g, "concat: dtypes differ: %s %s and %s %s",
+                                   dname(dty(g, xs[0])), SS(&s0), dname(dty(g, xs[k])),
+                                   SS(&sk));
+        int same = sk.ndim == s0.ndim;
+        for (int i = 0; same && i < s0.ndim; i++)
+            same = i == ax || sk.dim[i] == s0.dim[i];
+        if (!same)
+            return clg__graph_fail(g, "concat: cannot join %s and %s on axis %d", SS(&s0),
+                                   SS(&sk), axis);
+        out.dim[ax] += sk.dim[ax];
+    }
+    if (n == 1)
+        return xs[0];
+    if (n > CLG_MAX_INPUTS) {
+        /* More pieces than a node holds: join groups first, then the groups. */
+        clg_t part[CLG_MAX_INPUTS];
+        int groups = (n + CLG_MAX_INPUTS - 1) / CLG_MAX_INPUTS;
+        if (groups > CLG_MAX_INPUTS)
+            groups = CLG_MAX_INPUTS;
+        int per = (n + groups - 1) / groups, k = 0;
+        for (int i = 0; i < groups; i++) {
+            int cnt = n - k < per ? n - k : per;
+            part[i] = clg_concat(g, xs + k, cnt, ax);
+            if (part[i] == CLG_NONE)
+                return CLG_NONE;
+            k += cnt;
+        }
+        return clg_concat(g, part, groups, ax);
+    }
+    if (check_shape(g, "concat", &out))
+        return CLG_NONE;
+    clg_params at = clg__p_i64(CLG_P_AXIS, ax);
+    return clg__node_add(g, CLG_OP_CONCAT, dty(g, xs[0]), &out, xs, n, &at);
+}
+
+/* ------------------------------------------------------------ backward */
+
+int clg__backward_movement(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
+                     clg_t *d)
+{
+    const clg_node n = *np;
+    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
+    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
+    (void)y;
+    (void)need;
+    (void)sx;
+    switch (n.op) {
+    case CLG_OP_RESHAPE:
+        d[0] = clg_reshape(g, G, &sx);
+        break;
+    case CLG_OP_PERMUTE: {
+        int inv[CLG_MAX_DIMS];
+        for (int k = 0; k < sx.ndim; k++)
+            inv[clg_param_int(&n.params, CLG_P_PERM + k)] = k;
+        d[0] = clg_permute(g, G, inv);
+        break;
+    }
+    case CLG_OP_EXPAND:
+        d[0] = clg__unbroadcast(g, G, &sx);
+        break;
+    case CLG_OP_SLICE:
+    case CLG_OP_PAD:
+        /* each is the other's adjoint, with the same offsets */
+        d[0] = clg__node_add(g, n.op == CLG_OP_SLICE ? CLG_OP_PAD : CLG_OP_SLICE, CLG_F32, &sx,
+                             &G, 1, &n.params);
+        break;
+    case CLG_OP_CONCAT: {
+        int ax = clg_param_int(&n.params, CLG_P_AXIS);
+        int64_t off = 0;
+        for (int k = 0; k < n.n_in; k++) {
+            int64_t len = shp(g, n.in[k]).dim[ax];
+            if (need[k])
+                d[k] = clg_slice(g, G, ax, off, off + len);
+            off += len;
+        }
+        break;
+    }
+    default:
+        return 0;
+    }
+    return 1;
+}
