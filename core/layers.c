@@ -8,44 +8,82 @@
 #include <string.h>
 
 /* Fails the graph with the context's message (the store's error) prefixed. */
-static clg_t fail_with_ctx(clg_graph *g, const char *prefix)
+static clg_t fail_with_ctx(clg_graph *g, const char *layer, const char *prefix)
 {
     char msg[CLG_ERRMSG_LEN];
     snprintf(msg, sizeof msg, "%s", clg_ctx_error(g->ctx));
-    return clg__graph_fail(g, "linear '%s': %s", prefix, msg);
+    return clg__graph_fail(g, "%s '%s': %s", layer, prefix, msg);
 }
 
-/* Makes sure `name` exists in st with the given f32 shape, creating it with
- * U(-bound, bound) values drawn from rng in row-major order. */
-static clg_t ensure_param(clg_graph *g, clg_store *st, const char *prefix,
-                          const char *name, const clg_shape *shape, double bound,
-                          clg_rng *rng)
+/* How a new store tensor is filled: U(-bound, bound) from rng in row-major
+ * order (bound > 0), or the constant `value` (bound == 0, rng unused). */
+typedef struct param_init {
+    double bound;
+    double value;
+} param_init;
+
+/* Makes sure `prefix.suffix` exists in st as a tensor of dtype dt and the
+ * given shape (created with `init` and the given kind if absent); returns
+ * its param node. `layer` names the layer in messages. */
+static clg_t ensure_tensor(clg_graph *g, clg_store *st, const char *layer, const char *prefix,
+                           const char *suffix, clg_dtype dt, const clg_shape *shape,
+                           param_init init, clg_tensor_kind kind, clg_rng *rng)
 {
-    char want[128], have[128];
+    char want[128], have[128], name[256];
+    if ((size_t)snprintf(name, sizeof name, "%s.%s", prefix, suffix) >= sizeof name)
+        return clg__graph_fail(g, "%s '%s': name too long", layer, prefix);
     int i = clg_store_find(st, name);
     if (i >= 0) {
         clg_shape s = clg_store_shape(st, i);
-        if (clg_store_dtype(st, i) != CLG_F32 || !clg_shape_equal(&s, shape))
-            return clg__graph_fail(g, "linear '%s': store has '%s' as %s %s, expected f32 %s",
+        if (clg_store_dtype(st, i) != dt || !clg_shape_equal(&s, shape))
+            return clg__graph_fail(g, "%s '%s': store has '%s' as %s %s, expected %s %s", layer,
                                    prefix, name, clg_dtype_name(clg_store_dtype(st, i)),
-                                   clg_shape_str(&s, have, sizeof have),
+                                   clg_shape_str(&s, have, sizeof have), clg_dtype_name(dt),
                                    clg_shape_str(shape, want, sizeof want));
         return clg_param(g, st, name);
     }
-    if (!rng)
-        return clg__graph_fail(g, "linear '%s': '%s' is not in the store and rng is NULL",
+    if (init.bound > 0 && !rng)
+        return clg__graph_fail(g, "%s '%s': '%s' is not in the store and rng is NULL", layer,
                                prefix, name);
     int64_t n = clg_shape_numel(shape);
-    float *init = malloc((size_t)n * sizeof *init);
-    if (!init)
-        return clg__graph_fail(g, "linear '%s': out of memory", prefix);
-    for (int64_t k = 0; k < n; k++)
-        init[k] = (float)((2.0 * clg_rng_uniform(rng) - 1.0) * bound);
-    clg_status s = clg_store_add(st, name, CLG_F32, shape, init);
-    free(init);
+    void *buf = malloc((size_t)(n ? n : 1) * 4);
+    if (!buf)
+        return clg__graph_fail(g, "%s '%s': out of memory", layer, prefix);
+    for (int64_t k = 0; k < n; k++) {
+        double v = init.bound > 0 ? (2.0 * clg_rng_uniform(rng) - 1.0) * init.bound : init.value;
+        if (dt == CLG_I32)
+            ((int32_t *)buf)[k] = (int32_t)v;
+        else
+            ((float *)buf)[k] = (float)v;
+    }
+    clg_status s = clg_store_add(st, name, dt, shape, buf);
+    free(buf);
+    if (s == CLG_OK && kind != CLG_TENSOR_PARAMETER)
+        s = clg_store_set_kind(st, name, kind);
     if (s != CLG_OK)
-        return fail_with_ctx(g, prefix);
+        return fail_with_ctx(g, layer, prefix);
     return clg_param(g, st, name);
+}
+
+static clg_t ensure_param(clg_graph *g, clg_store *st, const char *layer, const char *prefix,
+                          const char *suffix, const clg_shape *shape, param_init init,
+                          clg_rng *rng)
+{
+    return ensure_tensor(g, st, layer, prefix, suffix, CLG_F32, shape, init,
+                         CLG_TENSOR_PARAMETER, rng);
+}
+
+/* The checks every layer starts with; 0 when the layer should return CLG_NONE. */
+static int layer_begin(clg_graph *g, clg_store *st, const char *layer, const char *prefix,
+                       clg_t x)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return 0;
+    if (!st || !prefix) {
+        clg__graph_fail(g, "%s: %s is NULL", layer, !st ? "store" : "prefix");
+        return 0;
+    }
+    return 1;
 }
 
 clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
@@ -66,25 +104,108 @@ clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
                                (long long)in_features);
     }
 
-    size_t len = strlen(prefix) + sizeof ".weight";
-    char *name = malloc(len);
-    if (!name)
-        return clg__graph_fail(g, "linear '%s': out of memory", prefix);
-    double bound = 1.0 / sqrt((double)in_features);
-
-    snprintf(name, len, "%s.weight", prefix);
+    param_init u = { 1.0 / sqrt((double)in_features), 0 };
     clg_shape ws = CLG_SHAPE(out_features, in_features);
-    clg_t w = ensure_param(g, st, prefix, name, &ws, bound, rng);
+    clg_t w = ensure_param(g, st, "linear", prefix, "weight", &ws, u, rng);
     clg_t b = CLG_NONE;
     if (w != CLG_NONE && bias) {
-        snprintf(name, len, "%s.bias", prefix);
         clg_shape bs = CLG_SHAPE(out_features);
-        b = ensure_param(g, st, prefix, name, &bs, bound, rng);
+        b = ensure_param(g, st, "linear", prefix, "bias", &bs, u, rng);
     }
-    free(name);
     if (w == CLG_NONE || (bias && b == CLG_NONE))
         return CLG_NONE;
 
     clg_t y = clg_matmul(g, x, w, 0, 1);
     return bias ? clg_add(g, y, b) : y;
+}
+
+clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float eps,
+                     int affine)
+{
+    if (!layer_begin(g, st, "layer_norm", prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim < 1 || xs.dim[xs.ndim - 1] < 1)
+        return clg__graph_fail(g, "layer_norm '%s': input %s has no last dim to normalise",
+                               prefix, clg_shape_str(&xs, sb, sizeof sb));
+    if (!(eps >= 0))
+        return clg__graph_fail(g, "layer_norm '%s': eps %g is not >= 0", prefix, (double)eps);
+    int64_t d = xs.dim[xs.ndim - 1];
+    int last = -1;
+    /* y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias, biased variance */
+    clg_t mu = clg_mean(g, x, &last, 1, 1);
+    clg_t xc = clg_sub(g, x, mu);
+    clg_t var = clg_mean(g, clg_mul(g, xc, xc), &last, 1, 1);
+    clg_t y = clg_mul(g, xc, clg_rsqrt(g, clg_add_scalar(g, var, eps)));
+    if (!affine)
+        return y;
+    clg_shape ps = CLG_SHAPE(d);
+    clg_t w = ensure_param(g, st, "layer_norm", prefix, "weight", &ps, (param_init){ 0, 1 }, NULL);
+    clg_t b = ensure_param(g, st, "layer_norm", prefix, "bias", &ps, (param_init){ 0, 0 }, NULL);
+    return clg_add(g, clg_mul(g, y, w), b);
+}
+
+clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
+                     float eps, int training)
+{
+    if (!layer_begin(g, st, "batch_norm", prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim < 2 || xs.ndim > 5)
+        return clg__graph_fail(g, "batch_norm '%s': input %s is not [N, C], [N, C, L] or "
+                               "[N, C, H, W]", prefix, clg_shape_str(&xs, sb, sizeof sb));
+    if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1))
+        return clg__graph_fail(g, "batch_norm '%s': eps %g must be >= 0 and momentum %g in [0, 1]",
+                               prefix, (double)eps, (double)momentum);
+    int64_t c = xs.dim[1];
+    int64_t n = clg_shape_numel(&xs) / (c ? c : 1); /* values per channel */
+    if (training && n < 2)
+        return clg__graph_fail(g, "batch_norm '%s': input %s has %lld value per channel; "
+                               "training needs more than 1 (as PyTorch)", prefix,
+                               clg_shape_str(&xs, sb, sizeof sb), (long long)n);
+    clg_shape cs = CLG_SHAPE(c);
+    clg_t w = ensure_param(g, st, "batch_norm", prefix, "weight", &cs, (param_init){ 0, 1 }, NULL);
+    clg_t b = ensure_param(g, st, "batch_norm", prefix, "bias", &cs, (param_init){ 0, 0 }, NULL);
+    clg_t rm = ensure_tensor(g, st, "batch_norm", prefix, "running_mean", CLG_F32, &cs,
+                             (param_init){ 0, 0 }, CLG_TENSOR_BUFFER, NULL);
+    clg_t rv = ensure_tensor(g, st, "batch_norm", prefix, "running_var", CLG_F32, &cs,
+                             (param_init){ 0, 1 }, CLG_TENSOR_BUFFER, NULL);
+    clg_shape one = CLG_SHAPE(1);
+    one.ndim = 0;
+    clg_t nbt = ensure_tensor(g, st, "batch_norm", prefix, "num_batches_tracked", CLG_I32, &one,
+                              (param_init){ 0, 0 }, CLG_TENSOR_BUFFER, NULL);
+    if (nbt == CLG_NONE)
+        return CLG_NONE;
+    /* per-channel [C] tensors broadcast as [C, 1, ...] against [N, C, ...] */
+    clg_shape bc = { .ndim = xs.ndim - 1, .dim = { c } };
+    for (int i = 1; i < bc.ndim; i++)
+        bc.dim[i] = 1;
+    int axes[CLG_MAX_DIMS], na = 0;
+    for (int i = 0; i < xs.ndim; i++)
+        if (i != 1)
+            axes[na++] = i;
+    clg_t mean, var;
+    if (training) {
+        mean = clg_mean(g, x, axes, na, 0); /* [C] */
+        clg_t xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
+        /* running stats: (1 - m) * running + m * batch, the variance unbiased */
+        clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
+                               clg_mul_scalar(g, mean, momentum));
+        clg_t m_var = clg_add(g, clg_mul_scalar(g, rv, 1.0f - momentum),
+                              clg_mul_scalar(g, var, momentum * (float)((double)n / (double)(n - 1))));
+        clg_t cnt = clg_cast(g, clg_add_scalar(g, clg_cast(g, nbt, CLG_F32), 1.0f), CLG_I32);
+        if (clg_assign(g, rm, m_mean) != CLG_OK || clg_assign(g, rv, m_var) != CLG_OK ||
+            clg_assign(g, nbt, cnt) != CLG_OK)
+            return CLG_NONE;
+    } else {
+        mean = rm;
+        var = rv;
+    }
+    clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, eps));
+    clg_t scale = clg_reshape(g, clg_mul(g, inv, w), &bc);
+    clg_t y = clg_mul(g, clg_sub(g, x, clg_reshape(g, mean, &bc)), scale);
+    return clg_add(g, y, clg_reshape(g, b, &bc));
 }

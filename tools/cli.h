@@ -40,22 +40,35 @@ void cli_opts_default(cli_opts *o);
  * (naming the option) and returns -1. eval_mode: train-only flags refused. */
 int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mode);
 
-/* Models */
-typedef enum cli_act { CLI_RELU, CLI_TANH, CLI_SIGMOID, CLI_GELU } cli_act;
-typedef enum cli_out { CLI_OUT_NONE, CLI_OUT_SIGMOID, CLI_OUT_SOFTMAX, CLI_OUT_LOG_SOFTMAX } cli_out;
+/* Models (model.c: presets, pipelines, @FILE; layers.c: the layer registry).
+ * A model is a pipeline of layers numbered from 0 as nn.Sequential numbers
+ * its children; layer i's tensors are named "i.weight", ... */
+#define CLI_MAX_PIPE 128
+#define CLI_LAYER_KEYS 8
+typedef struct cli_layer {
+    int def;                      /* index in cli_layer_defs */
+    char spec[160];               /* as written, for messages */
+    double v[CLI_LAYER_KEYS];     /* value of key k (enum: index of the choice) */
+    unsigned given;               /* bit k: key k was written */
+    int64_t list[CLG_MAX_DIMS];   /* the value of a list key */
+    int n_list;
+} cli_layer;
 typedef struct cli_model {
-    int n_hidden;
-    int64_t hidden[CLI_MAX_LAYERS];
-    cli_act act;
-    cli_out out;   /* a final parameter-free layer (for bce, nll) */
+    int n;
+    int flatten_input;            /* linear and mlp presets: the input as [B, features] */
+    cli_layer layer[CLI_MAX_PIPE];
 } cli_model;
-/* "linear[:out=...]" or "mlp:H1,H2,...[,act=...][,out=sigmoid|softmax|log_softmax]";
- * errors go to ctx. */
+/* A preset ("linear", "mlp:8,4"), a pipeline "conv2d:out=8,k=3 > relu > ...",
+ * or "@FILE" (one layer per line, '#' comments); errors go to ctx. */
 clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m);
-/* Adds the nn.Sequential-equivalent layers on x [B, in] to g; returns the
- * output node [B, out] (CLG_NONE with the graph's error set on failure). */
-clg_t cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x, int64_t in,
-                      int64_t out, clg_rng *rng);
+/* Adds the layers on x [B, ...sample] to g and sets *pred. n_out: the out of
+ * the last linear when the spec leaves it to the data; training: dropout
+ * draws and batchnorm uses (and updates) batch statistics. Errors (to g's
+ * ctx, before anything runs) name the layer's index, spec and input shape. */
+clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x,
+                           int64_t n_out, int training, clg_rng *rng, clg_t *pred);
+/* `clgrad layers [NAME]` */
+int cli_layers(int argc, char **argv);
 
 /* Data */
 typedef struct cli_data {

@@ -7,6 +7,7 @@
 static const char usage[] =
     "usage: clgrad devices                      backends and their devices\n"
     "       clgrad plugins [NAME]               registered components; NAME: its hyperparameters\n"
+    "       clgrad layers [NAME]                layers of --model pipelines; NAME: its keys\n"
     "       clgrad train [options]              train (default: the seed network on synthetic data)\n"
     "       clgrad eval  --load FILE [options]  loss and accuracy of saved weights\n"
     "\n"
@@ -15,6 +16,7 @@ static const char usage[] =
     "  --data synthetic[:N] | csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1]\n"
     "         | fashion-mnist[:DIR] | mnist[:DIR]            --val-split F\n"
     "  --model linear | mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]   (default mlp:5)\n"
+    "          | LAYER > LAYER > ... (clgrad layers) | @FILE (one layer per line)\n"
     "  --loss NAME[:k=v,...]   --batch-size B (32)   --seed S (0)   --json   --quiet\n"
     "train only:\n"
     "  --optimizer NAME[:k=v,...] (sgd)   --lr X (0.01)   --scheduler NAME[:k=v,...,interval=epoch|step]\n"
@@ -218,10 +220,12 @@ int main(int argc, char **argv)
         return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugins"))
         return cmd_plugins(argc - 2, argv + 2);
+    if (!strcmp(cmd, "layers"))
+        return cli_layers(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
         return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cli_eval(argc - 2, argv + 2);
-    cli_error("unknown command '%s' (known: devices, plugins, train, eval; see clgrad --help)", cmd);
+    cli_error("unknown command '%s' (known: devices, plugins, layers, train, eval; see clgrad --help)", cmd);
     return 2;
 }

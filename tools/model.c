@@ -1,16 +1,25 @@
-/* --model: `linear` or `mlp:H1,H2,...[,act=...]`, built as the equivalent
- * torch nn.Sequential so state_dict names match: Linear layers at even
- * indices (0.weight [out, in], 0.bias, 2.weight, ...), activations between. */
-#include "cli.h"
+/* --model: a preset, a pipeline of layers joined by '>', or @FILE (one layer
+ * per line, '#' comments). A value without '>' is a preset. Presets expand
+ * to pipelines: `linear` and `mlp:H1,H2,...` build the nn.Sequential they
+ * always did (Linear at even indices, activations between: 0.weight,
+ * 2.weight, ...) on the input flattened as a view. Layers are numbered from
+ * 0, activations included, as nn.Sequential numbers its children, and the
+ * index prefixes their tensor names. */
+#include "layers.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const act_names[] = { "relu", "tanh", "sigmoid", "gelu" };
 static const char *const out_names[] = { "none", "sigmoid", "softmax", "log_softmax" };
-#define KNOWN_MODELS "linear[:out=...], mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]" \
-                     "[,out=sigmoid|softmax|log_softmax]"
+static const char *const out_layers[] = { NULL, "sigmoid", "softmax", "logsoftmax" };
+#define KNOWN_MODELS "presets linear[:out=...], mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]" \
+                     "[,out=sigmoid|softmax|log_softmax]; or a pipeline of layers joined by '>' " \
+                     "(see clgrad layers); or @FILE"
+#define MAX_SPEC (1 << 20)
 
 /* Index of the n-byte word w in names[count], or -1. */
 static int word_index(const char *const *names, int count, const char *w, size_t n)
@@ -21,35 +30,47 @@ static int word_index(const char *const *names, int count, const char *w, size_t
     return -1;
 }
 
-clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
+static void append(char *buf, size_t cap, size_t *used, const char *s)
 {
-    memset(m, 0, sizeof *m);
-    m->act = CLI_RELU;
+    size_t n = strlen(s);
+    if (*used + n < cap) {
+        memcpy(buf + *used, s, n + 1);
+        *used += n;
+    }
+}
+
+/* Expands "linear[:out=...]" or "mlp:..." into pipeline text. */
+static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t cap)
+{
     int linear = strcmp(spec, "linear") == 0 || strncmp(spec, "linear:", 7) == 0;
-    if (strcmp(spec, "linear") == 0)
-        return CLG_OK;
     if (!linear && strncmp(spec, "mlp:", 4) != 0) {
         size_t n = strcspn(spec, ":");
+        if (cli_layer_find(spec, n) >= 0)
+            return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
+                                     "--model %s: '%.*s' is a layer, not a preset: a value "
+                                     "without '>' names a preset; write a pipeline as "
+                                     "'layer > layer > ...' (a lone layer as '%s >')",
+                                     spec, (int)n, spec, spec);
         return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "--model %s: unknown model '%.*s' (known: %s)",
                                  spec, (int)n, spec, KNOWN_MODELS);
     }
-    const char *p = spec + (linear ? 7 : 4);
+    int64_t hidden[64];
+    int n_hidden = 0, act = 0, outl = 0;
+    const char *p = spec + (linear ? (spec[6] ? 7 : 6) : 4);
     while (*p) {
         size_t n = strcspn(p, ",");
         if (strncmp(p, "act=", 4) == 0 && !linear) {
-            int a = word_index(act_names, 4, p + 4, n - 4);
-            if (a < 0)
+            act = word_index(act_names, 4, p + 4, n - 4);
+            if (act < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown activation '%.*s' (known: relu, tanh, "
                                          "sigmoid, gelu)", spec, (int)(n - 4), p + 4);
-            m->act = (cli_act)a;
         } else if (strncmp(p, "out=", 4) == 0) {
-            int a = word_index(out_names, 4, p + 4, n - 4);
-            if (a < 0)
+            outl = word_index(out_names, 4, p + 4, n - 4);
+            if (outl < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown output layer '%.*s' (known: none, "
                                          "sigmoid, softmax, log_softmax)", spec, (int)(n - 4), p + 4);
-            m->out = (cli_out)a;
         } else if (linear) {
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                      "--model %s: linear takes only out=... (got '%.*s')", spec,
@@ -62,47 +83,339 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                          "--model %s: hidden size '%.*s' is not a positive integer",
                                          spec, (int)n, p);
-            if (m->n_hidden == CLI_MAX_LAYERS)
+            if (n_hidden == 64)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most %d hidden layers",
-                                         spec, CLI_MAX_LAYERS);
-            m->hidden[m->n_hidden++] = h;
+                                         spec, 64);
+            hidden[n_hidden++] = h;
         }
         p += n;
         if (*p == ',')
             p++;
     }
-    if (m->n_hidden == 0 && !linear)
+    if (n_hidden == 0 && !linear)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                  "--model %s: mlp needs at least one hidden size (mlp:H1,H2,...)", spec);
+    size_t used = 0;
+    out[0] = '\0';
+    char part[64];
+    for (int i = 0; i < n_hidden; i++) {
+        snprintf(part, sizeof part, "linear:out=%lld > %s > ", (long long)hidden[i], act_names[act]);
+        append(out, cap, &used, part);
+    }
+    append(out, cap, &used, "linear");
+    if (outl > 0) {
+        append(out, cap, &used, " > ");
+        append(out, cap, &used, out_layers[outl]);
+    }
     return CLG_OK;
 }
 
-clg_t cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x, int64_t in,
-                      int64_t out, clg_rng *rng)
+/* Parses one value of key k into L. */
+static clg_status parse_value(clg_ctx *ctx, const cli_layer_def *d, const cli_key_def *k,
+                              const char *v, size_t n, cli_layer *L, int idx, int ki)
 {
-    clg_t h = x;
-    int64_t width = in;
-    char prefix[16];
-    for (int l = 0; l <= m->n_hidden; l++) {
-        int64_t w = l < m->n_hidden ? m->hidden[l] : out;
-        snprintf(prefix, sizeof prefix, "%d", 2 * l);
-        h = clg_linear(g, st, prefix, h, width, w, 1, rng);
-        width = w;
-        if (l == m->n_hidden) {
-            switch (m->out) {
-            case CLI_OUT_NONE: break;
-            case CLI_OUT_SIGMOID: h = clg_sigmoid(g, h); break;
-            case CLI_OUT_SOFTMAX: h = clg_softmax(g, h, 1); break;
-            case CLI_OUT_LOG_SOFTMAX: h = clg_log_softmax(g, h, 1); break;
+    char val[128];
+    if (n >= sizeof val || n == 0)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): %s %s '%.*s'",
+                                 idx, L->spec, n ? "value too long for" : "empty value for", k->name,
+                                 (int)(n > 40 ? 40 : n), v);
+    memcpy(val, v, n);
+    val[n] = '\0';
+    char *end;
+    switch (k->type) {
+    case CLI_KEY_INT:
+    case CLI_KEY_FLOAT: {
+        errno = 0;
+        double x = strtod(val, &end);
+        int bad = *end || errno || !isfinite(x) || (k->type == CLI_KEY_INT && x != floor(x));
+        int lo_bad = (k->open & CLI_OPEN_LO) ? !(x > k->lo) : !(x >= k->lo);
+        int hi_bad = (k->open & CLI_OPEN_HI) ? !(x < k->hi) : !(x <= k->hi);
+        if (bad || lo_bad || hi_bad)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--model: layer %d (%s): %s=%s is not %s in %s%g..%g%s", idx,
+                                     L->spec, k->name, val,
+                                     k->type == CLI_KEY_INT ? "an integer" : "a number",
+                                     k->open & CLI_OPEN_LO ? "(" : "[", k->lo, k->hi,
+                                     k->open & CLI_OPEN_HI ? ")" : "]");
+        L->v[ki] = x;
+        return CLG_OK;
+    }
+    case CLI_KEY_BOOL:
+        if (!strcmp(val, "1") || !strcmp(val, "true"))
+            L->v[ki] = 1;
+        else if (!strcmp(val, "0") || !strcmp(val, "false"))
+            L->v[ki] = 0;
+        else
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--model: layer %d (%s): %s=%s is not 0, 1, true or false", idx,
+                                     L->spec, k->name, val);
+        return CLG_OK;
+    case CLI_KEY_ENUM: {
+        const char *c = k->choices;
+        for (int i = 0; *c; i++) {
+            size_t cn = strcspn(c, "|");
+            if (cn == n && !strncmp(c, val, n)) {
+                L->v[ki] = i;
+                return CLG_OK;
             }
-            break;
+            c += cn;
+            if (*c == '|')
+                c++;
         }
-        switch (m->act) {
-        case CLI_RELU: h = clg_relu(g, h); break;
-        case CLI_TANH: h = clg_tanh(g, h); break;
-        case CLI_SIGMOID: h = clg_sigmoid(g, h); break;
-        case CLI_GELU: h = clg_gelu(g, h, 0); break;
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): %s=%s is not one of %s",
+                                 idx, L->spec, k->name, val, k->choices);
+    }
+    case CLI_KEY_LIST: {
+        L->n_list = 0;
+        const char *p = val;
+        int frees = 0;
+        while (1) {
+            errno = 0;
+            long long x = strtoll(p, &end, 10);
+            if (end == p || (*end && *end != '/') || errno || (x < 1 && x != -1) || x > (1LL << 40) ||
+                L->n_list == CLG_MAX_DIMS - 1 || (x == -1 && frees++))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--model: layer %d (%s): %s=%s is not a list of at most %d "
+                                         "positive integers joined by '/' (one may be -1)",
+                                         idx, L->spec, k->name, val, CLG_MAX_DIMS - 1);
+            L->list[L->n_list++] = x;
+            if (!*end)
+                break;
+            p = end + 1;
+        }
+        return CLG_OK;
+    }
+    }
+    (void)d;
+    return CLG_OK;
+}
+
+/* Parses "NAME[:k=v,...]" (trimmed, n bytes) as layer idx. */
+static clg_status parse_layer(clg_ctx *ctx, const char *s, size_t n, int idx, cli_layer *L)
+{
+    memset(L, 0, sizeof *L);
+    snprintf(L->spec, sizeof L->spec, "%.*s", (int)(n < sizeof L->spec ? n : sizeof L->spec - 1), s);
+    size_t nn = 0;
+    while (nn < n && s[nn] != ':')
+        nn++;
+    int di = cli_layer_find(s, nn);
+    if (di < 0) {
+        char known[1024] = "";
+        size_t used = 0;
+        for (int k = 0; k < cli_layer_def_count && used < sizeof known; k++)
+            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "",
+                                     cli_layer_defs[k].name);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
+                                 "--model: layer %d (%s): unknown layer '%.*s' (known: %s)", idx,
+                                 L->spec, (int)(nn > 60 ? 60 : nn), s, known);
+    }
+    const cli_layer_def *d = &cli_layer_defs[di];
+    L->def = di;
+    int nk = cli_layer_key_count(d);
+    const char *p = s + nn + (nn < n ? 1 : 0), *end = s + n;
+    while (p < end) {
+        const char *q = p;
+        while (q < end && *q != ',')
+            q++;
+        const char *eq = memchr(p, '=', (size_t)(q - p));
+        if (!eq)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--model: layer %d (%s): '%.*s' is not key=value", idx, L->spec,
+                                     (int)(q - p > 60 ? 60 : q - p), p);
+        int ki = -1;
+        for (int k = 0; k < nk; k++)
+            if (strlen(d->keys[k].name) == (size_t)(eq - p) && !strncmp(d->keys[k].name, p, (size_t)(eq - p)))
+                ki = k;
+        if (ki < 0) {
+            char keys[256] = "";
+            size_t used = 0;
+            for (int k = 0; k < nk && used < sizeof keys; k++)
+                used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", k ? ", " : "",
+                                         d->keys[k].name);
+            return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
+                                     "--model: layer %d (%s): %s has no key '%.*s' (keys: %s)", idx,
+                                     L->spec, d->name, (int)(eq - p > 60 ? 60 : eq - p), p,
+                                     nk ? keys : "none");
+        }
+        if (L->given & (1u << ki))
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): key %s given twice",
+                                     idx, L->spec, d->keys[ki].name);
+        clg_status st = parse_value(ctx, d, &d->keys[ki], eq + 1, (size_t)(q - eq - 1), L, idx, ki);
+        if (st != CLG_OK)
+            return st;
+        L->given |= 1u << ki;
+        p = q < end ? q + 1 : q;
+    }
+    for (int k = 0; k < nk; k++) {
+        const cli_key_def *kd = &d->keys[k];
+        if (L->given & (1u << k))
+            continue;
+        if (kd->def) {
+            clg_status st = parse_value(ctx, d, kd, kd->def, strlen(kd->def), L, idx, k);
+            if (st != CLG_OK)
+                return st;
+        } else if (kd->type == CLI_KEY_LIST || strcmp(d->name, "linear")) {
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): %s needs %s=",
+                                     idx, L->spec, d->name, kd->name);
         }
     }
-    return h;
+    return CLG_OK;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Parses pipeline text: layers joined by '>' (a trailing '>' ends it). */
+static clg_status parse_pipeline(clg_ctx *ctx, const char *text, cli_model *m)
+{
+    const char *p = text;
+    while (1) {
+        const char *q = p + strcspn(p, ">");
+        const char *a = p, *b = q;
+        while (a < b && is_space(*a))
+            a++;
+        while (b > a && is_space(b[-1]))
+            b--;
+        if (a == b) {
+            if (!*q && m->n > 0)
+                break; /* "relu >" : a trailing '>' */
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--model: layer %d is empty (two '>' in a row, or nothing "
+                                     "before the first)", m->n);
+        }
+        if (m->n == CLI_MAX_PIPE)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: more than %d layers",
+                                     CLI_MAX_PIPE);
+        clg_status st = parse_layer(ctx, a, (size_t)(b - a), m->n, &m->layer[m->n]);
+        if (st != CLG_OK)
+            return st;
+        m->n++;
+        if (!*q)
+            break;
+        p = q + 1;
+    }
+    return CLG_OK;
+}
+
+/* @FILE: one layer per line ('>' between them optional), '#' comments. */
+static clg_status read_model_file(clg_ctx *ctx, const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clg_ctx_set_error(ctx, CLG_ERR_IO, "--model @%s: cannot open: %s", path, strerror(errno));
+    char *raw = malloc(MAX_SPEC + 1);
+    size_t n = raw ? fread(raw, 1, MAX_SPEC + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!raw)
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "--model @%s: out of memory", path);
+    if (bad || n > MAX_SPEC) {
+        free(raw);
+        return clg_ctx_set_error(ctx, CLG_ERR_IO, "--model @%s: %s", path,
+                                 bad ? "read error" : "longer than 1 MiB");
+    }
+    raw[n] = '\0';
+    if (strlen(raw) != n) {
+        free(raw);
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model @%s: holds a NUL byte", path);
+    }
+    char *text = malloc(2 * n + 2);
+    if (!text) {
+        free(raw);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "--model @%s: out of memory", path);
+    }
+    size_t used = 0;
+    for (char *line = raw; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *a = line, *b = line + strlen(line);
+        while (a < b && is_space(*a))
+            a++;
+        while (b > a && (is_space(b[-1]) || b[-1] == '>'))
+            b--;
+        while (a < b && (*a == '>' || is_space(*a)))
+            a++;
+        if (a < b) {
+            if (used)
+                text[used++] = '>';
+            memcpy(text + used, a, (size_t)(b - a));
+            used += (size_t)(b - a);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    text[used] = '\0';
+    free(raw);
+    if (!used) {
+        free(text);
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model @%s: no layers in the file", path);
+    }
+    *out = text;
+    return CLG_OK;
+}
+
+clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!spec || !*spec)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: empty (known: %s)", KNOWN_MODELS);
+    if (spec[0] == '@') {
+        char *text = NULL;
+        clg_status st = read_model_file(ctx, spec + 1, &text);
+        if (st == CLG_OK)
+            st = parse_pipeline(ctx, text, m);
+        free(text);
+        return st;
+    }
+    if (strchr(spec, '>'))
+        return parse_pipeline(ctx, spec, m);
+    char text[4096];
+    clg_status st = expand_mlp(ctx, spec, text, sizeof text);
+    if (st != CLG_OK)
+        return st;
+    m->flatten_input = 1;
+    return parse_pipeline(ctx, text, m);
+}
+
+clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x,
+                           int64_t n_out, int training, clg_rng *rng, clg_t *pred)
+{
+    clg_ctx *ctx = clg_graph_ctx(g);
+    *pred = CLG_NONE;
+    if (clg_graph_status(g) != CLG_OK)
+        return clg_ctx_set_error(ctx, clg_graph_status(g), "%s", clg_graph_error(g));
+    if (m->flatten_input) {
+        clg_shape xs = clg_shape_of(g, x);
+        int64_t b = xs.ndim ? xs.dim[0] : 1;
+        clg_shape fs = CLG_SHAPE(b, b ? clg_shape_numel(&xs) / b : 0);
+        x = clg_reshape(g, x, &fs);
+    }
+    int last_linear = -1;
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(cli_layer_defs[m->layer[i].def].name, "linear"))
+            last_linear = i;
+    for (int i = 0; i < m->n; i++) {
+        const cli_layer *L = &m->layer[i];
+        cli_build b = { .g = g, .st = st, .rng = rng, .training = training, .n_out = n_out,
+                        .index = i, .last_linear = i == last_linear };
+        snprintf(b.prefix, sizeof b.prefix, "%d", i);
+        clg_shape in = clg_shape_of(g, x);
+        char sb[128];
+        clg_t y = cli_layer_defs[L->def].build(&b, L, x);
+        if (b.err[0])
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): %s", i, L->spec,
+                                     b.err);
+        if (y == CLG_NONE || clg_graph_status(g) != CLG_OK)
+            return clg_ctx_set_error(ctx, clg_graph_status(g) ? clg_graph_status(g) : CLG_ERR_INVALID,
+                                     "--model: layer %d (%s) on input %s: %s", i, L->spec,
+                                     clg_shape_str(&in, sb, sizeof sb), clg_graph_error(g));
+        x = y;
+    }
+    *pred = x;
+    return CLG_OK;
 }

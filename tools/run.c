@@ -102,16 +102,18 @@ static clg_status open_device(session *s)
 static clg_status build_forward(session *s, clg_graph *g, int64_t B, clg_t *loss, clg_t *correct)
 {
     /* The input takes the data set's sample shape ([B, 1, 28, 28] images,
-     * [B, F] rows); linear and mlp read it flattened, a view as nn.Flatten
-     * would be, but not a layer: their tensor names stay 0.weight, ... */
+     * [B, F] rows); the linear and mlp presets read it flattened (model.c).
+     * Training graphs are built without `correct`, eval graphs with it. */
     clg_shape sample = clg_dataset_sample_shape(s->data.train);
     clg_shape xs = { .ndim = sample.ndim + 1, .dim = { B } };
     for (int i = 0; i < sample.ndim; i++)
         xs.dim[i + 1] = sample.dim[i];
     clg_t x = clg_input(g, "x", s->data.train->dtype, &xs);
-    clg_t flat = clg_reshape(g, x, &CLG_SHAPE(B, s->n_features));
-    clg_t pred = cli_model_build(g, s->st, &s->model, flat, s->n_features, s->n_out,
-                                 &s->init_rng);
+    clg_t pred;
+    clg_status mst = cli_model_build(g, s->st, &s->model, x, s->n_out, correct == NULL,
+                                     &s->init_rng, &pred);
+    if (mst != CLG_OK)
+        return mst;
     clg_t tgt, used;
     if (s->classifying) {
         clg_shape ts = CLG_SHAPE(B);
@@ -490,17 +492,21 @@ out:
     return rc;
 }
 
-/* --init or --save: the trainer's parameters, by their state_dict names,
+/* --init or --save: the model's tensors, by their state_dict names,
  * loaded from or saved to a safetensors file. */
 typedef clg_status params_io_fn(clg_store *, const char *, const char *const *, int);
 static clg_status params_file_io(session *s, clg_trainer *tr, const char *path, params_io_fn *io)
 {
-    int np = clg_trainer_param_count(tr);
-    const char **names = malloc((size_t)(np ? np : 1) * sizeof *names);
+    /* the model's state_dict: parameters and buffers (BatchNorm's running
+     * statistics), not the trainer's state */
+    (void)tr;
+    int n = clg_store_count(s->st), np = 0;
+    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
     if (!names)
         return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
-    for (int i = 0; i < np; i++)
-        names[i] = clg_trainer_param_name(tr, i);
+    for (int i = 0; i < n; i++)
+        if (clg_store_kind(s->st, i) != CLG_TENSOR_STATE)
+            names[np++] = clg_store_name(s->st, i);
     clg_status st = io(s->st, path, names, np);
     free(names);
     return st;

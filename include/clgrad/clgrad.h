@@ -259,6 +259,22 @@ double clg_rng_normal(clg_rng *r);      /* N(0, 1) */
 clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
                  int64_t in_features, int64_t out_features, int bias, clg_rng *rng);
 
+/* torch.nn.LayerNorm(D, eps, elementwise_affine) over the last dim D of x:
+ * "<prefix>.weight" [D] (ones) and "<prefix>.bias" [D] (zeros) when affine. */
+clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float eps,
+                     int affine);
+
+/* torch.nn.BatchNorm1d/2d(C, eps, momentum) on x [N, C], [N, C, L] or
+ * [N, C, H, W]: parameters "<prefix>.weight" (ones) and "<prefix>.bias"
+ * (zeros), buffers (CLG_TENSOR_BUFFER) "<prefix>.running_mean" (zeros),
+ * "<prefix>.running_var" (ones) and "<prefix>.num_batches_tracked" (i32
+ * scalar; written as I64 in files as PyTorch does). training: normalises with
+ * the batch statistics and adds clg_assign()s that update the running ones
+ * (unbiased variance) and the count after every run; else uses the running
+ * statistics and adds nothing. */
+clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
+                     float eps, int training);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,251 @@
+/* The layers of --model pipelines, each as its torch.nn module (same
+ * parameter names and layout, same defaults), and `clgrad layers [NAME]`. */
+#include "layers.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#define KEY_END { NULL, CLI_KEY_INT, NULL, NULL, 0, 0, 0, NULL }
+
+static clg_t refuse(cli_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static clg_t refuse(cli_build *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    va_end(ap);
+    return CLG_NONE;
+}
+
+static char *shape_s(const clg_shape *s, char *buf, size_t n)
+{
+    return clg_shape_str(s, buf, n);
+}
+
+/* ------------------------------------------------------------ builders */
+
+static clg_t build_linear(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim < 2)
+        return refuse(b, "input %s: linear needs [B, ..., features]", shape_s(&xs, sb, sizeof sb));
+    int64_t out = (int64_t)L->v[0];
+    if (!(L->given & 1u)) {
+        if (!b->last_linear)
+            return refuse(b, "out= is required (only the last linear takes it from the data)");
+        out = b->n_out;
+    }
+    return clg_linear(b->g, b->st, b->prefix, x, xs.dim[xs.ndim - 1], out, L->v[1] != 0, b->rng);
+}
+
+static clg_t build_relu(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    return clg_relu(b->g, x);
+}
+
+static clg_t build_tanh(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    return clg_tanh(b->g, x);
+}
+
+static clg_t build_sigmoid(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    return clg_sigmoid(b->g, x);
+}
+
+static clg_t build_gelu(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return clg_gelu(b->g, x, L->v[0] == 1);
+}
+
+static clg_t build_leakyrelu(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return clg_leaky_relu(b->g, x, (float)L->v[0]);
+}
+
+static clg_t build_softmax(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    return clg_softmax(b->g, x, -1);
+}
+
+static clg_t build_logsoftmax(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    return clg_log_softmax(b->g, x, -1);
+}
+
+/* nn.Flatten(): [B, d1, d2, ...] -> [B, d1*d2*...] */
+static clg_t build_flatten(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    clg_shape xs = clg_shape_of(b->g, x);
+    if (xs.ndim <= 2)
+        return x;
+    clg_shape o = CLG_SHAPE(xs.dim[0], clg_shape_numel(&xs) / (xs.dim[0] ? xs.dim[0] : 1));
+    if (xs.dim[0] == 0)
+        o.dim[1] = 0;
+    return clg_reshape(b->g, x, &o);
+}
+
+/* [B, ...] -> [B, A, B, C]; one entry may be -1. */
+static clg_t build_reshape(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128], ob[128];
+    if (L->n_list + 1 > CLG_MAX_DIMS)
+        return refuse(b, "shape= has %d dims; with the batch at most %d", L->n_list,
+                      CLG_MAX_DIMS);
+    clg_shape o = { .ndim = L->n_list + 1, .dim = { xs.dim[0] } };
+    int64_t per = clg_shape_numel(&xs) / (xs.dim[0] ? xs.dim[0] : 1), known = 1;
+    int free_dim = -1;
+    for (int i = 0; i < L->n_list; i++) {
+        o.dim[i + 1] = L->list[i];
+        if (L->list[i] == -1)
+            free_dim = i + 1;
+        else
+            known *= L->list[i];
+    }
+    if (free_dim > 0 && known > 0 && per % known == 0)
+        o.dim[free_dim] = per / known;
+    if (clg_shape_numel(&o) != clg_shape_numel(&xs) || (free_dim > 0 && known <= 0))
+        return refuse(b, "input %s (%lld values per sample) cannot be viewed as %s",
+                      shape_s(&xs, sb, sizeof sb), (long long)per, shape_s(&o, ob, sizeof ob));
+    return clg_reshape(b->g, x, &o);
+}
+
+static clg_t build_layernorm(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return clg_layer_norm(b->g, b->st, b->prefix, x, (float)L->v[0], 1);
+}
+
+static clg_t build_batchnorm(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim < 2 || xs.ndim > 4)
+        return refuse(b, "input %s is not [N, C] or [N, C, L] (BatchNorm1d) or [N, C, H, W] "
+                      "(BatchNorm2d)", shape_s(&xs, sb, sizeof sb));
+    return clg_batch_norm(b->g, b->st, b->prefix, x, (float)L->v[0], (float)L->v[1], b->training);
+}
+
+/* --------------------------------------------------------------- table */
+
+const cli_layer_def cli_layer_defs[] = {
+    { "linear", "nn.Linear on the last dim: weight [out, in], bias [out]", build_linear,
+      { { "out", CLI_KEY_INT, NULL, NULL, 1, 1 << 24, 0,
+          "output features (the last linear: what the data needs, if not given)" },
+        { "bias", CLI_KEY_BOOL, "1", NULL, 0, 1, 0, "add a bias" },
+        KEY_END } },
+    { "relu", "nn.ReLU", build_relu, { KEY_END } },
+    { "tanh", "nn.Tanh", build_tanh, { KEY_END } },
+    { "sigmoid", "nn.Sigmoid", build_sigmoid, { KEY_END } },
+    { "gelu", "nn.GELU", build_gelu,
+      { { "approximate", CLI_KEY_ENUM, "none", "none|tanh", 0, 0, 0, "the tanh approximation" },
+        KEY_END } },
+    { "leakyrelu", "nn.LeakyReLU", build_leakyrelu,
+      { { "slope", CLI_KEY_FLOAT, "0.01", NULL, -1e6, 1e6, 0, "negative_slope" }, KEY_END } },
+    { "softmax", "nn.Softmax over the last dim", build_softmax, { KEY_END } },
+    { "logsoftmax", "nn.LogSoftmax over the last dim", build_logsoftmax, { KEY_END } },
+    { "flatten", "nn.Flatten: [B, ...] -> [B, features]", build_flatten, { KEY_END } },
+    { "reshape", "a view [B, ...] -> [B, A, B, C] (not a module: no tensors, but it takes an index)",
+      build_reshape,
+      { { "shape", CLI_KEY_LIST, NULL, NULL, 0, 0, 0, "the dims after the batch, A/B/C; one may be -1" },
+        KEY_END } },
+    { "layernorm", "nn.LayerNorm over the last dim: weight, bias", build_layernorm,
+      { { "eps", CLI_KEY_FLOAT, "1e-05", NULL, 0, 1, CLI_OPEN_LO, "added to the variance" },
+        KEY_END } },
+    { "batchnorm",
+      "nn.BatchNorm1d ([N, C] or [N, C, L]) or nn.BatchNorm2d ([N, C, H, W]): weight, bias; "
+      "buffers running_mean, running_var, num_batches_tracked",
+      build_batchnorm,
+      { { "momentum", CLI_KEY_FLOAT, "0.1", NULL, 0, 1, 0, "running = (1 - m) running + m batch" },
+        { "eps", CLI_KEY_FLOAT, "1e-05", NULL, 0, 1, CLI_OPEN_LO, "added to the variance" },
+        KEY_END } },
+};
+const int cli_layer_def_count = (int)(sizeof cli_layer_defs / sizeof cli_layer_defs[0]);
+
+int cli_layer_find(const char *name, size_t n)
+{
+    for (int i = 0; i < cli_layer_def_count; i++)
+        if (strlen(cli_layer_defs[i].name) == n && !strncmp(cli_layer_defs[i].name, name, n))
+            return i;
+    return -1;
+}
+
+int cli_layer_key_count(const cli_layer_def *d)
+{
+    int k = 0;
+    while (k < CLI_LAYER_KEYS && d->keys[k].name)
+        k++;
+    return k;
+}
+
+/* ------------------------------------------------------ clgrad layers */
+
+static const char *type_word(const cli_key_def *k)
+{
+    switch (k->type) {
+    case CLI_KEY_INT: return "int";
+    case CLI_KEY_FLOAT: return "float";
+    case CLI_KEY_BOOL: return "bool";
+    case CLI_KEY_ENUM: return "choice";
+    case CLI_KEY_LIST: return "list";
+    }
+    return "?";
+}
+
+static void print_layer(const cli_layer_def *d)
+{
+    printf("%s: %s\n", d->name, d->doc);
+    int nk = cli_layer_key_count(d);
+    if (!nk)
+        printf("  (no keys)\n");
+    for (int i = 0; i < nk; i++) {
+        const cli_key_def *k = &d->keys[i];
+        printf("  %-12s %-6s %s", k->name, type_word(k), k->def ? "default " : "required");
+        if (k->def)
+            printf("%s", k->def);
+        if (k->type == CLI_KEY_ENUM)
+            printf(" {%s}", k->choices);
+        if (k->type == CLI_KEY_INT || k->type == CLI_KEY_FLOAT)
+            printf(" %s%g..%g%s", k->open & CLI_OPEN_LO ? "(" : "[", k->lo, k->hi,
+                   k->open & CLI_OPEN_HI ? ")" : "]");
+        printf("  %s\n", k->doc);
+    }
+}
+
+int cli_layers(int argc, char **argv)
+{
+    if (argc > 1 || (argc == 1 && argv[0][0] == '-')) {
+        cli_error("layers: usage: clgrad layers [NAME]");
+        return 2;
+    }
+    if (argc == 1) {
+        int i = cli_layer_find(argv[0], strlen(argv[0]));
+        if (i < 0) {
+            char known[1024] = "";
+            size_t used = 0;
+            for (int k = 0; k < cli_layer_def_count && used < sizeof known; k++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "",
+                                         cli_layer_defs[k].name);
+            cli_error("layers: no layer named '%s' (known: %s)", argv[0], known);
+            return 1;
+        }
+        print_layer(&cli_layer_defs[i]);
+        return 0;
+    }
+    printf("layers of --model pipelines (NAME:key=value,... joined by '>'; lists as a/b/c):\n");
+    for (int i = 0; i < cli_layer_def_count; i++)
+        printf("  %-18s %s\n", cli_layer_defs[i].name, cli_layer_defs[i].doc);
+    printf("presets (a --model value without '>'):\n"
+           "  linear[:out=sigmoid|softmax|log_softmax]\n"
+           "  mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu][,out=sigmoid|softmax|log_softmax]\n"
+           "or @FILE: one layer per line, '#' comments. `clgrad layers NAME` lists a layer's keys.\n");
+    return 0;
+}
