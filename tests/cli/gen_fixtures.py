@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 try:
     import numpy as np
@@ -132,6 +133,13 @@ CASES = [
     ("sched_plateau", "reg", "mlp:6", "mse", "sgd", 0.05, "plateau:patience=0,factor=0.5,threshold=0.5", 4, []),
     ("clip", "reg", "mlp:6", "mse", "sgd", 0.05, None, 3, ["--clip-grad-norm", "0.5"]),
     ("accumulate", "reg", "mlp:6", "mse", "adam", 0.01, None, 3, ["--accumulate", "2"]),
+    # --model pipelines (issue #11): layers joined by '>', numbered as nn.Sequential
+    ("pipe_layernorm", "cls", "linear:out=8 > layernorm:eps=0.001 > gelu:approximate=tanh > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_batchnorm", "reg", "linear:out=6 > batchnorm:momentum=0.2 > leakyrelu:slope=0.1 > linear",
+     "mse", "sgd:momentum=0.9", 0.02, None, 3, []),
+    ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
+     "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
 ]
 
 
@@ -152,7 +160,60 @@ def boolean(kv, k):
     return kv.get(k, "0") in ("1", "true")
 
 
+class Reshape(nn.Module):
+    """clgrad's reshape layer: a view of [B, ...] as [B, *shape]; no tensors."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+def build_pipeline(spec, n_in, n_out):
+    """The nn.Sequential of a clgrad pipeline 'layer > layer > ...'."""
+    parts = [p.strip() for p in spec.split(">") if p.strip()]
+    last_linear = max(i for i, p in enumerate(parts) if hp(p)[0] == "linear")
+    layers, x = [], torch.zeros(2, n_in)
+    for i, p in enumerate(parts):
+        name, kv = hp(p)
+        w = x.shape[-1]
+        if name == "linear":
+            out = int(kv["out"]) if "out" in kv else n_out
+            assert "out" in kv or i == last_linear
+            m = nn.Linear(w, out, bias=kv.get("bias", "1") in ("1", "true"))
+        elif name in ("relu", "tanh", "sigmoid"):
+            m = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[name]()
+        elif name == "gelu":
+            m = nn.GELU(approximate=kv.get("approximate", "none"))
+        elif name == "leakyrelu":
+            m = nn.LeakyReLU(fnum(kv, "slope", 0.01))
+        elif name == "softmax":
+            m = nn.Softmax(dim=-1)
+        elif name == "logsoftmax":
+            m = nn.LogSoftmax(dim=-1)
+        elif name == "flatten":
+            m = nn.Flatten()
+        elif name == "reshape":
+            m = Reshape([int(v) for v in kv["shape"].split("/")])
+        elif name == "layernorm":
+            m = nn.LayerNorm(w, eps=fnum(kv, "eps", 1e-5))
+        elif name == "batchnorm":
+            cls = nn.BatchNorm1d if x.dim() <= 3 else nn.BatchNorm2d
+            m = cls(x.shape[1], eps=fnum(kv, "eps", 1e-5), momentum=fnum(kv, "momentum", 0.1))
+        else:
+            raise ValueError(name)
+        layers.append(m)
+        with torch.no_grad():
+            x = m.eval()(x)
+        m.train()
+    return nn.Sequential(*layers)
+
+
 def build_model(spec, n_in, n_out):
+    if ">" in spec:
+        return build_pipeline(spec, n_in, n_out)
     name, _, rest = spec.partition(":")
     hidden, act, out = [], "relu", None
     for item in filter(None, rest.split(",")):
@@ -299,6 +360,11 @@ def train_torch(case):
 
 
 def init_key(model_spec, n_out):
+    if ">" in model_spec:  # a pipeline: its layers' names, shortened
+        key = "".join(c if c.isalnum() else "_" for c in model_spec)
+        while "__" in key:
+            key = key.replace("__", "_")
+        return "pipe_%08x_%d" % (zlib.crc32(key.encode()), n_out)
     return "%s_%d" % (model_spec.split(",out=")[0].replace(":", "").replace(",", "_").replace("=", ""), n_out)
 
 
@@ -367,7 +433,29 @@ def check(clgrad):
             worst = compare(case[0], model.state_dict(), want)
             print("%s %-20s worst error %.3g of tolerance" % ("ok  " if worst <= 1 else "FAIL", case[0], worst))
             bad += worst > 1
+            if ">" in case[2]:  # eval mode: batchnorm on running statistics, no update
+                bad += check_eval(clgrad, case, out, model)
     sys.exit(1 if bad else 0)
+
+
+def check_eval(clgrad, case, weights, model):
+    """`clgrad eval` of the saved weights against the torch model in eval mode."""
+    data = clgrad_args(case, weights)[1].replace("@FIX@", FIX)
+    r = subprocess.run([clgrad, "eval", "--data", data, "--model", case[2], "--loss", case[3],
+                        "--load", weights, "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL %-20s clgrad eval exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
+        return 1
+    got = json.loads(r.stdout)["loss"]
+    x, t = read_csv(os.path.join(FIX, case[1] + ".csv"))
+    y = t.long() if case[1] == "cls" else t.reshape(-1, 1)
+    model.eval()
+    with torch.no_grad():
+        want = float(make_loss(case[3])(model(x), y))
+    e = abs(got - want) / (RTOL * abs(want) + ATOL)
+    print("%s %-20s eval loss %.7g, torch %.7g (%.3g of tolerance)" % (
+        "ok  " if e <= 1 else "FAIL", case[0], got, want, e))
+    return int(e > 1)
 
 
 if __name__ == "__main__":

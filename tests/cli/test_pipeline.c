@@ -1,0 +1,289 @@
+/* --model pipelines through the command (issue #11): the grammar and its
+ * errors (each names the layer's index and spec), `clgrad layers`, @FILE,
+ * nn.Sequential numbering, buffers saved and restored, exact resume with
+ * batchnorm, and train/eval graphs switching by themselves. Weights against
+ * PyTorch are the pipe_* cases of test_cli (fixtures from gen_fixtures.py).
+ * argv[1]: the clgrad executable; argv[2]: tests/cli/fixtures. */
+#include <clgrad/data.h>
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *clgrad, *fixtures;
+static char dir[256];
+static char out[1 << 16], err[1 << 16];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/clgrad-test-pipe-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *P(const char *name)
+{
+    static char p[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static int run(const char *fmt, ...)
+{
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/.out' 2>'%s/.err' </dev/null", clgrad, args, dir, dir);
+    int st = system(cmd);
+    char p[600];
+    snprintf(p, sizeof p, "%s/.out", dir);
+    slurp(p, out, sizeof out);
+    snprintf(p, sizeof p, "%s/.err", dir);
+    slurp(p, err, sizeof err);
+    ck_assert_msg(strstr(err, "Sanitizer") == NULL, "sanitizer report for clgrad %s:\n%s", args, err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void refused(int rc, ...)
+{
+    ck_assert_msg(rc == 1 || rc == 2, "expected exit 1 or 2, got %d; stderr:\n%s", rc, err);
+    va_list ap;
+    va_start(ap, rc);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        ck_assert_msg(strstr(err, s) != NULL, "stderr lacks '%s':\n%s", s, err);
+    va_end(ap);
+}
+
+static clg_tensor_set *load(const char *path)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_tensor_set *s = NULL;
+    ck_assert_msg(clg_safetensors_read(ctx, path, &s) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_ctx_free(ctx);
+    return s;
+}
+
+static int same_tensors(const char *a, const char *b)
+{
+    clg_tensor_set *x = load(a), *y = load(b);
+    int same = x->n == y->n && x->n > 0;
+    for (int i = 0; same && i < x->n; i++)
+        same = !strcmp(x->t[i].name, y->t[i].name) && x->t[i].bytes == y->t[i].bytes &&
+               !memcmp(x->t[i].data, y->t[i].data, x->t[i].bytes);
+    clg_tensor_set_free(x);
+    clg_tensor_set_free(y);
+    return same;
+}
+
+#define DATA "--data csv:%s/cls.csv,classes=3"
+
+START_TEST(layers_listing)
+{
+    ck_assert_int_eq(run("layers"), 0);
+    const char *names[] = { "linear", "relu", "tanh", "sigmoid", "gelu", "leakyrelu", "flatten",
+                            "reshape", "layernorm", "batchnorm", "mlp:H1" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(strstr(out, names[i]) != NULL, "clgrad layers lacks %s:\n%s", names[i], out);
+    ck_assert_int_eq(run("layers batchnorm"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "momentum"));
+    ck_assert_ptr_nonnull(strstr(out, "0.1"));
+    ck_assert_ptr_nonnull(strstr(out, "eps"));
+    ck_assert_int_eq(run("layers gelu"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "none|tanh"));
+    refused(run("layers nosuch"), "no layer named 'nosuch'", "batchnorm", NULL);
+    refused(run("layers a b"), "usage", NULL);
+}
+END_TEST
+
+START_TEST(bad_specs_name_the_layer)
+{
+    char data[600];
+    snprintf(data, sizeof data, DATA, fixtures);
+    refused(run("train %s --model 'linear:out=4 > nosuch:k=1 > linear'", data),
+            "layer 1 (nosuch:k=1): unknown layer 'nosuch'", "known: linear", NULL);
+    refused(run("train %s --model 'linear:out=4 > leakyrelu:slop=1 > linear'", data),
+            "layer 1 (leakyrelu:slop=1): leakyrelu has no key 'slop' (keys: slope)", NULL);
+    refused(run("train %s --model 'linear:out=4 > leakyrelu:slope=x > linear'", data),
+            "layer 1 (leakyrelu:slope=x): slope=x is not a number", NULL);
+    refused(run("train %s --model 'linear:out=4,out=5 > linear'", data), "key out given twice", NULL);
+    refused(run("train %s --model 'linear:out=0 > linear'", data),
+            "layer 0 (linear:out=0): out=0 is not an integer", NULL);
+    refused(run("train %s --model 'linear:out=2.5 > linear'", data), "out=2.5 is not an integer", NULL);
+    refused(run("train %s --model 'gelu:approximate=fast > linear'", data),
+            "approximate=fast is not one of none|tanh", NULL);
+    refused(run("train %s --model 'layernorm:eps=0 > linear'", data), "eps=0 is not a number", NULL);
+    refused(run("train %s --model 'reshape > linear'", data), "layer 0 (reshape): reshape needs shape=",
+            NULL);
+    refused(run("train %s --model 'reshape:shape=2/0 > linear'", data), "shape=2/0 is not a list", NULL);
+    refused(run("train %s --model 'relu > > linear'", data), "layer 1 is empty", NULL);
+    refused(run("train %s --model '> linear'", data), "layer 0 is empty", NULL);
+    refused(run("train %s --model batchnorm", data), "'batchnorm' is a layer, not a preset", NULL);
+    refused(run("train %s --model cnnn:3", data), "unknown model 'cnnn'", NULL);
+    refused(run("train %s --model mlp:x", data), "hidden size 'x' is not a positive integer", NULL);
+    /* shape errors: before anything runs, naming index, spec and shapes */
+    refused(run("train %s --model 'linear > linear'", data),
+            "layer 0 (linear): out= is required (only the last linear", NULL);
+    refused(run("train %s --batch-size 8 --model 'linear:out=6 > reshape:shape=4/-1 > linear'", data),
+            "layer 1 (reshape:shape=4/-1): input [8, 6] (6 values per sample) cannot be viewed as",
+            NULL);
+    refused(run("train %s --batch-size 8 --model 'linear:out=6 > reshape:shape=1/1/2/3 > batchnorm > linear'",
+                data),
+            "layer 2 (batchnorm): input [8, 1, 1, 2, 3] is not [N, C]", NULL);
+    refused(run("train %s --model @%s", data, P("missing.txt")), "--model @", "cannot open", NULL);
+    FILE *f = fopen(P("empty.txt"), "w");
+    fputs("# nothing but a comment\n\n", f);
+    fclose(f);
+    refused(run("train %s --model @%s", data, P("empty.txt")), "no layers in the file", NULL);
+}
+END_TEST
+
+/* nn.Sequential numbering, activations and views included; @FILE equals the
+ * inline pipeline; the last linear's out comes from the data. */
+START_TEST(numbering_and_file)
+{
+    char data[600];
+    snprintf(data, sizeof data, DATA, fixtures);
+    const char *spec = "linear:out=6 > relu > reshape:shape=2/3 > layernorm > flatten > "
+                       "batchnorm > linear";
+    ck_assert_int_eq(run("train %s --model '%s' --epochs 1 --seed 3 --save %s --quiet", data, spec,
+                         P("a.safetensors")), 0);
+    clg_tensor_set *s = load(P("a.safetensors"));
+    const char *want[] = { "0.weight", "0.bias", "3.weight", "3.bias", "5.weight", "5.bias",
+                           "5.running_mean", "5.running_var", "5.num_batches_tracked",
+                           "6.weight", "6.bias" };
+    ck_assert_int_eq(s->n, 11);
+    for (int i = 0; i < 11; i++)
+        ck_assert_msg(clg_tensor_set_find(s, want[i]) >= 0, "no tensor %s", want[i]);
+    int k = clg_tensor_set_find(s, "3.weight");
+    ck_assert_int_eq(s->t[k].shape.ndim, 1);
+    ck_assert_int_eq(s->t[k].shape.dim[0], 3); /* layernorm over the last dim of [B, 2, 3] */
+    k = clg_tensor_set_find(s, "6.weight");
+    ck_assert_int_eq(s->t[k].shape.dim[0], 3); /* classes */
+    ck_assert_int_eq(s->t[k].shape.dim[1], 6);
+    k = clg_tensor_set_find(s, "5.num_batches_tracked");
+    ck_assert_int_eq(s->t[k].dtype, CLG_I32);
+    ck_assert_int_eq(*(const int32_t *)s->t[k].data, 1); /* 23 rows, batch 32: one step */
+    clg_tensor_set_free(s);
+
+    FILE *f = fopen(P("model.txt"), "w");
+    fputs("# the same model, one layer per line\n"
+          "linear:out=6   # hidden\n"
+          "relu\n\n"
+          "reshape:shape=2/3\n"
+          "layernorm >\n"
+          "  flatten\n"
+          "batchnorm\n"
+          "linear\n", f);
+    fclose(f);
+    ck_assert_int_eq(run("train %s --model @%s --epochs 1 --seed 3 --save %s --quiet", data,
+                         P("model.txt"), P("b.safetensors")), 0);
+    ck_assert(same_tensors(P("a.safetensors"), P("b.safetensors")));
+    /* a trailing '>' makes a one-layer pipeline */
+    ck_assert_int_eq(run("train %s --model 'linear >' --epochs 1 --quiet", data), 0);
+}
+END_TEST
+
+/* Batchnorm's buffers move with checkpoints (exact resume), --save/--init
+ * and eval --load; eval graphs use the running statistics, not the batch's. */
+START_TEST(batchnorm_buffers_and_modes)
+{
+    char data[600];
+    snprintf(data, sizeof data, DATA, fixtures);
+    char common[1200];
+    snprintf(common, sizeof common,
+             "%s --model 'linear:out=6 > batchnorm:momentum=0.3 > tanh > linear' --optimizer adam "
+             "--lr 0.01 --batch-size 4 --seed 9 --quiet", data);
+    ck_assert_int_eq(run("train %s --epochs 3 --save %s", common, P("straight.safetensors")), 0);
+    ck_assert_int_eq(run("train %s --epochs 1 --checkpoint-dir %s", common, P("ck")), 0);
+    ck_assert_int_eq(run("train --resume %s --epochs 3 --save %s --quiet", P("ck"),
+                         P("resumed.safetensors")), 0);
+    ck_assert_msg(same_tensors(P("straight.safetensors"), P("resumed.safetensors")),
+                  "3 epochs straight and 1 + resume + 2 differ");
+    clg_tensor_set *s = load(P("straight.safetensors"));
+    int k = clg_tensor_set_find(s, "1.num_batches_tracked");
+    ck_assert_int_ge(k, 0);
+    ck_assert_int_eq(*(const int32_t *)s->t[k].data, 3 * 6); /* 23 rows: 6 batches an epoch */
+    k = clg_tensor_set_find(s, "1.running_var");
+    ck_assert(((const float *)s->t[k].data)[0] != 1.0f); /* updated */
+    clg_tensor_set_free(s);
+
+    /* eval mode reads the running statistics: changing them changes the loss */
+    ck_assert_int_eq(run("eval %s --model 'linear:out=6 > batchnorm > tanh > linear' --load %s --json",
+                         data, P("straight.safetensors")), 0);
+    static char first[sizeof out];
+    snprintf(first, sizeof first, "%s", out);
+    ck_assert_ptr_nonnull(strstr(first, "\"loss\""));
+    s = load(P("straight.safetensors"));
+    k = clg_tensor_set_find(s, "1.running_mean");
+    ((float *)s->t[k].data)[0] += 1.0f;
+    clg_ctx *ctx = clg_ctx_new();
+    ck_assert(clg_safetensors_write(ctx, P("shifted.safetensors"), s) == CLG_OK);
+    clg_ctx_free(ctx);
+    clg_tensor_set_free(s);
+    ck_assert_int_eq(run("eval %s --model 'linear:out=6 > batchnorm > tanh > linear' --load %s --json",
+                         data, P("shifted.safetensors")), 0);
+    ck_assert_msg(strcmp(first, out) != 0, "eval ignores the running mean: %s", out);
+    /* train 0 epochs from these weights with --init: buffers load too, and
+     * --save writes them back unchanged */
+    ck_assert_int_eq(run("train %s --epochs 0 --init %s --save %s", common, P("straight.safetensors"),
+                         P("copy.safetensors")), 0);
+    ck_assert(same_tensors(P("straight.safetensors"), P("copy.safetensors")));
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_pipeline CLGRAD FIXTURES\n");
+        return 2;
+    }
+    clgrad = argv[1];
+    fixtures = argv[2];
+    const char *asan = getenv("ASAN_OPTIONS");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", buf, 1);
+    const char *ubsan = getenv("UBSAN_OPTIONS");
+    snprintf(buf, sizeof buf, "%s%sexitcode=87", ubsan ? ubsan : "", ubsan && *ubsan ? ":" : "");
+    setenv("UBSAN_OPTIONS", buf, 1);
+
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("pipeline");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, layers_listing);
+    tcase_add_test(tc, bad_specs_name_the_layer);
+    tcase_add_test(tc, numbering_and_file);
+    tcase_add_test(tc, batchnorm_buffers_and_modes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
