@@ -165,7 +165,8 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
             return -1;
         return 0;
     case CLG_OP_ONE_HOT:
-        if (want(op, &in[0], "the input", 0, 1, msg, len) ||
+    case CLG_OP_RAND_UNIFORM:
+        if (want(op, &in[0], op->op == CLG_OP_ONE_HOT ? "the input" : "the state", 0, 1, msg, len) ||
             want(op, out, "the output", 1, 0, msg, len))
             return -1;
         return 0;
@@ -468,6 +469,11 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
         }
         return 0;
     }
+    case CLG_OP_RAND_UNIFORM:
+        if (cpu_numel(in) != 2)
+            return fail(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",
+                        (long long)cpu_numel(in));
+        return 0;
     default:
         break;
     }

@@ -21,6 +21,7 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_GATHER] = "k_gather",
     [K_SCATTER_ADD] = "k_scatter_add",
     [K_ONE_HOT] = "k_one_hot",
+    [K_RAND_UNIFORM] = "k_rand_uniform",
     [K_GEMM] = "k_gemm",
 };
 

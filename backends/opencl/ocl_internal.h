@@ -32,6 +32,7 @@ enum {
     K_SCATTER_ADD,
     K_ONE_HOT,
     K_GEMM,
+    K_RAND_UNIFORM,
     K_COUNT
 };
 extern OCL_INTERNAL const char *const ocl_kernel_names[K_COUNT];

@@ -770,6 +770,19 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_SCATTER_ADD:
     case CLG_OP_ONE_HOT:
         return exec_index(dev, op);
+    case CLG_OP_RAND_UNIFORM: {
+        const clg_bk_tensor *x = &op->in[0], *o = &op->out;
+        if (x->dtype != CLG_I32 || o->dtype != CLG_F32 || numel(x) != 2)
+            return bad(dev, op, "needs an i32 state of 2 values and an f32 output %s", o);
+        if (numel(o) == 0)
+            return CLG_OK;
+        kargs a = kbegin(dev, K_RAND_UNIFORM);
+        a_int(&a, (int)numel(o));
+        a_tensor(&a, x);
+        a_uint(&a, (unsigned)(uint32_t)clg_param_i64(&op->params, CLG_P_STREAM));
+        a_tensor(&a, o);
+        return launch(dev, op, &a, K_RAND_UNIFORM, (size_t)numel(o), 0);
+    }
     default:
         if (is_binary(op->op))
             return exec_binary(dev, op);

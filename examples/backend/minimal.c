@@ -24,6 +24,7 @@
  * ties. Speed is not a goal: no threads, no blocking, and index arithmetic
  * done the slow, obvious way (a flat index decomposed into coordinates). */
 #include <clgrad/backend.h>
+#include <clgrad/philox.h> /* rand_uniform's generator, shared by every backend */
 
 #include <math.h>
 #include <stdarg.h>
@@ -225,6 +226,8 @@ static int types_ok(const clg_bk_op *op)
         return n == 2 && is_f(&in[0]) && is_i(&in[1]) && is_f(out);
     case CLG_OP_ONE_HOT:
         return n == 1 && is_i(&in[0]) && is_f(out);
+    case CLG_OP_RAND_UNIFORM:
+        return n == 1 && is_i(&in[0]) && is_f(out);
     default:
         /* Every COMPOSITE op (sigmoid, gelu*, softplus, clamp, mean, softmax,
          * log_softmax) and anything a later op table adds: the core lowers
@@ -419,6 +422,8 @@ static int shapes_ok(const clg_bk_op *op)
                 return 0;
         return 1;
     }
+    case CLG_OP_RAND_UNIFORM: /* any output shape from a state of (seed, step) */
+        return numel(&in[0]) == 2;
     default: /* elementwise: unary ops map n to n, the others broadcast */
         if (op->n_in == 1)
             return numel(&in[0]) == numel(out);
@@ -784,6 +789,17 @@ static clg_status index_op(clg_bk_device *dev, const clg_bk_op *op)
     return CLG_OK;
 }
 
+/* out[i] = the i-th uniform of the Philox stream (clgrad/philox.h) */
+static clg_status rand_uniform(const clg_bk_op *op)
+{
+    const int32_t *state = data_of(&op->in[0]);
+    const uint32_t stream = (uint32_t)clg_param_i64(&op->params, CLG_P_STREAM);
+    float *o = data_of(&op->out);
+    for (int64_t i = 0; i < numel(&op->out); i++)
+        o[i] = clg_philox_uniform((uint32_t)state[0], stream, (uint32_t)state[1], (uint64_t)i);
+    return CLG_OK;
+}
+
 static clg_status one_hot(clg_bk_device *dev, const clg_bk_op *op)
 {
     const int64_t n = clg_param_i64(&op->params, CLG_P_N), rows = numel(&op->in[0]);
@@ -837,6 +853,7 @@ static clg_status mini_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_CONCAT: return concat(op);
     case CLG_OP_GATHER: case CLG_OP_SCATTER_ADD: return index_op(dev, op);
     case CLG_OP_ONE_HOT: return one_hot(dev, op);
+    case CLG_OP_RAND_UNIFORM: return rand_uniform(op);
     default: return elementwise(op); /* types_ok admitted only unary and binary math here */
     }
 }

@@ -202,6 +202,11 @@ clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
                       const clg_shape *out_shape);
 clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes);
 
+/* random: f32 U[0, 1) of `shape`, a function of the i32 [2] tensor `state`
+ * (seed, step) and `stream` only (Philox4x32-10, clgrad/philox.h): every
+ * backend draws the same numbers; advance the step to draw new ones. */
+clg_t clg_rand_uniform(clg_graph *g, clg_t state, const clg_shape *shape, uint32_t stream);
+
 /* --------------------------------------------------------------- autodiff */
 /* Adds the ops computing d(y)/d(wrt[i]) to the graph and stores their
  * handles in grads[i]. y must have one element unless `seed` is given (a

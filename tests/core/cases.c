@@ -2,6 +2,8 @@
  * whole table runs in seconds on PoCL as well as on the CPU backend. */
 #include "cases.h"
 
+#include <clgrad/philox.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -291,6 +293,13 @@ const tc_case tc_cases[] = {
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
       .classes = 4 },
 
+    /* random: bit-exact against clgrad/philox.h (checked itself against
+     * Random123's known answers in test_gradcheck's dropout tests) */
+    { .name = "rand_uniform_2x7", .kind = T_RAND, .n_in = 1, .in = { SH(2) }, .dt = { I32 },
+      .shape = SH(2, 7), .classes = 3 },
+    { .name = "rand_uniform_big", .kind = T_RAND, .n_in = 1, .in = { SH(2) }, .dt = { I32 },
+      .shape = SH(3, 129, 65), .classes = 0x7fffffff },
+
     /* fan-out: one node feeding several ops */
     { .name = "fanout_x*x+exp(x)-x", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(2, 3) },
       .variant = 0 },
@@ -495,6 +504,7 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_GATHER: return clg_gather(g, x[0], x[1], c->axis);
     case T_SCATTER: return clg_scatter_add(g, x[0], x[1], c->axis, &c->shape);
     case T_ONE_HOT: return clg_one_hot(g, x[0], c->classes);
+    case T_RAND: return clg_rand_uniform(g, x[0], &c->shape, (uint32_t)c->classes);
     case T_COMPOSITE:
         switch (c->variant) {
         case 0: /* x*x + exp(x) - x */
@@ -593,6 +603,13 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
     case T_SCATTER:
         return ref_scatter_add(&in[0], &in[1], norm_axis(c->axis, c->shape.ndim), &c->shape, out);
     case T_ONE_HOT: return ref_one_hot(&in[0], c->classes, out);
+    case T_RAND:
+        if (ref_alloc(out, &c->shape))
+            return -1;
+        for (int64_t i = 0; i < ref_numel(&c->shape); i++)
+            out->d[i] = clg_philox_uniform((uint32_t)(int32_t)in[0].d[0], (uint32_t)c->classes,
+                                           (uint32_t)(int32_t)in[0].d[1], (uint64_t)i);
+        return 0;
     case T_COMPOSITE: {
         ref_t t1, t2, t3;
         int rc = -1;
@@ -654,6 +671,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_CAST:
     case T_ARGMAX:
     case T_ONE_HOT:
+    case T_RAND:
     case T_VJP:
         return 0;
     case T_UNARY:
@@ -674,7 +692,7 @@ tc_tol tc_tolerance(const tc_case *c)
     switch (c->kind) {
     case T_FULL: case T_SCALAR: case T_CAST: case T_WHERE: case T_ARGMAX:
     case T_RESHAPE: case T_PERMUTE: case T_TRANSPOSE: case T_EXPAND:
-    case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT:
+    case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT: case T_RAND:
         return TOL_EXACT;
     case T_UNARY:
         switch (c->op) {

@@ -29,6 +29,7 @@ typedef enum tc_kind {
     T_GATHER,   /* axis */
     T_SCATTER,  /* axis, shape */
     T_ONE_HOT,  /* classes */
+    T_RAND,     /* rand_uniform of `shape` from the i32 [2] state in[0]; stream = classes */
     /* The backward-only kernels (GELU_GRAD, GELU_TANH_GRAD, PAD) reached
      * through clg_grad: out = vjp of op at in[0] with seed in[1]. op: GELU,
      * GELU_TANH or SLICE (then axis/start/end). */
