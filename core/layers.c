@@ -209,3 +209,20 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     clg_t y = clg_mul(g, clg_sub(g, x, clg_reshape(g, mean, &bc)), scale);
     return clg_add(g, y, clg_reshape(g, b, &bc));
 }
+
+clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return CLG_NONE;
+    if (!(p >= 0 && p <= 1))
+        return clg__graph_fail(g, "dropout: p %g is not in [0, 1]", (double)p);
+    if (p == 0)
+        return x;
+    if (p == 1) /* torch: every element dropped */
+        return clg_mul_scalar(g, x, 0.0f);
+    clg_shape xs = clg_shape_of(g, x);
+    clg_t u = clg_rand_uniform(g, state, &xs, stream);
+    /* kept with probability 1 - p, scaled by 1 / (1 - p) */
+    clg_t keep = clg_ge(g, u, clg_scalar(g, p));
+    return clg_mul(g, x, clg_mul_scalar(g, keep, (float)(1.0 / (1.0 - (double)p))));
+}

@@ -134,6 +134,38 @@ static clg_t build_batchnorm(cli_build *b, const cli_layer *L, clg_t x)
     return clg_batch_norm(b->g, b->st, b->prefix, x, (float)L->v[0], (float)L->v[1], b->training);
 }
 
+/* The dropout state of the graph: store tensor "rng.dropout", i32 (seed,
+ * step), trainer state (saved in checkpoints, not in --save), created once
+ * with a seed drawn from a copy of the init rng (weights stay as they would
+ * be without dropout). The training graph adds 1 to the step after every
+ * run (model.c), so each step draws new masks and a resumed run draws the
+ * same ones; the step is exact up to 2^24 steps (f32 arithmetic). */
+static clg_t dropout_state(cli_build *b)
+{
+    if (*b->rng_state != CLG_NONE)
+        return *b->rng_state;
+    if (clg_store_find(b->st, CLI_DROPOUT_STATE) < 0) {
+        clg_rng copy = *b->rng;
+        int32_t init[2] = { (int32_t)(uint32_t)clg_rng_next(&copy), 0 };
+        clg_shape s = CLG_SHAPE(2);
+        if (clg_store_add(b->st, CLI_DROPOUT_STATE, CLG_I32, &s, init) != CLG_OK ||
+            clg_store_set_kind(b->st, CLI_DROPOUT_STATE, CLG_TENSOR_STATE) != CLG_OK)
+            return refuse(b, "%s", clg_ctx_error(clg_graph_ctx(b->g)));
+    }
+    *b->rng_state = clg_param(b->g, b->st, CLI_DROPOUT_STATE);
+    return *b->rng_state;
+}
+
+static clg_t build_dropout(cli_build *b, const cli_layer *L, clg_t x)
+{
+    if (!b->training || L->v[0] == 0)
+        return x; /* eval mode: the identity */
+    clg_t state = dropout_state(b);
+    if (state == CLG_NONE)
+        return CLG_NONE;
+    return clg_dropout(b->g, x, (float)L->v[0], state, (uint32_t)b->index);
+}
+
 /* --------------------------------------------------------------- table */
 
 const cli_layer_def cli_layer_defs[] = {
@@ -156,6 +188,10 @@ const cli_layer_def cli_layer_defs[] = {
     { "reshape", "a view [B, ...] -> [B, A, B, C] (not a module: no tensors, but it takes an index)",
       build_reshape,
       { { "shape", CLI_KEY_LIST, NULL, NULL, 0, 0, 0, "the dims after the batch, A/B/C; one may be -1" },
+        KEY_END } },
+    { "dropout", "nn.Dropout: zeroes with probability p, scales by 1/(1-p) (training only; "
+      "a Philox mask, the same on every backend)", build_dropout,
+      { { "p", CLI_KEY_FLOAT, "0.5", NULL, 0, 1, CLI_OPEN_HI, "probability of an element being zeroed" },
         KEY_END } },
     { "layernorm", "nn.LayerNorm over the last dim: weight, bias", build_layernorm,
       { { "eps", CLI_KEY_FLOAT, "1e-05", NULL, 0, 1, CLI_OPEN_LO, "added to the variance" },

@@ -36,6 +36,7 @@ typedef struct cli_build {
     int index;           /* the layer's index: its tensor name prefix */
     int last_linear;     /* 1 for the pipeline's last linear */
     char prefix[16];     /* "3" */
+    clg_t *rng_state;    /* the dropout state node of this graph, CLG_NONE until a layer needs it */
     char err[512];       /* a builder's own complaint (shapes, values) */
 } cli_build;
 
@@ -52,6 +53,9 @@ typedef struct cli_layer_def {
 
 extern const cli_layer_def cli_layer_defs[];
 extern const int cli_layer_def_count;
+
+/* The store tensor of dropout draws (see cli_dropout_state in layers.c). */
+#define CLI_DROPOUT_STATE "rng.dropout"
 
 /* Index of the layer named n bytes at name, or -1. */
 int cli_layer_find(const char *name, size_t n);

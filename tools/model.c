@@ -399,10 +399,11 @@ clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_
     for (int i = 0; i < m->n; i++)
         if (!strcmp(cli_layer_defs[m->layer[i].def].name, "linear"))
             last_linear = i;
+    clg_t rng_state = CLG_NONE;
     for (int i = 0; i < m->n; i++) {
         const cli_layer *L = &m->layer[i];
         cli_build b = { .g = g, .st = st, .rng = rng, .training = training, .n_out = n_out,
-                        .index = i, .last_linear = i == last_linear };
+                        .index = i, .last_linear = i == last_linear, .rng_state = &rng_state };
         snprintf(b.prefix, sizeof b.prefix, "%d", i);
         clg_shape in = clg_shape_of(g, x);
         char sb[128];
@@ -415,6 +416,16 @@ clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_
                                      "--model: layer %d (%s) on input %s: %s", i, L->spec,
                                      clg_shape_str(&in, sb, sizeof sb), clg_graph_error(g));
         x = y;
+    }
+    if (rng_state != CLG_NONE) {
+        /* the next step draws new masks: (seed, step) + (0, 1) */
+        static const float one[2] = { 0, 1 };
+        clg_shape s2 = CLG_SHAPE(2);
+        clg_t next = clg_cast(g, clg_add(g, clg_cast(g, rng_state, CLG_F32),
+                                         clg_const(g, CLG_F32, &s2, one)), CLG_I32);
+        if (clg_assign(g, rng_state, next) != CLG_OK)
+            return clg_ctx_set_error(ctx, clg_graph_status(g), "--model: dropout state: %s",
+                                     clg_graph_error(g));
     }
     *pred = x;
     return CLG_OK;

@@ -280,6 +280,15 @@ clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
 clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
                      float eps, int training);
 
+/* torch.nn.Dropout(p) in training mode: each element kept with probability
+ * 1 - p (u >= p for u = clg_rand_uniform(state, shape of x, stream)) and
+ * scaled by 1 / (1 - p). state: an i32 [2] (seed, step) node, usually a
+ * store tensor the training graph advances with clg_assign, so each step
+ * draws a new mask and CPU and OpenCL draw the same one; stream tells the
+ * dropout layers of one graph apart. In eval mode do not call it: dropout is
+ * the identity there. */
+clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream);
+
 #ifdef __cplusplus
 }
 #endif

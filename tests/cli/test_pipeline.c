@@ -7,6 +7,7 @@
 #include <clgrad/data.h>
 
 #include <check.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,77 @@ START_TEST(batchnorm_buffers_and_modes)
 }
 END_TEST
 
+/* Largest |a - b| / (1e-4 |a| + 1e-6) over two weight files. */
+static double worst(const char *pa, const char *pb)
+{
+    clg_tensor_set *a = load(pa), *b = load(pb);
+    ck_assert_int_eq(a->n, b->n);
+    double w = 0;
+    for (int i = 0; i < a->n; i++) {
+        int k = clg_tensor_set_find(b, a->t[i].name);
+        ck_assert_int_ge(k, 0);
+        if (a->t[i].dtype != CLG_F32) {
+            ck_assert(!memcmp(a->t[i].data, b->t[k].data, a->t[i].bytes));
+            continue;
+        }
+        const float *x = a->t[i].data, *y = b->t[k].data;
+        for (int64_t j = 0; j < clg_shape_numel(&a->t[i].shape); j++)
+            w = fmax(w, fabs((double)x[j] - y[j]) / (1e-4 * fabs((double)x[j]) + 1e-6));
+    }
+    clg_tensor_set_free(a);
+    clg_tensor_set_free(b);
+    return w;
+}
+
+/* Dropout: the same masks on CPU and OpenCL (weights agree to float
+ * rounding, where other masks would differ by far more), exact resume (the
+ * step lives in the checkpoint), a seed changes the masks, eval is the
+ * identity (its loss does not depend on p). */
+START_TEST(dropout_backends_resume_eval)
+{
+    char data[600];
+    snprintf(data, sizeof data, DATA, fixtures);
+    char common[1200];
+    snprintf(common, sizeof common,
+             "%s --model 'linear:out=16 > relu > dropout:p=0.4 > linear:out=8 > dropout > linear' "
+             "--optimizer adam --lr 0.01 --batch-size 4 --quiet", data);
+    ck_assert_int_eq(run("train %s --seed 2 --epochs 3 --backend cpu --save %s", common,
+                         P("cpu.safetensors")), 0);
+    ck_assert_int_eq(run("train %s --seed 2 --epochs 1 --backend cpu --checkpoint-dir %s", common,
+                         P("ck")), 0);
+    ck_assert_int_eq(run("train --resume %s --epochs 3 --save %s --quiet", P("ck"),
+                         P("resumed.safetensors")), 0);
+    ck_assert_msg(same_tensors(P("cpu.safetensors"), P("resumed.safetensors")),
+                  "3 epochs straight and 1 + resume + 2 differ with dropout");
+    /* from the same starting weights, another seed draws other masks */
+    ck_assert_int_eq(run("train %s --seed 2 --epochs 0 --save %s", common, P("init.safetensors")), 0);
+    ck_assert_int_eq(run("train %s --seed 2 --epochs 3 --init %s --save %s", common,
+                         P("init.safetensors"), P("seed2.safetensors")), 0);
+    ck_assert(same_tensors(P("cpu.safetensors"), P("seed2.safetensors")));
+    ck_assert_int_eq(run("train %s --seed 3 --epochs 3 --init %s --save %s", common,
+                         P("init.safetensors"), P("seed3.safetensors")), 0);
+    ck_assert(worst(P("seed2.safetensors"), P("seed3.safetensors")) > 100);
+    int rc = run("train %s --seed 2 --epochs 3 --backend opencl --save %s", common,
+                 P("ocl.safetensors"));
+    if (rc != 0 && (strstr(err, "opencl") || strstr(err, "OpenCL"))) {
+        printf("SKIP: dropout on opencl: %s", err);
+    } else {
+        ck_assert_msg(rc == 0, "%s", err);
+        double w = worst(P("cpu.safetensors"), P("ocl.safetensors"));
+        ck_assert_msg(w <= 1, "cpu and opencl weights differ by %g of 1e-4 relative", w);
+    }
+    ck_assert_int_eq(run("eval %s --model 'linear:out=16 > relu > dropout:p=0.4 > linear:out=8 > "
+                         "dropout > linear' --load %s --json", data, P("cpu.safetensors")), 0);
+    static char first[sizeof out];
+    snprintf(first, sizeof first, "%s", out);
+    ck_assert_int_eq(run("eval %s --model 'linear:out=16 > relu > dropout:p=0.9 > linear:out=8 > "
+                         "dropout:p=0 > linear' --load %s --json", data, P("cpu.safetensors")), 0);
+    ck_assert_str_eq(first, out);
+    refused(run("train %s --model 'dropout:p=1 > linear'", data), "p=1 is not a number in [0..1)",
+            NULL);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -280,6 +352,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, bad_specs_name_the_layer);
     tcase_add_test(tc, numbering_and_file);
     tcase_add_test(tc, batchnorm_buffers_and_modes);
+    tcase_add_test(tc, dropout_backends_resume_eval);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
