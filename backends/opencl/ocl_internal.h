@@ -33,6 +33,8 @@ enum {
     K_ONE_HOT,
     K_GEMM,
     K_RAND_UNIFORM,
+    K_IM2COL,
+    K_COL2IM,
     K_COUNT
 };
 extern OCL_INTERNAL const char *const ocl_kernel_names[K_COUNT];

@@ -196,6 +196,23 @@ clg_t clg_expand(clg_graph *g, clg_t a, const clg_shape *shape);
 clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end);
 clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis);
 
+/* Windows of 2-D images (convolution and pooling as im2col + reduction or
+ * GEMM). Output size per dim: (in + 2 pad - dilation (kernel - 1) - 1) /
+ * stride + 1, at least 1. */
+typedef struct clg_window2d {
+    int kernel[2], stride[2], pad[2], dilation[2]; /* (h, w); kernel, stride, dilation >= 1 */
+} clg_window2d;
+/* Output (h, w) of w over an image of h x w; 0 and a message in err (may be
+ * NULL) when the window does not fit or a value is out of range. */
+int clg_window2d_out(const clg_window2d *w, int64_t h, int64_t wd, int64_t out[2], char *err,
+                     size_t errlen);
+/* x [N, C, H, W] -> [N, C*KH*KW, OH*OW] as torch's unfold; padding reads
+ * pad_value (0 for convolution, -inf for max pooling). */
+clg_t clg_im2col(clg_graph *g, clg_t x, const clg_window2d *w, float pad_value);
+/* The adjoint: cols [N, C*KH*KW, OH*OW] -> image [N, C, H, W] (torch's fold):
+ * overlapping windows summed. */
+clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shape *image);
+
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);
 clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
