@@ -226,3 +226,156 @@ clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream)
     clg_t keep = clg_ge(g, u, clg_scalar(g, p));
     return clg_mul(g, x, clg_mul_scalar(g, keep, (float)(1.0 / (1.0 - (double)p))));
 }
+
+/* ------------------------------------------------------------ 2-D layers */
+
+static int image_input(clg_graph *g, const char *layer, const char *prefix, clg_t x,
+                       clg_shape *xs)
+{
+    char sb[128];
+    *xs = clg_shape_of(g, x);
+    if (xs->ndim != 4) {
+        clg__graph_fail(g, "%s '%s': input %s is not [N, C, H, W]", layer, prefix,
+                        clg_shape_str(xs, sb, sizeof sb));
+        return 0;
+    }
+    return 1;
+}
+
+/* The window's output size, or a graph error naming the layer. */
+static int window_fits(clg_graph *g, const char *layer, const char *prefix, const clg_shape *xs,
+                       const clg_window2d *w, int64_t o[2])
+{
+    char why[256], sb[128];
+    if (!clg_window2d_out(w, xs->dim[2], xs->dim[3], o, why, sizeof why)) {
+        clg__graph_fail(g, "%s '%s': input %s: %s", layer, prefix,
+                        clg_shape_str(xs, sb, sizeof sb), why);
+        return 0;
+    }
+    return 1;
+}
+
+clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
+                 const clg_window2d *w, int groups, int bias, clg_rng *rng)
+{
+    if (!layer_begin(g, st, "conv2d", prefix, x))
+        return CLG_NONE;
+    clg_shape xs;
+    int64_t o[2];
+    if (!image_input(g, "conv2d", prefix, x, &xs) || !w ||
+        !window_fits(g, "conv2d", prefix, &xs, w, o))
+        return w ? CLG_NONE : clg__graph_fail(g, "conv2d '%s': window is NULL", prefix);
+    const int64_t n = xs.dim[0], c = xs.dim[1], kk = (int64_t)w->kernel[0] * w->kernel[1];
+    if (groups < 1 || out_channels < 1 || c % groups || out_channels % groups)
+        return clg__graph_fail(g, "conv2d '%s': in_channels %lld and out_channels %lld must be "
+                               "positive and divisible by groups %d", prefix, (long long)c,
+                               (long long)out_channels, groups);
+    const int64_t cg = c / groups, og = out_channels / groups, m = cg * kk, l = o[0] * o[1];
+    /* torch's default: kaiming_uniform(a = sqrt(5)), i.e. U(+-1/sqrt(fan_in)), bias alike */
+    param_init u = { 1.0 / sqrt((double)m), 0 };
+    clg_shape ws = CLG_SHAPE(out_channels, cg, w->kernel[0], w->kernel[1]);
+    clg_t wt = ensure_param(g, st, "conv2d", prefix, "weight", &ws, u, rng);
+    clg_t b = CLG_NONE;
+    if (wt != CLG_NONE && bias) {
+        clg_shape bs = CLG_SHAPE(out_channels);
+        b = ensure_param(g, st, "conv2d", prefix, "bias", &bs, u, rng);
+    }
+    if (wt == CLG_NONE || (bias && b == CLG_NONE))
+        return CLG_NONE;
+    clg_t cols = clg_im2col(g, x, w, 0.0f); /* [N, C*KK, L] */
+    clg_t y;
+    if (groups == 1) {
+        /* [O, C*KK] @ [N, C*KK, L] -> [N, O, L]: one GEMM per image */
+        y = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(out_channels, m)), cols, 0, 0);
+    } else {
+        /* per group: [G, O/G, M] @ [G, M, N*L] */
+        static const int to_g[4] = { 1, 2, 0, 3 }, to_n[4] = { 2, 0, 1, 3 };
+        clg_t cg4 = clg_permute(g, clg_reshape(g, cols, &CLG_SHAPE(n, groups, m, l)), to_g);
+        clg_t yg = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(groups, og, m)),
+                              clg_reshape(g, cg4, &CLG_SHAPE(groups, m, n * l)), 0, 0);
+        y = clg_permute(g, clg_reshape(g, yg, &CLG_SHAPE(groups, og, n, l)), to_n);
+    }
+    y = clg_reshape(g, y, &CLG_SHAPE(n, out_channels, o[0], o[1]));
+    return bias ? clg_add(g, y, clg_reshape(g, b, &CLG_SHAPE(out_channels, 1, 1))) : y;
+}
+
+/* The windows of x as [N, C, KH*KW, L], padded with pad_value. */
+static clg_t windows(clg_graph *g, const char *layer, const char *prefix, clg_t x,
+                     const clg_window2d *w, float pad_value, clg_shape *xs, int64_t o[2])
+{
+    if (!image_input(g, layer, prefix, x, xs) || !window_fits(g, layer, prefix, xs, w, o))
+        return CLG_NONE;
+    for (int k = 0; k < 2; k++)
+        if (2 * w->pad[k] > w->dilation[k] * (w->kernel[k] - 1) + 1)
+            return clg__graph_fail(g, "%s '%s': padding %d is more than half the kernel %d (as "
+                                   "PyTorch refuses)", layer, prefix, w->pad[k], w->kernel[k]);
+    clg_t cols = clg_im2col(g, x, w, pad_value);
+    return clg_reshape(g, cols, &CLG_SHAPE(xs->dim[0], xs->dim[1],
+                                           (int64_t)w->kernel[0] * w->kernel[1], o[0] * o[1]));
+}
+
+clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs;
+    int64_t o[2];
+    clg_t c4 = w ? windows(g, "max_pool2d", "", x, w, -INFINITY, &xs, o)
+                 : clg__graph_fail(g, "max_pool2d: window is NULL");
+    if (c4 == CLG_NONE)
+        return CLG_NONE;
+    /* the first maximum of each window (as PyTorch picks), so the gradient
+     * goes to that one input: gather's backward is a scatter to it */
+    clg_t idx = clg_argmax(g, c4, 2, 1);
+    clg_t y = clg_gather(g, c4, idx, 2);
+    return clg_reshape(g, y, &CLG_SHAPE(xs.dim[0], xs.dim[1], o[0], o[1]));
+}
+
+clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs;
+    int64_t o[2];
+    clg_t c4 = w ? windows(g, "avg_pool2d", "", x, w, 0.0f, &xs, o)
+                 : clg__graph_fail(g, "avg_pool2d: window is NULL");
+    if (c4 == CLG_NONE)
+        return CLG_NONE;
+    int ax = 2; /* count_include_pad: every window divides by KH*KW */
+    clg_t y = clg_mean(g, c4, &ax, 1, 0);
+    return clg_reshape(g, y, &CLG_SHAPE(xs.dim[0], xs.dim[1], o[0], o[1]));
+}
+
+/* [s, n] rows averaging torch's adaptive windows [floor(i n / s), ceil((i+1) n / s)). */
+static clg_t adaptive_matrix(clg_graph *g, int64_t s, int64_t n)
+{
+    float *m = calloc((size_t)(s * n), sizeof *m);
+    if (!m)
+        return clg__graph_fail(g, "adaptive_avg_pool2d: out of memory");
+    for (int64_t i = 0; i < s; i++) {
+        int64_t a = i * n / s, b = ((i + 1) * n + s - 1) / s;
+        for (int64_t j = a; j < b; j++)
+            m[i * n + j] = 1.0f / (float)(b - a);
+    }
+    clg_t t = clg_const(g, CLG_F32, &CLG_SHAPE(s, n), m);
+    free(m);
+    return t;
+}
+
+clg_t clg_adaptive_avg_pool2d(clg_graph *g, clg_t x, int64_t out_h, int64_t out_w)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs;
+    if (!image_input(g, "adaptive_avg_pool2d", "", x, &xs))
+        return CLG_NONE;
+    if (out_h < 1 || out_w < 1 || out_h > (1 << 20) || out_w > (1 << 20))
+        return clg__graph_fail(g, "adaptive_avg_pool2d: output %lldx%lld must be positive",
+                               (long long)out_h, (long long)out_w);
+    const int64_t n = xs.dim[0], c = xs.dim[1], h = xs.dim[2], wd = xs.dim[3];
+    /* P_h [OH, H] @ x [N*C, H, W] @ P_w^T [W, OW] */
+    clg_t x3 = clg_reshape(g, x, &CLG_SHAPE(n * c, h, wd));
+    clg_t t = clg_matmul(g, adaptive_matrix(g, out_h, h), x3, 0, 0);
+    t = clg_matmul(g, t, adaptive_matrix(g, out_w, wd), 0, 1);
+    return clg_reshape(g, t, &CLG_SHAPE(n, c, out_h, out_w));
+}

@@ -306,6 +306,19 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
  * the identity there. */
 clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream);
 
+/* torch.nn.Conv2d(C, out_channels, kernel, stride, padding, dilation, groups,
+ * bias) on x [N, C, H, W]: "<prefix>.weight" [out, C/groups, KH, KW],
+ * "<prefix>.bias" [out], initialised as PyTorch's default from rng. Runs as
+ * im2col + one GEMM per image (per group), see docs/backends.md. */
+clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
+                 const clg_window2d *w, int groups, int bias, clg_rng *rng);
+/* torch.nn.MaxPool2d (padding with -inf; the gradient goes to the first
+ * maximum of each window, the input PyTorch picks), AvgPool2d
+ * (count_include_pad) and AdaptiveAvgPool2d on x [N, C, H, W]. */
+clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
+clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
+clg_t clg_adaptive_avg_pool2d(clg_graph *g, clg_t x, int64_t out_h, int64_t out_w);
+
 #ifdef __cplusplus
 }
 #endif

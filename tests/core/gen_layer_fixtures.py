@@ -37,8 +37,8 @@ def st_save(path, tensors, metadata):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def record(out, meta, name, module, x_shape, hparams, train=True):
-    """Runs module on a random x, backpropagates sum(y * g)."""
+def record(out, meta, name, module, x_shape, hparams, train=True, x=None):
+    """Runs module on a random x (or the given one), backpropagates sum(y * g)."""
     for pname, p in module.named_parameters():  # not the default ones and zeros
         with torch.no_grad():
             p.copy_(torch.randn_like(p) * 0.5 + (1.0 if p.dim() == 1 and pname == "weight" else 0.0))
@@ -47,7 +47,8 @@ def record(out, meta, name, module, x_shape, hparams, train=True):
             with torch.no_grad():
                 b.copy_(torch.rand_like(b) + (0.5 if "var" in bname else -0.5))
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    x = torch.randn(*x_shape, requires_grad=True)
+    x = torch.randn(*x_shape) if x is None else x
+    x.requires_grad_(True)
     module.train(train)
     y = module(x)
     g = torch.randn_like(y)
@@ -79,6 +80,27 @@ def main():
            {"eps": 1e-5, "momentum": 0.1, "train": 1})
     record(out, meta, "bn2e", nn.BatchNorm2d(3, eps=1e-4, momentum=0.1), (2, 3, 4, 5),
            {"eps": 1e-4, "momentum": 0.1, "train": 0}, train=False)
+    # 2-D layers; the window as (h, w) pairs in the metadata
+    def win(k, s, p, d):
+        return {"kh": k[0], "kw": k[1], "sh": s[0], "sw": s[1], "ph": p[0], "pw": p[1],
+                "dh": d[0], "dw": d[1]}
+    record(out, meta, "conv", nn.Conv2d(3, 4, 3, padding=1), (2, 3, 5, 6),
+           dict(win((3, 3), (1, 1), (1, 1), (1, 1)), out=4, groups=1, bias=1))
+    record(out, meta, "convg", nn.Conv2d(4, 6, (2, 3), stride=(2, 1), padding=(1, 0),
+                                         dilation=(1, 2), groups=2), (2, 4, 7, 8),
+           dict(win((2, 3), (2, 1), (1, 0), (1, 2)), out=6, groups=2, bias=1))
+    record(out, meta, "convnb", nn.Conv2d(2, 3, 2, stride=2, bias=False), (3, 2, 5, 5),
+           dict(win((2, 2), (2, 2), (0, 0), (1, 1)), out=3, groups=1, bias=0))
+    # ties on purpose (values on a coarse grid): the gradient must go to the
+    # first maximum of each window, the input PyTorch picks
+    grid = torch.randint(-2, 3, (2, 3, 6, 7)).float()
+    record(out, meta, "maxpool", nn.MaxPool2d(2), None,
+           dict(win((2, 2), (2, 2), (0, 0), (1, 1))), x=grid)
+    record(out, meta, "maxpool3", nn.MaxPool2d(3, stride=1, padding=1), (2, 2, 5, 4),
+           dict(win((3, 3), (1, 1), (1, 1), (1, 1))))
+    record(out, meta, "avgpool", nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 7, 6),
+           dict(win((3, 3), (2, 2), (1, 1), (1, 1))))
+    record(out, meta, "adaptive", nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5), {"oh": 3, "ow": 2})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     st_save(OUT, out, meta)
     print("wrote %d tensors, %d cases to %s" % (len(out), len(meta), OUT))

@@ -49,7 +49,9 @@ static void close_to(const char *cas, const char *what, const float *got)
     }
 }
 
-typedef enum { L_LINEAR, L_LAYERNORM, L_BATCHNORM } layer_kind;
+typedef enum {
+    L_LINEAR, L_LAYERNORM, L_BATCHNORM, L_CONV, L_MAXPOOL, L_AVGPOOL, L_ADAPTIVE
+} layer_kind;
 
 static double meta_num(const char *cas, const char *key, double def)
 {
@@ -70,7 +72,8 @@ static void run_layer(const char *cas, layer_kind kind)
     const char *params[] = { "weight", "bias" };
     const char *buffers[] = { "running_mean", "running_var", "num_batches_tracked" };
     char name[64];
-    for (int i = 0; i < 2; i++) {
+    int nparam = has(cas, "weight") + has(cas, "bias");
+    for (int i = 0; i < nparam; i++) {
         const clg_named_tensor *t = T(cas, params[i]);
         snprintf(name, sizeof name, "m.%s", params[i]);
         ck_assert_int_eq(clg_store_add(st, name, t->dtype, &t->shape, t->data), CLG_OK);
@@ -82,7 +85,12 @@ static void run_layer(const char *cas, layer_kind kind)
         ck_assert_int_eq(clg_store_add(st, name, t->dtype, &t->shape, t->data), CLG_OK);
         ck_assert_int_eq(clg_store_set_kind(st, name, CLG_TENSOR_BUFFER), CLG_OK);
     }
-    const clg_named_tensor *tx = T(cas, "x"), *tg = T(cas, "g"), *tw = T(cas, "weight");
+    const clg_named_tensor *tx = T(cas, "x"), *tg = T(cas, "g");
+    const clg_named_tensor *tw = nparam ? T(cas, "weight") : NULL;
+    clg_window2d win = { { (int)meta_num(cas, "kh", 1), (int)meta_num(cas, "kw", 1) },
+                         { (int)meta_num(cas, "sh", 1), (int)meta_num(cas, "sw", 1) },
+                         { (int)meta_num(cas, "ph", 0), (int)meta_num(cas, "pw", 0) },
+                         { (int)meta_num(cas, "dh", 1), (int)meta_num(cas, "dw", 1) } };
     clg_graph *g = clg_graph_new(ctx);
     clg_t x = clg_input(g, "x", CLG_F32, &tx->shape);
     clg_t seed = clg_input(g, "g", CLG_F32, &tg->shape);
@@ -99,18 +107,33 @@ static void run_layer(const char *cas, layer_kind kind)
         y = clg_batch_norm(g, st, "m", x, (float)meta_num(cas, "momentum", 0.1),
                            (float)meta_num(cas, "eps", 1e-5), training);
         break;
+    case L_CONV:
+        y = clg_conv2d(g, st, "m", x, (int64_t)meta_num(cas, "out", 1), &win,
+                       (int)meta_num(cas, "groups", 1), (int)meta_num(cas, "bias", 1), NULL);
+        break;
+    case L_MAXPOOL: y = clg_max_pool2d(g, x, &win); break;
+    case L_AVGPOOL: y = clg_avg_pool2d(g, x, &win); break;
+    case L_ADAPTIVE:
+        y = clg_adaptive_avg_pool2d(g, x, (int64_t)meta_num(cas, "oh", 1),
+                                    (int64_t)meta_num(cas, "ow", 1));
+        break;
     }
     ck_assert_msg(y != CLG_NONE, "%s: %s", cas, clg_graph_error(g));
-    clg_t wrt[3] = { x, clg_param(g, st, "m.weight"), clg_param(g, st, "m.bias") }, gr[3];
-    ck_assert_msg(clg_grad(g, y, seed, wrt, 3, gr) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_t wrt[3] = { x }, gr[3];
+    for (int i = 0; i < nparam; i++) {
+        snprintf(name, sizeof name, "m.%s", params[i]);
+        wrt[1 + i] = clg_param(g, st, name);
+    }
+    ck_assert_msg(clg_grad(g, y, seed, wrt, 1 + nparam, gr) == CLG_OK, "%s", clg_ctx_error(ctx));
     clg_t outs[4] = { y, gr[0], gr[1], gr[2] };
     clg_plan *p;
-    ck_assert_msg(clg_compile(g, dev, outs, 4, NULL, &p) == CLG_OK, "%s", clg_ctx_error(ctx));
+    ck_assert_msg(clg_compile(g, dev, outs, 2 + nparam, NULL, &p) == CLG_OK, "%s",
+                  clg_ctx_error(ctx));
     ck_assert_int_eq(clg_plan_set_input(p, "x", tx->data, tx->bytes), CLG_OK);
     ck_assert_int_eq(clg_plan_set_input(p, "g", tg->data, tg->bytes), CLG_OK);
     ck_assert_msg(clg_plan_run(p) == CLG_OK, "%s", clg_ctx_error(ctx));
     const char *what[4] = { "y", "dx", "dweight", "dbias" };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 2 + nparam; i++) {
         const clg_named_tensor *w = T(cas, what[i]);
         float *buf = malloc(w->bytes);
         ck_assert_int_eq(clg_plan_read(p, outs[i], buf, w->bytes), CLG_OK);
@@ -153,6 +176,22 @@ START_TEST(batchnorm_matches_torch)
 }
 END_TEST
 
+START_TEST(conv2d_matches_torch)
+{
+    run_layer("conv", L_CONV);   /* 3x3, padding 1 */
+    run_layer("convg", L_CONV);  /* groups 2, stride (2, 1), padding (1, 0), dilation (1, 2) */
+    run_layer("convnb", L_CONV); /* no bias, stride 2 */
+}
+END_TEST
+START_TEST(pools_match_torch)
+{
+    run_layer("maxpool", L_MAXPOOL);   /* ties: the gradient to PyTorch's pick */
+    run_layer("maxpool3", L_MAXPOOL);  /* overlapping windows, -inf padding */
+    run_layer("avgpool", L_AVGPOOL);   /* count_include_pad */
+    run_layer("adaptive", L_ADAPTIVE); /* 7x5 -> 3x2: uneven windows */
+}
+END_TEST
+
 /* Bad shapes are graph errors naming the layer, not crashes. */
 START_TEST(layer_errors)
 {
@@ -173,6 +212,17 @@ START_TEST(layer_errors)
     x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(2, 3));
     ck_assert_int_eq(clg_dropout(g, x, 1.5f, CLG_NONE, 0), CLG_NONE);
     ck_assert_ptr_nonnull(strstr(clg_graph_error(g), "dropout: p 1.5"));
+    clg_graph_free(g);
+    g = clg_graph_new(ctx);
+    x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(2, 6, 5, 5));
+    clg_window2d w3 = { { 3, 3 }, { 1, 1 }, { 0, 0 }, { 1, 1 } };
+    ck_assert_int_eq(clg_conv2d(g, st, "c", x, 4, &w3, 4, 1, NULL), CLG_NONE);
+    ck_assert_ptr_nonnull(strstr(clg_graph_error(g), "in_channels 6 and out_channels 4"));
+    clg_graph_free(g);
+    g = clg_graph_new(ctx);
+    x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(2, 6, 2, 5));
+    ck_assert_int_eq(clg_max_pool2d(g, x, &w3), CLG_NONE);
+    ck_assert_ptr_nonnull(strstr(clg_graph_error(g), "vertical window spans 3 but the input is 2"));
     clg_graph_free(g);
     clg_store_free(st);
 }
@@ -258,6 +308,8 @@ static void add_tests(TCase *tc, const char *backend)
     tcase_add_test(tc, linear_matches_torch);
     tcase_add_test(tc, layernorm_matches_torch);
     tcase_add_test(tc, batchnorm_matches_torch);
+    tcase_add_test(tc, conv2d_matches_torch);
+    tcase_add_test(tc, pools_match_torch);
     tcase_add_test(tc, layer_errors);
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, dropout_mask_and_gradient);
