@@ -166,11 +166,75 @@ static clg_t build_dropout(cli_build *b, const cli_layer *L, clg_t x)
     return clg_dropout(b->g, x, (float)L->v[0], state, (uint32_t)b->index);
 }
 
+/* The window of conv2d / pooling keys: k, stride (default: stride_def, or
+ * k when 0), pad, dilation (slots after k in that order; -1: absent). */
+static clg_window2d window_of(const cli_layer *L, int k, int stride, int pad, int dil, int stride_def)
+{
+    int kv = (int)L->v[k];
+    int sv = stride >= 0 && (L->given & (1u << stride)) ? (int)L->v[stride]
+                                                         : (stride_def ? stride_def : kv);
+    int pv = pad >= 0 ? (int)L->v[pad] : 0, dv = dil >= 0 ? (int)L->v[dil] : 1;
+    return (clg_window2d){ { kv, kv }, { sv, sv }, { pv, pv }, { dv, dv } };
+}
+
+static clg_t build_conv2d(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim != 4)
+        return refuse(b, "input %s is not [N, C, H, W]", shape_s(&xs, sb, sizeof sb));
+    int64_t out = (int64_t)L->v[0], groups = (int64_t)L->v[5];
+    if (xs.dim[1] % groups || out % groups)
+        return refuse(b, "groups=%lld must divide the input channels %lld and out=%lld",
+                      (long long)groups, (long long)xs.dim[1], (long long)out);
+    clg_window2d w = window_of(L, 1, 2, 3, 4, 1);
+    int64_t o[2];
+    char why[256];
+    if (!clg_window2d_out(&w, xs.dim[2], xs.dim[3], o, why, sizeof why))
+        return refuse(b, "input %s: %s", shape_s(&xs, sb, sizeof sb), why);
+    return clg_conv2d(b->g, b->st, b->prefix, x, out, &w, (int)groups, L->v[6] != 0, b->rng);
+}
+
+static clg_t build_pool(cli_build *b, const cli_layer *L, clg_t x, int max)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim != 4)
+        return refuse(b, "input %s is not [N, C, H, W]", shape_s(&xs, sb, sizeof sb));
+    clg_window2d w = window_of(L, 0, 1, 2, -1, 0);
+    int64_t o[2];
+    char why[256];
+    if (!clg_window2d_out(&w, xs.dim[2], xs.dim[3], o, why, sizeof why))
+        return refuse(b, "input %s: %s", shape_s(&xs, sb, sizeof sb), why);
+    if (2 * w.pad[0] > w.kernel[0])
+        return refuse(b, "pad=%d is more than half of k=%d", w.pad[0], w.kernel[0]);
+    return max ? clg_max_pool2d(b->g, x, &w) : clg_avg_pool2d(b->g, x, &w);
+}
+
+static clg_t build_maxpool2d(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return build_pool(b, L, x, 1);
+}
+
+static clg_t build_avgpool2d(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return build_pool(b, L, x, 0);
+}
+
+static clg_t build_adaptiveavgpool2d(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim != 4)
+        return refuse(b, "input %s is not [N, C, H, W]", shape_s(&xs, sb, sizeof sb));
+    return clg_adaptive_avg_pool2d(b->g, x, (int64_t)L->v[0], (int64_t)L->v[0]);
+}
+
 /* --------------------------------------------------------------- table */
 
 const cli_layer_def cli_layer_defs[] = {
     { "linear", "nn.Linear on the last dim: weight [out, in], bias [out]", build_linear,
-      { { "out", CLI_KEY_INT, NULL, NULL, 1, 1 << 24, 0,
+      { { "out", CLI_KEY_INT, "", NULL, 1, 1 << 24, 0,
           "output features (the last linear: what the data needs, if not given)" },
         { "bias", CLI_KEY_BOOL, "1", NULL, 0, 1, 0, "add a bias" },
         KEY_END } },
@@ -184,6 +248,29 @@ const cli_layer_def cli_layer_defs[] = {
       { { "slope", CLI_KEY_FLOAT, "0.01", NULL, -1e6, 1e6, 0, "negative_slope" }, KEY_END } },
     { "softmax", "nn.Softmax over the last dim", build_softmax, { KEY_END } },
     { "logsoftmax", "nn.LogSoftmax over the last dim", build_logsoftmax, { KEY_END } },
+    { "conv2d", "nn.Conv2d on [N, C, H, W]: weight [out, C/groups, k, k], bias [out] (im2col + GEMM)",
+      build_conv2d,
+      { { "out", CLI_KEY_INT, NULL, NULL, 1, 1 << 20, 0, "output channels" },
+        { "k", CLI_KEY_INT, NULL, NULL, 1, 1 << 10, 0, "kernel size" },
+        { "stride", CLI_KEY_INT, "1", NULL, 1, 1 << 10, 0, "stride" },
+        { "pad", CLI_KEY_INT, "0", NULL, 0, 1 << 10, 0, "zero padding on each side" },
+        { "dilation", CLI_KEY_INT, "1", NULL, 1, 1 << 10, 0, "dilation" },
+        { "groups", CLI_KEY_INT, "1", NULL, 1, 1 << 20, 0, "groups (divides in and out channels)" },
+        { "bias", CLI_KEY_BOOL, "1", NULL, 0, 1, 0, "add a bias" },
+        KEY_END } },
+    { "maxpool2d", "nn.MaxPool2d: the gradient goes to the first maximum (PyTorch's pick)",
+      build_maxpool2d,
+      { { "k", CLI_KEY_INT, NULL, NULL, 1, 1 << 10, 0, "kernel size" },
+        { "stride", CLI_KEY_INT, "", NULL, 1, 1 << 10, 0, "stride (default: k)" },
+        { "pad", CLI_KEY_INT, "0", NULL, 0, 1 << 10, 0, "-inf padding, at most k/2" },
+        KEY_END } },
+    { "avgpool2d", "nn.AvgPool2d (count_include_pad)", build_avgpool2d,
+      { { "k", CLI_KEY_INT, NULL, NULL, 1, 1 << 10, 0, "kernel size" },
+        { "stride", CLI_KEY_INT, "", NULL, 1, 1 << 10, 0, "stride (default: k)" },
+        { "pad", CLI_KEY_INT, "0", NULL, 0, 1 << 10, 0, "zero padding, at most k/2" },
+        KEY_END } },
+    { "adaptiveavgpool2d", "nn.AdaptiveAvgPool2d to out x out", build_adaptiveavgpool2d,
+      { { "out", CLI_KEY_INT, NULL, NULL, 1, 1 << 20, 0, "output height and width" }, KEY_END } },
     { "flatten", "nn.Flatten: [B, ...] -> [B, features]", build_flatten, { KEY_END } },
     { "reshape", "a view [B, ...] -> [B, A, B, C] (not a module: no tensors, but it takes an index)",
       build_reshape,
@@ -244,13 +331,14 @@ static void print_layer(const cli_layer_def *d)
         printf("  (no keys)\n");
     for (int i = 0; i < nk; i++) {
         const cli_key_def *k = &d->keys[i];
-        printf("  %-12s %-6s %s", k->name, type_word(k), k->def ? "default " : "required");
+        printf("  %-12s %-6s %s", k->name, type_word(k),
+               !k->def ? "required" : *k->def ? "default " : "optional");
         if (k->def)
             printf("%s", k->def);
         if (k->type == CLI_KEY_ENUM)
             printf(" {%s}", k->choices);
         if (k->type == CLI_KEY_INT || k->type == CLI_KEY_FLOAT)
-            printf(" %s%g..%g%s", k->open & CLI_OPEN_LO ? "(" : "[", k->lo, k->hi,
+            printf(" %s%.10g..%.10g%s", k->open & CLI_OPEN_LO ? "(" : "[", k->lo, k->hi,
                    k->open & CLI_OPEN_HI ? ")" : "]");
         printf("  %s\n", k->doc);
     }
@@ -282,6 +370,8 @@ int cli_layers(int argc, char **argv)
     printf("presets (a --model value without '>'):\n"
            "  linear[:out=sigmoid|softmax|log_softmax]\n"
            "  mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu][,out=sigmoid|softmax|log_softmax]\n"
+           "  cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P]  per C: conv2d:out=C,k=3 > [batchnorm >] relu >\n"
+           "      maxpool2d:k=2; then flatten > [dropout:p=P >] [linear:out=H > relu >] linear\n"
            "or @FILE: one layer per line, '#' comments. `clgrad layers NAME` lists a layer's keys.\n");
     return 0;
 }

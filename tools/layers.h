@@ -19,7 +19,7 @@ typedef enum cli_key_type {
 typedef struct cli_key_def {
     const char *name;
     cli_key_type type;
-    const char *def;     /* default as text; NULL: required (or given by the data) */
+    const char *def;     /* default as text; NULL: required; "": optional, the builder decides */
     const char *choices; /* CLI_KEY_ENUM */
     double lo, hi;
     int open;            /* CLI_OPEN_LO | CLI_OPEN_HI */

@@ -17,7 +17,7 @@ static const char *const act_names[] = { "relu", "tanh", "sigmoid", "gelu" };
 static const char *const out_names[] = { "none", "sigmoid", "softmax", "log_softmax" };
 static const char *const out_layers[] = { NULL, "sigmoid", "softmax", "logsoftmax" };
 #define KNOWN_MODELS "presets linear[:out=...], mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]" \
-                     "[,out=sigmoid|softmax|log_softmax]; or a pipeline of layers joined by '>' " \
+                     "[,out=sigmoid|softmax|log_softmax], cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P]; or a pipeline of layers joined by '>' " \
                      "(see clgrad layers); or @FILE"
 #define MAX_SPEC (1 << 20)
 
@@ -107,6 +107,80 @@ static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t c
         append(out, cap, &used, " > ");
         append(out, cap, &used, out_layers[outl]);
     }
+    return CLG_OK;
+}
+
+/* "cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P]": per channel count
+ * conv2d:out=C,k=3 > [batchnorm >] relu > maxpool2d:k=2, then
+ * flatten > [dropout:p=P >] [linear:out=H > relu >] linear. */
+static clg_status expand_cnn(clg_ctx *ctx, const char *spec, char *out, size_t cap)
+{
+    long long chans[32], fc = 0;
+    char drop[32] = "";
+    int bn = 0, n = 0;
+    const char *p = spec[3] ? spec + 4 : spec + 3;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char item[32];
+        if (len >= sizeof item)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: '%.*s' is too long", spec,
+                                     (int)(len > 40 ? 40 : len), p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *end;
+        if (!strncmp(item, "fc=", 3)) {
+            fc = strtoll(item + 3, &end, 10);
+            if (end == item + 3 || *end || fc < 1 || fc > (1 << 24))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: fc=%s is not a positive "
+                                         "integer", spec, item + 3);
+        } else if (!strncmp(item, "bn=", 3)) {
+            if (strcmp(item + 3, "0") && strcmp(item + 3, "1"))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: bn=%s is not 0 or 1",
+                                         spec, item + 3);
+            bn = item[3] == '1';
+        } else if (!strncmp(item, "dropout=", 8)) {
+            double d = strtod(item + 8, &end);
+            if (end == item + 8 || *end || !(d >= 0 && d < 1))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: dropout=%s is not in "
+                                         "[0, 1)", spec, item + 8);
+            memcpy(drop, item + 8, strlen(item + 8) + 1);
+        } else {
+            long long c = strtoll(item, &end, 10);
+            if (end == item || *end || c < 1 || c > (1 << 20))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--model %s: channel count '%s' is not a positive integer "
+                                         "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", spec, item);
+            if (n == 32)
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most 32 convolutions",
+                                         spec);
+            chans[n++] = c;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (!n)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "--model %s: cnn needs at least one channel count "
+                                 "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", spec);
+    size_t used = 0;
+    char part[160];
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        snprintf(part, sizeof part, "conv2d:out=%lld,k=3 > %srelu > maxpool2d:k=2 > ", chans[i],
+                 bn ? "batchnorm > " : "");
+        append(out, cap, &used, part);
+    }
+    append(out, cap, &used, "flatten > ");
+    if (drop[0]) {
+        snprintf(part, sizeof part, "dropout:p=%s > ", drop);
+        append(out, cap, &used, part);
+    }
+    if (fc) {
+        snprintf(part, sizeof part, "linear:out=%lld > relu > ", fc);
+        append(out, cap, &used, part);
+    }
+    append(out, cap, &used, "linear");
     return CLG_OK;
 }
 
@@ -250,11 +324,11 @@ static clg_status parse_layer(clg_ctx *ctx, const char *s, size_t n, int idx, cl
         const cli_key_def *kd = &d->keys[k];
         if (L->given & (1u << k))
             continue;
-        if (kd->def) {
+        if (kd->def && *kd->def) {
             clg_status st = parse_value(ctx, d, kd, kd->def, strlen(kd->def), L, idx, k);
             if (st != CLG_OK)
                 return st;
-        } else if (kd->type == CLI_KEY_LIST || strcmp(d->name, "linear")) {
+        } else if (!kd->def) {
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model: layer %d (%s): %s needs %s=",
                                      idx, L->spec, d->name, kd->name);
         }
@@ -375,6 +449,10 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
     if (strchr(spec, '>'))
         return parse_pipeline(ctx, spec, m);
     char text[4096];
+    if (!strncmp(spec, "cnn:", 4) || !strcmp(spec, "cnn")) {
+        clg_status st = expand_cnn(ctx, spec, text, sizeof text);
+        return st == CLG_OK ? parse_pipeline(ctx, text, m) : st;
+    }
     clg_status st = expand_mlp(ctx, spec, text, sizeof text);
     if (st != CLG_OK)
         return st;

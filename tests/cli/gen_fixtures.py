@@ -33,6 +33,8 @@ except ImportError as e:  # meson counts exit 77 as skipped, not passed
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
 BATCH = 5
+CLS = ("cls", "img")             # data sets with class labels (3 classes)
+N_IN = {"reg": 4, "cls": 4, "bin": 4, "img": 36}
 RTOL, ATOL = 1e-4, 1e-6
 
 
@@ -98,6 +100,22 @@ def make_data():
     write_csv(os.path.join(FIX, "cls.csv"), ["x1", "x2", "x3", "x4", "label"],
               np.c_[x, logits.argmax(1)])
     write_csv(os.path.join(FIX, "bin.csv"), ["x1", "x2", "x3", "x4", "y"], np.c_[x, (y > 0.3)])
+    # 6x6 "images" of 3 classes (a bright row, column or diagonal), for the CNN cases
+    imgs, labels = [], []
+    for i in range(22):
+        c = i % 3
+        im = 0.3 * g.normal(size=(6, 6))
+        k = g.integers(0, 6)
+        if c == 0:
+            im[k, :] += 1
+        elif c == 1:
+            im[:, k] += 1
+        else:
+            im[np.arange(6), np.arange(6)] += 1
+        imgs.append(im.reshape(-1))
+        labels.append(c)
+    write_csv(os.path.join(FIX, "img.csv"), ["p%d" % i for i in range(36)] + ["label"],
+              np.c_[np.array(imgs), np.array(labels)])
 
 
 # --------------------------------------------------------------------- cases
@@ -138,6 +156,12 @@ CASES = [
      "cross-entropy", "adam", 0.01, None, 3, []),
     ("pipe_batchnorm", "reg", "linear:out=6 > batchnorm:momentum=0.2 > leakyrelu:slope=0.1 > linear",
      "mse", "sgd:momentum=0.9", 0.02, None, 3, []),
+    ("pipe_cnn", "img", "reshape:shape=1/6/6 > conv2d:out=4,k=3,pad=1 > batchnorm > relu > "
+     "maxpool2d:k=2 > conv2d:out=6,k=2,groups=2 > tanh > adaptiveavgpool2d:out=1 > flatten > linear",
+     "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    ("pipe_cnn_pools", "img", "reshape:shape=1/6/6 > conv2d:out=3,k=2,stride=2,bias=0 > "
+     "avgpool2d:k=3,stride=1,pad=1 > leakyrelu > maxpool2d:k=3,stride=1,pad=1 > flatten > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
     ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
      "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
 ]
@@ -199,6 +223,17 @@ def build_pipeline(spec, n_in, n_out):
             m = Reshape([int(v) for v in kv["shape"].split("/")])
         elif name == "layernorm":
             m = nn.LayerNorm(w, eps=fnum(kv, "eps", 1e-5))
+        elif name == "conv2d":
+            k = int(kv["k"])
+            m = nn.Conv2d(x.shape[1], int(kv["out"]), k, stride=int(kv.get("stride", 1)),
+                          padding=int(kv.get("pad", 0)), dilation=int(kv.get("dilation", 1)),
+                          groups=int(kv.get("groups", 1)), bias=kv.get("bias", "1") in ("1", "true"))
+        elif name in ("maxpool2d", "avgpool2d"):
+            k = int(kv["k"])
+            cls = nn.MaxPool2d if name == "maxpool2d" else nn.AvgPool2d
+            m = cls(k, stride=int(kv.get("stride", k)), padding=int(kv.get("pad", 0)))
+        elif name == "adaptiveavgpool2d":
+            m = nn.AdaptiveAvgPool2d(int(kv["out"]))
         elif name == "batchnorm":
             cls = nn.BatchNorm1d if x.dim() <= 3 else nn.BatchNorm2d
             m = cls(x.shape[1], eps=fnum(kv, "eps", 1e-5), momentum=fnum(kv, "momentum", 0.1))
@@ -324,7 +359,7 @@ def make_scheduler(spec, opt):
 def train_torch(case):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
     x, t = read_csv(os.path.join(FIX, data + ".csv"))
-    classes = data == "cls"
+    classes = data in CLS
     n_out = 3 if classes else 1
     model = build_model(model_spec, x.shape[1], n_out)
     init = st_load(os.path.join(FIX, "init_%s.safetensors" % init_key(model_spec, n_out)))
@@ -370,8 +405,8 @@ def init_key(model_spec, n_out):
 
 def clgrad_args(case, out_path):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
-    n_out = 3 if data == "cls" else 1
-    a = ["--data", "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data == "cls" else ""), "--model", model_spec, "--loss", loss_spec,
+    n_out = 3 if data in CLS else 1
+    a = ["--data", "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data in CLS else ""), "--model", model_spec, "--loss", loss_spec,
          "--optimizer", opt_spec, "--lr", repr(lr), "--epochs", str(epochs), "--batch-size", str(BATCH),
          "--no-shuffle", "--init", "@FIX@/init_%s.safetensors" % init_key(model_spec, n_out)]
     if sched_spec:
@@ -396,12 +431,12 @@ def main():
     # Starting weights: one file per model shape, torch's default init.
     done = set()
     for case in CASES:
-        n_out = 3 if case[1] == "cls" else 1
+        n_out = 3 if case[1] in CLS else 1
         key = init_key(case[2], n_out)
         if key not in done:
             done.add(key)
             st_save(os.path.join(FIX, "init_%s.safetensors" % key),
-                    build_model(case[2], 4, n_out).state_dict())
+                    build_model(case[2], N_IN[case[1]], n_out).state_dict())
     lines = []
     for case in CASES:
         model = train_torch(case)
@@ -426,8 +461,8 @@ def check(clgrad):
                 print("FAIL %-20s clgrad exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
                 bad += 1
                 continue
-            n_out = 3 if case[1] == "cls" else 1
-            model = build_model(case[2], 4, n_out)
+            n_out = 3 if case[1] in CLS else 1
+            model = build_model(case[2], N_IN[case[1]], n_out)
             model.load_state_dict(st_load(out), strict=True)  # clgrad's file loads into torch
             want = st_load(os.path.join(FIX, "want_%s.safetensors" % case[0]))
             worst = compare(case[0], model.state_dict(), want)
@@ -448,7 +483,7 @@ def check_eval(clgrad, case, weights, model):
         return 1
     got = json.loads(r.stdout)["loss"]
     x, t = read_csv(os.path.join(FIX, case[1] + ".csv"))
-    y = t.long() if case[1] == "cls" else t.reshape(-1, 1)
+    y = t.long() if case[1] in CLS else t.reshape(-1, 1)
     model.eval()
     with torch.no_grad():
         want = float(make_loss(case[3])(model(x), y))

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,6 +329,85 @@ START_TEST(dropout_backends_resume_eval)
 }
 END_TEST
 
+/* A CNN (conv with padding and groups, batchnorm 2d, both pools, adaptive
+ * pooling, dropout) trains to the same weights and buffers on CPU and
+ * OpenCL; the cnn preset expands as documented; bad windows are refused
+ * naming the layer and the value. */
+START_TEST(cnn_backends_and_errors)
+{
+    char data[600];
+    snprintf(data, sizeof data, "--data csv:%s/img.csv,classes=3", fixtures);
+    /* no bias before batchnorm: its gradient there is zero up to rounding,
+     * which Adam would blow up into steps that differ between backends */
+    const char *spec = "reshape:shape=1/6/6 > conv2d:out=4,k=3,pad=1,bias=0 > batchnorm > relu > "
+                       "maxpool2d:k=2 > dropout:p=0.2 > conv2d:out=6,k=2,groups=2,dilation=1 > "
+                       "avgpool2d:k=2,stride=1 > adaptiveavgpool2d:out=1 > flatten > linear";
+    ck_assert_int_eq(run("train %s --model '%s' --epochs 2 --batch-size 4 --optimizer adam "
+                         "--lr 0.01 --seed 1 --backend cpu --save %s --quiet", data, spec,
+                         P("cpu.safetensors")), 0);
+    int rc = run("train %s --model '%s' --epochs 2 --batch-size 4 --optimizer adam --lr 0.01 "
+                 "--seed 1 --backend opencl --save %s --quiet", data, spec, P("ocl.safetensors"));
+    if (rc != 0 && (strstr(err, "opencl") || strstr(err, "OpenCL"))) {
+        printf("SKIP: cnn on opencl: %s", err);
+    } else {
+        ck_assert_msg(rc == 0, "%s", err);
+        double w = worst(P("cpu.safetensors"), P("ocl.safetensors"));
+        ck_assert_msg(w <= 1, "cpu and opencl CNN weights differ by %g of 1e-4 relative", w);
+    }
+    /* the preset on [1, 12, 12] images: numbered as its pipeline */
+    mkdir(P("img"), 0755);
+    unsigned char im[16 + 8 * 144] = { 0, 0, 8, 3, 0, 0, 0, 8, 0, 0, 0, 12, 0, 0, 0, 12 };
+    unsigned char lb[8 + 8] = { 0, 0, 8, 1, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+    for (int i = 0; i < 8 * 144; i++)
+        im[16 + i] = (unsigned char)((i * 37) % 251);
+    const char *pre[2] = { "train", "t10k" };
+    for (int k = 0; k < 2; k++) {
+        char f[700];
+        snprintf(f, sizeof f, "%s/%s-images-idx3-ubyte", P("img"), pre[k]);
+        FILE *fp = fopen(f, "wb");
+        fwrite(im, 1, sizeof im, fp);
+        fclose(fp);
+        snprintf(f, sizeof f, "%s/%s-labels-idx1-ubyte", P("img"), pre[k]);
+        fp = fopen(f, "wb");
+        fwrite(lb, 1, sizeof lb, fp);
+        fclose(fp);
+    }
+    ck_assert_int_eq(run("train --data mnist:%s --model cnn:4,8,bn=1,fc=16,dropout=0.25 --epochs 1 "
+                         "--batch-size 4 --save %s --quiet", P("img"), P("cnn.safetensors")), 0);
+    clg_tensor_set *st = load(P("cnn.safetensors"));
+    const char *names[] = { "0.weight", "0.bias", "1.weight", "1.running_mean", "4.weight", "4.bias",
+                            "5.running_var", "5.num_batches_tracked", "10.weight", "10.bias",
+                            "12.weight", "12.bias" };
+    ck_assert_int_eq(st->n, 4 * 2 + 2 * 5);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(clg_tensor_set_find(st, names[i]) >= 0, "cnn preset lacks %s", names[i]);
+    int k = clg_tensor_set_find(st, "4.weight");
+    ck_assert_int_eq(st->t[k].shape.dim[0], 8);
+    ck_assert_int_eq(st->t[k].shape.dim[1], 4);
+    ck_assert_int_eq(st->t[k].shape.dim[2], 3);
+    k = clg_tensor_set_find(st, "10.weight"); /* 12 -> 10 -> 5 -> 3 -> 1: 8 features */
+    ck_assert_int_eq(st->t[k].shape.dim[0], 16);
+    ck_assert_int_eq(st->t[k].shape.dim[1], 8);
+    k = clg_tensor_set_find(st, "12.weight");
+    ck_assert_int_eq(st->t[k].shape.dim[0], 10);
+    clg_tensor_set_free(st);
+    refused(run("train --data mnist:%s --model cnn:4,8,8", P("img")), "layer 6 (conv2d:out=8,k=3): input [8, 8, 1, 1]",
+            "window spans 3 but the input is 1", NULL);
+    refused(run("train %s --model cnn:4,x", data), "channel count 'x' is not a positive integer", NULL);
+    refused(run("train %s --model cnn:bn=1", data), "cnn needs at least one channel count", NULL);
+    refused(run("train %s --model 'reshape:shape=1/6/6 > conv2d:out=4,k=7 > flatten > linear'", data),
+            "layer 1 (conv2d:out=4,k=7)", "window spans 7 but the input is 6", NULL);
+    refused(run("train %s --model 'reshape:shape=2/3/6 > conv2d:out=4,k=3,groups=3 > flatten > linear'",
+                data), "layer 1 (conv2d:out=4,k=3,groups=3): groups=3 must divide", NULL);
+    refused(run("train %s --model 'reshape:shape=1/6/6 > maxpool2d:k=2,pad=2 > flatten > linear'",
+                data), "layer 1 (maxpool2d:k=2,pad=2): pad=2 is more than half of k=2", NULL);
+    refused(run("train %s --model 'conv2d:out=4,k=3 > flatten > linear'", data),
+            "layer 0 (conv2d:out=4,k=3): input [", "] is not [N, C, H, W]", NULL);
+    refused(run("train %s --model 'reshape:shape=1/6/6 > conv2d:k=3 > linear'", data),
+            "conv2d needs out=", NULL);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -353,6 +433,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, numbering_and_file);
     tcase_add_test(tc, batchnorm_buffers_and_modes);
     tcase_add_test(tc, dropout_backends_resume_eval);
+    tcase_add_test(tc, cnn_backends_and_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
