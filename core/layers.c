@@ -16,7 +16,8 @@ static clg_t fail_with_ctx(clg_graph *g, const char *layer, const char *prefix)
 }
 
 /* How a new store tensor is filled: U(-bound, bound) from rng in row-major
- * order (bound > 0), or the constant `value` (bound == 0, rng unused). */
+ * order (bound > 0), N(0, value^2) from rng (bound < 0), or the constant
+ * `value` (bound == 0, rng unused). */
 typedef struct param_init {
     double bound;
     double value;
@@ -42,7 +43,7 @@ static clg_t ensure_tensor(clg_graph *g, clg_store *st, const char *layer, const
                                    clg_shape_str(shape, want, sizeof want));
         return clg_param(g, st, name);
     }
-    if (init.bound > 0 && !rng)
+    if (init.bound != 0 && !rng)
         return clg__graph_fail(g, "%s '%s': '%s' is not in the store and rng is NULL", layer,
                                prefix, name);
     int64_t n = clg_shape_numel(shape);
@@ -50,7 +51,9 @@ static clg_t ensure_tensor(clg_graph *g, clg_store *st, const char *layer, const
     if (!buf)
         return clg__graph_fail(g, "%s '%s': out of memory", layer, prefix);
     for (int64_t k = 0; k < n; k++) {
-        double v = init.bound > 0 ? (2.0 * clg_rng_uniform(rng) - 1.0) * init.bound : init.value;
+        double v = init.bound > 0   ? (2.0 * clg_rng_uniform(rng) - 1.0) * init.bound
+                   : init.bound < 0 ? clg_rng_normal(rng) * init.value
+                                    : init.value;
         if (dt == CLG_I32)
             ((int32_t *)buf)[k] = (int32_t)v;
         else
@@ -378,4 +381,225 @@ clg_t clg_adaptive_avg_pool2d(clg_graph *g, clg_t x, int64_t out_h, int64_t out_
     clg_t t = clg_matmul(g, adaptive_matrix(g, out_h, h), x3, 0, 0);
     t = clg_matmul(g, t, adaptive_matrix(g, out_w, wd), 0, 1);
     return clg_reshape(g, t, &CLG_SHAPE(n, c, out_h, out_w));
+}
+
+/* ------------------------------------------------------- sequence layers */
+
+clg_t clg_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t idx, int64_t vocab,
+                    int64_t dim, clg_rng *rng)
+{
+    if (!layer_begin(g, st, "embedding", prefix, idx))
+        return CLG_NONE;
+    clg_shape is = clg_shape_of(g, idx);
+    char sb[128];
+    if (clg_dtype_of(g, idx) != CLG_I32 || is.ndim < 1 || is.ndim >= CLG_MAX_DIMS)
+        return clg__graph_fail(g, "embedding '%s': input %s %s is not i32 token ids [..., T]",
+                               prefix, clg_dtype_name(clg_dtype_of(g, idx)),
+                               clg_shape_str(&is, sb, sizeof sb));
+    if (vocab < 1 || dim < 1)
+        return clg__graph_fail(g, "embedding '%s': vocab %lld and dim %lld must be positive",
+                               prefix, (long long)vocab, (long long)dim);
+    clg_shape ws = CLG_SHAPE(vocab, dim);
+    clg_t w = ensure_param(g, st, "embedding", prefix, "weight", &ws, (param_init){ -1, 1 }, rng);
+    if (w == CLG_NONE)
+        return CLG_NONE;
+    /* torch.gather on rows: out[i, j] = W[id[i], j]; its backward scatters
+     * into the rows used (index_select's gradient) */
+    int64_t n = clg_shape_numel(&is);
+    clg_t ids = clg_expand(g, clg_reshape(g, idx, &CLG_SHAPE(n, 1)), &CLG_SHAPE(n, dim));
+    clg_t rows = clg_gather(g, w, ids, 0);
+    clg_shape os = is;
+    os.dim[os.ndim++] = dim;
+    return clg_reshape(g, rows, &os);
+}
+
+clg_t clg_pos_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t max_len,
+                        clg_rng *rng)
+{
+    if (!layer_begin(g, st, "pos_embedding", prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim != 3 || xs.dim[1] > max_len || max_len < 1)
+        return clg__graph_fail(g, "pos_embedding '%s': input %s is not [B, T, D] with T <= max %lld",
+                               prefix, clg_shape_str(&xs, sb, sizeof sb), (long long)max_len);
+    clg_shape ws = CLG_SHAPE(max_len, xs.dim[2]);
+    clg_t w = ensure_param(g, st, "pos_embedding", prefix, "weight", &ws, (param_init){ -1, 1 }, rng);
+    if (w == CLG_NONE)
+        return CLG_NONE;
+    clg_t rows = xs.dim[1] == max_len ? w : clg_slice(g, w, 0, 0, xs.dim[1]);
+    return clg_add(g, x, rows);
+}
+
+clg_t clg_last_step(clg_graph *g, clg_t x)
+{
+    if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim != 3 || xs.dim[1] < 1)
+        return clg__graph_fail(g, "last: input %s is not [B, T, D]", clg_shape_str(&xs, sb, sizeof sb));
+    clg_t s = clg_slice(g, x, 1, xs.dim[1] - 1, xs.dim[1]);
+    return clg_reshape(g, s, &CLG_SHAPE(xs.dim[0], xs.dim[2]));
+}
+
+/* Columns [k*h, (k+1)*h) of a [B, G*h] gate block. */
+static clg_t gate(clg_graph *g, clg_t a, int k, int64_t h)
+{
+    return clg_slice(g, a, 1, k * h, (k + 1) * h);
+}
+
+clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, clg_recurrent_kind kind,
+                    int64_t hidden, int layers, clg_rng *rng)
+{
+    static const char *const what[] = { "rnn", "lstm", "gru" };
+    const char *layer = (unsigned)kind <= CLG_GRU ? what[kind] : "recurrent";
+    if (!layer_begin(g, st, layer, prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim != 3 || xs.dim[1] < 1)
+        return clg__graph_fail(g, "%s '%s': input %s is not [B, T, features] (batch_first)", layer,
+                               prefix, clg_shape_str(&xs, sb, sizeof sb));
+    if ((unsigned)kind > CLG_GRU || hidden < 1 || layers < 1 || layers > 64)
+        return clg__graph_fail(g, "%s '%s': hidden %lld and layers %d must be positive", layer,
+                               prefix, (long long)hidden, layers);
+    const int64_t b = xs.dim[0], t_len = xs.dim[1], h = hidden;
+    const int gates = kind == CLG_LSTM ? 4 : kind == CLG_GRU ? 3 : 1;
+    const param_init u = { 1.0 / sqrt((double)h), 0 };
+    clg_t seq = x;
+    for (int l = 0; l < layers; l++) {
+        int64_t in = clg_shape_of(g, seq).dim[2];
+        char n_wih[32], n_whh[32], n_bih[32], n_bhh[32];
+        snprintf(n_wih, sizeof n_wih, "weight_ih_l%d", l);
+        snprintf(n_whh, sizeof n_whh, "weight_hh_l%d", l);
+        snprintf(n_bih, sizeof n_bih, "bias_ih_l%d", l);
+        snprintf(n_bhh, sizeof n_bhh, "bias_hh_l%d", l);
+        clg_shape s_wih = CLG_SHAPE(gates * h, in), s_whh = CLG_SHAPE(gates * h, h);
+        clg_shape s_b = CLG_SHAPE(gates * h);
+        /* torch's order of creation: weight_ih, weight_hh, bias_ih, bias_hh */
+        clg_t wih = ensure_param(g, st, layer, prefix, n_wih, &s_wih, u, rng);
+        clg_t whh = ensure_param(g, st, layer, prefix, n_whh, &s_whh, u, rng);
+        clg_t bih = ensure_param(g, st, layer, prefix, n_bih, &s_b, u, rng);
+        clg_t bhh = ensure_param(g, st, layer, prefix, n_bhh, &s_b, u, rng);
+        if (bhh == CLG_NONE || wih == CLG_NONE || whh == CLG_NONE || bih == CLG_NONE)
+            return CLG_NONE;
+        /* the input half of every gate for all steps at once: one GEMM */
+        clg_t xw = clg_add(g, clg_matmul(g, seq, wih, 0, 1), bih); /* [B, T, G*H] */
+        clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f), cs = hs;
+        clg_t *outs = malloc((size_t)t_len * sizeof *outs);
+        if (!outs)
+            return clg__graph_fail(g, "%s '%s': out of memory", layer, prefix);
+        for (int64_t t = 0; t < t_len; t++) {
+            clg_t xt = clg_reshape(g, clg_slice(g, xw, 1, t, t + 1), &CLG_SHAPE(b, gates * h));
+            clg_t hw = clg_add(g, clg_matmul(g, hs, whh, 0, 1), bhh); /* [B, G*H] */
+            if (kind == CLG_RNN_TANH || kind == CLG_RNN_RELU) {
+                clg_t a = clg_add(g, xt, hw);
+                hs = kind == CLG_RNN_TANH ? clg_tanh(g, a) : clg_relu(g, a);
+            } else if (kind == CLG_LSTM) {
+                clg_t a = clg_add(g, xt, hw); /* gates i, f, g, o */
+                clg_t i = clg_sigmoid(g, gate(g, a, 0, h)), f = clg_sigmoid(g, gate(g, a, 1, h));
+                clg_t gg = clg_tanh(g, gate(g, a, 2, h)), o = clg_sigmoid(g, gate(g, a, 3, h));
+                cs = clg_add(g, clg_mul(g, f, cs), clg_mul(g, i, gg));
+                hs = clg_mul(g, o, clg_tanh(g, cs));
+            } else { /* GRU: r, z, n; n = tanh(x_n + r * (W_hn h + b_hn)) */
+                clg_t r = clg_sigmoid(g, clg_add(g, gate(g, xt, 0, h), gate(g, hw, 0, h)));
+                clg_t z = clg_sigmoid(g, clg_add(g, gate(g, xt, 1, h), gate(g, hw, 1, h)));
+                clg_t nn = clg_tanh(g, clg_add(g, gate(g, xt, 2, h), clg_mul(g, r, gate(g, hw, 2, h))));
+                /* h' = (1 - z) n + z h = n + z (h - n) */
+                hs = clg_add(g, nn, clg_mul(g, z, clg_sub(g, hs, nn)));
+            }
+            outs[t] = clg_reshape(g, hs, &CLG_SHAPE(b, 1, h));
+        }
+        seq = t_len == 1 ? outs[0] : clg_concat(g, outs, (int)t_len, 1);
+        free(outs);
+    }
+    return seq;
+}
+
+clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                         int causal, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng)
+{
+    if (!layer_begin(g, st, "attention", prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128];
+    if (xs.ndim != 3)
+        return clg__graph_fail(g, "attention '%s': input %s is not [B, T, E]", prefix,
+                               clg_shape_str(&xs, sb, sizeof sb));
+    const int64_t b = xs.dim[0], t = xs.dim[1], e = xs.dim[2];
+    if (heads < 1 || e % heads)
+        return clg__graph_fail(g, "attention '%s': heads %d must divide the embedding %lld", prefix,
+                               heads, (long long)e);
+    const int64_t dh = e / heads;
+    /* as nn.MultiheadAttention: xavier_uniform in_proj, zero biases, out_proj
+     * as nn.Linear's weight */
+    clg_shape s_in = CLG_SHAPE(3 * e, e), s_b3 = CLG_SHAPE(3 * e), s_o = CLG_SHAPE(e, e),
+              s_b = CLG_SHAPE(e);
+    clg_t w_in = ensure_param(g, st, "attention", prefix, "in_proj_weight", &s_in,
+                              (param_init){ sqrt(6.0 / (double)(4 * e)), 0 }, rng);
+    clg_t b_in = ensure_param(g, st, "attention", prefix, "in_proj_bias", &s_b3, (param_init){ 0, 0 }, rng);
+    clg_t w_o = ensure_param(g, st, "attention", prefix, "out_proj.weight", &s_o,
+                             (param_init){ 1.0 / sqrt((double)e), 0 }, rng);
+    clg_t b_o = ensure_param(g, st, "attention", prefix, "out_proj.bias", &s_b, (param_init){ 0, 0 }, rng);
+    if (w_in == CLG_NONE || b_in == CLG_NONE || w_o == CLG_NONE || b_o == CLG_NONE)
+        return CLG_NONE;
+    clg_t qkv = clg_add(g, clg_matmul(g, x, w_in, 0, 1), b_in); /* [B, T, 3E] */
+    static const int to_heads[4] = { 0, 2, 1, 3 };
+    clg_t part[3];
+    for (int k = 0; k < 3; k++) {
+        clg_t p = clg_reshape(g, clg_slice(g, qkv, 2, k * e, (k + 1) * e), &CLG_SHAPE(b, t, heads, dh));
+        part[k] = clg_reshape(g, clg_permute(g, p, to_heads), &CLG_SHAPE(b * heads, t, dh));
+    }
+    clg_t sc = clg_mul_scalar(g, clg_matmul(g, part[0], part[1], 0, 1), (float)(1.0 / sqrt((double)dh)));
+    if (causal && t > 1) {
+        float *m = malloc((size_t)(t * t) * sizeof *m);
+        if (!m)
+            return clg__graph_fail(g, "attention '%s': out of memory", prefix);
+        for (int64_t i = 0; i < t; i++)
+            for (int64_t j = 0; j < t; j++)
+                m[i * t + j] = j > i ? -INFINITY : 0.0f;
+        sc = clg_add(g, sc, clg_const(g, CLG_F32, &CLG_SHAPE(t, t), m));
+        free(m);
+    }
+    clg_t att = clg_softmax(g, sc, -1); /* [B*H, T, T] */
+    if (dropout > 0)
+        att = clg_dropout(g, att, dropout, rng_state, stream);
+    clg_t o = clg_reshape(g, clg_matmul(g, att, part[2], 0, 0), &CLG_SHAPE(b, heads, t, dh));
+    o = clg_reshape(g, clg_permute(g, o, to_heads), &CLG_SHAPE(b, t, e));
+    return clg_add(g, clg_matmul(g, o, w_o, 0, 1), b_o);
+}
+
+clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                            int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
+                            uint32_t stream, clg_rng *rng)
+{
+    if (!layer_begin(g, st, "transformer", prefix, x))
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(g, x);
+    char sb[128], sub[256];
+    if (xs.ndim != 3 || ff < 1)
+        return clg__graph_fail(g, "transformer '%s': input %s is not [B, T, E] or ff %lld < 1",
+                               prefix, clg_shape_str(&xs, sb, sizeof sb), (long long)ff);
+    const int64_t e = xs.dim[2];
+    const int drop = dropout > 0;
+    /* nn.TransformerEncoderLayer(norm_first=True, batch_first=True), with its
+     * creation order: self_attn, linear1, (dropout), linear2, norm1, norm2 */
+#define SUB(name) (snprintf(sub, sizeof sub, "%s." name, prefix), sub)
+    clg_t n1 = clg_layer_norm(g, st, SUB("norm1"), x, 1e-5f, 1);
+    clg_t a = clg_self_attention(g, st, SUB("self_attn"), n1, heads, causal, dropout, rng_state,
+                                 stream * 4u, rng);
+    if (drop)
+        a = clg_dropout(g, a, dropout, rng_state, stream * 4u + 1);
+    clg_t h = clg_add(g, x, a);
+    clg_t n2 = clg_layer_norm(g, st, SUB("norm2"), h, 1e-5f, 1);
+    clg_t f = clg_linear(g, st, SUB("linear1"), n2, e, ff, 1, rng);
+    f = gelu ? clg_gelu(g, f, 0) : clg_relu(g, f);
+    if (drop)
+        f = clg_dropout(g, f, dropout, rng_state, stream * 4u + 2);
+    f = clg_linear(g, st, SUB("linear2"), f, ff, e, 1, rng);
+    if (drop)
+        f = clg_dropout(g, f, dropout, rng_state, stream * 4u + 3);
+#undef SUB
+    return clg_add(g, h, f);
 }

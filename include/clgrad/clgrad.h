@@ -319,6 +319,45 @@ clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
 clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
 clg_t clg_adaptive_avg_pool2d(clg_graph *g, clg_t x, int64_t out_h, int64_t out_w);
 
+/* torch.nn.Embedding(vocab, dim) on i32 ids [..., T] -> [..., T, dim]:
+ * "<prefix>.weight" [vocab, dim], N(0, 1) as PyTorch. Ids outside the
+ * vocabulary are a run-time error of the backend's gather. */
+clg_t clg_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t idx, int64_t vocab,
+                    int64_t dim, clg_rng *rng);
+/* A learned position table "<prefix>.weight" [max_len, D] (N(0, 1)), its
+ * first T rows added to x [B, T, D]. */
+clg_t clg_pos_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t max_len,
+                        clg_rng *rng);
+/* x [B, T, D] -> x[:, T-1] [B, D]. */
+clg_t clg_last_step(clg_graph *g, clg_t x);
+
+/* torch.nn.RNN (tanh or relu), LSTM, GRU with batch_first=True, zero
+ * initial state, `layers` stacked: x [B, T, I] -> the last layer's hidden
+ * state at every step [B, T, hidden]. Tensors as PyTorch's state_dict:
+ * "<prefix>.weight_ih_l<k>" [G*hidden, in], weight_hh_l<k>, bias_ih_l<k>,
+ * bias_hh_l<k> (gate order i, f, g, o for LSTM; r, z, n for GRU), all
+ * U(+-1/sqrt(hidden)). Unrolled over T: the input projections of all steps
+ * are one GEMM, each step one [B, H] x [H, G*H] GEMM. */
+typedef enum clg_recurrent_kind { CLG_RNN_TANH = 0, CLG_RNN_RELU, CLG_LSTM, CLG_GRU } clg_recurrent_kind;
+clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, clg_recurrent_kind kind,
+                    int64_t hidden, int layers, clg_rng *rng);
+
+/* nn.MultiheadAttention(E, heads, batch_first=True) used as self-attention
+ * on x [B, T, E] (query = key = value), optionally with a causal mask:
+ * "<prefix>.in_proj_weight" [3E, E], "<prefix>.in_proj_bias",
+ * "<prefix>.out_proj.weight" [E, E], "<prefix>.out_proj.bias". dropout > 0
+ * (training) drops attention weights with clg_dropout(rng_state, stream). */
+clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                         int causal, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng);
+/* nn.TransformerEncoderLayer(E, heads, ff, dropout, activation gelu|relu,
+ * batch_first=True, norm_first=True) on x [B, T, E], with a causal mask when
+ * causal: names "<prefix>.self_attn.*", "<prefix>.linear1.*",
+ * "<prefix>.linear2.*", "<prefix>.norm1.*", "<prefix>.norm2.*". dropout:
+ * pass 0 in eval mode. */
+clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                            int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
+                            uint32_t stream, clg_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif

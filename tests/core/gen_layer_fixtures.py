@@ -26,7 +26,7 @@ def st_save(path, tensors, metadata):
     header, blobs, off = {"__metadata__": metadata}, [], 0
     for name, t in tensors.items():
         a = t.detach().cpu().contiguous().numpy()
-        dt = {np.float32: "F32", np.int64: "I64"}[a.dtype.type]
+        dt = {np.float32: "F32", np.int64: "I64", np.int32: "I32"}[a.dtype.type]
         b = a.astype(a.dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
@@ -101,6 +101,75 @@ def main():
     record(out, meta, "avgpool", nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 7, 6),
            dict(win((3, 3), (2, 2), (1, 1), (1, 1))))
     record(out, meta, "adaptive", nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5), {"oh": 3, "ow": 2})
+    # sequence layers
+    emb = nn.Embedding(11, 6)
+    ids = torch.randint(0, 11, (3, 5))
+    y = emb(ids)
+    g = torch.randn_like(y)
+    (y * g).sum().backward()
+    out["emb.x"] = ids.int()
+    out["emb.weight"] = emb.weight
+    out["emb.y"] = y
+    out["emb.g"] = g
+    out["emb.dweight"] = emb.weight.grad
+    meta["emb"] = json.dumps({"vocab": 11, "dim": 6})
+
+    class Seq(nn.Module):  # the whole output sequence of an RNN, as clgrad's layer
+        def __init__(self, rnn):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    def seq_case(name, rnn, kind, hidden, layers, shape):
+        m = Seq(rnn)
+        record(out, meta, name, m, shape, {"kind": kind, "hidden": hidden, "layers": layers})
+        for k in list(out):  # names without the wrapper's "rnn." prefix
+            if k.startswith(name + ".") and ".rnn." in k or k.startswith(name + ".drnn."):
+                out[k.replace(".rnn.", ".").replace(".drnn.", ".d")] = out.pop(k)
+
+    seq_case("rnn", nn.RNN(4, 5, batch_first=True), 0, 5, 1, (2, 3, 4))
+    seq_case("rnnrelu2", nn.RNN(4, 3, 2, nonlinearity="relu", batch_first=True), 1, 3, 2, (2, 4, 4))
+    seq_case("lstm2", nn.LSTM(3, 5, 2, batch_first=True), 2, 5, 2, (2, 4, 3))
+    seq_case("gru2", nn.GRU(3, 4, 2, batch_first=True), 3, 4, 2, (3, 4, 3))
+
+    class SelfAttn(nn.Module):
+        def __init__(self, e, h, causal):
+            super().__init__()
+            self.a = nn.MultiheadAttention(e, h, batch_first=True)
+            self.causal = causal
+
+        def forward(self, x):
+            t = x.shape[1]
+            mask = torch.triu(torch.full((t, t), float("-inf")), 1) if self.causal else None
+            return self.a(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+    for name, causal in (("attn", 0), ("attnc", 1)):
+        record(out, meta, name, SelfAttn(8, 2, causal), (2, 5, 8), {"heads": 2, "causal": causal})
+        for k in list(out):
+            if k.startswith(name + ".a.") or k.startswith(name + ".da."):
+                out[k.replace(".a.", ".").replace(".da.", ".d")] = out.pop(k)
+
+    class Enc(nn.Module):
+        def __init__(self, e, h, f, act, causal):
+            super().__init__()
+            self.l = nn.TransformerEncoderLayer(e, h, f, 0.0, act, batch_first=True, norm_first=True)
+            self.causal = causal
+
+        def forward(self, x):
+            t = x.shape[1]
+            mask = torch.triu(torch.full((t, t), float("-inf")), 1) if self.causal else None
+            return self.l(x, src_mask=mask)
+
+    record(out, meta, "tfc", Enc(8, 2, 12, "gelu", 1), (2, 5, 8),
+           {"heads": 2, "ff": 12, "causal": 1, "gelu": 1})
+    record(out, meta, "tfr", Enc(6, 3, 10, "relu", 0), (3, 4, 6),
+           {"heads": 3, "ff": 10, "causal": 0, "gelu": 0})
+    for name in ("tfc", "tfr"):
+        for k in list(out):
+            if k.startswith(name + ".l.") or k.startswith(name + ".dl."):
+                out[k.replace(".l.", ".", 1).replace(".dl.", ".d", 1)] = out.pop(k)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     st_save(OUT, out, meta)
     print("wrote %d tensors, %d cases to %s" % (len(out), len(meta), OUT))

@@ -50,7 +50,8 @@ static void close_to(const char *cas, const char *what, const float *got)
 }
 
 typedef enum {
-    L_LINEAR, L_LAYERNORM, L_BATCHNORM, L_CONV, L_MAXPOOL, L_AVGPOOL, L_ADAPTIVE
+    L_LINEAR, L_LAYERNORM, L_BATCHNORM, L_CONV, L_MAXPOOL, L_AVGPOOL, L_ADAPTIVE, L_EMBEDDING,
+    L_RECURRENT, L_ATTENTION, L_TRANSFORMER
 } layer_kind;
 
 static double meta_num(const char *cas, const char *key, double def)
@@ -69,15 +70,25 @@ static void run_layer(const char *cas, layer_kind kind)
     clg_ctx *ctx = tu_ctx();
     clg_store *st;
     ck_assert_int_eq(clg_store_new(dev, &st), CLG_OK);
-    const char *params[] = { "weight", "bias" };
     const char *buffers[] = { "running_mean", "running_var", "num_batches_tracked" };
-    char name[64];
-    int nparam = has(cas, "weight") + has(cas, "bias");
-    for (int i = 0; i < nparam; i++) {
-        const clg_named_tensor *t = T(cas, params[i]);
-        snprintf(name, sizeof name, "m.%s", params[i]);
+    char name[256];
+    /* parameters: the fixture's "<cas>.<p>" that have a gradient "<cas>.d<p>" */
+    char params[16][128];
+    int nparam = 0;
+    size_t cl = strlen(cas);
+    for (int i = 0; i < fix->n; i++) {
+        const char *nm = fix->t[i].name;
+        if (strncmp(nm, cas, cl) || nm[cl] != '.' || nm[cl + 1] != 'd' || !strcmp(nm + cl + 1, "dx"))
+            continue;
+        ck_assert_int_lt(nparam, 16);
+        snprintf(params[nparam], sizeof params[nparam], "%s", nm + cl + 2);
+        const clg_named_tensor *t = T(cas, params[nparam]);
+        snprintf(name, sizeof name, "m.%s", params[nparam]);
         ck_assert_int_eq(clg_store_add(st, name, t->dtype, &t->shape, t->data), CLG_OK);
+        nparam++;
     }
+    if (kind != L_MAXPOOL && kind != L_AVGPOOL && kind != L_ADAPTIVE)
+        ck_assert_msg(nparam > 0, "%s: no parameter gradients in the fixture", cas);
     int nbuf = kind == L_BATCHNORM ? 3 : 0;
     for (int i = 0; i < nbuf; i++) {
         const clg_named_tensor *t = T(cas, buffers[i]);
@@ -86,13 +97,13 @@ static void run_layer(const char *cas, layer_kind kind)
         ck_assert_int_eq(clg_store_set_kind(st, name, CLG_TENSOR_BUFFER), CLG_OK);
     }
     const clg_named_tensor *tx = T(cas, "x"), *tg = T(cas, "g");
-    const clg_named_tensor *tw = nparam ? T(cas, "weight") : NULL;
+    const clg_named_tensor *tw = has(cas, "weight") ? T(cas, "weight") : NULL;
     clg_window2d win = { { (int)meta_num(cas, "kh", 1), (int)meta_num(cas, "kw", 1) },
                          { (int)meta_num(cas, "sh", 1), (int)meta_num(cas, "sw", 1) },
                          { (int)meta_num(cas, "ph", 0), (int)meta_num(cas, "pw", 0) },
                          { (int)meta_num(cas, "dh", 1), (int)meta_num(cas, "dw", 1) } };
     clg_graph *g = clg_graph_new(ctx);
-    clg_t x = clg_input(g, "x", CLG_F32, &tx->shape);
+    clg_t x = clg_input(g, "x", tx->dtype, &tx->shape);
     clg_t seed = clg_input(g, "g", CLG_F32, &tg->shape);
     int training = (int)meta_num(cas, "train", 1);
     clg_t y = CLG_NONE;
@@ -117,27 +128,56 @@ static void run_layer(const char *cas, layer_kind kind)
         y = clg_adaptive_avg_pool2d(g, x, (int64_t)meta_num(cas, "oh", 1),
                                     (int64_t)meta_num(cas, "ow", 1));
         break;
+    case L_EMBEDDING:
+        y = clg_embedding(g, st, "m", x, (int64_t)meta_num(cas, "vocab", 1),
+                          (int64_t)meta_num(cas, "dim", 1), NULL);
+        break;
+    case L_RECURRENT:
+        y = clg_recurrent(g, st, "m", x, (clg_recurrent_kind)meta_num(cas, "kind", 0),
+                          (int64_t)meta_num(cas, "hidden", 1), (int)meta_num(cas, "layers", 1), NULL);
+        break;
+    case L_ATTENTION:
+        y = clg_self_attention(g, st, "m", x, (int)meta_num(cas, "heads", 1),
+                               (int)meta_num(cas, "causal", 0), 0.0f, CLG_NONE, 0, NULL);
+        break;
+    case L_TRANSFORMER:
+        y = clg_transformer_layer(g, st, "m", x, (int)meta_num(cas, "heads", 1),
+                                  (int64_t)meta_num(cas, "ff", 1), (int)meta_num(cas, "causal", 0),
+                                  (int)meta_num(cas, "gelu", 0), 0.0f, CLG_NONE, 0, NULL);
+        break;
     }
     ck_assert_msg(y != CLG_NONE, "%s: %s", cas, clg_graph_error(g));
-    clg_t wrt[3] = { x }, gr[3];
+    int with_dx = tx->dtype == CLG_F32;
+    clg_t wrt[17], gr[17];
+    int nw = 0;
+    if (with_dx)
+        wrt[nw++] = x;
     for (int i = 0; i < nparam; i++) {
         snprintf(name, sizeof name, "m.%s", params[i]);
-        wrt[1 + i] = clg_param(g, st, name);
+        wrt[nw++] = clg_param(g, st, name);
     }
-    ck_assert_msg(clg_grad(g, y, seed, wrt, 1 + nparam, gr) == CLG_OK, "%s", clg_ctx_error(ctx));
-    clg_t outs[4] = { y, gr[0], gr[1], gr[2] };
+    ck_assert_msg(clg_grad(g, y, seed, wrt, nw, gr) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_t outs[18];
+    outs[0] = y;
+    for (int i = 0; i < nw; i++)
+        outs[1 + i] = gr[i];
     clg_plan *p;
-    ck_assert_msg(clg_compile(g, dev, outs, 2 + nparam, NULL, &p) == CLG_OK, "%s",
-                  clg_ctx_error(ctx));
+    ck_assert_msg(clg_compile(g, dev, outs, 1 + nw, NULL, &p) == CLG_OK, "%s", clg_ctx_error(ctx));
     ck_assert_int_eq(clg_plan_set_input(p, "x", tx->data, tx->bytes), CLG_OK);
     ck_assert_int_eq(clg_plan_set_input(p, "g", tg->data, tg->bytes), CLG_OK);
     ck_assert_msg(clg_plan_run(p) == CLG_OK, "%s", clg_ctx_error(ctx));
-    const char *what[4] = { "y", "dx", "dweight", "dbias" };
-    for (int i = 0; i < 2 + nparam; i++) {
-        const clg_named_tensor *w = T(cas, what[i]);
+    for (int i = 0; i < 1 + nw; i++) {
+        char what[128];
+        if (i == 0)
+            snprintf(what, sizeof what, "y");
+        else if (with_dx && i == 1)
+            snprintf(what, sizeof what, "dx");
+        else
+            snprintf(what, sizeof what, "d%s", params[i - 1 - with_dx]);
+        const clg_named_tensor *w = T(cas, what);
         float *buf = malloc(w->bytes);
         ck_assert_int_eq(clg_plan_read(p, outs[i], buf, w->bytes), CLG_OK);
-        close_to(cas, what[i], buf);
+        close_to(cas, what, buf);
         free(buf);
     }
     for (int i = 0; i < nbuf; i++) {
@@ -189,6 +229,25 @@ START_TEST(pools_match_torch)
     run_layer("maxpool3", L_MAXPOOL);  /* overlapping windows, -inf padding */
     run_layer("avgpool", L_AVGPOOL);   /* count_include_pad */
     run_layer("adaptive", L_ADAPTIVE); /* 7x5 -> 3x2: uneven windows */
+}
+END_TEST
+
+START_TEST(embedding_matches_torch) { run_layer("emb", L_EMBEDDING); }
+END_TEST
+START_TEST(recurrent_match_torch)
+{
+    run_layer("rnn", L_RECURRENT);      /* tanh */
+    run_layer("rnnrelu2", L_RECURRENT); /* relu, 2 layers */
+    run_layer("lstm2", L_RECURRENT);
+    run_layer("gru2", L_RECURRENT);
+}
+END_TEST
+START_TEST(attention_matches_torch)
+{
+    run_layer("attn", L_ATTENTION);
+    run_layer("attnc", L_ATTENTION); /* causal */
+    run_layer("tfc", L_TRANSFORMER); /* pre-norm, gelu, causal */
+    run_layer("tfr", L_TRANSFORMER); /* relu, 3 heads */
 }
 END_TEST
 
@@ -310,6 +369,9 @@ static void add_tests(TCase *tc, const char *backend)
     tcase_add_test(tc, batchnorm_matches_torch);
     tcase_add_test(tc, conv2d_matches_torch);
     tcase_add_test(tc, pools_match_torch);
+    tcase_add_test(tc, embedding_matches_torch);
+    tcase_add_test(tc, recurrent_match_torch);
+    tcase_add_test(tc, attention_matches_torch);
     tcase_add_test(tc, layer_errors);
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, dropout_mask_and_gradient);
