@@ -230,6 +230,98 @@ static clg_t build_adaptiveavgpool2d(cli_build *b, const cli_layer *L, clg_t x)
     return clg_adaptive_avg_pool2d(b->g, x, (int64_t)L->v[0], (int64_t)L->v[0]);
 }
 
+static clg_t need_seq(cli_build *b, clg_t x, const char *what)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (xs.ndim != 3)
+        return refuse(b, "input %s is not [B, T, %s]", shape_s(&xs, sb, sizeof sb), what);
+    return x;
+}
+
+static clg_t build_embedding(cli_build *b, const cli_layer *L, clg_t x)
+{
+    clg_shape xs = clg_shape_of(b->g, x);
+    char sb[128];
+    if (clg_dtype_of(b->g, x) != CLG_I32)
+        return refuse(b, "input %s is %s, not i32 token ids (text data)", shape_s(&xs, sb, sizeof sb),
+                      clg_dtype_name(clg_dtype_of(b->g, x)));
+    int64_t vocab = (L->given & 2u) ? (int64_t)L->v[1] : b->n_out;
+    return clg_embedding(b->g, b->st, b->prefix, x, vocab, (int64_t)L->v[0], b->rng);
+}
+
+static clg_t build_posembedding(cli_build *b, const cli_layer *L, clg_t x)
+{
+    if (need_seq(b, x, "D") == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(b->g, x);
+    int64_t max = (L->given & 1u) ? (int64_t)L->v[0] : xs.dim[1];
+    if (max < xs.dim[1])
+        return refuse(b, "max=%lld is shorter than the sequence (%lld)", (long long)max,
+                      (long long)xs.dim[1]);
+    return clg_pos_embedding(b->g, b->st, b->prefix, x, max, b->rng);
+}
+
+static clg_t build_recurrent(cli_build *b, const cli_layer *L, clg_t x, clg_recurrent_kind kind)
+{
+    if (need_seq(b, x, "features") == CLG_NONE)
+        return CLG_NONE;
+    if (kind == CLG_RNN_TANH && L->v[2] == 1)
+        kind = CLG_RNN_RELU;
+    return clg_recurrent(b->g, b->st, b->prefix, x, kind, (int64_t)L->v[0], (int)L->v[1], b->rng);
+}
+
+static clg_t build_rnn(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return build_recurrent(b, L, x, CLG_RNN_TANH);
+}
+
+static clg_t build_lstm(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return build_recurrent(b, L, x, CLG_LSTM);
+}
+
+static clg_t build_gru(cli_build *b, const cli_layer *L, clg_t x)
+{
+    return build_recurrent(b, L, x, CLG_GRU);
+}
+
+static clg_t build_last(cli_build *b, const cli_layer *L, clg_t x)
+{
+    (void)L;
+    if (need_seq(b, x, "D") == CLG_NONE)
+        return CLG_NONE;
+    return clg_last_step(b->g, x);
+}
+
+static clg_t build_attention(cli_build *b, const cli_layer *L, clg_t x)
+{
+    if (need_seq(b, x, "E") == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(b->g, x);
+    if (xs.dim[2] % (int64_t)L->v[0])
+        return refuse(b, "heads=%d does not divide the embedding %lld", (int)L->v[0],
+                      (long long)xs.dim[2]);
+    return clg_self_attention(b->g, b->st, b->prefix, x, (int)L->v[0], L->v[1] != 0, 0.0f, CLG_NONE,
+                              0, b->rng);
+}
+
+static clg_t build_transformer(cli_build *b, const cli_layer *L, clg_t x)
+{
+    if (need_seq(b, x, "E") == CLG_NONE)
+        return CLG_NONE;
+    clg_shape xs = clg_shape_of(b->g, x);
+    if (xs.dim[2] % (int64_t)L->v[0])
+        return refuse(b, "heads=%d does not divide the embedding %lld", (int)L->v[0],
+                      (long long)xs.dim[2]);
+    float p = b->training ? (float)L->v[2] : 0.0f;
+    clg_t state = CLG_NONE;
+    if (p > 0 && (state = dropout_state(b)) == CLG_NONE)
+        return CLG_NONE;
+    return clg_transformer_layer(b->g, b->st, b->prefix, x, (int)L->v[0], (int64_t)L->v[1],
+                                 L->v[3] != 0, L->v[4] == 1 /* gelu */, p, state, (uint32_t)b->index, b->rng);
+}
+
 /* --------------------------------------------------------------- table */
 
 const cli_layer_def cli_layer_defs[] = {
@@ -271,6 +363,42 @@ const cli_layer_def cli_layer_defs[] = {
         KEY_END } },
     { "adaptiveavgpool2d", "nn.AdaptiveAvgPool2d to out x out", build_adaptiveavgpool2d,
       { { "out", CLI_KEY_INT, NULL, NULL, 1, 1 << 20, 0, "output height and width" }, KEY_END } },
+    { "embedding", "nn.Embedding on i32 token ids [B, T] -> [B, T, dim]: weight [vocab, dim]",
+      build_embedding,
+      { { "dim", CLI_KEY_INT, NULL, NULL, 1, 1 << 20, 0, "embedding size" },
+        { "vocab", CLI_KEY_INT, "", NULL, 1, 1 << 24, 0, "vocabulary (default: the data's)" },
+        KEY_END } },
+    { "posembedding", "a learned position table weight [max, D] added to [B, T, D]",
+      build_posembedding,
+      { { "max", CLI_KEY_INT, "", NULL, 1, 1 << 20, 0, "table rows (default: the sequence length)" },
+        KEY_END } },
+    { "rnn", "nn.RNN(batch_first): [B, T, in] -> [B, T, hidden]; weight_ih_l0, ...", build_rnn,
+      { { "hidden", CLI_KEY_INT, NULL, NULL, 1, 1 << 16, 0, "hidden size" },
+        { "layers", CLI_KEY_INT, "1", NULL, 1, 64, 0, "stacked layers" },
+        { "nonlinearity", CLI_KEY_ENUM, "tanh", "tanh|relu", 0, 0, 0, "activation" },
+        KEY_END } },
+    { "lstm", "nn.LSTM(batch_first): [B, T, in] -> [B, T, hidden]", build_lstm,
+      { { "hidden", CLI_KEY_INT, NULL, NULL, 1, 1 << 16, 0, "hidden size" },
+        { "layers", CLI_KEY_INT, "1", NULL, 1, 64, 0, "stacked layers" },
+        KEY_END } },
+    { "gru", "nn.GRU(batch_first): [B, T, in] -> [B, T, hidden]", build_gru,
+      { { "hidden", CLI_KEY_INT, NULL, NULL, 1, 1 << 16, 0, "hidden size" },
+        { "layers", CLI_KEY_INT, "1", NULL, 1, 64, 0, "stacked layers" },
+        KEY_END } },
+    { "last", "the last time step: [B, T, D] -> [B, D]", build_last, { KEY_END } },
+    { "attention", "nn.MultiheadAttention as self-attention: in_proj_weight, in_proj_bias, out_proj.*",
+      build_attention,
+      { { "heads", CLI_KEY_INT, NULL, NULL, 1, 1 << 10, 0, "heads (divide the embedding)" },
+        { "causal", CLI_KEY_BOOL, "0", NULL, 0, 1, 0, "mask future positions" },
+        KEY_END } },
+    { "transformer", "nn.TransformerEncoderLayer(norm_first=True, batch_first=True): self_attn.*, "
+      "linear1.*, linear2.*, norm1.*, norm2.*", build_transformer,
+      { { "heads", CLI_KEY_INT, NULL, NULL, 1, 1 << 10, 0, "heads (divide the embedding)" },
+        { "ff", CLI_KEY_INT, NULL, NULL, 1, 1 << 20, 0, "feed-forward width" },
+        { "dropout", CLI_KEY_FLOAT, "0.1", NULL, 0, 1, CLI_OPEN_HI, "dropout (training only)" },
+        { "causal", CLI_KEY_BOOL, "0", NULL, 0, 1, 0, "mask future positions" },
+        { "activation", CLI_KEY_ENUM, "relu", "relu|gelu", 0, 0, 0, "feed-forward activation" },
+        KEY_END } },
     { "flatten", "nn.Flatten: [B, ...] -> [B, features]", build_flatten, { KEY_END } },
     { "reshape", "a view [B, ...] -> [B, A, B, C] (not a module: no tensors, but it takes an index)",
       build_reshape,
@@ -372,6 +500,9 @@ int cli_layers(int argc, char **argv)
            "  mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu][,out=sigmoid|softmax|log_softmax]\n"
            "  cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P]  per C: conv2d:out=C,k=3 > [batchnorm >] relu >\n"
            "      maxpool2d:k=2; then flatten > [dropout:p=P >] [linear:out=H > relu >] linear\n"
+           "  lstm:H[,layers=L,dim=D]  embedding:dim=D (64) > lstm:hidden=H,layers=L > linear\n"
+           "  transformer:d=D,heads=H,layers=L[,ff=F,seq=T]  embedding:dim=D > posembedding:max=T (64) >\n"
+           "      transformer:heads=H,ff=F (4D),causal=1 (L times) > layernorm > linear\n"
            "or @FILE: one layer per line, '#' comments. `clgrad layers NAME` lists a layer's keys.\n");
     return 0;
 }

@@ -17,7 +17,8 @@ static const char *const act_names[] = { "relu", "tanh", "sigmoid", "gelu" };
 static const char *const out_names[] = { "none", "sigmoid", "softmax", "log_softmax" };
 static const char *const out_layers[] = { NULL, "sigmoid", "softmax", "logsoftmax" };
 #define KNOWN_MODELS "presets linear[:out=...], mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]" \
-                     "[,out=sigmoid|softmax|log_softmax], cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P]; or a pipeline of layers joined by '>' " \
+                     "[,out=sigmoid|softmax|log_softmax], cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P], " \
+                     "lstm:H[,layers=L,dim=D], transformer:d=D,heads=H,layers=L[,ff=F,seq=T]; or a pipeline of layers joined by '>' " \
                      "(see clgrad layers); or @FILE"
 #define MAX_SPEC (1 << 20)
 
@@ -181,6 +182,82 @@ static clg_status expand_cnn(clg_ctx *ctx, const char *spec, char *out, size_t c
         append(out, cap, &used, part);
     }
     append(out, cap, &used, "linear");
+    return CLG_OK;
+}
+
+/* The value of "key=" in a preset's comma list, or def. */
+static long long preset_int(const char *list, const char *key, long long def, int *bad)
+{
+    size_t kl = strlen(key);
+    for (const char *p = list; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            char *end;
+            long long v = strtoll(p + kl + 1, &end, 10);
+            if (end == p + kl + 1 || (*end && *end != ',') || v < 1 || v > (1 << 24))
+                *bad = 1;
+            return v;
+        }
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return def;
+}
+
+/* "lstm:H[,layers=L,dim=D]" and "transformer:d=D,heads=H,layers=L[,ff=F,seq=T]". */
+static clg_status expand_seq(clg_ctx *ctx, const char *spec, char *out, size_t cap)
+{
+    int bad = 0;
+    if (!strncmp(spec, "lstm:", 5)) {
+        const char *p = spec + 5;
+        char *end;
+        long long h = strtoll(p, &end, 10);
+        if (end == p || (*end && *end != ',') || h < 1 || h > (1 << 16))
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: hidden size '%.*s' is not "
+                                     "a positive integer (lstm:H[,layers=L,dim=D])", spec,
+                                     (int)strcspn(p, ","), p);
+        const char *rest = *end ? end + 1 : end;
+        long long l = preset_int(rest, "layers", 1, &bad), d = preset_int(rest, "dim", 64, &bad);
+        for (const char *q = rest; *q;) {
+            size_t n = strcspn(q, ",");
+            if (strncmp(q, "layers=", 7) && strncmp(q, "dim=", 4))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: unknown key '%.*s' "
+                                         "(lstm:H[,layers=L,dim=D])", spec, (int)n, q);
+            q += n + (q[n] == ',');
+        }
+        if (bad)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: layers and dim must be "
+                                     "positive integers", spec);
+        snprintf(out, cap, "embedding:dim=%lld > lstm:hidden=%lld,layers=%lld > linear", d, h, l);
+        return CLG_OK;
+    }
+    const char *rest = spec + 12; /* "transformer:" */
+    for (const char *q = rest; *q;) {
+        size_t n = strcspn(q, ",");
+        if (strncmp(q, "d=", 2) && strncmp(q, "heads=", 6) && strncmp(q, "layers=", 7) &&
+            strncmp(q, "ff=", 3) && strncmp(q, "seq=", 4))
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: unknown key '%.*s' "
+                                     "(transformer:d=D,heads=H,layers=L[,ff=F,seq=T])", spec, (int)n, q);
+        q += n + (q[n] == ',');
+    }
+    long long d = preset_int(rest, "d", 0, &bad), h = preset_int(rest, "heads", 0, &bad);
+    long long l = preset_int(rest, "layers", 0, &bad);
+    long long ff = preset_int(rest, "ff", 4 * (d > 0 ? d : 1), &bad), t = preset_int(rest, "seq", 64, &bad);
+    if (bad || !d || !h || !l)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: needs positive d=, heads= and "
+                                 "layers= (ff= and seq= positive if given)", spec);
+    if (l > 48)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most 48 layers", spec);
+    size_t used = 0;
+    char part[160];
+    out[0] = '\0';
+    snprintf(part, sizeof part, "embedding:dim=%lld > posembedding:max=%lld > ", d, t);
+    append(out, cap, &used, part);
+    for (long long i = 0; i < l; i++) {
+        snprintf(part, sizeof part, "transformer:heads=%lld,ff=%lld,causal=1 > ", h, ff);
+        append(out, cap, &used, part);
+    }
+    append(out, cap, &used, "layernorm > linear");
     return CLG_OK;
 }
 
@@ -449,6 +526,10 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
     if (strchr(spec, '>'))
         return parse_pipeline(ctx, spec, m);
     char text[4096];
+    if (!strncmp(spec, "lstm:", 5) || !strncmp(spec, "transformer:", 12)) {
+        clg_status st = expand_seq(ctx, spec, text, sizeof text);
+        return st == CLG_OK ? parse_pipeline(ctx, text, m) : st;
+    }
     if (!strncmp(spec, "cnn:", 4) || !strcmp(spec, "cnn")) {
         clg_status st = expand_cnn(ctx, spec, text, sizeof text);
         return st == CLG_OK ? parse_pipeline(ctx, text, m) : st;

@@ -162,6 +162,18 @@ CASES = [
     ("pipe_cnn_pools", "img", "reshape:shape=1/6/6 > conv2d:out=3,k=2,stride=2,bias=0 > "
      "avgpool2d:k=3,stride=1,pad=1 > leakyrelu > maxpool2d:k=3,stride=1,pad=1 > flatten > linear",
      "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_lstm", "cls", "reshape:shape=4/1 > lstm:hidden=5,layers=2 > last > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_gru", "reg", "reshape:shape=2/2 > gru:hidden=4 > flatten > linear", "mse", "sgd", 0.05,
+     None, 3, []),
+    ("pipe_rnn_attention", "cls", "reshape:shape=4/1 > linear:out=4 > attention:heads=2,causal=1 > "
+     "rnn:hidden=3,nonlinearity=relu > last > linear", "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    ("pipe_transformer", "cls", "reshape:shape=4/1 > linear:out=6 > posembedding:max=5 > "
+     "transformer:heads=2,ff=8,dropout=0,causal=1,activation=gelu > transformer:heads=3,ff=4,dropout=0 > "
+     "layernorm > last > linear", "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    # (not Adam for attention: the key part of in_proj_bias has a gradient of
+    # exactly zero in theory, rounding noise in practice, which Adam scales up
+    # to full steps in both frameworks, differently)
     ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
      "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
 ]
@@ -193,6 +205,58 @@ class Reshape(nn.Module):
 
     def forward(self, x):
         return x.reshape(x.shape[0], *self.shape)
+
+
+class LSTMSeq(nn.LSTM):  # clgrad's layers output the whole sequence; names unchanged
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class GRUSeq(nn.GRU):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class RNNSeq(nn.RNN):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+def causal_mask(t):
+    return torch.triu(torch.full((t, t), float("-inf")), 1)
+
+
+class SelfAttention(nn.MultiheadAttention):
+    def __init__(self, e, heads, causal):
+        super().__init__(e, heads, batch_first=True)
+        self.causal = causal
+
+    def forward(self, x):
+        mask = causal_mask(x.shape[1]) if self.causal else None
+        return super().forward(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+
+class Encoder(nn.TransformerEncoderLayer):
+    def __init__(self, e, heads, ff, dropout, act, causal):
+        super().__init__(e, heads, ff, dropout, act, batch_first=True, norm_first=True)
+        self.causal = causal
+
+    def forward(self, x):
+        return super().forward(x, src_mask=causal_mask(x.shape[1]) if self.causal else None)
+
+
+class PosEmbedding(nn.Module):
+    def __init__(self, t, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(t, d))
+
+    def forward(self, x):
+        return x + self.weight[: x.shape[1]]
+
+
+class Last(nn.Module):
+    def forward(self, x):
+        return x[:, -1]
 
 
 def build_pipeline(spec, n_in, n_out):
@@ -234,6 +298,21 @@ def build_pipeline(spec, n_in, n_out):
             m = cls(k, stride=int(kv.get("stride", k)), padding=int(kv.get("pad", 0)))
         elif name == "adaptiveavgpool2d":
             m = nn.AdaptiveAvgPool2d(int(kv["out"]))
+        elif name in ("lstm", "gru", "rnn"):
+            h, nl = int(kv["hidden"]), int(kv.get("layers", 1))
+            if name == "rnn":
+                m = RNNSeq(w, h, nl, nonlinearity=kv.get("nonlinearity", "tanh"), batch_first=True)
+            else:
+                m = (LSTMSeq if name == "lstm" else GRUSeq)(w, h, nl, batch_first=True)
+        elif name == "last":
+            m = Last()
+        elif name == "attention":
+            m = SelfAttention(w, int(kv["heads"]), kv.get("causal", "0") == "1")
+        elif name == "transformer":
+            m = Encoder(w, int(kv["heads"]), int(kv["ff"]), fnum(kv, "dropout", 0.1),
+                        kv.get("activation", "relu"), kv.get("causal", "0") == "1")
+        elif name == "posembedding":
+            m = PosEmbedding(int(kv.get("max", x.shape[1])), w)
         elif name == "batchnorm":
             cls = nn.BatchNorm1d if x.dim() <= 3 else nn.BatchNorm2d
             m = cls(x.shape[1], eps=fnum(kv, "eps", 1e-5), momentum=fnum(kv, "momentum", 0.1))

@@ -71,7 +71,7 @@ static void run_layer(const char *cas, layer_kind kind)
     clg_store *st;
     ck_assert_int_eq(clg_store_new(dev, &st), CLG_OK);
     const char *buffers[] = { "running_mean", "running_var", "num_batches_tracked" };
-    char name[256];
+    char name[2200];
     /* parameters: the fixture's "<cas>.<p>" that have a gradient "<cas>.d<p>" */
     char params[16][128];
     int nparam = 0;
