@@ -21,4 +21,9 @@ CLG_DATA_INTERNAL clg_status clg__write_atomic(clg_ctx *ctx, const char *path,
  * bytes, without reading or inflating the rest; x->data stays NULL. */
 CLG_DATA_INTERNAL clg_status clg__idx_peek(clg_ctx *ctx, const char *path, clg_idx *x);
 
+/* datasets.c: a data set of n samples of nf features with class labels
+ * (label_len per sample), contents uninitialised; NULL when out of memory. */
+CLG_DATA_INTERNAL clg_dataset *clg__dataset_alloc(int64_t n, int64_t nf, int64_t classes,
+                                                  int64_t label_len);
+
 #endif

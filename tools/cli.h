@@ -77,12 +77,15 @@ typedef struct cli_data {
 } cli_data;
 clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_data *d);
 void cli_data_free(cli_data *d);
+/* text:PATH[,seq=T] (text.c) */
+clg_status cli_text_load(clg_ctx *ctx, const char *spec, const cli_opts *o, cli_data *d);
 
 /* Reporting */
 typedef struct cli_epoch {
     int epoch, epochs;
     double train_loss, test_loss, test_accuracy; /* NAN when absent */
     double lr, seconds, samples_per_s;
+    double test_bits_per_byte; /* text data: test loss in bits; 0 or NAN: none */
 } cli_epoch;
 
 typedef struct cli_report cli_report;

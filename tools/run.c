@@ -116,8 +116,14 @@ static clg_status build_forward(session *s, clg_graph *g, int64_t B, clg_t *loss
         return mst;
     clg_t tgt, used;
     if (s->classifying) {
-        clg_shape ts = CLG_SHAPE(B);
+        /* text: a class per position; the loss sees [B*T, V] and [B*T] */
+        const int64_t ll = clg_dataset_label_len(s->data.train);
+        clg_shape ts = ll > 1 ? CLG_SHAPE(B, ll) : CLG_SHAPE(B);
         tgt = clg_input(g, "target", CLG_I32, &ts);
+        if (ll > 1) {
+            pred = clg_reshape(g, pred, &CLG_SHAPE(B * ll, s->n_out));
+            tgt = clg_reshape(g, tgt, &CLG_SHAPE(B * ll));
+        }
         used = s->onehot ? clg_one_hot(g, tgt, s->n_out) : tgt;
     } else {
         clg_shape ts = CLG_SHAPE(B, s->data.train->n_targets);
@@ -194,7 +200,7 @@ static eval_plan *eval_plan_for(session *s, int64_t B)
 
 static size_t target_bytes(const session *s, int64_t B)
 {
-    return s->classifying ? (size_t)B * sizeof(int32_t)
+    return s->classifying ? (size_t)(B * clg_dataset_label_len(s->data.train)) * sizeof(int32_t)
                           : (size_t)(B * s->data.train->n_targets) * sizeof(float);
 }
 
@@ -235,7 +241,7 @@ static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, doub
     if (st == CLG_OK) {
         *loss = lsum / (double)ds->n;
         if (s->classifying)
-            *acc = csum / (double)ds->n;
+            *acc = csum / (double)(ds->n * clg_dataset_label_len(ds));
     }
     return st;
 }
@@ -608,6 +614,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             rc = fail(s, "evaluation");
             goto done;
         }
+        e.test_bits_per_byte = s->data.train->dtype == CLG_I32 ? e.test_loss / log(2.0) : NAN;
         if (clg_trainer_epoch_end(main_tr, isnan(e.test_loss) ? e.train_loss : e.test_loss) != CLG_OK) {
             rc = fail(s, NULL);
             goto done;

@@ -33,8 +33,38 @@ except ImportError as e:  # meson counts exit 77 as skipped, not passed
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
 BATCH = 5
-CLS = ("cls", "img")             # data sets with class labels (3 classes)
-N_IN = {"reg": 4, "cls": 4, "bin": 4, "img": 36}
+CLS = ("cls", "img", "txt")      # data sets with class labels (3 classes; txt: 256 bytes)
+N_IN = {"reg": 4, "cls": 4, "bin": 4, "img": 36, "txt": 8}
+SEQ = 8                          # text:...,seq=8 windows; the last 10 % of them are the test set
+
+
+def n_classes(data):
+    return 256 if data == "txt" else 3 if data in CLS else 1
+
+
+def read_text(split):
+    """The windows clgrad's text:PATH,seq=SEQ makes: (x ids, next-byte labels)."""
+    with open(os.path.join(FIX, "tiny.txt"), "rb") as f:
+        b = torch.tensor(list(f.read()), dtype=torch.long)
+    n = (len(b) - 1) // SEQ
+    nv = int(0.1 * n + 0.5)
+    idx = torch.arange(n * SEQ).reshape(n, SEQ)
+    x, y = b[idx], b[idx + 1]
+    return (x[: n - nv], y[: n - nv]) if split == "train" else (x[n - nv:], y[n - nv:])
+
+
+def read_data(data, split="train"):
+    """(x, target) as the loss takes them (text: flattened over positions)."""
+    if data == "txt":
+        return read_text(split)
+    x, t = read_csv(os.path.join(FIX, data + ".csv"))
+    return x, (t.long() if data in CLS else t.reshape(-1, 1))
+
+
+def loss_of(crit, data, pred, y):
+    if data == "txt":
+        return crit(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
+    return crit(pred, y)
 RTOL, ATOL = 1e-4, 1e-6
 
 
@@ -114,6 +144,11 @@ def make_data():
             im[np.arange(6), np.arange(6)] += 1
         imgs.append(im.reshape(-1))
         labels.append(c)
+    # a small text for the language-model cases (byte level)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "red"]
+    text = " ".join(words[int(k)] for k in g.integers(0, len(words), 160)) + ".\n"
+    with open(os.path.join(FIX, "tiny.txt"), "w") as f:
+        f.write(text)
     write_csv(os.path.join(FIX, "img.csv"), ["p%d" % i for i in range(36)] + ["label"],
               np.c_[np.array(imgs), np.array(labels)])
 
@@ -174,6 +209,12 @@ CASES = [
     # (not Adam for attention: the key part of in_proj_bias has a gradient of
     # exactly zero in theory, rounding noise in practice, which Adam scales up
     # to full steps in both frameworks, differently)
+    ("lm_lstm", "txt", "embedding:dim=6 > lstm:hidden=8,layers=2 > linear", "cross-entropy",
+     "adam", 0.01, None, 2, []),
+    ("lm_gru", "txt", "embedding:dim=6 > gru:hidden=8 > linear", "cross-entropy", "sgd:momentum=0.9",
+     0.1, None, 2, []),
+    ("lm_transformer", "txt", "embedding:dim=8 > posembedding > transformer:heads=2,ff=12,dropout=0,"
+     "causal=1,activation=gelu > layernorm > linear", "cross-entropy", "sgd:momentum=0.9", 0.1, None, 2, []),
     ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
      "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
 ]
@@ -263,11 +304,14 @@ def build_pipeline(spec, n_in, n_out):
     """The nn.Sequential of a clgrad pipeline 'layer > layer > ...'."""
     parts = [p.strip() for p in spec.split(">") if p.strip()]
     last_linear = max(i for i, p in enumerate(parts) if hp(p)[0] == "linear")
-    layers, x = [], torch.zeros(2, n_in)
+    layers = []
+    x = torch.zeros(2, n_in, dtype=torch.long) if hp(parts[0])[0] == "embedding" else torch.zeros(2, n_in)
     for i, p in enumerate(parts):
         name, kv = hp(p)
         w = x.shape[-1]
-        if name == "linear":
+        if name == "embedding":
+            m = nn.Embedding(int(kv.get("vocab", n_out)), int(kv["dim"]))
+        elif name == "linear":
             out = int(kv["out"]) if "out" in kv else n_out
             assert "out" in kv or i == last_linear
             m = nn.Linear(w, out, bias=kv.get("bias", "1") in ("1", "true"))
@@ -437,13 +481,11 @@ def make_scheduler(spec, opt):
 
 def train_torch(case):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
-    x, t = read_csv(os.path.join(FIX, data + ".csv"))
-    classes = data in CLS
-    n_out = 3 if classes else 1
-    model = build_model(model_spec, x.shape[1], n_out)
+    x, y = read_data(data)
+    n_out = n_classes(data)
+    model = build_model(model_spec, N_IN[data], n_out)
     init = st_load(os.path.join(FIX, "init_%s.safetensors" % init_key(model_spec, n_out)))
     model.load_state_dict(init, strict=True)  # the torch file clgrad reads with --init
-    y = t.long() if classes else t.reshape(-1, 1)
     crit = make_loss(loss_spec)
     opt = make_optimizer(opt_spec, model.parameters(), lr)
     sched, interval = make_scheduler(sched_spec, opt)
@@ -453,7 +495,7 @@ def train_torch(case):
     for epoch in range(epochs):
         lsum = 0.0
         for b in range(0, x.shape[0], BATCH):
-            loss = crit(model(x[b:b + BATCH]), y[b:b + BATCH])
+            loss = loss_of(crit, data, model(x[b:b + BATCH]), y[b:b + BATCH])
             lsum += float(loss) * len(x[b:b + BATCH])
             (loss / k if k > 1 else loss).backward()
             micro += 1
@@ -484,8 +526,10 @@ def init_key(model_spec, n_out):
 
 def clgrad_args(case, out_path):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
-    n_out = 3 if data in CLS else 1
-    a = ["--data", "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data in CLS else ""), "--model", model_spec, "--loss", loss_spec,
+    n_out = n_classes(data)
+    src = ("text:@FIX@/tiny.txt,seq=%d" % SEQ if data == "txt" else
+           "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data in CLS else ""))
+    a = ["--data", src, "--model", model_spec, "--loss", loss_spec,
          "--optimizer", opt_spec, "--lr", repr(lr), "--epochs", str(epochs), "--batch-size", str(BATCH),
          "--no-shuffle", "--init", "@FIX@/init_%s.safetensors" % init_key(model_spec, n_out)]
     if sched_spec:
@@ -510,7 +554,7 @@ def main():
     # Starting weights: one file per model shape, torch's default init.
     done = set()
     for case in CASES:
-        n_out = 3 if case[1] in CLS else 1
+        n_out = n_classes(case[1])
         key = init_key(case[2], n_out)
         if key not in done:
             done.add(key)
@@ -540,7 +584,7 @@ def check(clgrad):
                 print("FAIL %-20s clgrad exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
                 bad += 1
                 continue
-            n_out = 3 if case[1] in CLS else 1
+            n_out = n_classes(case[1])
             model = build_model(case[2], N_IN[case[1]], n_out)
             model.load_state_dict(st_load(out), strict=True)  # clgrad's file loads into torch
             want = st_load(os.path.join(FIX, "want_%s.safetensors" % case[0]))
@@ -561,11 +605,10 @@ def check_eval(clgrad, case, weights, model):
         print("FAIL %-20s clgrad eval exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
         return 1
     got = json.loads(r.stdout)["loss"]
-    x, t = read_csv(os.path.join(FIX, case[1] + ".csv"))
-    y = t.long() if case[1] in CLS else t.reshape(-1, 1)
+    x, y = read_data(case[1], "test" if case[1] == "txt" else "train")
     model.eval()
     with torch.no_grad():
-        want = float(make_loss(case[3])(model(x), y))
+        want = float(loss_of(make_loss(case[3]), case[1], model(x), y))
     e = abs(got - want) / (RTOL * abs(want) + ATOL)
     print("%s %-20s eval loss %.7g, torch %.7g (%.3g of tolerance)" % (
         "ok  " if e <= 1 else "FAIL", case[0], got, want, e))

@@ -408,6 +408,48 @@ START_TEST(cnn_backends_and_errors)
 }
 END_TEST
 
+/* text:PATH[,seq=T]: byte-level language-model data; its errors name the
+ * file and value; a model trains and reports bits per byte. */
+START_TEST(text_data)
+{
+    FILE *f = fopen(P("t.txt"), "w");
+    for (int i = 0; i < 40; i++)
+        fputs("the quick brown fox jumps over the lazy dog. ", f);
+    fclose(f);
+    ck_assert_int_eq(run("train --data text:%s,seq=16 --model 'embedding:dim=8 > gru:hidden=8 > linear' "
+                         "--epochs 1 --batch-size 16 --json", P("t.txt")), 0);
+    ck_assert_msg(strstr(out, "\"test_bits_per_byte\"") != NULL, "%s", out);
+    ck_assert_int_eq(run("train --data text:%s,seq=16 --model transformer:d=8,heads=2,layers=1,seq=16 "
+                         "--epochs 1 --batch-size 16 --quiet --save %s", P("t.txt"), P("tf.safetensors")), 0);
+    clg_tensor_set *st = load(P("tf.safetensors"));
+    const char *names[] = { "0.weight", "1.weight", "2.self_attn.in_proj_weight", "2.linear1.weight",
+                            "2.norm2.bias", "3.weight", "4.weight", "4.bias" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(clg_tensor_set_find(st, names[i]) >= 0, "transformer preset lacks %s", names[i]);
+    int k = clg_tensor_set_find(st, "4.weight");
+    ck_assert_int_eq(st->t[k].shape.dim[0], 256); /* the vocabulary */
+    clg_tensor_set_free(st);
+    refused(run("train --data text:%s,seq=0", P("t.txt")), "seq=0 is not an integer", NULL);
+    refused(run("train --data text:%s,seq=100000", P("t.txt")), "samples of seq=100000", NULL);
+    f = fopen(P("empty.txt"), "w");
+    fclose(f);
+    refused(run("train --data text:%s", P("empty.txt")), "empty.txt: the file is empty", NULL);
+    f = fopen(P("bin.dat"), "wb");
+    for (int i = 0; i < 300; i++)
+        fputc(i % 7 == 0 ? 0 : i, f);
+    fclose(f);
+    refused(run("train --data text:%s", P("bin.dat")), "bin.dat: does not look like text", NULL);
+    refused(run("train --data text:%s --model 'embedding:dim=8 > attention:heads=3 > linear'",
+                P("t.txt")), "layer 1 (attention:heads=3): heads=3 does not divide the embedding 8",
+            NULL);
+    refused(run("train --data text:%s,seq=16 --model 'embedding:dim=8 > posembedding:max=8 > linear'",
+                P("t.txt")), "layer 1 (posembedding:max=8): max=8 is shorter than the sequence (16)",
+            NULL);
+    refused(run("train --data text:%s --model transformer:d=8,heads=2", P("t.txt")),
+            "needs positive d=, heads= and layers=", NULL);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -434,6 +476,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, batchnorm_buffers_and_modes);
     tcase_add_test(tc, dropout_backends_resume_eval);
     tcase_add_test(tc, cnn_backends_and_errors);
+    tcase_add_test(tc, text_data);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
