@@ -108,6 +108,7 @@ int cli_plot_check(const char *path);
 /* Commands */
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_sample(int argc, char **argv); /* sample.c */
 
 /* "clgrad: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

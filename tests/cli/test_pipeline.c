@@ -429,6 +429,31 @@ START_TEST(text_data)
     int k = clg_tensor_set_find(st, "4.weight");
     ck_assert_int_eq(st->t[k].shape.dim[0], 256); /* the vocabulary */
     clg_tensor_set_free(st);
+    /* sample: seeded, and the right-padded window is exact for causal
+     * models (the same greedy bytes whatever the window length) */
+    const char *lm = "embedding:dim=8 > gru:hidden=8 > linear";
+    ck_assert_int_eq(run("train --data text:%s,seq=16 --model '%s' --epochs 2 --batch-size 16 "
+                         "--optimizer adam --lr 0.02 --quiet --save %s", P("t.txt"), lm,
+                         P("lm.safetensors")), 0);
+    ck_assert_int_eq(run("sample --load %s --model '%s' --prompt 'the q' --tokens 3 --seq 8 --top-k 1",
+                         P("lm.safetensors"), lm), 0);
+    static char greedy[sizeof out];
+    snprintf(greedy, sizeof greedy, "%s", out);
+    ck_assert_msg(!strncmp(greedy, "the q", 5) && strlen(greedy) == 9, "'%s'", greedy);
+    ck_assert_int_eq(run("sample --load %s --model '%s' --prompt 'the q' --tokens 3 --seq 40 --top-k 1",
+                         P("lm.safetensors"), lm), 0);
+    ck_assert_str_eq(greedy, out);
+    ck_assert_int_eq(run("sample --load %s --model '%s' --prompt 'the' --tokens 30 --seq 16 --seed 4 "
+                         "--temperature 0.7", P("lm.safetensors"), lm), 0);
+    snprintf(greedy, sizeof greedy, "%s", out);
+    ck_assert_int_eq(run("sample --load %s --model '%s' --prompt 'the' --tokens 30 --seq 16 --seed 4 "
+                         "--temperature 0.7", P("lm.safetensors"), lm), 0);
+    ck_assert_str_eq(greedy, out);
+    refused(run("sample --model '%s'", lm), "needs --load FILE and --model SPEC", NULL);
+    refused(run("sample --load %s --model '%s' --temperature 0", P("lm.safetensors"), lm),
+            "--temperature 0 is not a number", NULL);
+    refused(run("sample --load %s --model 'embedding:dim=8 > gru:hidden=8 > last > linear'",
+                P("lm.safetensors")), "not next-byte logits", NULL);
     refused(run("train --data text:%s,seq=0", P("t.txt")), "seq=0 is not an integer", NULL);
     refused(run("train --data text:%s,seq=100000", P("t.txt")), "samples of seq=100000", NULL);
     f = fopen(P("empty.txt"), "w");
