@@ -183,7 +183,9 @@ clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf
  * For callers that load weights (a nan weight trains to nan). */
 clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, const char *what);
 /* Writes to a temporary name in the same directory, flushes it to disk and
- * renames it over path, so path always holds a complete file. */
+ * renames it over path, so path always holds a complete file. An I32 tensor
+ * named "num_batches_tracked" or "*.num_batches_tracked" is written as I64,
+ * as PyTorch's BatchNorm keeps it (the reader narrows it back). */
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s);
 
 /* Store <-> file. names/n select store tensors (NULL/0: all of them), in
