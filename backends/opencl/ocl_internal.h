@@ -35,6 +35,7 @@ enum {
     K_RAND_UNIFORM,
     K_IM2COL,
     K_COL2IM,
+    K_SOFTMAX_WG,
     K_COUNT
 };
 extern OCL_INTERNAL const char *const ocl_kernel_names[K_COUNT];

@@ -449,6 +449,19 @@ static clg_status exec_softmax(clg_bk_device *dev, const clg_bk_op *op)
     clg_status s = axis_split(dev, op, x, clg_param_int(&op->params, CLG_P_AXIS), &rows, &len, &inner);
     if (s != CLG_OK)
         return s;
+    if (len >= 64) { /* long rows (attention over T): a work-group per row */
+        size_t cap = ocl_pick_local(dev, K_SOFTMAX_WG), L = 1;
+        while (L * 2 <= cap && (int64_t)L * 2 <= len)
+            L *= 2;
+        kargs w = kbegin(dev, K_SOFTMAX_WG);
+        a_int(&w, op->op == CLG_OP_LOG_SOFTMAX);
+        a_int(&w, len);
+        a_int(&w, inner);
+        a_tensor(&w, x);
+        a_tensor(&w, o);
+        a_local(&w, L * sizeof(cl_float));
+        return launch(dev, op, &w, K_SOFTMAX_WG, (size_t)rows * L, L);
+    }
     kargs a = kbegin(dev, K_SOFTMAX);
     a_int(&a, op->op == CLG_OP_LOG_SOFTMAX);
     a_int(&a, rows);

@@ -293,6 +293,12 @@ const tc_case tc_cases[] = {
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
       .classes = 4 },
 
+    /* long rows: the OpenCL backend switches to a work-group per row */
+    { .name = "softmax_long_row", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(3, 300) }, .gen = G_WIDE, .axis = -1, .no_grad = 1 },
+    { .name = "log_softmax_long_strided", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 130, 3) }, .axis = 1, .no_grad = 1 },
+
     /* image windows: im2col and its adjoint col2im (stride, padding, dilation,
      * overlaps, a non-zero pad value as max pooling uses) */
     { .name = "im2col_3x3_pad1", .kind = T_IM2COL, .n_in = 1, .in = { SH(2, 3, 5, 6) },
