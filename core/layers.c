@@ -452,7 +452,7 @@ static clg_t gate(clg_graph *g, clg_t a, int k, int64_t h)
 clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, clg_recurrent_kind kind,
                     int64_t hidden, int layers, clg_rng *rng)
 {
-    static const char *const what[] = { "rnn", "lstm", "gru" };
+    static const char *const what[] = { "rnn", "rnn", "lstm", "gru" };
     const char *layer = (unsigned)kind <= CLG_GRU ? what[kind] : "recurrent";
     if (!layer_begin(g, st, layer, prefix, x))
         return CLG_NONE;
