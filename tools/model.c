@@ -21,6 +21,7 @@ static const char *const out_layers[] = { NULL, "sigmoid", "softmax", "logsoftma
                      "lstm:H[,layers=L,dim=D], transformer:d=D,heads=H,layers=L[,ff=F,seq=T]; or a pipeline of layers joined by '>' " \
                      "(see clgrad layers); or @FILE"
 #define MAX_SPEC (1 << 20)
+#define W(n) ((n) > 40 ? 40 : (int)(n)) /* a quoted word, cut short */
 
 /* Index of the n-byte word w in names[count], or -1. */
 static int word_index(const char *const *names, int count, const char *w, size_t n)
@@ -43,6 +44,8 @@ static void append(char *buf, size_t cap, size_t *used, const char *s)
 /* Expands "linear[:out=...]" or "mlp:..." into pipeline text. */
 static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t cap)
 {
+    /* Messages quote the spec and the bad word, both cut short. */
+    const char *sp = cli_short(spec);
     int linear = strcmp(spec, "linear") == 0 || strncmp(spec, "linear:", 7) == 0;
     if (!linear && strncmp(spec, "mlp:", 4) != 0) {
         size_t n = strcspn(spec, ":");
@@ -51,9 +54,9 @@ static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t c
                                      "--model %s: '%.*s' is a layer, not a preset: a value "
                                      "without '>' names a preset; write a pipeline as "
                                      "'layer > layer > ...' (a lone layer as '%s >')",
-                                     spec, (int)n, spec, spec);
+                                     sp, W(n), spec, sp);
         return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "--model %s: unknown model '%.*s' (known: %s)",
-                                 spec, (int)n, spec, KNOWN_MODELS);
+                                 sp, W(n), spec, KNOWN_MODELS);
     }
     int64_t hidden[64];
     int n_hidden = 0, act = 0, outl = 0;
@@ -65,28 +68,33 @@ static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t c
             if (act < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown activation '%.*s' (known: relu, tanh, "
-                                         "sigmoid, gelu)", spec, (int)(n - 4), p + 4);
+                                         "sigmoid, gelu)", sp, W(n - 4), p + 4);
         } else if (strncmp(p, "out=", 4) == 0) {
             outl = word_index(out_names, 4, p + 4, n - 4);
             if (outl < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown output layer '%.*s' (known: none, "
-                                         "sigmoid, softmax, log_softmax)", spec, (int)(n - 4), p + 4);
+                                         "sigmoid, softmax, log_softmax)", sp, W(n - 4), p + 4);
         } else if (linear) {
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                     "--model %s: linear takes only out=... (got '%.*s')", spec,
-                                     (int)n, p);
+                                     "--model %s: linear takes only out=... (got '%.*s')", sp,
+                                     W(n), p);
         } else {
             char *end;
             errno = 0;
             long long h = strtoll(p, &end, 10);
-            if (end == p || end != p + n || errno || h <= 0 || h > (1 << 24))
+            if (end == p || end != p + n)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                          "--model %s: hidden size '%.*s' is not a positive integer",
-                                         spec, (int)n, p);
+                                         sp, W(n), p);
+            if (errno == ERANGE || h <= 0 || h > (1 << 24))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--model %s: hidden size '%.*s' is out of range: must be %s",
+                                         sp, W(n), p, h <= 0 && errno != ERANGE ? "at least 1"
+                                                                              : "at most 16777216");
             if (n_hidden == 64)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most %d hidden layers",
-                                         spec, 64);
+                                         sp, 64);
             hidden[n_hidden++] = h;
         }
         p += n;
@@ -95,7 +103,7 @@ static clg_status expand_mlp(clg_ctx *ctx, const char *spec, char *out, size_t c
     }
     if (n_hidden == 0 && !linear)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "--model %s: mlp needs at least one hidden size (mlp:H1,H2,...)", spec);
+                                 "--model %s: mlp needs at least one hidden size (mlp:H1,H2,...)", sp);
     size_t used = 0;
     out[0] = '\0';
     char part[64];
@@ -133,7 +141,7 @@ static clg_status expand_cnn(clg_ctx *ctx, const char *spec, char *out, size_t c
             fc = strtoll(item + 3, &end, 10);
             if (end == item + 3 || *end || fc < 1 || fc > (1 << 24))
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: fc=%s is not a positive "
-                                         "integer", spec, item + 3);
+                                         "integer", cli_short(spec), item + 3);
         } else if (!strncmp(item, "bn=", 3)) {
             if (strcmp(item + 3, "0") && strcmp(item + 3, "1"))
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: bn=%s is not 0 or 1",
@@ -143,17 +151,17 @@ static clg_status expand_cnn(clg_ctx *ctx, const char *spec, char *out, size_t c
             double d = strtod(item + 8, &end);
             if (end == item + 8 || *end || !(d >= 0 && d < 1))
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: dropout=%s is not in "
-                                         "[0, 1)", spec, item + 8);
+                                         "[0, 1)", cli_short(spec), item + 8);
             memcpy(drop, item + 8, strlen(item + 8) + 1);
         } else {
             long long c = strtoll(item, &end, 10);
             if (end == item || *end || c < 1 || c > (1 << 20))
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                          "--model %s: channel count '%s' is not a positive integer "
-                                         "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", spec, item);
+                                         "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", cli_short(spec), item);
             if (n == 32)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most 32 convolutions",
-                                         spec);
+                                         cli_short(spec));
             chans[n++] = c;
         }
         p += len;
@@ -163,7 +171,7 @@ static clg_status expand_cnn(clg_ctx *ctx, const char *spec, char *out, size_t c
     if (!n)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                  "--model %s: cnn needs at least one channel count "
-                                 "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", spec);
+                                 "(cnn:C1,C2,...[,fc=H][,bn=1][,dropout=P])", cli_short(spec));
     size_t used = 0;
     char part[160];
     out[0] = '\0';
@@ -214,7 +222,7 @@ static clg_status expand_seq(clg_ctx *ctx, const char *spec, char *out, size_t c
         long long h = strtoll(p, &end, 10);
         if (end == p || (*end && *end != ',') || h < 1 || h > (1 << 16))
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: hidden size '%.*s' is not "
-                                     "a positive integer (lstm:H[,layers=L,dim=D])", spec,
+                                     "a positive integer (lstm:H[,layers=L,dim=D])", cli_short(spec),
                                      (int)strcspn(p, ","), p);
         const char *rest = *end ? end + 1 : end;
         long long l = preset_int(rest, "layers", 1, &bad), d = preset_int(rest, "dim", 64, &bad);
@@ -222,12 +230,12 @@ static clg_status expand_seq(clg_ctx *ctx, const char *spec, char *out, size_t c
             size_t n = strcspn(q, ",");
             if (strncmp(q, "layers=", 7) && strncmp(q, "dim=", 4))
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: unknown key '%.*s' "
-                                         "(lstm:H[,layers=L,dim=D])", spec, (int)n, q);
+                                         "(lstm:H[,layers=L,dim=D])", cli_short(spec), W(n), q);
             q += n + (q[n] == ',');
         }
         if (bad)
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: layers and dim must be "
-                                     "positive integers", spec);
+                                     "positive integers", cli_short(spec));
         snprintf(out, cap, "embedding:dim=%lld > lstm:hidden=%lld,layers=%lld > linear", d, h, l);
         return CLG_OK;
     }
@@ -237,7 +245,7 @@ static clg_status expand_seq(clg_ctx *ctx, const char *spec, char *out, size_t c
         if (strncmp(q, "d=", 2) && strncmp(q, "heads=", 6) && strncmp(q, "layers=", 7) &&
             strncmp(q, "ff=", 3) && strncmp(q, "seq=", 4))
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: unknown key '%.*s' "
-                                     "(transformer:d=D,heads=H,layers=L[,ff=F,seq=T])", spec, (int)n, q);
+                                     "(transformer:d=D,heads=H,layers=L[,ff=F,seq=T])", cli_short(spec), W(n), q);
         q += n + (q[n] == ',');
     }
     long long d = preset_int(rest, "d", 0, &bad), h = preset_int(rest, "heads", 0, &bad);
@@ -245,9 +253,9 @@ static clg_status expand_seq(clg_ctx *ctx, const char *spec, char *out, size_t c
     long long ff = preset_int(rest, "ff", 4 * (d > 0 ? d : 1), &bad), t = preset_int(rest, "seq", 64, &bad);
     if (bad || !d || !h || !l)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: needs positive d=, heads= and "
-                                 "layers= (ff= and seq= positive if given)", spec);
+                                 "layers= (ff= and seq= positive if given)", cli_short(spec));
     if (l > 48)
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most 48 layers", spec);
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most 48 layers", cli_short(spec));
     size_t used = 0;
     char part[160];
     out[0] = '\0';
@@ -588,4 +596,33 @@ clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_
     }
     *pred = x;
     return CLG_OK;
+}
+
+int cli_model_same(const cli_model *a, const cli_model *b, char *detail, size_t len)
+{
+    detail[0] = '\0';
+    if (a->flatten_input != b->flatten_input || a->n != b->n) {
+        snprintf(detail, len, ": %d layers instead of %d%s", a->n, b->n,
+                 a->flatten_input != b->flatten_input ? ", flattened input or not" : "");
+        return 0;
+    }
+    for (int i = 0; i < a->n; i++) {
+        const cli_layer *x = &a->layer[i], *y = &b->layer[i];
+        int same = x->def == y->def && x->given == y->given && x->n_list == y->n_list;
+        for (int k = 0; same && k < CLI_LAYER_KEYS; k++)
+            same = x->v[k] == y->v[k];
+        for (int k = 0; same && k < x->n_list; k++)
+            same = x->list[k] == y->list[k];
+        if (!same) {
+            static const char *const acts[] = { "relu", "tanh", "sigmoid", "gelu", "leakyrelu" };
+            int ax = word_index(acts, 5, cli_layer_defs[x->def].name,
+                                strlen(cli_layer_defs[x->def].name));
+            int ay = word_index(acts, 5, cli_layer_defs[y->def].name,
+                                strlen(cli_layer_defs[y->def].name));
+            snprintf(detail, len, ": layer %d is %s%.150s instead of %.150s", i,
+                     ax >= 0 && ay >= 0 ? "the activation " : "", x->spec, y->spec);
+            return 0;
+        }
+    }
+    return 1;
 }
