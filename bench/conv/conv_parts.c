@@ -72,6 +72,18 @@ int main(int argc, char **argv)
         clg_t wt = clg_full(g, &CLG_SHAPE(o, c * 9), 0.01f);
         double t_mm = time_plan(g, dev, clg_matmul(g, wt, ci, 0, 0), cols, cn * 4, reps);
         clg_graph_free(g);
+        /* the same product as one GEMM: [O, C*9] @ [C*9, N*L] (the batch folded into N) */
+        g = clg_graph_new(ctx);
+        ci = clg_input(g, "x", CLG_F32, &CLG_SHAPE(c * 9, (int64_t)n * oh * oh));
+        wt = clg_full(g, &CLG_SHAPE(o, c * 9), 0.01f);
+        double t_mm1 = time_plan(g, dev, clg_matmul(g, wt, ci, 0, 0), cols, cn * 4, reps);
+        clg_graph_free(g);
+        /* the permute that folding needs: [N, C*9, L] -> [C*9, N, L] */
+        g = clg_graph_new(ctx);
+        ci = clg_input(g, "x", CLG_F32, &CLG_SHAPE(n, c * 9, oh * oh));
+        static const int perm[3] = { 1, 0, 2 };
+        double t_perm = time_plan(g, dev, clg_permute(g, ci, perm), cols, cn * 4, reps);
+        clg_graph_free(g);
         /* col2im alone (im2col's adjoint: the input gradient's data movement) */
         g = clg_graph_new(ctx);
         ci = clg_input(g, "x", CLG_F32, &CLG_SHAPE(n, c * 9, oh * oh));
@@ -79,8 +91,9 @@ int main(int argc, char **argv)
                                  cn * 4, reps);
         clg_graph_free(g);
         double flops = 2.0 * n * o * (double)c * 9 * oh * oh;
-        printf("conv %2d->%2d on %dx%d: im2col %.2f  gemm %.2f (%.1f GFLOP/s)  col2im %.2f\n", c, o,
-               h, h, t_im, t_mm, flops / (t_mm * 1e6), t_c2i);
+        printf("conv %2d->%2d on %dx%d: im2col %.2f  gemm per image %.2f (%.1f GFLOP/s)  one gemm "
+               "%.2f (%.1f GFLOP/s) + permute %.2f  col2im %.2f\n", c, o, h, h, t_im, t_mm,
+               flops / (t_mm * 1e6), t_mm1, flops / (t_mm1 * 1e6), t_perm, t_c2i);
         free(cols);
         free(x);
     }
