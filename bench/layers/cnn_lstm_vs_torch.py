@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Speed of the CPU backend against PyTorch on the same models, data and
-batch: a CNN epoch on 28x28 images (the `cnn:32,64` preset, batch 128) and an
-LSTM language-model epoch on bytes (`lstm:128`, seq 64, batch 32). Both sides
+batch: a CNN epoch on 28x28 images (the `cnn:32,64` preset, batch 128), an
+LSTM language-model epoch on bytes (`lstm:128`, seq 64, batch 32) and a
+causal Transformer one (`transformer:d=64,heads=4,layers=2,seq=64`). Both sides
 train one epoch with SGD after a warm-up; samples per second are printed and
 their ratio. The data are random (speed does not depend on them), written as
 MNIST-format IDX files and a text file in a temporary directory.
@@ -45,7 +46,22 @@ else:
     class LSTMSeq(nn.LSTM):
         def forward(self, v):
             return super().forward(v)[0]
-    m = nn.Sequential(nn.Embedding(256, 64), LSTMSeq(64, 128, batch_first=True), nn.Linear(128, 256))
+    if kind == "lstm":
+        m = nn.Sequential(nn.Embedding(256, 64), LSTMSeq(64, 128, batch_first=True), nn.Linear(128, 256))
+    else:
+        class Pos(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.weight = nn.Parameter(torch.randn(T, 64))
+            def forward(self, v):
+                return v + self.weight
+        mask = torch.triu(torch.full((T, T), float("-inf")), 1)
+        class Enc(nn.TransformerEncoderLayer):
+            def forward(self, v):
+                return super().forward(v, src_mask=mask)
+        m = nn.Sequential(nn.Embedding(256, 64), Pos(),
+                          *[Enc(64, 4, 256, 0.1, batch_first=True, norm_first=True) for _ in range(2)],
+                          nn.LayerNorm(64), nn.Linear(64, 256))
     B = 32
 opt = torch.optim.SGD(m.parameters(), lr=0.01)
 crit = nn.CrossEntropyLoss()
@@ -96,7 +112,10 @@ def main():
                 ("cnn:32,64 (batch 128)", ["--data", "mnist:" + d,
                                            "--model", "cnn:32,64", "--batch-size", "128"], "cnn", d),
                 ("lstm:128 seq 64 (batch 32)", ["--data", "text:%s,seq=64" % txt, "--model",
-                                                "lstm:128,dim=64", "--batch-size", "32"], "lstm", txt)):
+                                                "lstm:128,dim=64", "--batch-size", "32"], "lstm", txt),
+                ("transformer d64 h4 x2 seq 64 (batch 32)",
+                 ["--data", "text:%s,seq=64" % txt, "--model",
+                  "transformer:d=64,heads=4,layers=2,seq=64", "--batch-size", "32"], "transformer", txt)):
             c = clgrad_rate(args)
             r = subprocess.run([tp, "-c", TORCH_SIDE, kind, path, str(N_IMG), str(threads)],
                                capture_output=True, text=True)
@@ -104,9 +123,9 @@ def main():
                 sys.exit("torch failed: " + r.stderr)
             t = float(r.stdout)
             rows.append((name, c, t))
-        print("model                         clgrad samples/s  torch samples/s  ratio")
+        print("model                                    clgrad samples/s  torch samples/s  ratio")
         for name, c, t in rows:
-            print("%-30s %14.1f %16.1f %6.2f" % (name, c, t, c / t))
+            print("%-41s %14.1f %16.1f %6.2f" % (name, c, t, c / t))
 
 
 if __name__ == "__main__":
