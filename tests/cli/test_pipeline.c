@@ -454,6 +454,25 @@ START_TEST(text_data)
             "--temperature 0 is not a number", NULL);
     refused(run("sample --load %s --model 'embedding:dim=8 > gru:hidden=8 > last > linear'",
                 P("lm.safetensors")), "not next-byte logits", NULL);
+    /* language models train alike on CPU and OpenCL (dropout included) */
+    const char *lms[] = { "embedding:dim=8 > lstm:hidden=8,layers=2 > linear",
+                          "embedding:dim=8 > posembedding > transformer:heads=2,ff=16,causal=1,"
+                          "activation=gelu > layernorm > linear" };
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(run("train --data text:%s,seq=16 --model '%s' --epochs 1 --batch-size 16 "
+                             "--optimizer sgd:momentum=0.9 --lr 0.1 --seed 3 --backend cpu --quiet "
+                             "--save %s", P("t.txt"), lms[i], P("lm_cpu.safetensors")), 0);
+        int orc = run("train --data text:%s,seq=16 --model '%s' --epochs 1 --batch-size 16 "
+                      "--optimizer sgd:momentum=0.9 --lr 0.1 --seed 3 --backend opencl --quiet "
+                      "--save %s", P("t.txt"), lms[i], P("lm_ocl.safetensors"));
+        if (orc != 0 && (strstr(err, "opencl") || strstr(err, "OpenCL"))) {
+            printf("SKIP: %s on opencl: %s", lms[i], err);
+            continue;
+        }
+        ck_assert_msg(orc == 0, "%s", err);
+        double w = worst(P("lm_cpu.safetensors"), P("lm_ocl.safetensors"));
+        ck_assert_msg(w <= 1, "%s: cpu and opencl weights differ by %g of 1e-4 relative", lms[i], w);
+    }
     refused(run("train --data text:%s,seq=0", P("t.txt")), "seq=0 is not an integer", NULL);
     refused(run("train --data text:%s,seq=100000", P("t.txt")), "samples of seq=100000", NULL);
     f = fopen(P("empty.txt"), "w");
