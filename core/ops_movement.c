@@ -2,6 +2,8 @@
  * concat; builders and backward rules. */
 #include "ops_internal.h"
 
+#include <stdio.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -202,6 +204,90 @@ clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis)
 
 /* ------------------------------------------------------------ backward */
 
+/* ------------------------------------------------------- im2col, col2im */
+
+int clg_window2d_out(const clg_window2d *w, int64_t h, int64_t wd, int64_t out[2], char *err,
+                     size_t errlen)
+{
+    int64_t in[2] = { h, wd };
+    for (int k = 0; k < 2; k++) {
+        if (w->kernel[k] < 1 || w->stride[k] < 1 || w->dilation[k] < 1 || w->pad[k] < 0 ||
+            w->kernel[k] > (1 << 20) || w->stride[k] > (1 << 20) || w->dilation[k] > (1 << 20) ||
+            w->pad[k] > (1 << 20)) {
+            if (err)
+                snprintf(err, errlen, "kernel %dx%d, stride %dx%d, dilation %dx%d must be >= 1 "
+                         "and padding %dx%d >= 0", w->kernel[0], w->kernel[1], w->stride[0],
+                         w->stride[1], w->dilation[0], w->dilation[1], w->pad[0], w->pad[1]);
+            return 0;
+        }
+        int64_t span = (int64_t)w->dilation[k] * (w->kernel[k] - 1) + 1;
+        int64_t room = in[k] + 2 * (int64_t)w->pad[k];
+        if (in[k] < 1 || span > room) {
+            if (err)
+                snprintf(err, errlen, "the %s window spans %lld but the input is %lld%s",
+                         k ? "horizontal" : "vertical", (long long)span, (long long)in[k],
+                         w->pad[k] ? " plus padding" : "");
+            return 0;
+        }
+        out[k] = (room - span) / w->stride[k] + 1;
+    }
+    return 1;
+}
+
+static clg_params window_params(const clg_window2d *w, float pad_value)
+{
+    clg_params p = { { 0 } };
+    for (int k = 0; k < 2; k++) {
+        clg_param_set_i64(&p, CLG_P_KERNEL + k, w->kernel[k]);
+        clg_param_set_i64(&p, CLG_P_STRIDE + k, w->stride[k]);
+        clg_param_set_i64(&p, CLG_P_PADDING + k, w->pad[k]);
+        clg_param_set_i64(&p, CLG_P_DILATION + k, w->dilation[k]);
+    }
+    clg_param_set_f32(&p, CLG_P_SCALAR, pad_value);
+    return p;
+}
+
+clg_t clg_im2col(clg_graph *g, clg_t x, const clg_window2d *w, float pad_value)
+{
+    if (bad(g, "im2col", x) || need_dtype(g, "im2col", "input", x, CLG_F32))
+        return CLG_NONE;
+    if (!w)
+        return clg__graph_fail(g, "im2col: window is NULL");
+    clg_shape s = shp(g, x);
+    if (s.ndim != 4)
+        return clg__graph_fail(g, "im2col: input %s is not [N, C, H, W]", SS(&s));
+    int64_t o[2];
+    char why[256];
+    if (!clg_window2d_out(w, s.dim[2], s.dim[3], o, why, sizeof why))
+        return clg__graph_fail(g, "im2col: input %s: %s", SS(&s), why);
+    clg_shape out = CLG_SHAPE(s.dim[0], s.dim[1] * w->kernel[0] * w->kernel[1], o[0] * o[1]);
+    if (check_shape(g, "im2col", &out))
+        return CLG_NONE;
+    clg_params p = window_params(w, pad_value);
+    return add1(g, CLG_OP_IM2COL, CLG_F32, &out, x, &p);
+}
+
+clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shape *image)
+{
+    if (bad(g, "col2im", cols) || need_dtype(g, "col2im", "input", cols, CLG_F32))
+        return CLG_NONE;
+    if (!w || !image)
+        return clg__graph_fail(g, "col2im: %s is NULL", !w ? "window" : "image shape");
+    clg_shape s = shp(g, cols);
+    int64_t o[2];
+    char why[256];
+    if (image->ndim != 4 || !clg_window2d_out(w, image->dim[2], image->dim[3], o, why, sizeof why))
+        return clg__graph_fail(g, "col2im: image %s: %s", SS(image),
+                               image->ndim != 4 ? "not [N, C, H, W]" : why);
+    clg_shape want = CLG_SHAPE(image->dim[0], image->dim[1] * w->kernel[0] * w->kernel[1],
+                               o[0] * o[1]);
+    if (!shape_eq(&s, &want))
+        return clg__graph_fail(g, "col2im: columns %s do not match image %s (expected %s)", SS(&s),
+                               SS(image), SS(&want));
+    clg_params p = window_params(w, 0.0f);
+    return add1(g, CLG_OP_COL2IM, CLG_F32, image, cols, &p);
+}
+
 int clg__backward_movement(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
                      clg_t *d)
 {
@@ -231,6 +317,15 @@ int clg__backward_movement(clg_graph *g, const clg_node *np, clg_t y, clg_t G, c
         d[0] = clg__node_add(g, n.op == CLG_OP_SLICE ? CLG_OP_PAD : CLG_OP_SLICE, CLG_F32, &sx,
                              &G, 1, &n.params);
         break;
+    case CLG_OP_IM2COL:
+    case CLG_OP_COL2IM: {
+        /* each is the other's adjoint with the same window; padding drops out */
+        clg_params p = n.params;
+        clg_param_set_f32(&p, CLG_P_SCALAR, 0.0f);
+        d[0] = clg__node_add(g, n.op == CLG_OP_IM2COL ? CLG_OP_COL2IM : CLG_OP_IM2COL, CLG_F32,
+                             &sx, &G, 1, &p);
+        break;
+    }
     case CLG_OP_CONCAT: {
         int ax = clg_param_int(&n.params, CLG_P_AXIS);
         int64_t off = 0;

@@ -33,4 +33,9 @@ CLG_DATA_INTERNAL const char *clg__file_kind(unsigned mode);
  * anything but a regular file. */
 CLG_DATA_INTERNAL clg_status clg__check_output(clg_ctx *ctx, const char *path);
 
+/* datasets.c: a data set of n samples of nf features with class labels
+ * (label_len per sample), contents uninitialised; NULL when out of memory. */
+CLG_DATA_INTERNAL clg_dataset *clg__dataset_alloc(int64_t n, int64_t nf, int64_t classes,
+                                                  int64_t label_len);
+
 #endif

@@ -29,7 +29,8 @@ clg_shape clg_dataset_sample_shape(const clg_dataset *ds)
 }
 
 /* A data set with room for n samples (contents uninitialised). */
-static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t classes)
+static clg_dataset *dataset_alloc_l(int64_t n, int64_t nf, int64_t nt, int64_t classes,
+                                    int64_t label_len)
 {
     clg_dataset *ds = calloc(1, sizeof *ds);
     if (!ds)
@@ -41,8 +42,10 @@ static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t cla
     ds->n_targets = classes > 0 ? 0 : nt;
     ds->classes = classes;
     ds->x = malloc((size_t)(n * nf > 0 ? n * nf : 1) * sizeof(float));
+    ds->label_len = label_len > 1 ? label_len : 0;
     if (classes > 0)
-        ds->labels = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+        ds->labels = malloc((size_t)(n * (label_len > 1 ? label_len : 1) > 0
+                                         ? n * (label_len > 1 ? label_len : 1) : 1) * sizeof(int32_t));
     else
         ds->y = malloc((size_t)(n * nt > 0 ? n * nt : 1) * sizeof(float));
     if (!ds->x || (!ds->y && !ds->labels)) {
@@ -50,6 +53,16 @@ static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t cla
         return NULL;
     }
     return ds;
+}
+
+static clg_dataset *dataset_alloc(int64_t n, int64_t nf, int64_t nt, int64_t classes)
+{
+    return dataset_alloc_l(n, nf, nt, classes, 1);
+}
+
+clg_dataset *clg__dataset_alloc(int64_t n, int64_t nf, int64_t classes, int64_t label_len)
+{
+    return dataset_alloc_l(n, nf, 0, classes, label_len);
 }
 
 clg_status clg_dataset_synthetic(clg_ctx *ctx, int64_t n, uint64_t seed, clg_dataset **out)
@@ -197,9 +210,10 @@ static void copy_sample(const clg_dataset *from, int64_t src_i, clg_dataset *to,
 {
     memcpy(to->x + dst_i * to->n_features, from->x + src_i * from->n_features,
            (size_t)from->n_features * sizeof(float));
-    if (from->labels)
-        to->labels[dst_i] = from->labels[src_i];
-    else
+    if (from->labels) {
+        const int64_t ll = clg_dataset_label_len(from);
+        memcpy(to->labels + dst_i * ll, from->labels + src_i * ll, (size_t)ll * sizeof(int32_t));
+    } else
         memcpy(to->y + dst_i * to->n_targets, from->y + src_i * from->n_targets,
                (size_t)from->n_targets * sizeof(float));
 }
@@ -230,12 +244,16 @@ clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, u
                                  frac, (long long)ds->n, (long long)nv, (long long)(ds->n - nv));
     int64_t nt = ds->n - nv;
     int64_t *perm = malloc((size_t)ds->n * sizeof *perm);
-    clg_dataset *a = dataset_alloc(nt, ds->n_features, ds->n_targets, ds->classes);
-    clg_dataset *b = dataset_alloc(nv, ds->n_features, ds->n_targets, ds->classes);
-    if (a)
+    clg_dataset *a = dataset_alloc_l(nt, ds->n_features, ds->n_targets, ds->classes, ds->label_len);
+    clg_dataset *b = dataset_alloc_l(nv, ds->n_features, ds->n_targets, ds->classes, ds->label_len);
+    if (a) {
         a->sample_shape = clg_dataset_sample_shape(ds);
-    if (b)
+        a->dtype = ds->dtype;
+    }
+    if (b) {
         b->sample_shape = clg_dataset_sample_shape(ds);
+        b->dtype = ds->dtype;
+    }
     if (!perm || !a || !b) {
         free(perm);
         clg_dataset_free(a);
@@ -288,7 +306,7 @@ clg_status clg_batcher_new(clg_ctx *ctx, const clg_dataset *ds, int64_t batch_si
     b->order = malloc((size_t)ds->n * sizeof *b->order);
     b->x = malloc((size_t)(batch_size * ds->n_features) * sizeof(float));
     if (ds->labels)
-        b->labels = malloc((size_t)batch_size * sizeof(int32_t));
+        b->labels = malloc((size_t)(batch_size * clg_dataset_label_len(ds)) * sizeof(int32_t));
     else
         b->y = malloc((size_t)(batch_size * (ds->n_targets ? ds->n_targets : 1)) * sizeof(float));
     if (!b->order || !b->x || (!b->labels && !b->y)) {
@@ -326,7 +344,8 @@ int clg_batcher_next(clg_batcher *b, clg_batch *out)
     int64_t k = b->end - b->pos < b->batch ? b->end - b->pos : b->batch;
     const clg_dataset *ds = b->ds;
     clg_dataset view = { .n = k, .n_features = ds->n_features, .n_targets = ds->n_targets,
-                         .classes = ds->classes, .x = b->x, .y = b->y, .labels = b->labels };
+                         .classes = ds->classes, .x = b->x, .y = b->y, .labels = b->labels,
+                         .label_len = ds->label_len };
     for (int64_t i = 0; i < k; i++)
         copy_sample(ds, b->order[b->pos + i], &view, i);
     b->pos += k;

@@ -675,6 +675,21 @@ clg_status clg_safetensors_read(clg_ctx *ctx, const char *path, clg_tensor_set *
 
 /* ---------------------------------------------------------------- writing */
 
+/* Names PyTorch stores as int64 (BatchNorm's counter). */
+static int is_int64_name(const char *name)
+{
+    static const char tail[] = "num_batches_tracked";
+    size_t n = strlen(name), t = sizeof tail - 1;
+    return n >= t && !strcmp(name + n - t, tail) && (n == t || name[n - t - 1] == '.');
+}
+
+static void free_wide(void **wide, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(wide[i]);
+    free(wide);
+}
+
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s)
 {
     if (!path || !s)
@@ -690,9 +705,32 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
             ok = json_object_object_add(m, s->meta_key[i],
                                         json_object_new_string(s->meta_val[i])) == 0;
     }
+    /* PyTorch keeps BatchNorm's num_batches_tracked as int64: an I32 tensor
+     * of that name is written widened to I64 (the reader narrows it back),
+     * so the file loads into torch with load_state_dict(strict=True). */
+    void **wide = calloc((size_t)(s->n ? s->n : 1), sizeof *wide);
+    if (!wide) {
+        json_object_put(root);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (int i = 0; ok && i < s->n; i++) {
+        const clg_named_tensor *t = &s->t[i];
+        if (t->dtype == CLG_I32 && is_int64_name(t->name)) {
+            size_t n = t->bytes / 4;
+            int64_t *w = malloc(n ? n * 8 : 1);
+            ok = w != NULL;
+            for (size_t k = 0; ok && k < n; k++) {
+                int32_t v;
+                memcpy(&v, (const char *)t->data + 4 * k, 4);
+                w[k] = v; /* little-endian hosts, as the rest of this file */
+            }
+            wide[i] = w;
+        }
+    }
     uint64_t off = 0;
     for (int i = 0; ok && i < s->n; i++) {
         const clg_named_tensor *t = &s->t[i];
+        size_t bytes = wide[i] ? t->bytes * 2 : t->bytes;
         json_object *e = json_object_new_object();
         json_object *shape = json_object_new_array();
         json_object *offs = json_object_new_array();
@@ -700,9 +738,11 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
         for (int d = 0; ok && d < t->shape.ndim; d++)
             ok = json_object_array_add(shape, json_object_new_int64(t->shape.dim[d])) == 0;
         ok = ok && json_object_array_add(offs, json_object_new_int64((int64_t)off)) == 0;
-        ok = ok && json_object_array_add(offs, json_object_new_int64((int64_t)(off + t->bytes))) == 0;
+        ok = ok && json_object_array_add(offs, json_object_new_int64((int64_t)(off + bytes))) == 0;
         ok = ok && json_object_object_add(e, "dtype",
-                                          json_object_new_string(t->dtype == CLG_I32 ? "I32" : "F32")) == 0;
+                                          json_object_new_string(wide[i] ? "I64"
+                                                                 : t->dtype == CLG_I32 ? "I32"
+                                                                                       : "F32")) == 0;
         ok = ok && json_object_object_add(e, "shape", shape) == 0;
         shape = NULL;
         ok = ok && json_object_object_add(e, "data_offsets", offs) == 0;
@@ -713,10 +753,11 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
             json_object_put(offs);
             json_object_put(e);
         }
-        off += t->bytes;
+        off += bytes;
     }
     if (!ok) {
         json_object_put(root);
+        free_wide(wide, s->n);
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     const char *js = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
@@ -726,6 +767,7 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
     char *hdr = malloc(8 + hl);
     if (!hdr) {
         json_object_put(root);
+        free_wide(wide, s->n);
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
     }
     for (int i = 0; i < 8; i++)
@@ -744,11 +786,12 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
         pieces[0] = hdr;
         sizes[0] = 8 + hl;
         for (int i = 0; i < s->n; i++) {
-            pieces[i + 1] = s->t[i].data;
-            sizes[i + 1] = s->t[i].bytes;
+            pieces[i + 1] = wide[i] ? wide[i] : s->t[i].data;
+            sizes[i + 1] = wide[i] ? s->t[i].bytes * 2 : s->t[i].bytes;
         }
         st = clg__write_atomic(ctx, path, (const void *const *)pieces, sizes, np);
     }
+    free_wide(wide, s->n);
     free(pieces);
     free(sizes);
     free(hdr);

@@ -95,22 +95,39 @@ int cli_dist_same_weights(cli_dist *d, clg_store *st, int *same);
 /* The rank within its node (the launcher's environment; 0 if none). */
 int cli_dist_local_rank(void);
 
-/* Models */
-typedef enum cli_act { CLI_RELU, CLI_TANH, CLI_SIGMOID, CLI_GELU } cli_act;
-typedef enum cli_out { CLI_OUT_NONE, CLI_OUT_SIGMOID, CLI_OUT_SOFTMAX, CLI_OUT_LOG_SOFTMAX } cli_out;
+/* Models (model.c: presets, pipelines, @FILE; layers.c: the layer registry).
+ * A model is a pipeline of layers numbered from 0 as nn.Sequential numbers
+ * its children; layer i's tensors are named "i.weight", ... */
+#define CLI_MAX_PIPE 128
+#define CLI_LAYER_KEYS 8
+typedef struct cli_layer {
+    int def;                      /* index in cli_layer_defs */
+    char spec[160];               /* as written, for messages */
+    double v[CLI_LAYER_KEYS];     /* value of key k (enum: index of the choice) */
+    unsigned given;               /* bit k: key k was written */
+    int64_t list[CLG_MAX_DIMS];   /* the value of a list key */
+    int n_list;
+} cli_layer;
 typedef struct cli_model {
-    int n_hidden;
-    int64_t hidden[CLI_MAX_LAYERS];
-    cli_act act;
-    cli_out out;   /* a final parameter-free layer (for bce, nll) */
+    int n;
+    int flatten_input;            /* linear and mlp presets: the input as [B, features] */
+    cli_layer layer[CLI_MAX_PIPE];
 } cli_model;
-/* "linear[:out=...]" or "mlp:H1,H2,...[,act=...][,out=sigmoid|softmax|log_softmax]";
- * errors go to ctx. */
+/* A preset ("linear", "mlp:8,4"), a pipeline "conv2d:out=8,k=3 > relu > ...",
+ * or "@FILE" (one layer per line, '#' comments); errors go to ctx. */
 clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m);
-/* Adds the nn.Sequential-equivalent layers on x [B, in] to g; returns the
- * output node [B, out] (CLG_NONE with the graph's error set on failure). */
-clg_t cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x, int64_t in,
-                      int64_t out, clg_rng *rng);
+/* Adds the layers on x [B, ...sample] to g and sets *pred. n_out: the out of
+ * the last linear when the spec leaves it to the data; training: dropout
+ * draws and batchnorm uses (and updates) batch statistics. Errors (to g's
+ * ctx, before anything runs) name the layer's index, spec and input shape. */
+clg_status cli_model_build(clg_graph *g, clg_store *st, const cli_model *m, clg_t x,
+                           int64_t n_out, int training, clg_rng *rng, clg_t *pred);
+/* 1 when a and b build the same model (e.g. "mlp:8" and "linear:out=8 >
+ * relu > linear" differ only in the flattened input); else 0 and detail
+ * says where they differ (": layer 2 is gelu instead of relu"). */
+int cli_model_same(const cli_model *a, const cli_model *b, char *detail, size_t len);
+/* `clgrad layers [NAME]` */
+int cli_layers(int argc, char **argv);
 
 /* Data */
 typedef struct cli_data {
@@ -119,12 +136,15 @@ typedef struct cli_data {
 } cli_data;
 clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_data *d);
 void cli_data_free(cli_data *d);
+/* text:PATH[,seq=T] (text.c) */
+clg_status cli_text_load(clg_ctx *ctx, const char *spec, const cli_opts *o, cli_data *d);
 
 /* Reporting */
 typedef struct cli_epoch {
     int epoch, epochs;
     double train_loss, test_loss, test_accuracy; /* NAN when absent */
     double lr, seconds, samples_per_s;
+    double test_bits_per_byte; /* text data: test loss in bits; 0 or NAN: none */
     int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
     int ranks;       /* processes training together (1: alone) */
     double sync_ms;  /* per optimizer step at the gradient-sync point (ranks > 1) */
@@ -159,6 +179,7 @@ extern int cli_stdout_reported;
 /* Commands */
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_sample(int argc, char **argv); /* sample.c */
 
 /* "clgrad: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

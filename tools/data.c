@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #define KNOWN_DATA "synthetic[:N], csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1], " \
-                   "fashion-mnist[:DIR], mnist[:DIR]"
+                   "fashion-mnist[:DIR], mnist[:DIR], text:PATH[,seq=T]"
 
 void cli_data_free(cli_data *d)
 {
@@ -140,6 +140,8 @@ clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_
                                                               : "at most 67108864");
         }
         st = clg_dataset_synthetic(ctx, n, CLG_SYNTHETIC_SEED, &all);
+    } else if (!strncmp(spec, "text:", 5)) {
+        return cli_text_load(ctx, spec, o, d); /* text.c: its own split, in file order */
     } else if (!strncmp(spec, "csv:", 4)) {
         st = load_csv(ctx, spec + 4, &all);
     } else if (!strcmp(spec, "fashion-mnist") || !strncmp(spec, "fashion-mnist:", 14) ||

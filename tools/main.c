@@ -10,14 +10,18 @@
 static const char usage[] =
     "usage: clgrad devices                      backends and their devices\n"
     "       clgrad plugins [NAME]               registered components; NAME: its hyperparameters\n"
+    "       clgrad layers [NAME]                layers of --model pipelines; NAME: its keys\n"
     "       clgrad train [options]              train (default: the seed network on synthetic data)\n"
     "       clgrad eval  --load FILE [options]  loss and accuracy of saved weights\n"
+    "       clgrad sample --load FILE --model SPEC --prompt TEXT --tokens N [--temperature T]\n"
+    "                     [--top-k K] [--seed S] [--seq T]   text from a byte-level language model\n"
     "\n"
     "options of train and eval:\n"
     "  --backend auto|cpu|opencl   --device N   --plugin PATH (repeatable)\n"
     "  --data synthetic[:N] | csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1]\n"
-    "         | fashion-mnist[:DIR] | mnist[:DIR]            --val-split F\n"
+    "         | fashion-mnist[:DIR] | mnist[:DIR] | text:PATH[,seq=T]   --val-split F\n"
     "  --model linear | mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]   (default mlp:5)\n"
+    "          | LAYER > LAYER > ... (clgrad layers) | @FILE (one layer per line)\n"
     "  --loss NAME[:k=v,...]   --batch-size B (32)   --seed S (0)   --json   --quiet\n"
     "train only:\n"
     "  --optimizer NAME[:k=v,...] (sgd)   --lr X (0.01)   --scheduler NAME[:k=v,...,interval=epoch|step]\n"
@@ -221,12 +225,16 @@ static int dispatch(int argc, char **argv)
         return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugins"))
         return cmd_plugins(argc - 2, argv + 2);
+    if (!strcmp(cmd, "layers"))
+        return cli_layers(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sample"))
+        return cli_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
         return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cli_eval(argc - 2, argv + 2);
-    cli_error("unknown command '%s' (known: devices, plugins, train, eval; see clgrad --help)",
-              cli_short(cmd));
+    cli_error("unknown command '%s' (known: devices, plugins, layers, train, eval, sample; see "
+              "clgrad --help)", cli_short(cmd));
     return 2;
 }
 

@@ -204,6 +204,8 @@ int cli_report_epoch(cli_report *r, const cli_epoch *e)
         jnum(stdout, "test_loss", e->test_loss, 0);
         if (r->classifying)
             jnum(stdout, "test_accuracy", e->test_accuracy, 0);
+        if (e->test_bits_per_byte > 0) /* text data */
+            jnum(stdout, "test_bits_per_byte", e->test_bits_per_byte, 0);
         jnum(stdout, "lr", e->lr, 0);
         jnum(stdout, "seconds", e->seconds, 0);
         jnum(stdout, "samples_per_s", e->samples_per_s, e->ranks <= 1);
@@ -219,6 +221,8 @@ int cli_report_epoch(cli_report *r, const cli_epoch *e)
             printf("  test_loss %.6f", e->test_loss);
         if (!isnan(e->test_accuracy))
             printf("  test_accuracy %.4f", e->test_accuracy);
+        if (e->test_bits_per_byte > 0)
+            printf("  test_bits_per_byte %.4f", e->test_bits_per_byte);
         printf("  lr %.6g  %.2fs  %.0f samples/s\n", e->lr, e->seconds, e->samples_per_s);
     }
     if (!stdout_ok())

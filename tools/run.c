@@ -131,20 +131,28 @@ static clg_status open_device(session *s)
 static clg_status build_forward(session *s, clg_graph *g, int64_t B, clg_t *loss, clg_t *correct)
 {
     /* The input takes the data set's sample shape ([B, 1, 28, 28] images,
-     * [B, F] rows); linear and mlp read it flattened, a view as nn.Flatten
-     * would be, but not a layer: their tensor names stay 0.weight, ... */
+     * [B, F] rows); the linear and mlp presets read it flattened (model.c).
+     * Training graphs are built without `correct`, eval graphs with it. */
     clg_shape sample = clg_dataset_sample_shape(s->data.train);
     clg_shape xs = { .ndim = sample.ndim + 1, .dim = { B } };
     for (int i = 0; i < sample.ndim; i++)
         xs.dim[i + 1] = sample.dim[i];
     clg_t x = clg_input(g, "x", s->data.train->dtype, &xs);
-    clg_t flat = clg_reshape(g, x, &CLG_SHAPE(B, s->n_features));
-    clg_t pred = cli_model_build(g, s->st, &s->model, flat, s->n_features, s->n_out,
-                                 &s->init_rng);
+    clg_t pred;
+    clg_status mst = cli_model_build(g, s->st, &s->model, x, s->n_out, correct == NULL,
+                                     &s->init_rng, &pred);
+    if (mst != CLG_OK)
+        return mst;
     clg_t tgt, used;
     if (s->classifying) {
-        clg_shape ts = CLG_SHAPE(B);
+        /* text: a class per position; the loss sees [B*T, V] and [B*T] */
+        const int64_t ll = clg_dataset_label_len(s->data.train);
+        clg_shape ts = ll > 1 ? CLG_SHAPE(B, ll) : CLG_SHAPE(B);
         tgt = clg_input(g, "target", CLG_I32, &ts);
+        if (ll > 1) {
+            pred = clg_reshape(g, pred, &CLG_SHAPE(B * ll, s->n_out));
+            tgt = clg_reshape(g, tgt, &CLG_SHAPE(B * ll));
+        }
         used = s->onehot ? clg_one_hot(g, tgt, s->n_out) : tgt;
     } else {
         clg_shape ts = CLG_SHAPE(B, s->data.train->n_targets);
@@ -222,7 +230,7 @@ static eval_plan *eval_plan_for(session *s, int64_t B)
 
 static size_t target_bytes(const session *s, int64_t B)
 {
-    return s->classifying ? (size_t)B * sizeof(int32_t)
+    return s->classifying ? (size_t)(B * clg_dataset_label_len(s->data.train)) * sizeof(int32_t)
                           : (size_t)(B * s->data.train->n_targets) * sizeof(float);
 }
 
@@ -240,7 +248,7 @@ static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, doub
     part.n = count;
     part.x = ds->x + first * ds->n_features;
     part.y = ds->y ? ds->y + first * ds->n_targets : NULL;
-    part.labels = ds->labels ? ds->labels + first : NULL;
+    part.labels = ds->labels ? ds->labels + first * clg_dataset_label_len(ds) : NULL;
     double lsum = 0, csum = 0;
     clg_status st = CLG_OK;
     if (count > 0)
@@ -250,8 +258,8 @@ static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, doub
         st = cli_dist_sum(&s->dist, sums, 2);
     if (st == CLG_OK) {
         *loss = sums[0] / (double)ds->n;
-        if (s->classifying)
-            *acc = sums[1] / (double)ds->n;
+        if (s->classifying) /* text: a prediction per position */
+            *acc = sums[1] / (double)(ds->n * clg_dataset_label_len(ds));
     }
     return st;
 }
@@ -550,21 +558,14 @@ static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opt
     DIFF_STR("--data", cur->data, sv->data);
     DIFF_NUM("--val-split", cur->val_split, sv->val_split);
     if (cli_given(cur, "--model")) {
-        cli_model m1, m2;
+        static cli_model m1, m2;
         if (cli_model_parse(ctx, cur->model, &m1) != CLG_OK ||
             cli_model_parse(ctx, sv->model, &m2) != CLG_OK) {
             cli_error("--model: %s", clg_ctx_error(ctx));
             return -1;
         }
-        int same = m1.n_hidden == m2.n_hidden && m1.act == m2.act && m1.out == m2.out;
-        for (int i = 0; same && i < m1.n_hidden; i++)
-            same = m1.hidden[i] == m2.hidden[i];
-        if (!same) {
-            static const char *const acts[] = { "relu", "tanh", "sigmoid", "gelu" };
-            char detail[96] = "";
-            if (m1.act != m2.act)
-                snprintf(detail, sizeof detail, ": activation %s instead of %s", acts[m1.act],
-                         acts[m2.act]);
+        char detail[400] = "";
+        if (!cli_model_same(&m1, &m2, detail, sizeof detail)) {
             cli_error("--resume: --model %s differs from the checkpoint's run (--model %s)%s; %s",
                       cli_short(cur->model), cli_short(sv->model), detail, why);
             return -1;
@@ -856,17 +857,22 @@ out:
     return rc;
 }
 
-/* --init or --save: the trainer's parameters, by their state_dict names,
+/* --init or --save: the model's tensors, by their state_dict names,
  * loaded from or saved to a safetensors file. */
 typedef clg_status params_io_fn(clg_store *, const char *, const char *const *, int);
 static clg_status params_file_io(session *s, clg_trainer *tr, const char *path, params_io_fn *io)
 {
-    int np = clg_trainer_param_count(tr);
-    const char **names = malloc((size_t)(np ? np : 1) * sizeof *names);
+    /* the model's state_dict: parameters and buffers (BatchNorm's running
+     * statistics), not the trainer's state or scratch */
+    (void)tr;
+    int n = clg_store_count(s->st), np = 0;
+    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
     if (!names)
         return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
-    for (int i = 0; i < np; i++)
-        names[i] = clg_trainer_param_name(tr, i);
+    for (int i = 0; i < n; i++)
+        if (clg_store_kind(s->st, i) == CLG_TENSOR_PARAMETER ||
+            clg_store_kind(s->st, i) == CLG_TENSOR_BUFFER)
+            names[np++] = clg_store_name(s->st, i);
     clg_status st = io(s->st, path, names, np);
     free(names);
     return st;
@@ -990,7 +996,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             if (st == CLG_OK)
                 st = clg_trainer_set_input(tr, "target",
                                            s->classifying
-                                               ? (const void *)(bt.labels + first)
+                                               ? (const void *)(bt.labels + first * clg_dataset_label_len(s->data.train))
                                                : (const void *)(bt.y + first * s->data.train->n_targets),
                                            target_bytes(s, fed));
             last_lr = clg_trainer_lr(tr);
@@ -1042,6 +1048,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             rc = fail(s, "evaluation");
             goto done;
         }
+        e.test_bits_per_byte = s->data.train->dtype == CLG_I32 ? e.test_loss / log(2.0) : NAN;
         e.nonfinite = !isfinite(e.train_loss) || (s->data.test && !isfinite(e.test_loss));
         if (clg_trainer_epoch_end(main_tr, isnan(e.test_loss) ? e.train_loss : e.test_loss) != CLG_OK) {
             rc = fail(s, NULL);

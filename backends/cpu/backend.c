@@ -241,6 +241,9 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_GATHER: return cpu_gather(dev, op);
     case CLG_OP_SCATTER_ADD: return cpu_scatter_add(dev, op);
     case CLG_OP_ONE_HOT: return cpu_one_hot(dev, op);
+    case CLG_OP_RAND_UNIFORM: return cpu_rand_uniform(dev, op);
+    case CLG_OP_IM2COL: return cpu_im2col(dev, op);
+    case CLG_OP_COL2IM: return cpu_col2im(dev, op);
     default: break;
     }
     /* The rest of the elementwise family, by arity: every unary op is one

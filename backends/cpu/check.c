@@ -165,7 +165,8 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
             return -1;
         return 0;
     case CLG_OP_ONE_HOT:
-        if (want(op, &in[0], "the input", 0, 1, msg, len) ||
+    case CLG_OP_RAND_UNIFORM:
+        if (want(op, &in[0], op->op == CLG_OP_ONE_HOT ? "the input" : "the state", 0, 1, msg, len) ||
             want(op, out, "the output", 1, 0, msg, len))
             return -1;
         return 0;
@@ -409,6 +410,37 @@ static int check_index_shape(const clg_bk_op *op, const clg_bk_tensor *full, con
     return 0;
 }
 
+/* im2col/col2im: img [N, C, H, W], cols [N, C*KH*KW, OH*OW] for the window
+ * in the parameters. */
+static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
+                          const clg_bk_tensor *cols, char *msg, size_t len)
+{
+    const clg_params *p = &op->params;
+    int64_t o[2] = { 0, 0 }, k[2];
+    if (img->ndim != 4 || cols->ndim != 3)
+        return shape_mismatch(op, "needs an image [N, C, H, W] and columns [N, C*KH*KW, L]", img,
+                              "image", cols, "columns", msg, len);
+    for (int d = 0; d < 2; d++) {
+        int64_t kd = clg_param_i64(p, CLG_P_KERNEL + d), s = clg_param_i64(p, CLG_P_STRIDE + d);
+        int64_t pd = clg_param_i64(p, CLG_P_PADDING + d), dl = clg_param_i64(p, CLG_P_DILATION + d);
+        if (kd < 1 || s < 1 || dl < 1 || pd < 0 || kd > (1 << 20) || s > (1 << 20) ||
+            dl > (1 << 20) || pd > (1 << 20))
+            return fail(msg, len, "%s: kernel, stride, dilation must be >= 1 and padding >= 0",
+                        cpu_op_name(op->op));
+        int64_t span = dl * (kd - 1) + 1, room = img->dim[2 + d] + 2 * pd;
+        if (span > room)
+            return fail(msg, len, "%s: the window spans %lld but the image dim is %lld + padding",
+                        cpu_op_name(op->op), (long long)span, (long long)img->dim[2 + d]);
+        o[d] = (room - span) / s + 1;
+        k[d] = kd;
+    }
+    if (cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] * k[0] * k[1] ||
+        cols->dim[2] != o[0] * o[1])
+        return shape_mismatch(op, "columns do not match the image and window", img, "image", cols,
+                              "columns", msg, len);
+    return 0;
+}
+
 static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *in = op->in, *out = &op->out;
@@ -468,6 +500,15 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
         }
         return 0;
     }
+    case CLG_OP_IM2COL:
+    case CLG_OP_COL2IM:
+        return check_window2d(op, op->op == CLG_OP_IM2COL ? in : out,
+                              op->op == CLG_OP_IM2COL ? out : in, msg, len);
+    case CLG_OP_RAND_UNIFORM:
+        if (cpu_numel(in) != 2)
+            return fail(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",
+                        (long long)cpu_numel(in));
+        return 0;
     default:
         break;
     }

@@ -22,6 +22,10 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_GATHER] = "k_gather",
     [K_SCATTER_ADD] = "k_scatter_add",
     [K_ONE_HOT] = "k_one_hot",
+    [K_RAND_UNIFORM] = "k_rand_uniform",
+    [K_IM2COL] = "k_im2col",
+    [K_COL2IM] = "k_col2im",
+    [K_SOFTMAX_WG] = "k_softmax_wg",
     [K_GEMM] = "k_gemm",
 };
 

@@ -32,6 +32,10 @@ enum {
     K_SCATTER_ADD,
     K_ONE_HOT,
     K_GEMM,
+    K_RAND_UNIFORM,
+    K_IM2COL,
+    K_COL2IM,
+    K_SOFTMAX_WG,
     K_COUNT
 };
 extern OCL_INTERNAL const char *const ocl_kernel_names[K_COUNT];

@@ -449,6 +449,19 @@ static clg_status exec_softmax(clg_bk_device *dev, const clg_bk_op *op)
     clg_status s = axis_split(dev, op, x, clg_param_int(&op->params, CLG_P_AXIS), &rows, &len, &inner);
     if (s != CLG_OK)
         return s;
+    if (len >= 64) { /* long rows (attention over T): a work-group per row */
+        size_t cap = ocl_pick_local(dev, K_SOFTMAX_WG), L = 1;
+        while (L * 2 <= cap && (int64_t)L * 2 <= len)
+            L *= 2;
+        kargs w = kbegin(dev, K_SOFTMAX_WG);
+        a_int(&w, op->op == CLG_OP_LOG_SOFTMAX);
+        a_int(&w, len);
+        a_int(&w, inner);
+        a_tensor(&w, x);
+        a_tensor(&w, o);
+        a_local(&w, L * sizeof(cl_float));
+        return launch(dev, op, &w, K_SOFTMAX_WG, (size_t)rows * L, L);
+    }
     kargs a = kbegin(dev, K_SOFTMAX);
     a_int(&a, op->op == CLG_OP_LOG_SOFTMAX);
     a_int(&a, rows);
@@ -670,6 +683,55 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
     return s;
 }
 
+/* im2col / col2im: the geometry checked here, the work in window.cl. */
+static clg_status exec_window(clg_bk_device *dev, const clg_bk_op *op)
+{
+    int fwd = op->op == CLG_OP_IM2COL;
+    const clg_bk_tensor *img = fwd ? &op->in[0] : &op->out, *cols = fwd ? &op->out : &op->in[0];
+    const clg_params *p = &op->params;
+    if (img->dtype != CLG_F32 || cols->dtype != CLG_F32 || img->ndim != 4 || cols->ndim != 3)
+        return bad(dev, op, "needs an f32 image [N, C, H, W] and f32 columns, output %s", &op->out);
+    int64_t k[2], s[2], pd[2], dl[2], o[2];
+    for (int d = 0; d < 2; d++) {
+        k[d] = clg_param_i64(p, CLG_P_KERNEL + d);
+        s[d] = clg_param_i64(p, CLG_P_STRIDE + d);
+        pd[d] = clg_param_i64(p, CLG_P_PADDING + d);
+        dl[d] = clg_param_i64(p, CLG_P_DILATION + d);
+        if (k[d] < 1 || s[d] < 1 || dl[d] < 1 || pd[d] < 0 || k[d] > (1 << 20) || s[d] > (1 << 20) ||
+            dl[d] > (1 << 20) || pd[d] > (1 << 20))
+            return bad(dev, op, "bad window (output %s)", &op->out);
+        int64_t span = dl[d] * (k[d] - 1) + 1, room = img->dim[2 + d] + 2 * pd[d];
+        if (span > room)
+            return bad(dev, op, "the window does not fit the image (output %s)", &op->out);
+        o[d] = (room - span) / s[d] + 1;
+    }
+    if (cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] * k[0] * k[1] ||
+        cols->dim[2] != o[0] * o[1])
+        return bad(dev, op, "columns do not match the image and window (output %s)", &op->out);
+    if (numel(&op->out) == 0)
+        return CLG_OK;
+    kargs a = kbegin(dev, fwd ? K_IM2COL : K_COL2IM);
+    a_int(&a, (int)numel(&op->out));
+    a_tensor(&a, &op->in[0]);
+    a_tensor(&a, &op->out);
+    if (fwd)
+        a_f32(&a, clg_param_f32(p, CLG_P_SCALAR));
+    a_int(&a, (int)img->dim[1]);
+    a_int(&a, (int)img->dim[2]);
+    a_int(&a, (int)img->dim[3]);
+    for (int d = 0; d < 2; d++)
+        a_int(&a, (int)k[d]);
+    for (int d = 0; d < 2; d++)
+        a_int(&a, (int)s[d]);
+    for (int d = 0; d < 2; d++)
+        a_int(&a, (int)pd[d]);
+    for (int d = 0; d < 2; d++)
+        a_int(&a, (int)dl[d]);
+    a_int(&a, (int)o[0]);
+    a_int(&a, (int)o[1]);
+    return launch(dev, op, &a, fwd ? K_IM2COL : K_COL2IM, (size_t)numel(&op->out), 0);
+}
+
 int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
@@ -770,6 +832,22 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_SCATTER_ADD:
     case CLG_OP_ONE_HOT:
         return exec_index(dev, op);
+    case CLG_OP_IM2COL:
+    case CLG_OP_COL2IM:
+        return exec_window(dev, op);
+    case CLG_OP_RAND_UNIFORM: {
+        const clg_bk_tensor *x = &op->in[0], *o = &op->out;
+        if (x->dtype != CLG_I32 || o->dtype != CLG_F32 || numel(x) != 2)
+            return bad(dev, op, "needs an i32 state of 2 values and an f32 output %s", o);
+        if (numel(o) == 0)
+            return CLG_OK;
+        kargs a = kbegin(dev, K_RAND_UNIFORM);
+        a_int(&a, (int)numel(o));
+        a_tensor(&a, x);
+        a_uint(&a, (unsigned)(uint32_t)clg_param_i64(&op->params, CLG_P_STREAM));
+        a_tensor(&a, o);
+        return launch(dev, op, &a, K_RAND_UNIFORM, (size_t)numel(o), 0);
+    }
     default:
         if (is_binary(op->op))
             return exec_binary(dev, op);

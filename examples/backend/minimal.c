@@ -24,6 +24,7 @@
  * ties. Speed is not a goal: no threads, no blocking, and index arithmetic
  * done the slow, obvious way (a flat index decomposed into coordinates). */
 #include <clgrad/backend.h>
+#include <clgrad/philox.h> /* rand_uniform's generator, shared by every backend */
 
 #include <math.h>
 #include <stdarg.h>
@@ -225,6 +226,11 @@ static int types_ok(const clg_bk_op *op)
         return n == 2 && is_f(&in[0]) && is_i(&in[1]) && is_f(out);
     case CLG_OP_ONE_HOT:
         return n == 1 && is_i(&in[0]) && is_f(out);
+    case CLG_OP_RAND_UNIFORM:
+        return n == 1 && is_i(&in[0]) && is_f(out);
+    case CLG_OP_IM2COL:
+    case CLG_OP_COL2IM:
+        return n == 1 && is_f(&in[0]) && is_f(out);
     default:
         /* Every COMPOSITE op (sigmoid, gelu*, softplus, clamp, mean, softmax,
          * log_softmax) and anything a later op table adds: the core lowers
@@ -321,6 +327,58 @@ static const char *shape_str(const clg_bk_tensor *t, char *buf, size_t len)
 }
 
 /* The shape rules of the op table, one line of logic per op. 1 if fine. */
+/* im2col/col2im geometry of the image img: g = N, C, H, W, KH, KW, SH, SW,
+ * PH, PW, DH, DW, OH, OW. 0 if the window is invalid or does not fit. */
+static int window_geom(const clg_bk_op *op, const clg_bk_tensor *img, int64_t g[14])
+{
+    if (img->ndim != 4)
+        return 0;
+    for (int d = 0; d < 4; d++)
+        g[d] = img->dim[d];
+    for (int d = 0; d < 2; d++) {
+        g[4 + d] = clg_param_i64(&op->params, CLG_P_KERNEL + d);
+        g[6 + d] = clg_param_i64(&op->params, CLG_P_STRIDE + d);
+        g[8 + d] = clg_param_i64(&op->params, CLG_P_PADDING + d);
+        g[10 + d] = clg_param_i64(&op->params, CLG_P_DILATION + d);
+        if (g[4 + d] < 1 || g[6 + d] < 1 || g[10 + d] < 1 || g[8 + d] < 0 || g[4 + d] > (1 << 20) ||
+            g[6 + d] > (1 << 20) || g[8 + d] > (1 << 20) || g[10 + d] > (1 << 20))
+            return 0;
+        int64_t span = g[10 + d] * (g[4 + d] - 1) + 1, room = g[2 + d] + 2 * g[8 + d];
+        if (span > room)
+            return 0;
+        g[12 + d] = (room - span) / g[6 + d] + 1;
+    }
+    return 1;
+}
+
+/* im2col (cols from the image) or col2im (the image summed from cols). */
+static clg_status window(const clg_bk_op *op)
+{
+    int fwd = op->op == CLG_OP_IM2COL;
+    const clg_bk_tensor *img = fwd ? &op->in[0] : &op->out;
+    int64_t g[14];
+    window_geom(op, img, g);
+    float *im = data_of(img), *cols = data_of(fwd ? &op->out : &op->in[0]);
+    const float padv = clg_param_f32(&op->params, CLG_P_SCALAR);
+    const int64_t H = g[2], W = g[3], KH = g[4], KW = g[5], L = g[12] * g[13];
+    if (!fwd)
+        memset(im, 0, (size_t)numel(img) * 4);
+    for (int64_t pl = 0; pl < g[0] * g[1]; pl++)
+        for (int64_t ki = 0; ki < KH; ki++)
+            for (int64_t kj = 0; kj < KW; kj++)
+                for (int64_t l = 0; l < L; l++) {
+                    int64_t ii = (l / g[13]) * g[6] - g[8] + ki * g[10];
+                    int64_t jj = (l % g[13]) * g[7] - g[9] + kj * g[11];
+                    int in = ii >= 0 && ii < H && jj >= 0 && jj < W;
+                    float *c = &cols[((pl * KH + ki) * KW + kj) * L + l];
+                    if (fwd)
+                        *c = in ? im[(pl * H + ii) * W + jj] : padv;
+                    else if (in)
+                        im[(pl * H + ii) * W + jj] += *c;
+                }
+    return CLG_OK;
+}
+
 static int shapes_ok(const clg_bk_op *op)
 {
     const clg_bk_tensor *in = op->in, *out = &op->out;
@@ -418,6 +476,16 @@ static int shapes_ok(const clg_bk_op *op)
             if (out->dim[d] != in->dim[d])
                 return 0;
         return 1;
+    }
+    case CLG_OP_RAND_UNIFORM: /* any output shape from a state of (seed, step) */
+        return numel(&in[0]) == 2;
+    case CLG_OP_IM2COL:
+    case CLG_OP_COL2IM: {
+        const clg_bk_tensor *img = op->op == CLG_OP_IM2COL ? &in[0] : out;
+        const clg_bk_tensor *cols = op->op == CLG_OP_IM2COL ? out : &in[0];
+        int64_t g[14];
+        return window_geom(op, img, g) && cols->ndim == 3 && cols->dim[0] == img->dim[0] &&
+               cols->dim[1] == img->dim[1] * g[4] * g[5] && cols->dim[2] == g[12] * g[13];
     }
     default: /* elementwise: unary ops map n to n, the others broadcast */
         if (op->n_in == 1)
@@ -784,6 +852,17 @@ static clg_status index_op(clg_bk_device *dev, const clg_bk_op *op)
     return CLG_OK;
 }
 
+/* out[i] = the i-th uniform of the Philox stream (clgrad/philox.h) */
+static clg_status rand_uniform(const clg_bk_op *op)
+{
+    const int32_t *state = data_of(&op->in[0]);
+    const uint32_t stream = (uint32_t)clg_param_i64(&op->params, CLG_P_STREAM);
+    float *o = data_of(&op->out);
+    for (int64_t i = 0; i < numel(&op->out); i++)
+        o[i] = clg_philox_uniform((uint32_t)state[0], stream, (uint32_t)state[1], (uint64_t)i);
+    return CLG_OK;
+}
+
 static clg_status one_hot(clg_bk_device *dev, const clg_bk_op *op)
 {
     const int64_t n = clg_param_i64(&op->params, CLG_P_N), rows = numel(&op->in[0]);
@@ -837,6 +916,8 @@ static clg_status mini_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_CONCAT: return concat(op);
     case CLG_OP_GATHER: case CLG_OP_SCATTER_ADD: return index_op(dev, op);
     case CLG_OP_ONE_HOT: return one_hot(dev, op);
+    case CLG_OP_RAND_UNIFORM: return rand_uniform(op);
+    case CLG_OP_IM2COL: case CLG_OP_COL2IM: return window(op);
     default: return elementwise(op); /* types_ok admitted only unary and binary math here */
     }
 }

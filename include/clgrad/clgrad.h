@@ -199,11 +199,33 @@ clg_t clg_expand(clg_graph *g, clg_t a, const clg_shape *shape);
 clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end);
 clg_t clg_concat(clg_graph *g, const clg_t *xs, int n, int axis);
 
+/* Windows of 2-D images (convolution and pooling as im2col + reduction or
+ * GEMM). Output size per dim: (in + 2 pad - dilation (kernel - 1) - 1) /
+ * stride + 1, at least 1. */
+typedef struct clg_window2d {
+    int kernel[2], stride[2], pad[2], dilation[2]; /* (h, w); kernel, stride, dilation >= 1 */
+} clg_window2d;
+/* Output (h, w) of w over an image of h x w; 0 and a message in err (may be
+ * NULL) when the window does not fit or a value is out of range. */
+int clg_window2d_out(const clg_window2d *w, int64_t h, int64_t wd, int64_t out[2], char *err,
+                     size_t errlen);
+/* x [N, C, H, W] -> [N, C*KH*KW, OH*OW] as torch's unfold; padding reads
+ * pad_value (0 for convolution, -inf for max pooling). */
+clg_t clg_im2col(clg_graph *g, clg_t x, const clg_window2d *w, float pad_value);
+/* The adjoint: cols [N, C*KH*KW, OH*OW] -> image [N, C, H, W] (torch's fold):
+ * overlapping windows summed. */
+clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shape *image);
+
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);
 clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,
                       const clg_shape *out_shape);
 clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes);
+
+/* random: f32 U[0, 1) of `shape`, a function of the i32 [2] tensor `state`
+ * (seed, step) and `stream` only (Philox4x32-10, clgrad/philox.h): every
+ * backend draws the same numbers; advance the step to draw new ones. */
+clg_t clg_rand_uniform(clg_graph *g, clg_t state, const clg_shape *shape, uint32_t stream);
 
 /* --------------------------------------------------------------- autodiff */
 /* Adds the ops computing d(y)/d(wrt[i]) to the graph and stores their
@@ -261,6 +283,83 @@ double clg_rng_normal(clg_rng *r);      /* N(0, 1) */
  * like PyTorch's default (U(-1/sqrt(in), 1/sqrt(in)) for both) from rng. */
 clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
                  int64_t in_features, int64_t out_features, int bias, clg_rng *rng);
+
+/* torch.nn.LayerNorm(D, eps, elementwise_affine) over the last dim D of x:
+ * "<prefix>.weight" [D] (ones) and "<prefix>.bias" [D] (zeros) when affine. */
+clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float eps,
+                     int affine);
+
+/* torch.nn.BatchNorm1d/2d(C, eps, momentum) on x [N, C], [N, C, L] or
+ * [N, C, H, W]: parameters "<prefix>.weight" (ones) and "<prefix>.bias"
+ * (zeros), buffers (CLG_TENSOR_BUFFER) "<prefix>.running_mean" (zeros),
+ * "<prefix>.running_var" (ones) and "<prefix>.num_batches_tracked" (i32
+ * scalar; written as I64 in files as PyTorch does). training: normalises with
+ * the batch statistics and adds clg_assign()s that update the running ones
+ * (unbiased variance) and the count after every run; else uses the running
+ * statistics and adds nothing. */
+clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
+                     float eps, int training);
+
+/* torch.nn.Dropout(p) in training mode: each element kept with probability
+ * 1 - p (u >= p for u = clg_rand_uniform(state, shape of x, stream)) and
+ * scaled by 1 / (1 - p). state: an i32 [2] (seed, step) node, usually a
+ * store tensor the training graph advances with clg_assign, so each step
+ * draws a new mask and CPU and OpenCL draw the same one; stream tells the
+ * dropout layers of one graph apart. In eval mode do not call it: dropout is
+ * the identity there. */
+clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream);
+
+/* torch.nn.Conv2d(C, out_channels, kernel, stride, padding, dilation, groups,
+ * bias) on x [N, C, H, W]: "<prefix>.weight" [out, C/groups, KH, KW],
+ * "<prefix>.bias" [out], initialised as PyTorch's default from rng. Runs as
+ * im2col + one GEMM per image (per group), see docs/backends.md. */
+clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
+                 const clg_window2d *w, int groups, int bias, clg_rng *rng);
+/* torch.nn.MaxPool2d (padding with -inf; the gradient goes to the first
+ * maximum of each window, the input PyTorch picks), AvgPool2d
+ * (count_include_pad) and AdaptiveAvgPool2d on x [N, C, H, W]. */
+clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
+clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w);
+clg_t clg_adaptive_avg_pool2d(clg_graph *g, clg_t x, int64_t out_h, int64_t out_w);
+
+/* torch.nn.Embedding(vocab, dim) on i32 ids [..., T] -> [..., T, dim]:
+ * "<prefix>.weight" [vocab, dim], N(0, 1) as PyTorch. Ids outside the
+ * vocabulary are a run-time error of the backend's gather. */
+clg_t clg_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t idx, int64_t vocab,
+                    int64_t dim, clg_rng *rng);
+/* A learned position table "<prefix>.weight" [max_len, D] (N(0, 1)), its
+ * first T rows added to x [B, T, D]. */
+clg_t clg_pos_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t max_len,
+                        clg_rng *rng);
+/* x [B, T, D] -> x[:, T-1] [B, D]. */
+clg_t clg_last_step(clg_graph *g, clg_t x);
+
+/* torch.nn.RNN (tanh or relu), LSTM, GRU with batch_first=True, zero
+ * initial state, `layers` stacked: x [B, T, I] -> the last layer's hidden
+ * state at every step [B, T, hidden]. Tensors as PyTorch's state_dict:
+ * "<prefix>.weight_ih_l<k>" [G*hidden, in], weight_hh_l<k>, bias_ih_l<k>,
+ * bias_hh_l<k> (gate order i, f, g, o for LSTM; r, z, n for GRU), all
+ * U(+-1/sqrt(hidden)). Unrolled over T: the input projections of all steps
+ * are one GEMM, each step one [B, H] x [H, G*H] GEMM. */
+typedef enum clg_recurrent_kind { CLG_RNN_TANH = 0, CLG_RNN_RELU, CLG_LSTM, CLG_GRU } clg_recurrent_kind;
+clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, clg_recurrent_kind kind,
+                    int64_t hidden, int layers, clg_rng *rng);
+
+/* nn.MultiheadAttention(E, heads, batch_first=True) used as self-attention
+ * on x [B, T, E] (query = key = value), optionally with a causal mask:
+ * "<prefix>.in_proj_weight" [3E, E], "<prefix>.in_proj_bias",
+ * "<prefix>.out_proj.weight" [E, E], "<prefix>.out_proj.bias". dropout > 0
+ * (training) drops attention weights with clg_dropout(rng_state, stream). */
+clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                         int causal, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng);
+/* nn.TransformerEncoderLayer(E, heads, ff, dropout, activation gelu|relu,
+ * batch_first=True, norm_first=True) on x [B, T, E], with a causal mask when
+ * causal: names "<prefix>.self_attn.*", "<prefix>.linear1.*",
+ * "<prefix>.linear2.*", "<prefix>.norm1.*", "<prefix>.norm2.*". dropout:
+ * pass 0 in eval mode. */
+clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
+                            int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
+                            uint32_t stream, clg_rng *rng);
 
 #ifdef __cplusplus
 }

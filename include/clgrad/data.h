@@ -29,8 +29,17 @@ typedef struct clg_dataset {
      * them ([batch, ...sample_shape]): images [C, H, W], feature rows [F];
      * ndim 0 means [n_features]. Read it with clg_dataset_sample_shape. */
     clg_shape sample_shape;
-    clg_dtype dtype;    /* of x's samples: f32 today */
+    clg_dtype dtype;    /* of x's samples: f32, or i32 token ids (text; x holds their bits) */
+    /* Class labels per sample: 0 or 1 means one ([n] labels); T for one per
+     * position ([n, T] labels, text: the next byte of every position). */
+    int64_t label_len;
 } clg_dataset;
+
+/* Labels per sample (label_len, at least 1). */
+static inline int64_t clg_dataset_label_len(const clg_dataset *ds)
+{
+    return ds && ds->label_len > 1 ? ds->label_len : 1;
+}
 
 /* ds's sample shape ([n_features] when the loader set none). */
 clg_shape clg_dataset_sample_shape(const clg_dataset *ds);
@@ -74,6 +83,15 @@ clg_status clg_dataset_synthetic(clg_ctx *ctx, int64_t n, uint64_t seed, clg_dat
 #define CLG_MNIST_DIR "/usr/share/datasets/mnist"
 clg_status clg_dataset_mnist(clg_ctx *ctx, const char *dir, int test, clg_dataset **out);
 
+/* Byte-level text (vocabulary 256): sample k holds the bytes [kT, kT+T) as
+ * i32 token ids ([T], dtype CLG_I32) and as labels the bytes [kT+1, kT+T+1)
+ * (label_len T); the last round(val_frac * n) samples, in file order, are
+ * *test (NULL when val_frac is 0). Refused, naming the file: seq < 1, a
+ * file too short for one sample, an empty file, a binary one (a NUL byte, or
+ * fewer than 3/4 of the bytes printable ASCII, whitespace or UTF-8). */
+clg_status clg_dataset_text(clg_ctx *ctx, const char *path, int64_t seq, double val_frac,
+                            clg_dataset **train, clg_dataset **test);
+
 /* Splits ds into a train part and a val part holding round(frac * n)
  * samples, chosen by a permutation drawn from seed. ds is not changed. */
 clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, uint64_t seed,
@@ -90,7 +108,7 @@ typedef struct clg_batch {
     int64_t size;            /* samples in this batch */
     const float *x;          /* [size, n_features] */
     const float *y;          /* [size, n_targets] or NULL */
-    const int32_t *labels;   /* [size] or NULL */
+    const int32_t *labels;   /* [size, label_len] or NULL */
 } clg_batch;
 
 clg_status clg_batcher_new(clg_ctx *ctx, const clg_dataset *ds, int64_t batch_size,
@@ -165,7 +183,9 @@ clg_status clg_safetensors_parse(clg_ctx *ctx, const char *name, const void *buf
  * For callers that load weights (a nan weight trains to nan). */
 clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, const char *what);
 /* Writes to a temporary name in the same directory, flushes it to disk and
- * renames it over path, so path always holds a complete file. */
+ * renames it over path, so path always holds a complete file. An I32 tensor
+ * named "num_batches_tracked" or "*.num_batches_tracked" is written as I64,
+ * as PyTorch's BatchNorm keeps it (the reader narrows it back). */
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s);
 
 /* Store <-> file. names/n select store tensors (NULL/0: all of them), in

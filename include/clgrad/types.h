@@ -142,7 +142,16 @@ typedef enum clg_status {
     X(ONE_HOT,        "one_hot",        1, INDEX,       F32,  0x0, PRIM) /* i32 [...] -> f32 [..., N] */ \
     /* -- appended after ABI 2.0's first table: keep appending below -- */                \
     X(ERF,            "erf",            1, ELEMENTWISE, F32,  0x1, PRIM)                   \
-    X(CLAMP,          "clamp",          1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* SCALAR <= x <= SCALAR2 */
+    X(CLAMP,          "clamp",          1, ELEMENTWISE, F32,  0x1, COMPOSITE) /* SCALAR <= x <= SCALAR2 */ \
+    /* i32 [2] state (seed, step) -> f32 U[0, 1) of any shape: Philox4x32-10 keyed by \
+     * (seed, STREAM), counter (element / 4, step); see clgrad/philox.h */                 \
+    X(RAND_UNIFORM,   "rand_uniform",   1, RANDOM,      CAST, 0x0, PRIM)                   \
+    /* windows of 2-D images, as torch.nn.functional.unfold/fold: x [N, C, H, W] ->   \
+     * [N, C*KH*KW, OH*OW] (rows channel-major, then kernel row, kernel col; padding \
+     * reads SCALAR); col2im is its adjoint (overlaps summed, padding dropped).       \
+     * KERNEL, STRIDE, PAD, DILATION: (h, w) pairs */                                    \
+    X(IM2COL,         "im2col",         1, MOVEMENT,    F32,  0x1, PRIM)                   \
+    X(COL2IM,         "col2im",         1, MOVEMENT,    F32,  0x1, PRIM)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,
@@ -228,8 +237,13 @@ enum {
     CLG_P_TRANS_B = 5, /* 0/1 */
     CLG_P_N = 6,       /* int64 count (one_hot classes) */
     CLG_P_PERM = 8,    /* CLG_MAX_DIMS ints: slots 8..13 */
-    CLG_P_START = 16   /* CLG_MAX_DIMS int64s: slots 16..21 */
-    /* 22..63: free for ops to come */
+    CLG_P_START = 16,  /* CLG_MAX_DIMS int64s: slots 16..21 */
+    CLG_P_STREAM = 22, /* rand_uniform: the key's second word (uint32) */
+    CLG_P_KERNEL = 23,  /* im2col/col2im: 2 ints (h, w), slots 23..24 */
+    CLG_P_STRIDE = 25,  /* 2 ints, slots 25..26 */
+    CLG_P_PADDING = 27, /* 2 ints, slots 27..28 */
+    CLG_P_DILATION = 29 /* 2 ints, slots 29..30 */
+    /* 31..63: free for ops to come */
 };
 
 static inline int64_t clg_param_i64(const clg_params *p, int slot)

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 try:
     import numpy as np
@@ -32,6 +33,38 @@ except ImportError as e:  # meson counts exit 77 as skipped, not passed
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
 BATCH = 5
+CLS = ("cls", "img", "txt")      # data sets with class labels (3 classes; txt: 256 bytes)
+N_IN = {"reg": 4, "cls": 4, "bin": 4, "img": 36, "txt": 8}
+SEQ = 8                          # text:...,seq=8 windows; the last 10 % of them are the test set
+
+
+def n_classes(data):
+    return 256 if data == "txt" else 3 if data in CLS else 1
+
+
+def read_text(split):
+    """The windows clgrad's text:PATH,seq=SEQ makes: (x ids, next-byte labels)."""
+    with open(os.path.join(FIX, "tiny.txt"), "rb") as f:
+        b = torch.tensor(list(f.read()), dtype=torch.long)
+    n = (len(b) - 1) // SEQ
+    nv = int(0.1 * n + 0.5)
+    idx = torch.arange(n * SEQ).reshape(n, SEQ)
+    x, y = b[idx], b[idx + 1]
+    return (x[: n - nv], y[: n - nv]) if split == "train" else (x[n - nv:], y[n - nv:])
+
+
+def read_data(data, split="train"):
+    """(x, target) as the loss takes them (text: flattened over positions)."""
+    if data == "txt":
+        return read_text(split)
+    x, t = read_csv(os.path.join(FIX, data + ".csv"))
+    return x, (t.long() if data in CLS else t.reshape(-1, 1))
+
+
+def loss_of(crit, data, pred, y):
+    if data == "txt":
+        return crit(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
+    return crit(pred, y)
 RTOL, ATOL = 1e-4, 1e-6
 
 
@@ -97,6 +130,27 @@ def make_data():
     write_csv(os.path.join(FIX, "cls.csv"), ["x1", "x2", "x3", "x4", "label"],
               np.c_[x, logits.argmax(1)])
     write_csv(os.path.join(FIX, "bin.csv"), ["x1", "x2", "x3", "x4", "y"], np.c_[x, (y > 0.3)])
+    # 6x6 "images" of 3 classes (a bright row, column or diagonal), for the CNN cases
+    imgs, labels = [], []
+    for i in range(22):
+        c = i % 3
+        im = 0.3 * g.normal(size=(6, 6))
+        k = g.integers(0, 6)
+        if c == 0:
+            im[k, :] += 1
+        elif c == 1:
+            im[:, k] += 1
+        else:
+            im[np.arange(6), np.arange(6)] += 1
+        imgs.append(im.reshape(-1))
+        labels.append(c)
+    # a small text for the language-model cases (byte level)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "red"]
+    text = " ".join(words[int(k)] for k in g.integers(0, len(words), 160)) + ".\n"
+    with open(os.path.join(FIX, "tiny.txt"), "w") as f:
+        f.write(text)
+    write_csv(os.path.join(FIX, "img.csv"), ["p%d" % i for i in range(36)] + ["label"],
+              np.c_[np.array(imgs), np.array(labels)])
 
 
 # --------------------------------------------------------------------- cases
@@ -132,6 +186,37 @@ CASES = [
     ("sched_plateau", "reg", "mlp:6", "mse", "sgd", 0.05, "plateau:patience=0,factor=0.5,threshold=0.5", 4, []),
     ("clip", "reg", "mlp:6", "mse", "sgd", 0.05, None, 3, ["--clip-grad-norm", "0.5"]),
     ("accumulate", "reg", "mlp:6", "mse", "adam", 0.01, None, 3, ["--accumulate", "2"]),
+    # --model pipelines (issue #11): layers joined by '>', numbered as nn.Sequential
+    ("pipe_layernorm", "cls", "linear:out=8 > layernorm:eps=0.001 > gelu:approximate=tanh > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_batchnorm", "reg", "linear:out=6 > batchnorm:momentum=0.2 > leakyrelu:slope=0.1 > linear",
+     "mse", "sgd:momentum=0.9", 0.02, None, 3, []),
+    ("pipe_cnn", "img", "reshape:shape=1/6/6 > conv2d:out=4,k=3,pad=1 > batchnorm > relu > "
+     "maxpool2d:k=2 > conv2d:out=6,k=2,groups=2 > tanh > adaptiveavgpool2d:out=1 > flatten > linear",
+     "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    ("pipe_cnn_pools", "img", "reshape:shape=1/6/6 > conv2d:out=3,k=2,stride=2,bias=0 > "
+     "avgpool2d:k=3,stride=1,pad=1 > leakyrelu > maxpool2d:k=3,stride=1,pad=1 > flatten > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_lstm", "cls", "reshape:shape=4/1 > lstm:hidden=5,layers=2 > last > linear",
+     "cross-entropy", "adam", 0.01, None, 3, []),
+    ("pipe_gru", "reg", "reshape:shape=2/2 > gru:hidden=4 > flatten > linear", "mse", "sgd", 0.05,
+     None, 3, []),
+    ("pipe_rnn_attention", "cls", "reshape:shape=4/1 > linear:out=4 > attention:heads=2,causal=1 > "
+     "rnn:hidden=3,nonlinearity=relu > last > linear", "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    ("pipe_transformer", "cls", "reshape:shape=4/1 > linear:out=6 > posembedding:max=5 > "
+     "transformer:heads=2,ff=8,dropout=0,causal=1,activation=gelu > transformer:heads=3,ff=4,dropout=0 > "
+     "layernorm > last > linear", "cross-entropy", "sgd:momentum=0.9", 0.05, None, 3, []),
+    # (not Adam for attention: the key part of in_proj_bias has a gradient of
+    # exactly zero in theory, rounding noise in practice, which Adam scales up
+    # to full steps in both frameworks, differently)
+    ("lm_lstm", "txt", "embedding:dim=6 > lstm:hidden=8,layers=2 > linear", "cross-entropy",
+     "adam", 0.01, None, 2, []),
+    ("lm_gru", "txt", "embedding:dim=6 > gru:hidden=8 > linear", "cross-entropy", "sgd:momentum=0.9",
+     0.1, None, 2, []),
+    ("lm_transformer", "txt", "embedding:dim=8 > posembedding > transformer:heads=2,ff=12,dropout=0,"
+     "causal=1,activation=gelu > layernorm > linear", "cross-entropy", "sgd:momentum=0.9", 0.1, None, 2, []),
+    ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
+     "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
 ]
 
 
@@ -152,7 +237,141 @@ def boolean(kv, k):
     return kv.get(k, "0") in ("1", "true")
 
 
+class Reshape(nn.Module):
+    """clgrad's reshape layer: a view of [B, ...] as [B, *shape]; no tensors."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class LSTMSeq(nn.LSTM):  # clgrad's layers output the whole sequence; names unchanged
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class GRUSeq(nn.GRU):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class RNNSeq(nn.RNN):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+def causal_mask(t):
+    return torch.triu(torch.full((t, t), float("-inf")), 1)
+
+
+class SelfAttention(nn.MultiheadAttention):
+    def __init__(self, e, heads, causal):
+        super().__init__(e, heads, batch_first=True)
+        self.causal = causal
+
+    def forward(self, x):
+        mask = causal_mask(x.shape[1]) if self.causal else None
+        return super().forward(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+
+class Encoder(nn.TransformerEncoderLayer):
+    def __init__(self, e, heads, ff, dropout, act, causal):
+        super().__init__(e, heads, ff, dropout, act, batch_first=True, norm_first=True)
+        self.causal = causal
+
+    def forward(self, x):
+        return super().forward(x, src_mask=causal_mask(x.shape[1]) if self.causal else None)
+
+
+class PosEmbedding(nn.Module):
+    def __init__(self, t, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(t, d))
+
+    def forward(self, x):
+        return x + self.weight[: x.shape[1]]
+
+
+class Last(nn.Module):
+    def forward(self, x):
+        return x[:, -1]
+
+
+def build_pipeline(spec, n_in, n_out):
+    """The nn.Sequential of a clgrad pipeline 'layer > layer > ...'."""
+    parts = [p.strip() for p in spec.split(">") if p.strip()]
+    last_linear = max(i for i, p in enumerate(parts) if hp(p)[0] == "linear")
+    layers = []
+    x = torch.zeros(2, n_in, dtype=torch.long) if hp(parts[0])[0] == "embedding" else torch.zeros(2, n_in)
+    for i, p in enumerate(parts):
+        name, kv = hp(p)
+        w = x.shape[-1]
+        if name == "embedding":
+            m = nn.Embedding(int(kv.get("vocab", n_out)), int(kv["dim"]))
+        elif name == "linear":
+            out = int(kv["out"]) if "out" in kv else n_out
+            assert "out" in kv or i == last_linear
+            m = nn.Linear(w, out, bias=kv.get("bias", "1") in ("1", "true"))
+        elif name in ("relu", "tanh", "sigmoid"):
+            m = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[name]()
+        elif name == "gelu":
+            m = nn.GELU(approximate=kv.get("approximate", "none"))
+        elif name == "leakyrelu":
+            m = nn.LeakyReLU(fnum(kv, "slope", 0.01))
+        elif name == "softmax":
+            m = nn.Softmax(dim=-1)
+        elif name == "logsoftmax":
+            m = nn.LogSoftmax(dim=-1)
+        elif name == "flatten":
+            m = nn.Flatten()
+        elif name == "reshape":
+            m = Reshape([int(v) for v in kv["shape"].split("/")])
+        elif name == "layernorm":
+            m = nn.LayerNorm(w, eps=fnum(kv, "eps", 1e-5))
+        elif name == "conv2d":
+            k = int(kv["k"])
+            m = nn.Conv2d(x.shape[1], int(kv["out"]), k, stride=int(kv.get("stride", 1)),
+                          padding=int(kv.get("pad", 0)), dilation=int(kv.get("dilation", 1)),
+                          groups=int(kv.get("groups", 1)), bias=kv.get("bias", "1") in ("1", "true"))
+        elif name in ("maxpool2d", "avgpool2d"):
+            k = int(kv["k"])
+            cls = nn.MaxPool2d if name == "maxpool2d" else nn.AvgPool2d
+            m = cls(k, stride=int(kv.get("stride", k)), padding=int(kv.get("pad", 0)))
+        elif name == "adaptiveavgpool2d":
+            m = nn.AdaptiveAvgPool2d(int(kv["out"]))
+        elif name in ("lstm", "gru", "rnn"):
+            h, nl = int(kv["hidden"]), int(kv.get("layers", 1))
+            if name == "rnn":
+                m = RNNSeq(w, h, nl, nonlinearity=kv.get("nonlinearity", "tanh"), batch_first=True)
+            else:
+                m = (LSTMSeq if name == "lstm" else GRUSeq)(w, h, nl, batch_first=True)
+        elif name == "last":
+            m = Last()
+        elif name == "attention":
+            m = SelfAttention(w, int(kv["heads"]), kv.get("causal", "0") == "1")
+        elif name == "transformer":
+            m = Encoder(w, int(kv["heads"]), int(kv["ff"]), fnum(kv, "dropout", 0.1),
+                        kv.get("activation", "relu"), kv.get("causal", "0") == "1")
+        elif name == "posembedding":
+            m = PosEmbedding(int(kv.get("max", x.shape[1])), w)
+        elif name == "batchnorm":
+            cls = nn.BatchNorm1d if x.dim() <= 3 else nn.BatchNorm2d
+            m = cls(x.shape[1], eps=fnum(kv, "eps", 1e-5), momentum=fnum(kv, "momentum", 0.1))
+        else:
+            raise ValueError(name)
+        layers.append(m)
+        with torch.no_grad():
+            x = m.eval()(x)
+        m.train()
+    return nn.Sequential(*layers)
+
+
 def build_model(spec, n_in, n_out):
+    if ">" in spec:
+        return build_pipeline(spec, n_in, n_out)
     name, _, rest = spec.partition(":")
     hidden, act, out = [], "relu", None
     for item in filter(None, rest.split(",")):
@@ -262,13 +481,11 @@ def make_scheduler(spec, opt):
 
 def train_torch(case):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
-    x, t = read_csv(os.path.join(FIX, data + ".csv"))
-    classes = data == "cls"
-    n_out = 3 if classes else 1
-    model = build_model(model_spec, x.shape[1], n_out)
+    x, y = read_data(data)
+    n_out = n_classes(data)
+    model = build_model(model_spec, N_IN[data], n_out)
     init = st_load(os.path.join(FIX, "init_%s.safetensors" % init_key(model_spec, n_out)))
     model.load_state_dict(init, strict=True)  # the torch file clgrad reads with --init
-    y = t.long() if classes else t.reshape(-1, 1)
     crit = make_loss(loss_spec)
     opt = make_optimizer(opt_spec, model.parameters(), lr)
     sched, interval = make_scheduler(sched_spec, opt)
@@ -278,7 +495,7 @@ def train_torch(case):
     for epoch in range(epochs):
         lsum = 0.0
         for b in range(0, x.shape[0], BATCH):
-            loss = crit(model(x[b:b + BATCH]), y[b:b + BATCH])
+            loss = loss_of(crit, data, model(x[b:b + BATCH]), y[b:b + BATCH])
             lsum += float(loss) * len(x[b:b + BATCH])
             (loss / k if k > 1 else loss).backward()
             micro += 1
@@ -299,13 +516,20 @@ def train_torch(case):
 
 
 def init_key(model_spec, n_out):
+    if ">" in model_spec:  # a pipeline: its layers' names, shortened
+        key = "".join(c if c.isalnum() else "_" for c in model_spec)
+        while "__" in key:
+            key = key.replace("__", "_")
+        return "pipe_%08x_%d" % (zlib.crc32(key.encode()), n_out)
     return "%s_%d" % (model_spec.split(",out=")[0].replace(":", "").replace(",", "_").replace("=", ""), n_out)
 
 
 def clgrad_args(case, out_path):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
-    n_out = 3 if data == "cls" else 1
-    a = ["--data", "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data == "cls" else ""), "--model", model_spec, "--loss", loss_spec,
+    n_out = n_classes(data)
+    src = ("text:@FIX@/tiny.txt,seq=%d" % SEQ if data == "txt" else
+           "csv:@FIX@/%s.csv%s" % (data, ",classes=3" if data in CLS else ""))
+    a = ["--data", src, "--model", model_spec, "--loss", loss_spec,
          "--optimizer", opt_spec, "--lr", repr(lr), "--epochs", str(epochs), "--batch-size", str(BATCH),
          "--no-shuffle", "--init", "@FIX@/init_%s.safetensors" % init_key(model_spec, n_out)]
     if sched_spec:
@@ -330,12 +554,12 @@ def main():
     # Starting weights: one file per model shape, torch's default init.
     done = set()
     for case in CASES:
-        n_out = 3 if case[1] == "cls" else 1
+        n_out = n_classes(case[1])
         key = init_key(case[2], n_out)
         if key not in done:
             done.add(key)
             st_save(os.path.join(FIX, "init_%s.safetensors" % key),
-                    build_model(case[2], 4, n_out).state_dict())
+                    build_model(case[2], N_IN[case[1]], n_out).state_dict())
     lines = []
     for case in CASES:
         model = train_torch(case)
@@ -360,14 +584,35 @@ def check(clgrad):
                 print("FAIL %-20s clgrad exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
                 bad += 1
                 continue
-            n_out = 3 if case[1] == "cls" else 1
-            model = build_model(case[2], 4, n_out)
+            n_out = n_classes(case[1])
+            model = build_model(case[2], N_IN[case[1]], n_out)
             model.load_state_dict(st_load(out), strict=True)  # clgrad's file loads into torch
             want = st_load(os.path.join(FIX, "want_%s.safetensors" % case[0]))
             worst = compare(case[0], model.state_dict(), want)
             print("%s %-20s worst error %.3g of tolerance" % ("ok  " if worst <= 1 else "FAIL", case[0], worst))
             bad += worst > 1
+            if ">" in case[2]:  # eval mode: batchnorm on running statistics, no update
+                bad += check_eval(clgrad, case, out, model)
     sys.exit(1 if bad else 0)
+
+
+def check_eval(clgrad, case, weights, model):
+    """`clgrad eval` of the saved weights against the torch model in eval mode."""
+    data = clgrad_args(case, weights)[1].replace("@FIX@", FIX)
+    r = subprocess.run([clgrad, "eval", "--data", data, "--model", case[2], "--loss", case[3],
+                        "--load", weights, "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL %-20s clgrad eval exit %d: %s" % (case[0], r.returncode, r.stderr.strip()))
+        return 1
+    got = json.loads(r.stdout)["loss"]
+    x, y = read_data(case[1], "test" if case[1] == "txt" else "train")
+    model.eval()
+    with torch.no_grad():
+        want = float(loss_of(make_loss(case[3]), case[1], model(x), y))
+    e = abs(got - want) / (RTOL * abs(want) + ATOL)
+    print("%s %-20s eval loss %.7g, torch %.7g (%.3g of tolerance)" % (
+        "ok  " if e <= 1 else "FAIL", case[0], got, want, e))
+    return int(e > 1)
 
 
 if __name__ == "__main__":

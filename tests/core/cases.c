@@ -2,6 +2,8 @@
  * whole table runs in seconds on PoCL as well as on the CPU backend. */
 #include "cases.h"
 
+#include <clgrad/philox.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -291,6 +293,32 @@ const tc_case tc_cases[] = {
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
       .classes = 4 },
 
+    /* long rows: the OpenCL backend switches to a work-group per row */
+    { .name = "softmax_long_row", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
+      .in = { SH(3, 300) }, .gen = G_WIDE, .axis = -1, .no_grad = 1 },
+    { .name = "log_softmax_long_strided", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
+      .in = { SH(2, 130, 3) }, .axis = 1, .no_grad = 1 },
+
+    /* image windows: im2col and its adjoint col2im (stride, padding, dilation,
+     * overlaps, a non-zero pad value as max pooling uses) */
+    { .name = "im2col_3x3_pad1", .kind = T_IM2COL, .n_in = 1, .in = { SH(2, 3, 5, 6) },
+      .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
+    { .name = "im2col_stride2_dil2", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 2, 7, 8) },
+      .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } } },
+    { .name = "im2col_padvalue", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 1, 3, 3) },
+      .win = { { 2, 2 }, { 2, 2 }, { 1, 1 }, { 1, 1 } }, .f = -7.5f },
+    { .name = "col2im_3x3_pad1", .kind = T_COL2IM, .n_in = 1, .in = { SH(2, 27, 30) },
+      .shape = SH(2, 3, 5, 6), .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
+    { .name = "col2im_stride2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 12, 16) },
+      .shape = SH(1, 2, 7, 8), .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } } },
+
+    /* random: bit-exact against clgrad/philox.h (checked itself against
+     * Random123's known answers in test_gradcheck's dropout tests) */
+    { .name = "rand_uniform_2x7", .kind = T_RAND, .n_in = 1, .in = { SH(2) }, .dt = { I32 },
+      .shape = SH(2, 7), .classes = 3 },
+    { .name = "rand_uniform_big", .kind = T_RAND, .n_in = 1, .in = { SH(2) }, .dt = { I32 },
+      .shape = SH(3, 129, 65), .classes = 0x7fffffff },
+
     /* fan-out: one node feeding several ops */
     { .name = "fanout_x*x+exp(x)-x", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(2, 3) },
       .variant = 0 },
@@ -495,6 +523,9 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_GATHER: return clg_gather(g, x[0], x[1], c->axis);
     case T_SCATTER: return clg_scatter_add(g, x[0], x[1], c->axis, &c->shape);
     case T_ONE_HOT: return clg_one_hot(g, x[0], c->classes);
+    case T_RAND: return clg_rand_uniform(g, x[0], &c->shape, (uint32_t)c->classes);
+    case T_IM2COL: return clg_im2col(g, x[0], &c->win, c->f);
+    case T_COL2IM: return clg_col2im(g, x[0], &c->win, &c->shape);
     case T_COMPOSITE:
         switch (c->variant) {
         case 0: /* x*x + exp(x) - x */
@@ -593,6 +624,47 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
     case T_SCATTER:
         return ref_scatter_add(&in[0], &in[1], norm_axis(c->axis, c->shape.ndim), &c->shape, out);
     case T_ONE_HOT: return ref_one_hot(&in[0], c->classes, out);
+    case T_RAND:
+        if (ref_alloc(out, &c->shape))
+            return -1;
+        for (int64_t i = 0; i < ref_numel(&c->shape); i++)
+            out->d[i] = clg_philox_uniform((uint32_t)(int32_t)in[0].d[0], (uint32_t)c->classes,
+                                           (uint32_t)(int32_t)in[0].d[1], (uint64_t)i);
+        return 0;
+    case T_IM2COL:
+    case T_COL2IM: {
+        /* the definition, in double: cols[n, (c*KH + ki)*KW + kj, oi*OW + oj] =
+         * img[n, c, oi*SH - PH + ki*DH, oj*SW - PW + kj*DW] (pad value outside);
+         * col2im sums every column into the pixel it reads */
+        const clg_window2d *w = &c->win;
+        const clg_shape img = c->kind == T_IM2COL ? in[0].s : c->shape;
+        int64_t o[2];
+        if (!clg_window2d_out(w, img.dim[2], img.dim[3], o, NULL, 0))
+            return -1;
+        clg_shape cs = CLG_SHAPE(img.dim[0], img.dim[1] * w->kernel[0] * w->kernel[1], o[0] * o[1]);
+        if (ref_alloc(out, c->kind == T_IM2COL ? &cs : &img))
+            return -1;
+        for (int64_t i = 0; i < ref_numel(&out->s); i++)
+            out->d[i] = 0;
+        for (int64_t n = 0; n < img.dim[0]; n++)
+            for (int64_t ch = 0; ch < img.dim[1]; ch++)
+                for (int ki = 0; ki < w->kernel[0]; ki++)
+                    for (int kj = 0; kj < w->kernel[1]; kj++)
+                        for (int64_t oi = 0; oi < o[0]; oi++)
+                            for (int64_t oj = 0; oj < o[1]; oj++) {
+                                int64_t ii = oi * w->stride[0] - w->pad[0] + ki * w->dilation[0];
+                                int64_t jj = oj * w->stride[1] - w->pad[1] + kj * w->dilation[1];
+                                int inside = ii >= 0 && ii < img.dim[2] && jj >= 0 && jj < img.dim[3];
+                                int64_t ci = ((n * cs.dim[1]) + (ch * w->kernel[0] + ki) * w->kernel[1] + kj) *
+                                                 cs.dim[2] + oi * o[1] + oj;
+                                int64_t pi = ((n * img.dim[1] + ch) * img.dim[2] + ii) * img.dim[3] + jj;
+                                if (c->kind == T_IM2COL)
+                                    out->d[ci] = inside ? in[0].d[pi] : (double)c->f;
+                                else if (inside)
+                                    out->d[pi] += in[0].d[ci];
+                            }
+        return 0;
+    }
     case T_COMPOSITE: {
         ref_t t1, t2, t3;
         int rc = -1;
@@ -654,6 +726,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_CAST:
     case T_ARGMAX:
     case T_ONE_HOT:
+    case T_RAND:
     case T_VJP:
         return 0;
     case T_UNARY:
@@ -674,7 +747,7 @@ tc_tol tc_tolerance(const tc_case *c)
     switch (c->kind) {
     case T_FULL: case T_SCALAR: case T_CAST: case T_WHERE: case T_ARGMAX:
     case T_RESHAPE: case T_PERMUTE: case T_TRANSPOSE: case T_EXPAND:
-    case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT:
+    case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT: case T_RAND: case T_IM2COL:
         return TOL_EXACT;
     case T_UNARY:
         switch (c->op) {
@@ -689,7 +762,7 @@ tc_tol tc_tolerance(const tc_case *c)
         return c->op >= CLG_OP_MAXIMUM ? TOL_EXACT : TOL_ELEM;
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
-    case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE:
+    case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;

@@ -29,6 +29,9 @@ typedef enum tc_kind {
     T_GATHER,   /* axis */
     T_SCATTER,  /* axis, shape */
     T_ONE_HOT,  /* classes */
+    T_RAND,     /* rand_uniform of `shape` from the i32 [2] state in[0]; stream = classes */
+    T_IM2COL,   /* win, pad value f */
+    T_COL2IM,   /* win, image shape `shape` */
     /* The backward-only kernels (GELU_GRAD, GELU_TANH_GRAD, PAD) reached
      * through clg_grad: out = vjp of op at in[0] with seed in[1]. op: GELU,
      * GELU_TANH or SLICE (then axis/start/end). */
@@ -66,6 +69,7 @@ typedef struct tc_case {
     clg_dtype to;
     int variant;
     int no_grad; /* forward only: too large for finite differences */
+    clg_window2d win;
 } tc_case;
 
 extern const tc_case tc_cases[];

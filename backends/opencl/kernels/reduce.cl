@@ -97,3 +97,50 @@ __kernel void k_softmax(int log_out, int nrows, int len, int inner, __global con
             y[j * inner] = exp(x[j * inner] - m) / s;
     }
 }
+
+/* Softmax over long rows: one work-group per row (the rows of attention
+ * scores are T long), the max and the sum combined in local memory; the
+ * local size is a power of two. Same results as k_softmax up to the order
+ * of the sum. */
+__kernel void k_softmax_wg(int log_out, int len, int inner, __global const float *a, int aoff,
+                           __global float *o, int ooff, __local float *scratch)
+{
+    int row = get_group_id(0);
+    int l = get_local_id(0);
+    int L = get_local_size(0);
+    int off = (row / inner) * len * inner + row % inner;
+    __global const float *x = a + aoff + off;
+    __global float *y = o + ooff + off;
+    float m = -INFINITY;
+    for (int j = l; j < len; j += L) {
+        float v = x[j * inner];
+        m = (isnan(v) || v > m) ? v : m;
+    }
+    scratch[l] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = L / 2; s > 0; s /= 2) {
+        if (l < s) {
+            float p = scratch[l], q = scratch[l + s];
+            scratch[l] = (isnan(p) || p >= q) ? p : q;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    m = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float acc = 0.0f;
+    for (int j = l; j < len; j += L)
+        acc += exp(x[j * inner] - m);
+    scratch[l] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = L / 2; s > 0; s /= 2) {
+        if (l < s)
+            scratch[l] += scratch[l + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float sum = scratch[0];
+    float ls = log(sum);
+    for (int j = l; j < len; j += L) {
+        float v = x[j * inner] - m;
+        y[j * inner] = log_out ? v - ls : exp(v) / sum;
+    }
+}
