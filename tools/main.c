@@ -6,7 +6,8 @@
 
 static const char usage[] =
     "usage: clgrad devices                      backends and their devices\n"
-    "       clgrad plugins [NAME]               registered components; NAME: its hyperparameters\n"
+    "       clgrad plugins [NAME] [--plugin PATH]...  registered components; NAME: its hyperparameters\n"
+    "       clgrad plugins --check FILE         load one plugin .so and report author mistakes\n"
     "       clgrad train [options]              train (default: the seed network on synthetic data)\n"
     "       clgrad eval  --load FILE [options]  loss and accuracy of saved weights\n"
     "\n"
@@ -120,7 +121,8 @@ static int cmd_plugins(int argc, char **argv)
         } else if (!name && argv[i][0] != '-') {
             name = argv[i];
         } else {
-            cli_error("plugins: unexpected argument '%s' (usage: clgrad plugins [NAME] [--plugin PATH])",
+            cli_error("plugins: unexpected argument '%s' (usage: clgrad plugins [NAME] [--plugin PATH]... "
+                      "| clgrad plugins --check FILE)",
                       argv[i]);
             clg_ctx_free(ctx);
             return 2;
@@ -169,10 +171,12 @@ static int cmd_plugins(int argc, char **argv)
                 print_range(d);
                 printf("\n");
             }
-            if (c.kind == CLG_COMPONENT_SCHEDULER)
-                printf("  %-22s %-10s default %-8s %s\n", "interval", "choice", "epoch",
-                       "step the scheduler per epoch or per optimizer step {epoch|step}");
         }
+    }
+    if (!name && clg_plugins_notice_count(ctx) > 0) {
+        printf("notices:\n");
+        for (int i = 0; i < clg_plugins_notice_count(ctx); i++)
+            printf("  %s\n", clg_plugins_notice(ctx, i));
     }
     if (name && !found) {
         for (int k = 0; k < 2; k++)

@@ -36,6 +36,10 @@ struct clg_registry {
     int open;                 /* 1 only while a clg_plugin_init runs */
     int loading_so;           /* index of the .so being initialised */
     int default_loaded;
+    /* Components skipped because an earlier file (in the search order) had
+     * registered the name: one line each, owned. */
+    char **notices;
+    int n_notices, cap_notices;
 };
 
 /* The ctx's registry, created on first use; NULL only on out-of-memory. */

@@ -22,6 +22,9 @@ static void registry_free(void *p)
         free(reg->sos[i].path);
     }
     free(reg->sos);
+    for (int i = 0; i < reg->n_notices; i++)
+        free(reg->notices[i]);
+    free(reg->notices);
     free(reg);
 }
 
@@ -354,4 +357,16 @@ clg_status clg_component_find(clg_ctx *ctx, clg_component_kind kind, const char 
         return st;
     fill_info(clg_ctx_attached(ctx, REGISTRY_KEY), c, out);
     return CLG_OK;
+}
+
+int clg_plugins_notice_count(const clg_ctx *ctx)
+{
+    const clg_registry *reg = ctx ? clg_ctx_attached(ctx, REGISTRY_KEY) : NULL;
+    return reg ? reg->n_notices : 0;
+}
+
+const char *clg_plugins_notice(const clg_ctx *ctx, int i)
+{
+    const clg_registry *reg = ctx ? clg_ctx_attached(ctx, REGISTRY_KEY) : NULL;
+    return reg && i >= 0 && i < reg->n_notices ? reg->notices[i] : NULL;
 }

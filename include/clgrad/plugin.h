@@ -7,8 +7,10 @@
  * unless its major equals CLG_PLUGIN_ABI_MAJOR and its minor is <= the
  * host's; only then it calls clg_plugin_init with a registry handle. Inside
  * init, and only there, the plugin calls clg_register() once per component.
- * A name already registered for the same kind is refused (the error names both
- * files) and fails the whole .so: none of its components stay registered.
+ * A name that an earlier file (in the search order) registered for the same
+ * kind is skipped with a notice naming both files: the first one is used and
+ * the rest of this .so stays registered (see clg_plugins_notice in train.h).
+ * Registering one name twice from the same .so fails it.
  *
  * The ABI grows only by addition: new fields are appended to the structs
  * below, whose first field is struct_size (set it to sizeof(the struct) as

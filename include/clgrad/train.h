@@ -26,7 +26,8 @@ extern "C" {
 /* Loads one component .so by path: dlopen(RTLD_NOW|RTLD_LOCAL), ABI check,
  * clg_plugin_init. Loading the same file twice is a no-op. Errors name the
  * path and the reason (dlerror(), missing symbol, both ABI versions, the
- * status init returned, the duplicate component and both files). */
+ * status init returned). A name clash with an earlier file is not an error:
+ * see clg_plugins_notice below. */
 clg_status clg_plugins_load(clg_ctx *ctx, const char *path);
 /* Loads every clgrad-plugin-*.so in the plugin search order
  * ($CLGRAD_PLUGIN_PATH, the installed plugin dir, the build tree when the
@@ -35,6 +36,18 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path);
  * clg_loss_build call it themselves when a component is not registered yet.
  * Every file is tried; the first failure is returned. */
 clg_status clg_plugins_load_default(clg_ctx *ctx);
+
+/* Name clashes. A component name that a file loaded earlier (in the
+ * search order: clg_plugins_load calls first, then $CLGRAD_PLUGIN_PATH, the
+ * installed dir, the build tree) already registered for the same kind is
+ * not registered again: the first one is used, so a user's "adam" given
+ * with --plugin or in $CLGRAD_PLUGIN_PATH overrides the built-in on purpose.
+ * The skipped component is dropped alone -- the other components of its
+ * file stay registered -- and the clash is kept as a notice (also written
+ * once to stderr as "clgrad: notice: ..."). A file that registers one name
+ * twice itself is refused. */
+int clg_plugins_notice_count(const clg_ctx *ctx);
+const char *clg_plugins_notice(const clg_ctx *ctx, int i); /* NULL if out of range */
 
 /* ---------------------------------------------------------------- listing */
 typedef struct clg_component_info {
