@@ -95,5 +95,7 @@ int cli_eval(int argc, char **argv);
 
 /* "clgrad: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* lint.c: clgrad plugins --check FILE; 0 when no problem was found. */
+int cli_plugins_check(const char *file);
 
 #endif

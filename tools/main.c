@@ -107,6 +107,14 @@ static int cmd_plugins(int argc, char **argv)
         return 1;
     const char *name = NULL;
     int rc = 0;
+    if (argc >= 1 && !strcmp(argv[0], "--check")) {
+        clg_ctx_free(ctx);
+        if (argc != 2) {
+            cli_error("plugins --check takes one FILE (a plugin .so)");
+            return 2;
+        }
+        return cli_plugins_check(argv[1]);
+    }
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
             if (clg_plugins_load(ctx, argv[++i]) != CLG_OK) {
@@ -208,6 +216,8 @@ static int cmd_plugins(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* a crash inside a plugin's callback names the plugin and the callback */
+    clg_plugins_crash_report();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);

@@ -20,7 +20,19 @@ typedef struct clg__comp {
     clg_hparam_def *defs;     /* the plugin's schema plus core-added keys (owned) */
     int n_defs;
     int so;                   /* index into the registry's .so list */
+    const char *path;         /* that .so's path (owned by the registry) */
 } clg__comp;
+
+/* crash.c: which plugin callback runs on this thread, for the crash report
+ * (clg_plugins_crash_report). Frames nest; enter/leave pair up around each
+ * call into a plugin. */
+typedef struct clg__cb_frame {
+    const char *kind, *name, *path, *callback;
+    struct clg__cb_frame *prev;
+} clg__cb_frame;
+CLG_INTERNAL void clg__cb_enter(clg__cb_frame *f, const clg__comp *c, const char *callback);
+CLG_INTERNAL void clg__cb_enter_file(clg__cb_frame *f, const char *path, const char *callback);
+CLG_INTERNAL void clg__cb_leave(clg__cb_frame *f);
 
 typedef struct clg__so {
     char *path;

@@ -222,6 +222,7 @@ clg_status clg_register(clg_registry *reg, const clg_component *c)
     dst->c.hparams = defs;
     dst->c.n_hparams = n_defs;
     dst->so = reg->loading_so;
+    dst->path = reg->sos[reg->loading_so].path;
     return CLG_OK;
 }
 

@@ -61,7 +61,10 @@ clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t targ
     const clg__comp *c = clg__hparams_comp(hp);
     clg_ctx_clear_error(ctx);
     clg_t out = CLG_NONE;
+    clg__cb_frame fr;
+    clg__cb_enter(&fr, c, "build");
     st = c->c.loss->build(ctx, g, hp, pred, target, &out);
+    clg__cb_leave(&fr);
     clg_hparams_free(hp);
     if (st != CLG_OK) {
         if (!clg_ctx_error(ctx)[0])
@@ -284,7 +287,12 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
     /* Host scalars: [apply?] + the optimizer's. */
     tr->has_apply = tr->accumulate > 1;
     int n_in = tr->has_apply + tr->n_scalars;
+    /* Slots past n_scalars are CLG_NONE: an op given one returns CLG_NONE,
+     * which the checks after update() name (never an uninitialised handle
+     * that happens to be some other node). */
     clg_t sc[CLG_OPTIM_MAX_SCALARS + 1];
+    for (int i = 0; i < CLG_OPTIM_MAX_SCALARS + 1; i++)
+        sc[i] = CLG_NONE;
     if (n_in > 0) {
         clg_shape s1 = CLG_SHAPE(n_in);
         clg_shape s0 = { 0 };
@@ -343,14 +351,30 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
     }
 
     for (int i = 0; i < np; i++) {
-        const char *names[CLG_OPTIM_MAX_STATE] = { 0 };
-        float init[CLG_OPTIM_MAX_STATE] = { 0 };
+        /* Room past the limit, so a state() that returns (and wrote) too
+         * many is refused by the check below instead of overrunning. */
+        const char *names[4 * CLG_OPTIM_MAX_STATE] = { 0 };
+        float init[4 * CLG_OPTIM_MAX_STATE] = { 0 };
+        clg__cb_frame fr;
+        clg__cb_enter(&fr, tr->opt, "state");
         int ns = ops->state ? ops->state(tr->opt_hp, names, init) : 0;
+        clg__cb_leave(&fr);
         if (ns < 0 || ns > CLG_OPTIM_MAX_STATE) {
-            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "optimizer '%s': bad state count %d",
-                                   tr->opt->c.name, ns);
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                   "optimizer '%s': state() returned %d state tensors; it must "
+                                   "be 0 to CLG_OPTIM_MAX_STATE (%d)",
+                                   tr->opt->c.name, ns, CLG_OPTIM_MAX_STATE);
             goto out_sum;
         }
+        for (int k = 0; k < ns; k++)
+            for (int j = 0; j < k; j++)
+                if (names[j] && names[k] && strcmp(names[j], names[k]) == 0) {
+                    st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                           "optimizer '%s': state %d and state %d are both "
+                                           "named '%s' (they would share one tensor)",
+                                           tr->opt->c.name, j, k, names[k]);
+                    goto out_sum;
+                }
         clg_optim_param p = { .name = tr->params[i], .param = pnodes[i], .grad = grads[i],
                               .param_out = CLG_NONE };
         clg_shape ps = clg_shape_of(g, pnodes[i]);
@@ -379,7 +403,9 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_sum;
         }
         clg_ctx_clear_error(ctx);
+        clg__cb_enter(&fr, tr->opt, "update");
         st = ops->update(ctx, g, tr->opt_hp, osc, &p);
+        clg__cb_leave(&fr);
         if (st != CLG_OK) {
             if (!clg_ctx_error(ctx)[0])
                 clg_ctx_set_error(ctx, st, "optimizer '%s' failed on '%s'", tr->opt->c.name,
@@ -387,34 +413,58 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             goto out_sum;
         }
         if (clg_graph_status(g) != CLG_OK) {
-            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s",
-                                   tr->opt->c.name, tr->params[i], clg_graph_error(g));
+            char hint[160] = "";
+            if (strstr(clg_graph_error(g), "CLG_NONE"))
+                snprintf(hint, sizeof hint, " (scalars[i] for i >= n_scalars (%d) and state[k] "
+                         "for k >= the %d declared states are CLG_NONE)", tr->n_scalars, ns);
+            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s%s",
+                                   tr->opt->c.name, tr->params[i], clg_graph_error(g), hint);
             goto out_sum;
         }
         if (p.param_out == CLG_NONE) {
             st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                   "optimizer '%s' set no param_out for '%s'",
-                                   tr->opt->c.name, tr->params[i]);
+                                   "optimizer '%s' set no param_out for '%s' (or built it from "
+                                   "CLG_NONE: scalars[i] for i >= n_scalars (%d) and state[k] "
+                                   "for k >= the %d declared states are CLG_NONE, and an op "
+                                   "given CLG_NONE returns CLG_NONE)",
+                                   tr->opt->c.name, tr->params[i], tr->n_scalars, ns);
             goto out_sum;
         }
+        for (int k = ns; k < CLG_OPTIM_MAX_STATE; k++)
+            if (p.state_out[k] != CLG_NONE) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                       "optimizer '%s' on '%s': state_out[%d] is set but "
+                                       "state() declared %d states", tr->opt->c.name,
+                                       tr->params[i], k, ns);
+                goto out_sum;
+            }
         clg_t pairs[2 * (CLG_OPTIM_MAX_STATE + 1)];
+        int which[CLG_OPTIM_MAX_STATE + 1]; /* -1: param_out, k: state_out[k] */
         int npairs = 0;
+        which[0] = -1;
         pairs[npairs++] = pnodes[i];
         pairs[npairs++] = p.param_out;
         for (int k = 0; k < ns; k++) {
             if (p.state_out[k] == CLG_NONE)
                 continue;
+            which[npairs / 2] = k;
             pairs[npairs++] = p.state[k];
             pairs[npairs++] = p.state_out[k];
         }
         for (int k = 0; k < npairs; k += 2) {
             clg_shape a = clg_shape_of(g, pairs[k]), b = clg_shape_of(g, pairs[k + 1]);
-            if (!clg_shape_equal(&a, &b)) {
-                char sa[64], sb[64];
+            if (!clg_shape_equal(&a, &b) || clg_dtype_of(g, pairs[k + 1]) != CLG_F32) {
+                char sa[64], sb[64], what[96];
+                int w = which[k / 2];
+                if (w < 0)
+                    snprintf(what, sizeof what, "param_out");
+                else
+                    snprintf(what, sizeof what, "state_out[%d] (state '%s')", w, names[w]);
                 st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                       "optimizer '%s' on '%s': update has shape %s, the "
-                                       "tensor %s", tr->opt->c.name, tr->params[i],
-                                       clg_shape_str(&b, sb, sizeof sb),
+                                       "optimizer '%s' on '%s': %s has shape %s %s, the "
+                                       "tensor it updates %s f32", tr->opt->c.name,
+                                       tr->params[i], what, clg_shape_str(&b, sb, sizeof sb),
+                                       clg_dtype_name(clg_dtype_of(g, pairs[k + 1])),
                                        clg_shape_str(&a, sa, sizeof sa));
                 goto out_sum;
             }
@@ -684,9 +734,13 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
     int n = tr->has_apply + tr->n_scalars;
     if (tr->has_apply)
         sc[0] = apply ? 1.0f : 0.0f;
-    if (tr->n_scalars > 0)
+    if (tr->n_scalars > 0) {
+        clg__cb_frame fr;
+        clg__cb_enter(&fr, tr->opt, "scalars");
         tr->opt->c.optimizer->scalars(tr->opt_hp, *tr->lrp, (int64_t)tr->step + 1,
                                       sc + tr->has_apply);
+        clg__cb_leave(&fr);
+    }
     clg_status st;
     clg_plan *up = tr->update_plan ? tr->update_plan : tr->plan;
     if (n > 0) {

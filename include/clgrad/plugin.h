@@ -235,6 +235,12 @@ typedef struct clg_component {
 
 #define CLG_COMPONENT_INIT { .struct_size = sizeof(clg_component) }
 
+/* The element count of a static schema array, for clg_component.n_hparams:
+ *     c.hparams = my_hp;  c.n_hparams = CLG_N_HPARAMS(my_hp);
+ * (a hand count that is too large reads past the array). Arrays only, never
+ * a pointer. */
+#define CLG_N_HPARAMS(arr) ((int)(sizeof(arr) / sizeof((arr)[0])))
+
 /* What the loader hands to clg_plugin_init. */
 typedef struct clg_plugin_host {
     size_t struct_size;

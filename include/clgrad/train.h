@@ -49,6 +49,16 @@ clg_status clg_plugins_load_default(clg_ctx *ctx);
 int clg_plugins_notice_count(const clg_ctx *ctx);
 const char *clg_plugins_notice(const clg_ctx *ctx, int i); /* NULL if out of range */
 
+/* Crash report: installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGILL and
+ * SIGABRT (on an alternate stack) that, when the signal arrives while a
+ * plugin callback runs on that thread, write one line to stderr naming the
+ * component, the callback and the .so ("clgrad: SIGSEGV ... inside
+ * optimizer 'x', callback update(), from /path/x.so"), then re-raise the
+ * signal with its default action (the exit status is unchanged). Replaces
+ * any handlers the program had for those signals; the clgrad command calls
+ * it at start. Optional for library users. */
+clg_status clg_plugins_crash_report(void);
+
 /* ---------------------------------------------------------------- listing */
 typedef struct clg_component_info {
     clg_component_kind kind;
