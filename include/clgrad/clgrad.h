@@ -58,7 +58,9 @@ const char *clg_backend_name(const clg_ctx *ctx, int i);
 /* Path the backend was loaded from. */
 const char *clg_backend_path(const clg_ctx *ctx, int i);
 /* The directories searched for backend and component modules, in order:
- * $CLGRAD_PLUGIN_PATH, the installed plugin dir, and the build tree's module
+ * $CLGRAD_PLUGIN_PATH, the installed plugin dir, <dir of the running
+ * libclgrad.so>/clgrad when that is another dir (a moved or DESTDIR-staged
+ * install), and the build tree's module
  * dirs when the program runs from it. NULL-terminated; free with
  * clg_strv_free. NULL on out-of-memory. */
 char **clg_plugin_search_dirs(void);
