@@ -28,7 +28,7 @@ static const clg_node *nd(const clg_graph *g, clg_t t) { return &g->nodes[t]; }
  * piecewise constant. */
 static int diff_edge(const clg_node *n, int k)
 {
-    return k < 32 && ((clg_op_info_of(n->op).grad_inputs >> k) & 1u);
+    return !n->no_grad && k < 32 && ((clg_op_info_of(n->op).grad_inputs >> k) & 1u);
 }
 
 /* Adds `c` to the gradient of node j. Every rule must hand back exactly the

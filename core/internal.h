@@ -66,6 +66,7 @@ typedef struct clg_node {
     clg_store *store;          /* PARAM: where it lives */
     int store_idx;             /* PARAM: entry in store */
     void *data;                /* CONST: owned copy of the data */
+    unsigned char no_grad;     /* clg_stop_gradient: autodiff passes nothing to the input */
 } clg_node;
 
 typedef struct clg_assignment {

@@ -131,6 +131,15 @@ typedef struct clg_optimizer_ops {
                          const clg_t *scalars, clg_optim_param *p);
 } clg_optimizer_ops;
 
+/* Exponential moving average as PyTorch's optimizers write it,
+ *     m.mul_(beta).add_(x, alpha=1 - beta)
+ * i.e. m * (float)beta + x * (float)(1.0 - beta): each constant rounded
+ * once from double. Use it for every moment (Adam's exp_avg with beta1,
+ * exp_avg_sq with beta2 and x = g*g, AdaBelief's s with x = (g-m)^2):
+ * writing 1.0f - (float)beta instead rounds beta first and is 1.3e-5
+ * relative off for beta = 0.999, which an optimizer compounds. */
+clg_t clg_ema(clg_graph *g, clg_t m, clg_t x, double beta);
+
 /* ---------------------------------------------------------------- losses */
 /* What a loss expects as its target, so that a trainer or the command hands
  * it the right tensor without guessing from the loss's name. */

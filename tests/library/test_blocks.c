@@ -1,0 +1,238 @@
+/* Building blocks for C users and plugin authors: clg_ema against PyTorch's
+ * optimizer EMA (and the float-first rounding it replaces), stop-gradient
+ * against x.detach(), the torch.nn.init rules (bounds and moments in closed
+ * form; LINEAR_DEFAULT draws what clg_linear draws), and the lifecycle
+ * block's promise that every free accepts NULL. */
+#include "fixtures.h"
+
+#include <check.h>
+#include <clgrad/data.h>
+#include <clgrad/train.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double rel(double a, double b, double floor)
+{
+    double d = fabs(b) > floor ? fabs(b) : floor;
+    return fabs(a - b) / d;
+}
+
+/* 50 EMA steps on the device; the plan's output fed back as m. */
+static double ema_dev(clg_ctx *ctx, clg_device *dev, double beta, int float_first,
+                      const float *want)
+{
+    clg_graph *g = clg_graph_new(ctx);
+    clg_shape s = CLG_SHAPE(LF_N);
+    clg_t m = clg_input(g, "m", CLG_F32, &s), x = clg_input(g, "x", CLG_F32, &s);
+    clg_t out = float_first
+                    ? clg_add(g, clg_mul_scalar(g, m, (float)beta),
+                              clg_mul_scalar(g, x, 1.0f - (float)beta))
+                    : clg_ema(g, m, x, beta);
+    clg_plan *p;
+    ck_assert_msg(clg_compile(g, dev, &out, 1, NULL, &p) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_graph_free(g);
+    float cur[LF_N];
+    for (int i = 0; i < LF_N; i++)
+        cur[i] = lf_m0[i];
+    for (int t = 0; t < LF_STEPS; t++) {
+        ck_assert(clg_plan_set_input(p, "m", cur, sizeof cur) == CLG_OK);
+        ck_assert(clg_plan_set_input(p, "x", lf_x + t * LF_N, sizeof cur) == CLG_OK);
+        ck_assert(clg_plan_run(p) == CLG_OK);
+        ck_assert(clg_plan_read(p, out, cur, sizeof cur) == CLG_OK);
+    }
+    clg_plan_free(p);
+    double worst = 0;
+    for (int i = 0; i < LF_N; i++) {
+        /* floor 0.1: where m is a small difference of large terms, torch's
+         * fused add (x * alpha + m in one rounding) and any unfused form
+         * differ by a few ulps of the terms, not of m */
+        double r = rel(cur[i], want[i], 1e-1);
+        worst = r > worst ? r : worst;
+    }
+    return worst;
+}
+
+START_TEST(ema_matches_torch)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_device *dev;
+    ck_assert_msg(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK, "%s", clg_ctx_error(ctx));
+    double a = ema_dev(ctx, dev, lf_beta_b999, 0, lf_ema_b999);
+    double b = ema_dev(ctx, dev, lf_beta_b9, 0, lf_ema_b9);
+    double wrong = ema_dev(ctx, dev, lf_beta_b999, 1, lf_ema_b999);
+    printf("clg_ema vs torch over %d steps: beta 0.999 %.2e, beta 0.9 %.2e; "
+           "1.0f - (float)beta: %.2e\n", LF_STEPS, a, b, wrong);
+    ck_assert_msg(a <= 1e-6 && b <= 1e-6, "clg_ema deviates %.3g / %.3g", a, b);
+    /* the trap the helper exists for: rounding beta first is visibly off */
+    ck_assert_msg(wrong > 1e-6, "float-first rounding only %.3g off", wrong);
+    clg_device_close(dev);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(stop_gradient)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_device *dev;
+    ck_assert(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK);
+    clg_graph *g = clg_graph_new(ctx);
+    clg_shape s = CLG_SHAPE(5);
+    clg_t x = clg_input(g, "x", CLG_F32, &s);
+    clg_t sg = clg_stop_gradient(g, x);
+    clg_t y = clg_sum(g, clg_mul(g, x, sg), NULL, 0, 0);
+    clg_t only = clg_sum(g, sg, NULL, 0, 0);
+    clg_t gx, g0;
+    ck_assert(clg_grad(g, y, CLG_NONE, &x, 1, &gx) == CLG_OK);
+    ck_assert(clg_grad(g, only, CLG_NONE, &x, 1, &g0) == CLG_OK);
+    clg_t outs[3] = { sg, gx, g0 };
+    clg_plan *p;
+    ck_assert_msg(clg_compile(g, dev, outs, 3, NULL, &p) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_graph_free(g);
+    ck_assert(clg_plan_set_input(p, "x", lf_sg_x, sizeof(float) * 5) == CLG_OK);
+    ck_assert(clg_plan_run(p) == CLG_OK);
+    float v[5], dg[5], d0[5];
+    ck_assert(clg_plan_read(p, sg, v, sizeof v) == CLG_OK);
+    ck_assert(clg_plan_read(p, gx, dg, sizeof dg) == CLG_OK);
+    ck_assert(clg_plan_read(p, g0, d0, sizeof d0) == CLG_OK);
+    for (int i = 0; i < 5; i++) {
+        ck_assert(v[i] == lf_sg_x[i]);        /* the value passes */
+        ck_assert_msg(dg[i] == lf_sg_grad[i], "%d: %g, torch %g", i, dg[i], lf_sg_grad[i]);
+        ck_assert(d0[i] == 0.0f);             /* no gradient through it */
+    }
+    clg_plan_free(p);
+    /* CLG_NONE in, CLG_NONE out, with the graph's error */
+    g = clg_graph_new(ctx);
+    ck_assert(clg_stop_gradient(g, CLG_NONE) == CLG_NONE);
+    ck_assert(clg_graph_status(g) != CLG_OK);
+    clg_graph_free(g);
+    clg_device_close(dev);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
+static void moments(const float *v, int64_t n, double *mean, double *sd, double *maxabs)
+{
+    double s = 0, s2 = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += v[i];
+        s2 += (double)v[i] * v[i];
+        m = fabs(v[i]) > m ? fabs(v[i]) : m;
+    }
+    *mean = s / (double)n;
+    *sd = sqrt(s2 / (double)n - *mean * *mean);
+    *maxabs = m;
+}
+
+START_TEST(init_rules)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_rng r;
+    clg_rng_seed(&r, 7);
+    enum { N = 64 * 32 * 3 * 3 };
+    float *v = malloc(N * sizeof *v);
+    clg_shape conv = CLG_SHAPE(64, 32, 3, 3); /* fan_in 288, fan_out 576 */
+    double mean, sd, mx;
+
+    /* nn.Conv2d's default weight rule: kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)) */
+    clg_init ku = { .kind = CLG_INIT_KAIMING_UNIFORM, .slope = sqrt(5.0) };
+    ck_assert(clg_init_fill(ctx, v, &conv, &ku, &r) == CLG_OK);
+    moments(v, N, &mean, &sd, &mx);
+    double b = 1.0 / sqrt(288.0);
+    ck_assert_msg(mx <= b * (1 + 1e-6) && mx > 0.99 * b, "max %g, bound %g", mx, b);
+    ck_assert_msg(fabs(sd - b / sqrt(3.0)) < 0.03 * b, "sd %g", sd);
+    ck_assert(fabs(mean) < 0.03 * b);
+
+    /* xavier_normal_(gain=2): std = 2 sqrt(2 / (288 + 576)) */
+    clg_init xn = { .kind = CLG_INIT_XAVIER_NORMAL, .gain = 2.0 };
+    ck_assert(clg_init_fill(ctx, v, &conv, &xn, &r) == CLG_OK);
+    moments(v, N, &mean, &sd, &mx);
+    double want = 2.0 * sqrt(2.0 / 864.0);
+    ck_assert_msg(fabs(sd - want) < 0.03 * want, "sd %g, want %g", sd, want);
+
+    /* kaiming_normal_(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / 576) */
+    clg_init kn = { .kind = CLG_INIT_KAIMING_NORMAL, .fan = CLG_FAN_OUT };
+    ck_assert(clg_init_fill(ctx, v, &conv, &kn, &r) == CLG_OK);
+    moments(v, N, &mean, &sd, &mx);
+    want = sqrt(2.0 / 576.0);
+    ck_assert_msg(fabs(sd - want) < 0.03 * want, "sd %g, want %g", sd, want);
+
+    clg_init c = { .kind = CLG_INIT_CONSTANT, .value = 0.25 };
+    ck_assert(clg_init_fill(ctx, v, &conv, &c, NULL) == CLG_OK);
+    ck_assert(v[0] == 0.25f && v[N - 1] == 0.25f);
+
+    /* errors name the problem */
+    clg_init u = { .kind = CLG_INIT_UNIFORM, .low = 0, .high = 1 };
+    ck_assert(clg_init_fill(ctx, v, &conv, &u, NULL) == CLG_ERR_INVALID);
+    ck_assert(strstr(clg_ctx_error(ctx), "rng is NULL") != NULL);
+    clg_shape s0 = { 0 };
+    ck_assert(clg_init_fill(ctx, v, &s0, &ku, &r) == CLG_ERR_INVALID);
+    ck_assert(strstr(clg_ctx_error(ctx), "no fan") != NULL);
+
+    /* LINEAR_DEFAULT draws exactly what clg_linear draws (weight, then bias) */
+    clg_device *dev;
+    ck_assert(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK);
+    clg_store *st;
+    ck_assert(clg_store_new(dev, &st) == CLG_OK);
+    clg_graph *g = clg_graph_new(ctx);
+    clg_shape xs = CLG_SHAPE(2, 6);
+    clg_rng r1, r2;
+    clg_rng_seed(&r1, 11);
+    clg_rng_seed(&r2, 11);
+    ck_assert(clg_linear(g, st, "fc", clg_input(g, "x", CLG_F32, &xs), 6, 4, 1, &r1) != CLG_NONE);
+    clg_shape ws = CLG_SHAPE(4, 6), bs = CLG_SHAPE(4);
+    clg_init ld = { .kind = CLG_INIT_LINEAR_DEFAULT };
+    ck_assert(clg_store_add_init(st, "w2", &ws, &ld, &r2) == CLG_OK);
+    clg_init ldb = { .kind = CLG_INIT_LINEAR_DEFAULT, .fan_in = 6 };
+    ck_assert(clg_store_add_init(st, "b2", &bs, &ldb, &r2) == CLG_OK);
+    float w1[24], w2[24], b1[4], b2[4];
+    ck_assert(clg_store_read(st, "fc.weight", w1, sizeof w1) == CLG_OK);
+    ck_assert(clg_store_read(st, "w2", w2, sizeof w2) == CLG_OK);
+    ck_assert(clg_store_read(st, "fc.bias", b1, sizeof b1) == CLG_OK);
+    ck_assert(clg_store_read(st, "b2", b2, sizeof b2) == CLG_OK);
+    ck_assert(memcmp(w1, w2, sizeof w1) == 0 && memcmp(b1, b2, sizeof b1) == 0);
+    clg_graph_free(g);
+    clg_store_free(st);
+    clg_device_close(dev);
+    free(v);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
+/* clgrad.h's lifecycle block: every free and close accepts NULL. */
+START_TEST(free_null)
+{
+    clg_plan_free(NULL);
+    clg_graph_free(NULL);
+    clg_store_free(NULL);
+    clg_device_close(NULL);
+    clg_trainer_free(NULL);
+    clg_scheduler_free(NULL);
+    clg_hparams_free(NULL);
+    clg_collective_close(NULL);
+    clg_batcher_free(NULL);
+    clg_dataset_free(NULL);
+    clg_tensor_set_free(NULL);
+    clg_idx_free(NULL);
+    clg_strv_free(NULL);
+    clg_ctx_free(NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("library-blocks");
+    TCase *tc = tcase_create("blocks");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, ema_matches_torch);
+    tcase_add_test(tc, stop_gradient);
+    tcase_add_test(tc, init_rules);
+    tcase_add_test(tc, free_null);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
