@@ -42,7 +42,24 @@ struct clg_trainer {
     double *lrp, *metricp;
     value_slot *values;
     int n_values;
+    /* Other plans of the same model (another batch size: the last partial
+     * batch), each a trainer of its own on the same store; `active` is the
+     * one the public calls act on (NULL: this one). Switching copies every
+     * host value, so counters, lr and scheduler state carry over exactly. */
+    char *opt_spec, *sched_spec;
+    double clip;
+    clg_compile_opts copts;
+    int has_copts;
+    struct clg_trainer **variants;
+    int n_variants;
+    struct clg_trainer *active;
 };
+
+static clg_trainer *act(clg_trainer *tr) { return tr && tr->active ? tr->active : tr; }
+static const clg_trainer *act_c(const clg_trainer *tr)
+{
+    return tr && tr->active ? tr->active : tr;
+}
 
 /* -------------------------------------------------------------- losses */
 clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t target,
@@ -172,6 +189,11 @@ void clg_trainer_free(clg_trainer *tr)
     for (int i = 0; i < tr->n_values; i++)
         free(tr->values[i].name);
     free(tr->values);
+    for (int i = 0; i < tr->n_variants; i++)
+        clg_trainer_free(tr->variants[i]);
+    free(tr->variants);
+    free(tr->opt_spec);
+    free(tr->sched_spec);
     free(tr);
 }
 
@@ -637,6 +659,19 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     tr->metric = NAN;
     tr->lrp = &tr->lr;
     tr->metricp = &tr->metric;
+    tr->clip = o->clip_grad_norm;
+    if (o->compile) {
+        tr->copts = *o->compile;
+        tr->has_copts = 1;
+    }
+    tr->opt_spec = xstrdup(o->optimizer ? o->optimizer : "sgd");
+    tr->sched_spec = o->scheduler ? xstrdup(o->scheduler) : NULL;
+    if (!tr->opt_spec || (o->scheduler && !tr->sched_spec)) {
+        free(tr->opt_spec);
+        free(tr->sched_spec);
+        free(tr);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    }
 
     clg_status s = clg_hparams_parse(ctx, CLG_COMPONENT_OPTIMIZER,
                                      o->optimizer ? o->optimizer : "sgd", &tr->opt_hp);
@@ -688,12 +723,14 @@ fail:
 /* ------------------------------------------------------------------ run */
 clg_plan *clg_trainer_plan(clg_trainer *tr)
 {
+    tr = act(tr);
     return tr ? tr->plan : NULL;
 }
 
 clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *data,
                                  size_t bytes)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_set_input(tr->plan, name, data, bytes);
@@ -727,6 +764,7 @@ static clg_status sync_gradients(clg_trainer *tr)
 
 clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     int apply = (int)tr->pending + 1 >= tr->accumulate;
@@ -774,6 +812,7 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
@@ -781,11 +820,13 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
 
 double clg_trainer_lr(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? *tr->lrp : 0.0;
 }
 
 clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     if (!isfinite(lr) || lr < 0)
@@ -796,27 +837,32 @@ clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
 
 int64_t clg_trainer_steps(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int64_t)tr->step : 0;
 }
 
 int64_t clg_trainer_epochs(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int64_t)tr->epoch : 0;
 }
 
 int clg_trainer_pending(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int)tr->pending : 0;
 }
 
 void clg_trainer_set_metric(clg_trainer *tr, double metric)
 {
+    tr = act(tr);
     if (tr)
         *tr->metricp = metric;
 }
 
 clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     if (!isnan(metric))
@@ -829,41 +875,49 @@ clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
 
 int clg_trainer_param_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_params : 0;
 }
 
 const char *clg_trainer_param_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_params ? tr->params[i] : NULL;
 }
 
 int clg_trainer_tensor_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_tensors : 0;
 }
 
 const char *clg_trainer_tensor_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_tensors ? tr->tensors[i] : NULL;
 }
 
 int clg_trainer_value_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_values : 0;
 }
 
 const char *clg_trainer_value_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_values ? tr->values[i].name : NULL;
 }
 
 double clg_trainer_value_get(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_values ? *tr->values[i].ptr : NAN;
 }
 
 clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
 {
+    tr = act(tr);
     if (!tr || !name)
         return CLG_ERR_INVALID;
     for (int i = 0; i < tr->n_values; i++) {
@@ -885,4 +939,72 @@ clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
         }
     }
     return clg_ctx_set_error(tr->ctx, CLG_ERR_NOT_FOUND, "trainer: no state value '%s'", name);
+}
+
+/* ------------------------------------------------ other plans (batch sizes) */
+clg_status clg_trainer_add_plan(clg_trainer *tr, clg_graph *g, clg_t loss, const clg_t *outputs,
+                                int n_outputs, int *id)
+{
+    if (!tr || !g)
+        return CLG_ERR_INVALID;
+    if (tr->active)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: add_plan while plan %d is in use; use plan 0 first",
+                                 tr->n_variants);
+    clg_trainer **v = realloc(tr->variants, (size_t)(tr->n_variants + 1) * sizeof *v);
+    if (!v)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+    tr->variants = v;
+    clg_trainer_opts o = { .lr = tr->lr, .optimizer = tr->opt_spec,
+                           .scheduler = tr->sched_spec,
+                           .params = (const char *const *)tr->params, .n_params = tr->n_params,
+                           .clip_grad_norm = tr->clip, .accumulate = tr->accumulate,
+                           .outputs = outputs, .n_outputs = n_outputs,
+                           .compile = tr->has_copts ? &tr->copts : NULL,
+                           .collective = tr->coll };
+    /* the base lr the scheduler starts from, before any step changed it */
+    if (tr->sched)
+        o.lr = tr->sched->base_lr;
+    clg_trainer *nt;
+    clg_status st = clg_trainer_new(g, tr->st, loss, &o, &nt);
+    if (st != CLG_OK)
+        return st;
+    if (nt->n_values != tr->n_values || nt->n_params != tr->n_params) {
+        clg_trainer_free(nt);
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: add_plan: the graph trains other parameters");
+    }
+    for (int i = 0; i < tr->n_params; i++)
+        if (strcmp(nt->params[i], tr->params[i]) != 0) {
+            clg_trainer_free(nt);
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                     "trainer: add_plan: parameter %d is '%s' here, '%s' in "
+                                     "the first plan", i, nt->params[i], tr->params[i]);
+        }
+    tr->variants[tr->n_variants++] = nt;
+    if (id)
+        *id = tr->n_variants;
+    return CLG_OK;
+}
+
+/* Copies every host value (counters, lr, scheduler state); the tensors
+ * (parameters, optimizer state, accumulators) are already shared. */
+static void copy_values(clg_trainer *to, const clg_trainer *from)
+{
+    for (int i = 0; i < from->n_values; i++)
+        *to->values[i].ptr = *from->values[i].ptr;
+}
+
+clg_status clg_trainer_use_plan(clg_trainer *tr, int id)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (id < 0 || id > tr->n_variants)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: no plan %d (plans 0..%d)", id, tr->n_variants);
+    clg_trainer *from = act(tr), *to = id == 0 ? tr : tr->variants[id - 1];
+    if (from != to)
+        copy_values(to, from);
+    tr->active = id == 0 ? NULL : to;
+    return CLG_OK;
 }

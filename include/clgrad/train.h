@@ -198,6 +198,23 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss);
 /* Reads an extra output of the last step (see opts.outputs). */
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes);
 
+/* Other batch sizes, for the last partial batch (clg_batcher keeps it, as
+ * PyTorch's DataLoader does, but a compiled plan has fixed shapes). Build
+ * the same model and loss for that batch size in another graph g (inputs
+ * of the same names; clg_param on the same store) and add it: the trainer
+ * compiles a second plan with the same optimizer, scheduler, clipping and
+ * accumulation, on the same store tensors. *id gets its number (plan 0 is
+ * the trainer's own). clg_trainer_use_plan(tr, id) then makes every call on
+ * tr (set_input, step, read, the counters, lr and values) act on that plan;
+ * switching carries every host value across (step and epoch counters,
+ * pending micro-batches, lr, scheduler state), so
+ *     for each batch: use_plan(tr, batch.size == B ? 0 : last); set_input; step
+ * trains exactly as PyTorch does on the DataLoader's batches. outputs: as
+ * opts.outputs, for that plan. g may be freed after the call. */
+clg_status clg_trainer_add_plan(clg_trainer *tr, clg_graph *g, clg_t loss, const clg_t *outputs,
+                                int n_outputs, int *id);
+clg_status clg_trainer_use_plan(clg_trainer *tr, int id);
+
 /* Learning rate the next optimizer step uses. */
 double clg_trainer_lr(const clg_trainer *tr);
 /* Overrides the current lr (the scheduler continues from it). */

@@ -35,5 +35,38 @@ x = torch.randn(5, requires_grad=True)
 (x * x.detach()).sum().backward()
 out.append("static const float lf_sg_x[] = %s;" % arr(x.detach().tolist()))
 out.append("static const float lf_sg_grad[] = %s;" % arr(x.grad.tolist()))
+# The last partial batch: DataLoader(batch_size=4, shuffle=False) over 10
+# samples gives batches of 4, 4, 2; Adam with a per-step StepLR, 3 epochs.
+PB_N, PB_IN, PB_HID, PB_B, PB_EPOCHS = 10, 3, 4, 4, 3
+px = torch.randn(PB_N, PB_IN)
+py = torch.randn(PB_N, 1)
+pw0 = torch.randn(PB_HID, PB_IN) * 0.5
+pb0 = torch.randn(PB_HID) * 0.1
+pw2 = torch.randn(1, PB_HID) * 0.5
+pb2 = torch.randn(1) * 0.1
+out += ["#define PB_N %d" % PB_N, "#define PB_IN %d" % PB_IN, "#define PB_HID %d" % PB_HID,
+        "#define PB_B %d" % PB_B, "#define PB_EPOCHS %d" % PB_EPOCHS]
+for n, t in (("x", px), ("y", py), ("w0", pw0), ("b0", pb0), ("w2", pw2), ("b2", pb2)):
+    out.append("static const float pb_%s[] = %s;" % (n, arr(t.flatten().tolist())))
+params = [t.clone().requires_grad_(True) for t in (pw0, pb0, pw2, pb2)]
+opt = torch.optim.Adam(params, lr=0.05)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(px, py), batch_size=PB_B,
+                                     shuffle=False)
+losses = []
+for epoch in range(PB_EPOCHS):
+    for xb, yb in loader:
+        yh = torch.tanh(xb @ params[0].t() + params[1]) @ params[2].t() + params[3]
+        loss = torch.nn.functional.mse_loss(yh, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+out.append("#define PB_STEPS %d" % len(losses))
+out.append("static const float pb_loss[] = %s;" % arr(losses))
+out.append("static const double pb_final_lr = %r;" % sched.get_last_lr()[0])
+for n, t in zip(("w0", "b0", "w2", "b2"), params):
+    out.append("static const float pb_want_%s[] = %s;" % (n, arr(t.detach().flatten().tolist())))
 out.append("#endif")
 print("\n".join(out))
