@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static double rel(double a, double b, double floor)
 {
@@ -307,6 +308,105 @@ START_TEST(partial_last_batch)
 }
 END_TEST
 
+/* Train with Adam (the store then holds optim.* state), save weights only,
+ * load into an empty store: parameters and the buffer come back with their
+ * kinds and values, no optimizer state is written, and the inference graph
+ * built on the loaded store gives the trained model's output. */
+START_TEST(weights_only)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_device *dev;
+    clg_store *st;
+    ck_assert(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK);
+    ck_assert(clg_store_new(dev, &st) == CLG_OK);
+    clg_rng r;
+    clg_rng_seed(&r, 3);
+    clg_graph *g = clg_graph_new(ctx);
+    clg_shape xs = CLG_SHAPE(4, 3), ys = CLG_SHAPE(4, 2), bs = CLG_SHAPE(2);
+    clg_t x = clg_input(g, "x", CLG_F32, &xs), y = clg_input(g, "y", CLG_F32, &ys);
+    clg_t yh = clg_linear(g, st, "fc", x, 3, 2, 1, &r);
+    float shift[2] = { 0.5f, -0.25f };
+    ck_assert(clg_store_add(st, "shift", CLG_F32, &bs, shift) == CLG_OK);
+    ck_assert(clg_store_set_kind(st, "shift", CLG_TENSOR_BUFFER) == CLG_OK);
+    yh = clg_add(g, yh, clg_param(g, st, "shift"));
+    clg_t loss;
+    ck_assert(clg_loss_build(g, "mse", yh, y, &loss) == CLG_OK);
+    clg_trainer_opts o = { .lr = 0.1, .optimizer = "adam" };
+    clg_trainer *tr;
+    ck_assert_msg(clg_trainer_new(g, st, loss, &o, &tr) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_graph_free(g);
+    float xv[12], yv[8];
+    for (int i = 0; i < 12; i++)
+        xv[i] = (float)sin(i + 1.0);
+    for (int i = 0; i < 8; i++)
+        yv[i] = (float)cos(i + 1.0);
+    ck_assert(clg_trainer_set_input(tr, "x", xv, sizeof xv) == CLG_OK);
+    ck_assert(clg_trainer_set_input(tr, "y", yv, sizeof yv) == CLG_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert(clg_trainer_step(tr, NULL) == CLG_OK);
+    ck_assert(clg_store_find(st, "optim.fc.weight.exp_avg") >= 0);
+    char path[] = "/tmp/clgrad-weights-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    close(fd);
+    ck_assert_msg(clg_store_save_weights(st, path) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_tensor_set *ts;
+    ck_assert(clg_safetensors_read(ctx, path, &ts) == CLG_OK);
+    ck_assert_int_eq(ts->n, 3); /* fc.weight, fc.bias, shift: no optim.* */
+    for (int i = 0; i < ts->n; i++)
+        ck_assert_msg(strncmp(ts->t[i].name, "optim.", 6) != 0, "%s", ts->t[i].name);
+    clg_tensor_set_free(ts);
+
+    /* an inference program: an empty store */
+    clg_store *inf;
+    ck_assert(clg_store_new(dev, &inf) == CLG_OK);
+    ck_assert_msg(clg_store_load_all(inf, path) == CLG_OK, "%s", clg_ctx_error(ctx));
+    ck_assert_int_eq(clg_store_count(inf), 3);
+    ck_assert(clg_store_kind(inf, clg_store_find(inf, "shift")) == CLG_TENSOR_BUFFER);
+    ck_assert(clg_store_kind(inf, clg_store_find(inf, "fc.weight")) == CLG_TENSOR_PARAMETER);
+    float a[6], b[6];
+    ck_assert(clg_store_read(st, "fc.weight", a, sizeof a) == CLG_OK);
+    ck_assert(clg_store_read(inf, "fc.weight", b, sizeof b) == CLG_OK);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    /* clg_linear finds the loaded tensors (rng NULL: nothing is drawn) */
+    clg_graph *e1 = clg_graph_new(ctx), *e2 = clg_graph_new(ctx);
+    clg_t o1 = clg_add(e1, clg_linear(e1, st, "fc", clg_input(e1, "x", CLG_F32, &xs), 3, 2, 1, NULL),
+                       clg_param(e1, st, "shift"));
+    clg_t o2 = clg_add(e2, clg_linear(e2, inf, "fc", clg_input(e2, "x", CLG_F32, &xs), 3, 2, 1, NULL),
+                       clg_param(e2, inf, "shift"));
+    clg_plan *p1, *p2;
+    ck_assert_msg(clg_compile(e1, dev, &o1, 1, NULL, &p1) == CLG_OK, "%s", clg_ctx_error(ctx));
+    ck_assert_msg(clg_compile(e2, dev, &o2, 1, NULL, &p2) == CLG_OK, "%s", clg_ctx_error(ctx));
+    ck_assert(clg_plan_set_input(p1, "x", xv, sizeof xv) == CLG_OK);
+    ck_assert(clg_plan_set_input(p2, "x", xv, sizeof xv) == CLG_OK);
+    ck_assert(clg_plan_run(p1) == CLG_OK && clg_plan_run(p2) == CLG_OK);
+    float r1[8], r2[8];
+    ck_assert(clg_plan_read(p1, o1, r1, sizeof r1) == CLG_OK);
+    ck_assert(clg_plan_read(p2, o2, r2, sizeof r2) == CLG_OK);
+    ck_assert(memcmp(r1, r2, sizeof r1) == 0);
+    /* loading again overwrites; a shape mismatch is refused by name */
+    ck_assert(clg_store_load_all(inf, path) == CLG_OK);
+    clg_store *bad;
+    ck_assert(clg_store_new(dev, &bad) == CLG_OK);
+    clg_shape wrong = CLG_SHAPE(3, 2);
+    ck_assert(clg_store_add(bad, "fc.weight", CLG_F32, &wrong, NULL) == CLG_OK);
+    ck_assert(clg_store_load_all(bad, path) == CLG_ERR_INVALID);
+    ck_assert(strstr(clg_ctx_error(ctx), "fc.weight") != NULL);
+    ck_assert_int_eq(clg_store_count(bad), 1); /* nothing added */
+    clg_plan_free(p1);
+    clg_plan_free(p2);
+    clg_graph_free(e1);
+    clg_graph_free(e2);
+    clg_trainer_free(tr);
+    clg_store_free(bad);
+    clg_store_free(inf);
+    clg_store_free(st);
+    clg_device_close(dev);
+    remove(path);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
 /* clgrad.h's lifecycle block: every free and close accepts NULL. */
 START_TEST(free_null)
 {
@@ -337,6 +437,7 @@ int main(void)
     tcase_add_test(tc, init_rules);
     tcase_add_test(tc, free_null);
     tcase_add_test(tc, partial_last_batch);
+    tcase_add_test(tc, weights_only);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
