@@ -70,7 +70,7 @@ static clg_status init(clg_registry *reg, const clg_plugin_host *host)
     c.name = "lion";
     c.doc = "Lion: sign of an interpolated momentum, decoupled weight decay";
     c.hparams = lion_hp;
-    c.n_hparams = (int)(sizeof lion_hp / sizeof lion_hp[0]);
+    c.n_hparams = CLG_N_HPARAMS(lion_hp); /* counts the array */
     c.optimizer = &lion_ops;
     return clg_register(reg, &c);
 }
