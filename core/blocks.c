@@ -12,7 +12,7 @@ clg_t clg_stop_gradient(clg_graph *g, clg_t a)
     clg_shape s = shp(g, a);
     clg_t t = add1(g, CLG_OP_COPY, dty(g, a), &s, a, NULL);
     if (t != CLG_NONE)
-        g->nodes[t].no_grad = 1; /* autodiff: input 0 receives nothing */
+        g->nodes[CLG__IDX(t)].no_grad = 1; /* autodiff: input 0 receives nothing */
     return t;
 }
 

@@ -626,8 +626,9 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     if (clg_graph_status(g) != CLG_OK)
         return clg_ctx_set_error(ctx, clg_graph_status(g), "trainer: the graph has an error: %s",
                                  clg_graph_error(g));
-    if (loss < 0 || loss >= clg_graph_size(g))
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node");
+    if (clg_op_of(g, loss) == CLG_OP_COUNT)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node of g "
+                                 "(CLG_NONE, or a handle of another graph)");
     clg_shape ls = clg_shape_of(g, loss);
     if (clg_dtype_of(g, loss) != CLG_F32 || clg_shape_numel(&ls) != 1) {
         char b[64];

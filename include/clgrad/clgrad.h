@@ -19,8 +19,9 @@
  *     compiled plan does not keep the graph: the graph may be freed right
  *     after clg_compile / clg_trainer_new. A plan keeps reading and writing
  *     the store tensors it was compiled against: do not free the store first.
- *   - clg_t handles are indices into their graph; they mean nothing in
- *     another graph (build an eval graph with its own clg_param calls).
+ *   - clg_t handles belong to their graph: one used with another graph (a
+ *     training graph's node in an eval graph) is an error naming "another
+ *     graph" (build each graph from its own clg_input/clg_param calls).
  *   - Every *_free and clg_device_close accepts NULL and does nothing.
  *   - Data passed in is copied at the call unless said otherwise:
  *     clg_store_add, clg_store_write, clg_const (its data may be freed right
@@ -140,6 +141,11 @@ clg_status clg_store_write(clg_store *st, const char *name, const void *src,
 
 /* ------------------------------------------------------------------ graph */
 typedef struct clg_graph clg_graph;
+/* A node of one graph: its index, tagged with its graph (bits 24..30; the
+ * tag cycles through 127 values, so a handle is recognised as foreign unless
+ * its graph was created a multiple of 127 graphs apart). Builders, compile,
+ * autodiff, assignments and plan reads refuse a handle of another graph.
+ * Treat it as opaque; a graph holds at most 2^24 nodes. */
 typedef int32_t clg_t;
 #define CLG_NONE ((clg_t)-1)
 

@@ -407,6 +407,61 @@ START_TEST(weights_only)
 }
 END_TEST
 
+/* A handle of the training graph used in the eval graph: both graphs have
+ * their input at the same index, which a bare index would accept. Every
+ * entry point refuses it, naming another graph. */
+START_TEST(foreign_handle)
+{
+    clg_ctx *ctx = clg_ctx_new();
+    clg_device *dev;
+    ck_assert(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK);
+    clg_shape s = CLG_SHAPE(3);
+    clg_graph *train = clg_graph_new(ctx), *eval = clg_graph_new(ctx);
+    clg_t xt = clg_input(train, "x", CLG_F32, &s);
+    clg_t xe = clg_input(eval, "x", CLG_F32, &s);
+    ck_assert(xt != CLG_NONE && xe != CLG_NONE && xt != xe);
+    /* a builder */
+    ck_assert(clg_relu(eval, xt) == CLG_NONE);
+    ck_assert_msg(strstr(clg_graph_error(eval), "another graph") != NULL, "%s",
+                  clg_graph_error(eval));
+    clg_graph_free(eval);
+    /* compile */
+    eval = clg_graph_new(ctx);
+    xe = clg_input(eval, "x", CLG_F32, &s);
+    clg_t ye = clg_relu(eval, xe);
+    clg_plan *p = NULL;
+    ck_assert(clg_compile(eval, dev, &xt, 1, NULL, &p) == CLG_ERR_INVALID);
+    ck_assert_msg(strstr(clg_ctx_error(ctx), "another graph") != NULL, "%s", clg_ctx_error(ctx));
+    ck_assert(p == NULL);
+    /* autodiff */
+    clg_t gr;
+    clg_t yt = clg_sum(train, clg_relu(train, xt), NULL, 0, 0);
+    ck_assert(clg_grad(eval, yt, CLG_NONE, &xe, 1, &gr) != CLG_OK);
+    ck_assert_msg(strstr(clg_ctx_error(ctx), "another graph") != NULL, "%s", clg_ctx_error(ctx));
+    clg_graph_free(eval);
+    /* reading a plan with a handle of another graph */
+    eval = clg_graph_new(ctx);
+    xe = clg_input(eval, "x", CLG_F32, &s);
+    ye = clg_relu(eval, xe);
+    ck_assert(clg_compile(eval, dev, &ye, 1, NULL, &p) == CLG_OK);
+    float v[3] = { -1, 0, 2 }, r[3];
+    ck_assert(clg_plan_set_input(p, "x", v, sizeof v) == CLG_OK);
+    ck_assert(clg_plan_run(p) == CLG_OK);
+    ck_assert(clg_plan_read(p, ye, r, sizeof r) == CLG_OK);
+    ck_assert(r[0] == 0 && r[2] == 2);
+    clg_t other = clg_relu(train, xt); /* the same index as ye in its own graph */
+    ck_assert(clg_plan_read(p, other, r, sizeof r) == CLG_ERR_INVALID);
+    ck_assert_msg(strstr(clg_ctx_error(ctx), "another graph") != NULL, "%s", clg_ctx_error(ctx));
+    /* the getters answer "not a node" */
+    ck_assert(clg_op_of(eval, yt) == CLG_OP_COUNT);
+    clg_plan_free(p);
+    clg_graph_free(eval);
+    clg_graph_free(train);
+    clg_device_close(dev);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
 /* clgrad.h's lifecycle block: every free and close accepts NULL. */
 START_TEST(free_null)
 {
@@ -438,6 +493,7 @@ int main(void)
     tcase_add_test(tc, free_null);
     tcase_add_test(tc, partial_last_batch);
     tcase_add_test(tc, weights_only);
+    tcase_add_test(tc, foreign_handle);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
