@@ -281,7 +281,8 @@ clg_status clg_store_set_kind(clg_store *st, const char *name, clg_tensor_kind k
     if (!st)
         return CLG_ERR_INVALID;
     clg_ctx *ctx = st->dev->ctx;
-    if (kind != CLG_TENSOR_PARAMETER && kind != CLG_TENSOR_BUFFER && kind != CLG_TENSOR_STATE)
+    if (kind != CLG_TENSOR_PARAMETER && kind != CLG_TENSOR_BUFFER && kind != CLG_TENSOR_STATE &&
+        kind != CLG_TENSOR_SCRATCH)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "store: '%s': kind %d is not a kind",
                                  name ? name : "(null)", (int)kind);
     int i = name ? clg_store_find(st, name) : -1;

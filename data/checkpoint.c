@@ -1,133 +1,18 @@
-/* Durable files: whole-file reads, atomic replacement (temporary name, fsync,
- * rename, fsync of the directory), and checkpoints built on them, so that a
- * run killed at any moment leaves its previous checkpoint readable. */
+/* Checkpoints: one checksummed safetensors file per directory, replaced
+ * atomically (data/fileio.c), so that a run killed at any moment leaves its
+ * previous checkpoint readable. */
 #include "data_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-clg_status clg__read_file(clg_ctx *ctx, const char *path, char **buf, size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: %s", path,
-                                 S_ISDIR(sb.st_mode) ? "is a directory, not a file"
-                                                     : "not a regular file");
-    }
-    size_t n = (size_t)sb.st_size;
-    char *b = malloc(n + 1);
-    if (!b) {
-        close(fd);
-        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n);
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            free(b);
-            close(fd);
-            return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: read failed after %zu of %zu bytes%s%s",
-                                     path, got, n, e ? ": " : "", e ? strerror(e) : "");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return CLG_OK;
-}
-
-static clg_status write_all(clg_ctx *ctx, int fd, const char *path, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: write failed: %s", path,
-                                     w < 0 ? strerror(errno) : "no progress");
-        c += w;
-        n -= (size_t)w;
-    }
-    return CLG_OK;
-}
-
-/* The rename is durable only once the directory entry itself is on disk. */
-static void fsync_parent(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return;
-    char *slash = strrchr(dir, '/');
-    const char *d = ".";
-    if (slash == dir)
-        d = "/";
-    else if (slash) {
-        *slash = '\0';
-        d = dir;
-    }
-    int fd = open(d, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-clg_status clg__write_atomic(clg_ctx *ctx, const char *path, const void *const *pieces,
-                             const size_t *sizes, int n)
-{
-    size_t tl = strlen(path) + 32;
-    char *tmp = malloc(tl);
-    if (!tmp)
-        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        clg_status st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot create: %s", tmp,
-                                          strerror(errno));
-        free(tmp);
-        return st;
-    }
-    clg_status st = CLG_OK;
-    for (int i = 0; i < n && st == CLG_OK; i++)
-        st = write_all(ctx, fd, tmp, pieces[i], sizes[i]);
-    if (st == CLG_OK && fsync(fd) != 0)
-        st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && st == CLG_OK)
-        st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (st == CLG_OK && rename(tmp, path) != 0)
-        st = clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                               strerror(errno));
-    if (st != CLG_OK)
-        unlink(tmp);
-    else
-        fsync_parent(path);
-    free(tmp);
-    return st;
-}
 
 static char *checkpoint_path(const char *dir)
 {
@@ -136,6 +21,110 @@ static char *checkpoint_path(const char *dir)
     if (p)
         snprintf(p, n, "%s/%s", dir, CLG_CHECKPOINT_FILE);
     return p;
+}
+
+/* ---------------------------------------------------------- the checksum */
+/* 64-bit, four independent lanes of 8-byte words (xxHash's round), so it
+ * runs at memory speed: a checkpoint of millions of weights costs well under
+ * a millisecond. It guards against damage (a flipped byte, a cut or edited
+ * file), not against someone who rewrites the file and its checksum. */
+#define CK_P1 0x9E3779B185EBCA87ULL
+#define CK_P2 0xC2B2AE3D27D4EB4FULL
+
+static uint64_t ck_rotl(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t ck_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t ck_bytes(uint64_t seed, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    /* four lanes in four locals, so they stay in registers */
+    uint64_t l0 = seed + CK_P1 + CK_P2, l1 = seed + CK_P2, l2 = seed, l3 = seed - CK_P1;
+    size_t len = n;
+    while (n >= 32) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, c, 8);
+        memcpy(&w1, c + 8, 8);
+        memcpy(&w2, c + 16, 8);
+        memcpy(&w3, c + 24, 8);
+        l0 = ck_rotl(l0 + w0 * CK_P2, 31) * CK_P1;
+        l1 = ck_rotl(l1 + w1 * CK_P2, 31) * CK_P1;
+        l2 = ck_rotl(l2 + w2 * CK_P2, 31) * CK_P1;
+        l3 = ck_rotl(l3 + w3 * CK_P2, 31) * CK_P1;
+        c += 32;
+        n -= 32;
+    }
+    uint64_t h = ck_rotl(l0, 1) + ck_rotl(l1, 7) + ck_rotl(l2, 12) + ck_rotl(l3, 18) +
+                 (uint64_t)len;
+    while (n--)
+        h = (h ^ *c++) * 0x100000001b3ULL;
+    return ck_mix(h);
+}
+
+/* Over every tensor (name, dtype, shape, bytes) and every metadata entry
+ * except the checksum itself; each entry is hashed on its own and the
+ * results are summed, so the order the file lists them in does not matter. */
+static uint64_t ck_set(const clg_tensor_set *s)
+{
+    uint64_t sum = (uint64_t)s->n * CK_P1;
+    for (int i = 0; i < s->n; i++) {
+        const clg_named_tensor *t = &s->t[i];
+        int64_t head[3 + CLG_MAX_DIMS] = { (int64_t)t->dtype, (int64_t)t->shape.ndim,
+                                           (int64_t)t->bytes };
+        for (int d = 0; d < t->shape.ndim && d < CLG_MAX_DIMS; d++)
+            head[3 + d] = t->shape.dim[d];
+        uint64_t h = ck_bytes(1, t->name, strlen(t->name) + 1);
+        h = ck_bytes(h, head, sizeof head);
+        h = ck_bytes(h, t->data, t->data ? t->bytes : 0);
+        sum += ck_mix(h);
+    }
+    for (int i = 0; i < s->n_meta; i++) {
+        if (!strcmp(s->meta_key[i], CLG_CHECKPOINT_CHECKSUM_KEY))
+            continue;
+        uint64_t h = ck_bytes(2, s->meta_key[i], strlen(s->meta_key[i]) + 1);
+        h = ck_bytes(h, s->meta_val[i], strlen(s->meta_val[i]));
+        sum += ck_mix(h);
+    }
+    return sum;
+}
+
+/* Removes DIR/checkpoint.safetensors.tmp.PID files left by a killed writer:
+ * those of a pid that no longer runs (or of this process). */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    static const char pre[] = CLG_CHECKPOINT_FILE ".tmp.";
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, pre, sizeof pre - 1))
+            continue;
+        char *end;
+        long pid = strtol(de->d_name + sizeof pre - 1, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        if (pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+            char *p = malloc(strlen(dir) + strlen(de->d_name) + 2);
+            if (p) {
+                sprintf(p, "%s/%s", dir, de->d_name);
+                unlink(p);
+                free(p);
+            }
+        }
+    }
+    closedir(d);
 }
 
 clg_status clg_checkpoint_save(clg_ctx *ctx, const char *dir, const clg_tensor_set *s)
@@ -148,12 +137,54 @@ clg_status clg_checkpoint_save(clg_ctx *ctx, const char *dir, const clg_tensor_s
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: not a directory", dir);
+    remove_stale_temps(dir);
     char *p = checkpoint_path(dir);
     if (!p)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", dir);
-    clg_status st = clg_safetensors_write(ctx, p, s);
+    /* The same set plus (or with a fresh) checksum entry: a shallow copy
+     * whose metadata arrays hold one more pointer. */
+    clg_tensor_set c = *s;
+    char sum[32];
+    snprintf(sum, sizeof sum, "%016" PRIx64, ck_set(s));
+    c.meta_key = malloc((size_t)(s->n_meta + 1) * sizeof *c.meta_key);
+    c.meta_val = malloc((size_t)(s->n_meta + 1) * sizeof *c.meta_val);
+    clg_status st = CLG_OK;
+    if (!c.meta_key || !c.meta_val) {
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", dir);
+    } else {
+        c.n_meta = 0;
+        for (int i = 0; i < s->n_meta; i++)
+            if (strcmp(s->meta_key[i], CLG_CHECKPOINT_CHECKSUM_KEY)) {
+                c.meta_key[c.n_meta] = s->meta_key[i];
+                c.meta_val[c.n_meta++] = s->meta_val[i];
+            }
+        c.meta_key[c.n_meta] = (char *)CLG_CHECKPOINT_CHECKSUM_KEY;
+        c.meta_val[c.n_meta++] = sum;
+        c.cap_meta = c.n_meta;
+        st = clg_safetensors_write(ctx, p, &c);
+    }
+    free(c.meta_key);
+    free(c.meta_val);
     free(p);
     return st;
+}
+
+clg_status clg_checkpoint_verify(clg_ctx *ctx, const char *what, const clg_tensor_set *s)
+{
+    const char *stored = clg_tensor_set_get_meta(s, CLG_CHECKPOINT_CHECKSUM_KEY);
+    if (!stored)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "%s: the checkpoint has no checksum (written by a clgrad older "
+                                 "than checkpoint checksums, or not by clgrad), so it cannot be "
+                                 "verified and is not resumed; 'clgrad eval --load' still reads "
+                                 "its weights", what);
+    char sum[32];
+    snprintf(sum, sizeof sum, "%016" PRIx64, ck_set(s));
+    if (strcmp(stored, sum))
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "%s: checksum mismatch (stored %.20s, computed %s): the file is "
+                                 "damaged or was edited", what, stored, sum);
+    return CLG_OK;
 }
 
 clg_status clg_checkpoint_load(clg_ctx *ctx, const char *dir, clg_tensor_set **out)
@@ -165,6 +196,10 @@ clg_status clg_checkpoint_load(clg_ctx *ctx, const char *dir, clg_tensor_set **o
     if (!p)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "%s: out of memory", dir);
     clg_status st = clg_safetensors_read(ctx, p, out);
+    if (st == CLG_OK && (st = clg_checkpoint_verify(ctx, p, *out)) != CLG_OK) {
+        clg_tensor_set_free(*out);
+        *out = NULL;
+    }
     free(p);
     return st;
 }

@@ -20,5 +20,17 @@ CLG_DATA_INTERNAL clg_status clg__write_atomic(clg_ctx *ctx, const char *path,
 /* The type and dims of an IDX file (plain or gzipped) from its first
  * bytes, without reading or inflating the rest; x->data stays NULL. */
 CLG_DATA_INTERNAL clg_status clg__idx_peek(clg_ctx *ctx, const char *path, clg_idx *x);
+/* Opens an input for reading, never blocking (a FIFO, a device) and only
+ * when it is a regular file, checked on the open descriptor: the descriptor
+ * (in blocking mode again, its stat in *sb), or -1 with an error naming the
+ * path and what it is. Every reader of an input file goes through it. */
+struct stat;
+CLG_DATA_INTERNAL int clg__open_input(clg_ctx *ctx, const char *path, struct stat *sb);
+/* "a FIFO (named pipe)", "a directory", ... for a st_mode, in messages. */
+CLG_DATA_INTERNAL const char *clg__file_kind(unsigned mode);
+/* CLG_OK when path is absent or a regular file; else an error naming path
+ * and what it is (a symbolic link, a device, ...): outputs never replace
+ * anything but a regular file. */
+CLG_DATA_INTERNAL clg_status clg__check_output(clg_ctx *ctx, const char *path);
 
 #endif

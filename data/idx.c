@@ -3,10 +3,13 @@
  * big-endian. Files are often gzipped; zlib inflates them. */
 #include "data_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_MAX_BYTES ((size_t)2 << 30) /* well above the largest MNIST-style file */
@@ -293,13 +296,22 @@ clg_status clg_idx_parse(clg_ctx *ctx, const char *name, const void *buf, size_t
 clg_status clg__idx_peek(clg_ctx *ctx, const char *path, clg_idx *x)
 {
     memset(x, 0, sizeof *x);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_ctx_set_error(ctx, CLG_ERR_IO, "%s: cannot open", path);
+    struct stat sb;
+    int fd = clg__open_input(ctx, path, &sb); /* never blocks on a FIFO */
+    if (fd < 0)
+        return CLG_ERR_IO;
     /* A gzip header plus the first deflate block's worth is plenty. */
     unsigned char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t len = 0;
+    while (len < sizeof buf) {
+        ssize_t r = read(fd, buf + len, sizeof buf - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
     size_t hdr, want;
     if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
         void *raw;

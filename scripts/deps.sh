@@ -9,9 +9,11 @@ pkgs=(
   ocl-icd-opencl-dev opencl-c-headers clinfo               # OpenCL ICD loader + headers
   libclblast-dev                                           # OpenCL GEMM
   pocl-opencl-icd                                          # OpenCL on the CPU, so OpenCL tests run without a GPU
+  oclgrind                                                 # simulated OpenCL device: bounds, race and API checks (scripts/oclgrind.sh)
   zlib1g-dev libjson-c-dev libcairo2-dev                   # gzip'd IDX, safetensors headers, --plot
   dataset-fashion-mnist                                    # the main job's data
   valgrind
+  libopenmpi-dev openmpi-bin                              # the MPI collective: data-parallel training
 )
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(python3-torch python3-numpy)

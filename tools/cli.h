@@ -10,6 +10,7 @@
 
 #define CLI_MAX_PLUGINS 16
 #define CLI_MAX_LAYERS 16
+#define CLI_MAX_EPOCHS (1 << 24)
 
 /* Every option of `train` and `eval`; parse_options fills it from argv. */
 typedef struct cli_opts {
@@ -33,12 +34,66 @@ typedef struct cli_opts {
     const char *init, *save, *checkpoint_dir, *resume, *load;
     int json, quiet;
     const char *metrics, *plot;
+    const char *collective;           /* auto|none|NAME: the process group (dist.c) */
+    unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
 void cli_opts_default(cli_opts *o);
 /* Parses argv[first..argc) on top of o. Returns 0, or prints the error
  * (naming the option) and returns -1. eval_mode: train-only flags refused. */
 int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mode);
+
+/* The arguments recorded in a checkpoint, less those a resume never
+ * replays (outputs, --plugin, a backend path, --init, --json, --quiet):
+ * keep[] (pointers into argv, *n_keep of them; room for argc) and the
+ * recorded plugin paths. Returns -1 for a malformed list. */
+int cli_replay_filter(int argc, char **argv, char **keep, int *n_keep, char **dropped_plugins,
+                      int *n_dropped);
+/* 1 when the command line gave `flag` ("--lr"). */
+int cli_given(const cli_opts *o, const char *flag);
+
+/* Files (paths.c). Each returns 0, or -1 after printing an error that names
+ * the flag and the user's path. */
+#define CLI_LOCK_FILE "clgrad.lock"
+/* A long user value cut to its head and tail, so a message's reason shows
+ * (four rotating static buffers). */
+const char *cli_short(const char *s);
+const char *cli_file_kind(unsigned mode);        /* "a FIFO (named pipe)", ... */
+int cli_check_input(const char *flag, const char *path, int want_dir);
+/* An output file: absent or a regular file (never a link, a device, a
+ * FIFO, a directory), in a directory the run can write in. */
+int cli_check_output(const char *flag, const char *path);
+int cli_check_output_dir(const char *flag, const char *dir);
+/* Creates dir if needed and takes an exclusive flock on dir/clgrad.lock,
+ * held until the process exits; a second run is refused. */
+int cli_lock_dir(const char *flag, const char *dir);
+/* No output is one of the run's inputs, or another output. */
+int cli_check_distinct(const cli_opts *o);
+
+/* A process group (dist.c): mpirun -np N clgrad train ... Without one,
+ * rank 0 of size 1 and every call a no-op. */
+typedef struct cli_dist {
+    clg_collective *coll;
+    int rank, size;
+} cli_dist;
+/* spec: "auto" (the launcher's collective, if any), "none", or a name.
+ * Returns -1 after printing an error. */
+int cli_dist_open(clg_ctx *ctx, const char *spec, cli_dist *d);
+void cli_dist_close(cli_dist *d);
+/* Every rank must run the same arguments: -1 (after printing, on the rank
+ * that differs, which argument and both values) on every rank if one
+ * differs. */
+int cli_dist_check_args(clg_ctx *ctx, cli_dist *d, int argc, char **argv);
+/* This rank's contiguous part [first, first + count) of `rows` rows. */
+void cli_dist_shard(const cli_dist *d, int64_t rows, int64_t *first, int64_t *count);
+/* In place: v[i] = the sum over ranks (n <= 32). */
+clg_status cli_dist_sum(cli_dist *d, double *v, int n);
+/* Every store tensor from rank 0 to all ranks. */
+clg_status cli_dist_bcast_store(cli_dist *d, clg_store *st);
+/* *same = 1 if every rank's store holds the bytes of rank 0's. -1: failed. */
+int cli_dist_same_weights(cli_dist *d, clg_store *st, int *same);
+/* The rank within its node (the launcher's environment; 0 if none). */
+int cli_dist_local_rank(void);
 
 /* Models */
 typedef enum cli_act { CLI_RELU, CLI_TANH, CLI_SIGMOID, CLI_GELU } cli_act;
@@ -70,11 +125,19 @@ typedef struct cli_epoch {
     int epoch, epochs;
     double train_loss, test_loss, test_accuracy; /* NAN when absent */
     double lr, seconds, samples_per_s;
+    int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
+    int ranks;       /* processes training together (1: alone) */
+    double sync_ms;  /* per optimizer step at the gradient-sync point (ranks > 1) */
 } cli_epoch;
 
 typedef struct cli_report cli_report;
 /* append: add to an existing --metrics file instead of starting it anew. */
-cli_report *cli_report_new(const cli_opts *o, int classifying, int append);
+/* A resumed run (append) keeps the rows of epochs <= start_epoch of an
+ * existing --metrics file and drops later ones (written before a kill that
+ * came before their checkpoint), then appends. */
+cli_report *cli_report_new(const cli_opts *o, int classifying, int append, int start_epoch);
+/* Says that a resumed run has nothing to train, in every output mode. */
+void cli_report_nothing(const cli_report *r, const char *dir, int epoch, int epochs);
 /* Progress of the running epoch (a bar on stderr when it is a terminal). */
 void cli_report_progress(cli_report *r, int epoch, int epochs, int64_t done, int64_t total,
                          double loss);
@@ -88,6 +151,10 @@ void cli_report_free(cli_report *r);
 int cli_plot(const char *path, const cli_epoch *e, int n, int classifying);
 /* Refuses a --plot that cannot be drawn (no cairo, unknown extension). */
 int cli_plot_check(const char *path);
+
+/* Set once a failed write to stdout has been reported (main reports it
+ * otherwise, at exit). */
+extern int cli_stdout_reported;
 
 /* Commands */
 int cli_train(int argc, char **argv);

@@ -2,7 +2,10 @@
  * loader finds; `train` and `eval` live in run.c. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: clgrad devices                      backends and their devices\n"
@@ -214,7 +217,7 @@ static int cmd_plugins(int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     /* a crash inside a plugin's callback names the plugin and the callback */
     clg_plugins_crash_report();
@@ -236,6 +239,33 @@ int main(int argc, char **argv)
         return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cli_eval(argc - 2, argv + 2);
-    cli_error("unknown command '%s' (known: devices, plugins, train, eval; see clgrad --help)", cmd);
+    cli_error("unknown command '%s' (known: devices, plugins, train, eval; see clgrad --help)",
+              cli_short(cmd));
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed stdin, stdout or stderr would be reused by the next file the
+     * command opens (a checkpoint, the metrics), and printed lines would
+     * land in it. Hold the slot with /dev/null opened read-only: a write
+     * there fails, and the failure is reported below. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int n = open("/dev/null", O_RDONLY);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    int rc = dispatch(argc, argv);
+    /* Output the user asked for and did not get is a failure. */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (!cli_stdout_reported)
+            cli_error("stdout: write failed: %s", errno ? strerror(errno) : "error");
+        if (rc == 0)
+            rc = 1;
+    }
+    return rc;
 }

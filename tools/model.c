@@ -25,13 +25,16 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
 {
     memset(m, 0, sizeof *m);
     m->act = CLI_RELU;
+    /* Messages quote the spec and the bad word, both cut short. */
+    const char *sp = cli_short(spec);
+#define W(n) ((n) > 40 ? 40 : (int)(n))
     int linear = strcmp(spec, "linear") == 0 || strncmp(spec, "linear:", 7) == 0;
     if (strcmp(spec, "linear") == 0)
         return CLG_OK;
     if (!linear && strncmp(spec, "mlp:", 4) != 0) {
         size_t n = strcspn(spec, ":");
         return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "--model %s: unknown model '%.*s' (known: %s)",
-                                 spec, (int)n, spec, KNOWN_MODELS);
+                                 sp, W(n), spec, KNOWN_MODELS);
     }
     const char *p = spec + (linear ? 7 : 4);
     while (*p) {
@@ -41,30 +44,35 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
             if (a < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown activation '%.*s' (known: relu, tanh, "
-                                         "sigmoid, gelu)", spec, (int)(n - 4), p + 4);
+                                         "sigmoid, gelu)", sp, W(n - 4), p + 4);
             m->act = (cli_act)a;
         } else if (strncmp(p, "out=", 4) == 0) {
             int a = word_index(out_names, 4, p + 4, n - 4);
             if (a < 0)
                 return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
                                          "--model %s: unknown output layer '%.*s' (known: none, "
-                                         "sigmoid, softmax, log_softmax)", spec, (int)(n - 4), p + 4);
+                                         "sigmoid, softmax, log_softmax)", sp, W(n - 4), p + 4);
             m->out = (cli_out)a;
         } else if (linear) {
             return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                     "--model %s: linear takes only out=... (got '%.*s')", spec,
-                                     (int)n, p);
+                                     "--model %s: linear takes only out=... (got '%.*s')", sp,
+                                     W(n), p);
         } else {
             char *end;
             errno = 0;
             long long h = strtoll(p, &end, 10);
-            if (end == p || end != p + n || errno || h <= 0 || h > (1 << 24))
+            if (end == p || end != p + n)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
                                          "--model %s: hidden size '%.*s' is not a positive integer",
-                                         spec, (int)n, p);
+                                         sp, W(n), p);
+            if (errno == ERANGE || h <= 0 || h > (1 << 24))
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--model %s: hidden size '%.*s' is out of range: must be %s",
+                                         sp, W(n), p, h <= 0 && errno != ERANGE ? "at least 1"
+                                                                              : "at most 16777216");
             if (m->n_hidden == CLI_MAX_LAYERS)
                 return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--model %s: at most %d hidden layers",
-                                         spec, CLI_MAX_LAYERS);
+                                         sp, CLI_MAX_LAYERS);
             m->hidden[m->n_hidden++] = h;
         }
         p += n;
@@ -73,7 +81,7 @@ clg_status cli_model_parse(clg_ctx *ctx, const char *spec, cli_model *m)
     }
     if (m->n_hidden == 0 && !linear)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "--model %s: mlp needs at least one hidden size (mlp:H1,H2,...)", spec);
+                                 "--model %s: mlp needs at least one hidden size (mlp:H1,H2,...)", sp);
     return CLG_OK;
 }
 

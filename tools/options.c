@@ -3,19 +3,60 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A long user value shortened to its head and tail for a message. */
+const char *cli_short(const char *s)
+{
+    enum { HEAD = 60, TAIL = 40 };
+    static char buf[4][HEAD + TAIL + 64];
+    static int k;
+    if (!s)
+        return "(null)";
+    size_t n = strlen(s);
+    if (n <= HEAD + TAIL + 8)
+        return s;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%.*s...%s (%zu characters)", HEAD, s, s + n - TAIL, n);
+    return buf[k];
+}
+
+/* Messages often quote a user value (or a message from libclgrad that
+ * quotes one): any run of more than 200 characters without a space is cut
+ * to its head and tail, so the reason after it always shows. */
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("clgrad: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char stack[2048], *msg = stack;
+    int n = vsnprintf(stack, sizeof stack, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof stack && (msg = malloc((size_t)n + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    } else if (!msg) {
+        msg = stack;
+    }
+    fputs("clgrad: ", stderr);
+    for (const char *p = msg; *p;) {
+        size_t w = strcspn(p, " \n");
+        if (w > 200)
+            fprintf(stderr, "%.100s...%.60s", p, p + w - 60);
+        else
+            fwrite(p, 1, w, stderr);
+        p += w;
+        if (*p)
+            fputc(*p++, stderr);
+    }
+    fputc('\n', stderr);
+    if (msg != stack)
+        free(msg);
 }
 
 void cli_opts_default(cli_opts *o)
@@ -29,6 +70,7 @@ void cli_opts_default(cli_opts *o)
     o->epochs = 10;
     o->batch_size = 32;
     o->seed = 0;
+    o->collective = "auto";
 }
 
 static int parse_double(const char *flag, const char *v, double lo, int lo_open, double *out)
@@ -36,12 +78,16 @@ static int parse_double(const char *flag, const char *v, double lo, int lo_open,
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (end == v || *end || errno == ERANGE || !isfinite(d)) {
-        cli_error("%s %s: not a number", flag, v);
+    if (end == v || *end || (errno == ERANGE && d == 0) || isnan(d)) {
+        cli_error("%s %s: not a number", flag, cli_short(v));
+        return -1;
+    }
+    if (!isfinite(d)) {
+        cli_error("%s %s: out of range: must be finite", flag, cli_short(v));
         return -1;
     }
     if (d < lo || (lo_open && d == lo)) {
-        cli_error("%s %s: must be %s %g", flag, v, lo_open ? ">" : ">=", lo);
+        cli_error("%s %s: must be %s %g", flag, cli_short(v), lo_open ? ">" : ">=", lo);
         return -1;
     }
     *out = d;
@@ -53,12 +99,17 @@ static int parse_ll(const char *flag, const char *v, long long lo, long long hi,
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (end == v || *end || errno == ERANGE) {
-        cli_error("%s %s: not an integer", flag, v);
+    if (end == v || *end) {
+        cli_error("%s %s: not an integer", flag, cli_short(v));
         return -1;
     }
-    if (x < lo || x > hi) {
-        cli_error("%s %s: must be between %lld and %lld", flag, v, lo, hi);
+    /* A range error names the limit (strtoll's ERANGE included). */
+    if (x > hi) {
+        cli_error("%s %s: out of range: must be at most %lld", flag, cli_short(v), hi);
+        return -1;
+    }
+    if (x < lo) {
+        cli_error("%s %s: out of range: must be at least %lld", flag, cli_short(v), lo);
         return -1;
     }
     *out = x;
@@ -79,8 +130,73 @@ static const struct flag {
     { "--seed", F_VALUE }, { "--init", F_VALUE | F_TRAIN }, { "--save", F_VALUE | F_TRAIN },
     { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
-    { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 },
+    { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
 };
+
+int cli_given(const cli_opts *o, const char *flag)
+{
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(flags[k].name, flag))
+            return (o->given >> k) & 1;
+    return 0;
+}
+
+/* Flags a resume never takes from a checkpoint: where outputs go, what code
+ * is loaded, and how this invocation prints. */
+static int not_replayed(const char *name, const char *val)
+{
+    static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
+                                         "--resume", "--init", "--plugin", "--load", "--json",
+                                         "--quiet", "--collective" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    /* a backend given as a path is a .so like a plugin */
+    return !strcmp(name, "--backend") && val && strchr(val, '/');
+}
+
+int cli_replay_filter(int argc, char **argv, char **keep, int *n_keep, char **dropped_plugins,
+                      int *n_dropped)
+{
+    *n_keep = 0;
+    *n_dropped = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
+        char name[64];
+        if (strncmp(arg, "--", 2) != 0 || nl >= sizeof name)
+            return -1;
+        memcpy(name, arg, nl);
+        name[nl] = '\0';
+        const struct flag *f = NULL;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (!strcmp(flags[k].name, name))
+                f = &flags[k];
+        if (!f)
+            return -1;
+        const char *val = NULL;
+        int two = 0;
+        if ((f->f & F_VALUE) && !eq) {
+            if (i + 1 >= argc)
+                return -1;
+            val = argv[i + 1];
+            two = 1;
+        } else if (eq) {
+            val = eq + 1;
+        }
+        if (not_replayed(name, val)) {
+            if (!strcmp(name, "--plugin") && *n_dropped < CLI_MAX_PLUGINS)
+                dropped_plugins[(*n_dropped)++] = (char *)val;
+        } else {
+            keep[(*n_keep)++] = argv[i];
+            if (two)
+                keep[(*n_keep)++] = argv[i + 1];
+        }
+        i += two;
+    }
+    return 0;
+}
 
 int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mode)
 {
@@ -90,15 +206,18 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
         const char *eq = strchr(arg, '=');
         size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (strncmp(arg, "--", 2) != 0 || nl >= sizeof name) {
-            cli_error("unexpected argument '%s' (options start with --; see clgrad --help)", arg);
+            cli_error("unexpected argument '%s' (options start with --; see clgrad --help)",
+                      cli_short(arg));
             return -1;
         }
         memcpy(name, arg, nl);
         name[nl] = '\0';
         const struct flag *f = NULL;
         for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
-            if (strcmp(flags[k].name, name) == 0)
+            if (strcmp(flags[k].name, name) == 0) {
                 f = &flags[k];
+                o->given |= 1ULL << k;
+            }
         if (!f) {
             cli_error("unknown option '%s' (see clgrad --help)", name);
             return -1;
@@ -126,7 +245,7 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             if (strcmp(val, "auto") && strcmp(val, "cpu") && strcmp(val, "opencl") &&
                 !strchr(val, '/')) {
                 cli_error("--backend %s: unknown backend (known: auto, cpu, opencl, or a path "
-                          "to a backend .so)", val);
+                          "to a backend .so)", cli_short(val));
                 return -1;
             }
             o->backend = val;
@@ -146,7 +265,7 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             if (parse_double(name, val, 0, 0, &d))
                 return -1;
             if (d >= 1) {
-                cli_error("--val-split %s: must be below 1", val);
+                cli_error("--val-split %s: out of range: must be below 1", cli_short(val));
                 return -1;
             }
             o->val_split = d;
@@ -169,7 +288,7 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
                 return -1;
             o->accumulate = (int)ll;
         } else if (!strcmp(name, "--epochs")) {
-            if (parse_ll(name, val, 0, 1 << 24, &ll))
+            if (parse_ll(name, val, 0, CLI_MAX_EPOCHS, &ll))
                 return -1;
             o->epochs = (int)ll;
         } else if (!strcmp(name, "--batch-size")) {
@@ -184,8 +303,13 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             char *end;
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
-            if (end == val || *end || errno || val[0] == '-') {
-                cli_error("--seed %s: not a non-negative integer", val);
+            if (end == val || *end || val[0] == '-') {
+                cli_error("--seed %s: not a non-negative integer", cli_short(val));
+                return -1;
+            }
+            if (errno == ERANGE) {
+                cli_error("--seed %s: out of range: must be at most %llu", cli_short(val),
+                          (unsigned long long)ULLONG_MAX);
                 return -1;
             }
             o->seed = s;
@@ -211,6 +335,8 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->plot = val;
         } else if (!strcmp(name, "--quiet")) {
             o->quiet = 1;
+        } else if (!strcmp(name, "--collective")) {
+            o->collective = val;
         }
     }
     return 0;

@@ -5,8 +5,10 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #ifdef CLG_HAVE_CAIRO
 #include <cairo-svg.h>
@@ -56,7 +58,7 @@ static void series(cairo_t *cr, const panel *p, const cli_epoch *e, int n, size_
             cairo_set_dash(cr, dash, 0, 0);
         for (int i = 0; i < n; i++) {
             double v = *(const double *)((const char *)&e[i] + off);
-            if (isnan(v))
+            if (!isfinite(v))
                 continue;
             double x = p->x + (n > 1 ? (double)i / (n - 1) : 0.5) * p->w;
             double y = p->y + p->h - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * p->h;
@@ -108,7 +110,7 @@ static void range(const cli_epoch *e, int n, size_t off, double *lo, double *hi)
 {
     for (int i = 0; i < n; i++) {
         double v = *(const double *)((const char *)&e[i] + off);
-        if (isnan(v))
+        if (!isfinite(v))
             continue;
         if (v < *lo)
             *lo = v;
@@ -137,15 +139,43 @@ int cli_plot(const char *path, const cli_epoch *e, int n, int classifying)
     (void)classifying;
     return cli_plot_check(path);
 #else
-    if (cli_plot_check(path))
+    if (cli_plot_check(path) || cli_check_output("--plot", path))
         return -1;
+    /* Epochs whose loss is not a number: left out of the curves (scaling
+     * the axis to them would flatten everything else), and said so. */
+    char bad[256] = "";
+    size_t nb = 0;
+    int n_bad = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i].nonfinite) {
+            if (nb + 16 < sizeof bad)
+                nb += (size_t)snprintf(bad + nb, sizeof bad - nb, "%s%d", n_bad ? ", " : "",
+                                       e[i].epoch);
+            else if (nb + 4 < sizeof bad && !strstr(bad, "..."))
+                nb += (size_t)snprintf(bad + nb, sizeof bad - nb, ", ...");
+            n_bad++;
+        }
+    if (n_bad)
+        cli_error("--plot %s: the loss is not finite (nan or inf) at epoch%s %s; those points "
+                  "are not drawn", cli_short(path), n_bad > 1 ? "s" : "", bad);
+    /* Drawn to a temporary name next to it, renamed over it when complete. */
+    size_t tl = strlen(path) + 32;
+    char *tmp = malloc(tl);
+    if (!tmp) {
+        cli_error("out of memory");
+        return -1;
+    }
+    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp);
     const double W = 720, H = classifying ? 560 : 320;
     int svg = ends_with(path, ".svg");
-    cairo_surface_t *s = svg ? cairo_svg_surface_create(path, W, H)
+    cairo_surface_t *s = svg ? cairo_svg_surface_create(tmp, W, H)
                              : cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)W, (int)H);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cli_error("--plot %s: %s", path, cairo_status_to_string(cairo_surface_status(s)));
+        cli_error("--plot %s: %s", cli_short(path), cairo_status_to_string(cairo_surface_status(s)));
         cairo_surface_destroy(s);
+        unlink(tmp);
+        free(tmp);
         return -1;
     }
     cairo_t *cr = cairo_create(s);
@@ -172,21 +202,38 @@ int cli_plot(const char *path, const cli_epoch *e, int n, int classifying)
         frame(cr, &ap, "test accuracy", alo, ahi, n, first);
         series(cr, &ap, e, n, offsetof(cli_epoch, test_accuracy), alo, ahi, 0.17, 0.63, 0.17, 0);
     }
+    if (n_bad) {
+        char note[300];
+        snprintf(note, sizeof note, "non-finite loss, not drawn: epoch%s %s", n_bad > 1 ? "s" : "",
+                 bad);
+        cairo_set_source_rgb(cr, 0.8, 0.0, 0.0);
+        cairo_move_to(cr, lp.x + 4, lp.y + 16);
+        cairo_show_text(cr, note);
+    }
     cairo_destroy(cr);
     int rc = 0;
     if (!svg) {
-        cairo_status_t cs = cairo_surface_write_to_png(s, path);
+        cairo_status_t cs = cairo_surface_write_to_png(s, tmp);
         if (cs != CAIRO_STATUS_SUCCESS) {
-            cli_error("--plot %s: %s", path, cairo_status_to_string(cs));
+            cli_error("--plot %s: %s", cli_short(path), cairo_status_to_string(cs));
             rc = -1;
         }
     }
     cairo_surface_finish(s);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cli_error("--plot %s: %s", path, cairo_status_to_string(cairo_surface_status(s)));
+        cli_error("--plot %s: %s", cli_short(path), cairo_status_to_string(cairo_surface_status(s)));
         rc = -1;
     }
     cairo_surface_destroy(s);
+    if (rc == 0 && cli_check_output("--plot", path))
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) {
+        cli_error("--plot %s: cannot replace it: %m", cli_short(path));
+        rc = -1;
+    }
+    if (rc)
+        unlink(tmp);
+    free(tmp);
     /* Drop the font caches cairo and fontconfig keep for the process, so a
      * leak checker sees only real leaks. */
     cairo_debug_reset_static_data();

@@ -4,6 +4,7 @@
  * way; checkpoints and exact resume. */
 #include "cli.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,7 +13,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define CHECKPOINT_FORMAT "clgrad-checkpoint-1"
+/* 2: with a checksum (clg_checkpoint_save adds it, clg_checkpoint_load
+ * verifies it). 1: before checksums; resume refuses it, eval reads it. */
+#define CHECKPOINT_FORMAT "clgrad-checkpoint-2"
+#define CHECKPOINT_FORMAT_1 "clgrad-checkpoint-1"
+/* Step counters and the like restored from a checkpoint stay exact doubles. */
+#define MAX_CHECKPOINT_VALUE 9007199254740992.0
 #define MAX_PLANS 4
 
 typedef struct eval_plan {
@@ -23,6 +29,7 @@ typedef struct eval_plan {
 
 typedef struct session {
     cli_opts o;
+    cli_dist dist;        /* the process group (mpirun); a group of one by default */
     clg_ctx *ctx;
     clg_device *dev;
     clg_store *st;
@@ -37,6 +44,8 @@ typedef struct session {
     int n_eval;
     char **argv_saved;    /* effective train arguments, stored in checkpoints */
     int argc_saved;
+    char *recorded_plugins[CLI_MAX_PLUGINS]; /* --plugin of the checkpoint's run: never loaded */
+    int n_recorded;
 } session;
 
 static double now(void)
@@ -48,6 +57,19 @@ static double now(void)
 
 static int fail(session *s, const char *what)
 {
+    if (s->n_recorded && strstr(clg_ctx_error(s->ctx), "unknown")) {
+        /* A component the checkpoint's run loaded from a plugin: say how to
+         * get it back (a checkpoint never loads code by itself). */
+        char list[1024] = "";
+        size_t u = 0;
+        for (int i = 0; i < s->n_recorded && u + 8 < sizeof list; i++)
+            u += (size_t)snprintf(list + u, sizeof list - u, " --plugin %s",
+                                  cli_short(s->recorded_plugins[i]));
+        cli_error("%s%s%s (the checkpoint's run loaded%s; a resume loads no plugin recorded in "
+                  "a checkpoint: give --plugin again)", what ? what : "", what ? ": " : "",
+                  clg_ctx_error(s->ctx), list);
+        return 1;
+    }
     if (what)
         cli_error("%s: %s", what, clg_ctx_error(s->ctx));
     else
@@ -85,6 +107,13 @@ static clg_status open_device(session *s)
                 }
             }
         }
+    }
+    /* Under a launcher, each rank of a node takes its own OpenCL device
+     * (--device overrides). */
+    if (s->dist.size > 1 && !strcmp(b, "opencl") && !cli_given(&s->o, "--device")) {
+        int n = 0;
+        if (clg_device_count(s->ctx, "opencl", &n) == CLG_OK && n > 0)
+            dev = cli_dist_local_rank() % n;
     }
     clg_status st = clg_device_open(s->ctx, b, dev, &s->dev);
     if (st == CLG_OK)
@@ -156,6 +185,7 @@ static clg_status make_trainer(session *s, int64_t B, clg_trainer **out)
         to.scheduler = s->o.scheduler;
         to.clip_grad_norm = s->o.clip_grad_norm;
         to.accumulate = s->o.accumulate;
+        to.collective = s->dist.size > 1 ? s->dist.coll : NULL;
         st = clg_trainer_new(g, s->st, loss, &to, out);
     }
     clg_graph_free(g);
@@ -196,10 +226,40 @@ static size_t target_bytes(const session *s, int64_t B)
                           : (size_t)(B * s->data.train->n_targets) * sizeof(float);
 }
 
+static clg_status evaluate_part(session *s, const clg_dataset *ds, double *lsum_out,
+                                double *csum_out);
+
 /* Mean loss and accuracy over a data set (eval mode: no update). */
 static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, double *acc)
 {
     *loss = *acc = NAN;
+    /* Each rank evaluates its contiguous part; the sums are reduced. */
+    int64_t first, count;
+    cli_dist_shard(&s->dist, ds->n, &first, &count);
+    clg_dataset part = *ds;
+    part.n = count;
+    part.x = ds->x + first * ds->n_features;
+    part.y = ds->y ? ds->y + first * ds->n_targets : NULL;
+    part.labels = ds->labels ? ds->labels + first : NULL;
+    double lsum = 0, csum = 0;
+    clg_status st = CLG_OK;
+    if (count > 0)
+        st = evaluate_part(s, &part, &lsum, &csum);
+    double sums[2] = { lsum, csum };
+    if (st == CLG_OK)
+        st = cli_dist_sum(&s->dist, sums, 2);
+    if (st == CLG_OK) {
+        *loss = sums[0] / (double)ds->n;
+        if (s->classifying)
+            *acc = sums[1] / (double)ds->n;
+    }
+    return st;
+}
+
+/* Sums of loss x rows and of correct predictions over a data set. */
+static clg_status evaluate_part(session *s, const clg_dataset *ds, double *lsum_out,
+                                double *csum_out)
+{
     int64_t B = ds->n < 1000 ? ds->n : 1000;
     clg_batcher *b;
     clg_status st = clg_batcher_new(s->ctx, ds, B, 0, 0, &b);
@@ -230,11 +290,8 @@ static clg_status evaluate(session *s, const clg_dataset *ds, double *loss, doub
         csum += c;
     }
     clg_batcher_free(b);
-    if (st == CLG_OK) {
-        *loss = lsum / (double)ds->n;
-        if (s->classifying)
-            *acc = csum / (double)ds->n;
-    }
+    *lsum_out = lsum;
+    *csum_out = csum;
     return st;
 }
 
@@ -253,12 +310,29 @@ static clg_status sync_values(clg_trainer *from, clg_trainer *to)
 
 /* ------------------------------------------------------------ checkpoints */
 
+/* The store tensors a checkpoint holds: all but scratch (the gradients a
+ * process group synchronises, rewritten every step), so a checkpoint of N
+ * processes resumes on any other number. names: room for every tensor. */
+static int checkpoint_names(const session *s, const char **names)
+{
+    int n = 0;
+    for (int i = 0; i < clg_store_count(s->st); i++)
+        if (clg_store_kind(s->st, i) != CLG_TENSOR_SCRATCH)
+            names[n++] = clg_store_name(s->st, i);
+    return n;
+}
+
 static clg_status save_checkpoint(session *s, clg_trainer *tr, int epoch)
 {
     clg_tensor_set *set = clg_tensor_set_new();
-    if (!set)
+    const char **names = malloc(((size_t)clg_store_count(s->st) + 1) * sizeof *names);
+    if (!set || !names) {
+        clg_tensor_set_free(set);
+        free(names);
         return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "out of memory");
-    clg_status st = clg_tensor_set_from_store(set, s->st, NULL, 0);
+    }
+    clg_status st = clg_tensor_set_from_store(set, s->st, names, checkpoint_names(s, names));
+    free(names);
     char buf[128];
     if (st == CLG_OK)
         st = clg_tensor_set_meta(s->ctx, set, "format", CHECKPOINT_FORMAT);
@@ -290,6 +364,9 @@ static clg_status save_checkpoint(session *s, clg_trainer *tr, int epoch)
     return st;
 }
 
+static clg_status check_finite(session *s, const clg_tensor_set *set, const char *flag,
+                               const char *path);
+
 static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_trainer *tr,
                                      int *epoch)
 {
@@ -300,58 +377,246 @@ static clg_status restore_checkpoint(session *s, const clg_tensor_set *set, clg_
                                  "--resume %s: not a clgrad checkpoint (format '%s')", s->o.resume,
                                  fmt ? fmt : "none");
     char *end;
-    long e = strtol(ep, &end, 10);
-    if (*end || e < 0)
+    errno = 0;
+    long long e = strtoll(ep, &end, 10);
+    if (end == ep || *end)
         return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "--resume %s: bad epoch '%s'",
-                                 s->o.resume, ep);
+                                 cli_short(s->o.resume), cli_short(ep));
+    if (errno == ERANGE || e < 0 || e > CLI_MAX_EPOCHS)
+        return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                 "--resume %s: epoch %s is out of range: must be between 0 and %d",
+                                 cli_short(s->o.resume), cli_short(ep), CLI_MAX_EPOCHS);
     char what[4200];
     snprintf(what, sizeof what, "%s/%s", s->o.resume, CLG_CHECKPOINT_FILE);
-    clg_status st = clg_tensor_set_to_store(set, what, s->st, NULL, 0, 1);
+    clg_status st = check_finite(s, set, "--resume", what);
+    const char **names = malloc(((size_t)clg_store_count(s->st) + 1) * sizeof *names);
+    if (!names)
+        return clg_ctx_set_error(s->ctx, CLG_ERR_NOMEM, "out of memory");
+    if (st == CLG_OK)
+        st = clg_tensor_set_to_store(set, what, s->st, names, checkpoint_names(s, names), 1);
+    free(names);
     if (st == CLG_OK)
         st = clg_rng_from_string(s->ctx, clg_tensor_set_get_meta(set, "rng"), &s->shuffle_rng);
     for (int i = 0; st == CLG_OK && i < set->n_meta; i++) {
         if (strncmp(set->meta_key[i], "value.", 6))
             continue;
         double v = strtod(set->meta_val[i], &end);
-        if (*end)
-            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "%s: bad value %s='%s'", what,
-                                     set->meta_key[i], set->meta_val[i]);
+        if (end == set->meta_val[i] || *end)
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID, "%s: bad value %s='%s'",
+                                     cli_short(what), cli_short(set->meta_key[i]),
+                                     cli_short(set->meta_val[i]));
+        /* Counters are whole numbers in [0, 2^53]; the learning rate is
+         * finite and >= 0. A scheduler's own state may hold nan or inf (no
+         * metric yet, a best of -inf), which its code expects. */
+        const char *k = set->meta_key[i] + 6;
+        int counter = !strcmp(k, "optim.step") || !strcmp(k, "train.epoch") ||
+                      !strcmp(k, "train.pending") || !strcmp(k, "sched.t");
+        if (counter && !(v >= 0 && v <= MAX_CHECKPOINT_VALUE && v == floor(v)))
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                     "%s: value %s=%s is out of range: must be a whole number "
+                                     "between 0 and 2^53", cli_short(what),
+                                     cli_short(set->meta_key[i]), cli_short(set->meta_val[i]));
+        if (!strcmp(k, "sched.lr") && !(isfinite(v) && v >= 0))
+            return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                     "%s: value %s=%s is out of range: must be finite and >= 0",
+                                     cli_short(what), cli_short(set->meta_key[i]),
+                                     cli_short(set->meta_val[i]));
         st = clg_trainer_value_set(tr, set->meta_key[i] + 6, v);
     }
     *epoch = (int)e;
     return st;
 }
 
-/* The saved arguments of a checkpoint, parsed under the current ones. */
-static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, char **argv)
+/* Weights from a file: every F32 value finite, else the tensor is named. */
+static clg_status check_finite(session *s, const clg_tensor_set *set, const char *flag,
+                               const char *path)
+{
+    for (int i = 0; i < set->n; i++) {
+        const clg_named_tensor *t = &set->t[i];
+        if (t->dtype != CLG_F32 || !t->data)
+            continue;
+        const float *v = t->data;
+        size_t n = t->bytes / sizeof(float);
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(v[k]))
+                return clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
+                                         "%s %s: tensor '%s' holds a non-finite value (%g at "
+                                         "element %zu); refusing to start from it", flag,
+                                         cli_short(path), cli_short(t->name), (double)v[k], k);
+    }
+    return CLG_OK;
+}
+
+/* The saved arguments of a checkpoint, less those a resume never replays
+ * (outputs, plugins, a backend path, --init), parsed under the current ones.
+ * *saved gets the recorded run's options alone, to compare with. */
+static int merge_saved_argv(session *s, const clg_tensor_set *set, int argc, char **argv,
+                            cli_opts *saved)
 {
     const char *js = clg_tensor_set_get_meta(set, "argv");
     json_object *a = js ? json_tokener_parse(js) : NULL;
     if (!a || !json_object_is_type(a, json_type_array)) {
         json_object_put(a);
-        cli_error("--resume %s: the checkpoint does not record its arguments", s->o.resume);
+        cli_error("--resume %s: the checkpoint does not record its arguments",
+                  cli_short(s->o.resume));
         return -1;
     }
     int n = (int)json_object_array_length(a);
-    char **v = calloc((size_t)(n + argc), sizeof *v);
-    if (!v) {
-        json_object_put(a);
-        return -1;
+    char **rec = calloc((size_t)n + 1, sizeof *rec), **keep = calloc((size_t)n + 1, sizeof *keep);
+    char **v = calloc((size_t)(n + argc) + 1, sizeof *v);
+    int rc = rec && keep && v ? 0 : -1;
+    for (int i = 0; !rc && i < n; i++) {
+        const char *str = json_object_get_string(json_object_array_get_idx(a, i));
+        if (!str || !(rec[i] = strdup(str)))
+            rc = -1;
     }
-    for (int i = 0; i < n; i++)
-        v[i] = strdup(json_object_get_string(json_object_array_get_idx(a, i)));
     json_object_put(a);
+    if (rc) {
+        cli_error("--resume %s: the checkpoint's recorded arguments are not strings (or out of "
+                  "memory)", cli_short(s->o.resume));
+        goto out;
+    }
+    int nk = 0, nd = 0;
+    char *dropped[CLI_MAX_PLUGINS];
+    if (cli_replay_filter(n, rec, keep, &nk, dropped, &nd)) {
+        cli_error("--resume %s: the checkpoint's recorded arguments are malformed",
+                  cli_short(s->o.resume));
+        rc = -1;
+        goto out;
+    }
+    for (int i = 0; i < nd; i++)
+        if ((s->recorded_plugins[s->n_recorded] = strdup(dropped[i])))
+            s->n_recorded++;
+    for (int i = 0; i < nk; i++)
+        v[i] = strdup(keep[i]);
     for (int i = 0; i < argc; i++)
-        v[n + i] = strdup(argv[i]);
-    for (int i = 0; i < n + argc; i++)
+        v[nk + i] = strdup(argv[i]);
+    for (int i = 0; i < nk + argc; i++)
         if (!v[i]) {
             cli_error("out of memory");
+            rc = -1;
+        }
+    /* the session owns v from here; *saved points into it */
+    s->argv_saved = v;
+    s->argc_saved = nk + argc;
+    v = NULL;
+    cli_opts_default(saved);
+    if (!rc && cli_parse_options(saved, nk, s->argv_saved, 0, 0)) {
+        cli_error("--resume %s: the checkpoint's recorded arguments (above) are not valid",
+                  cli_short(s->o.resume));
+        rc = -1;
+    }
+    if (!rc) {
+        cli_opts_default(&s->o);
+        rc = cli_parse_options(&s->o, s->argc_saved, s->argv_saved, 0, 0);
+    }
+out:
+    for (int i = 0; rec && i < n; i++)
+        free(rec[i]);
+    free(rec);
+    free(keep);
+    free(v);
+    return rc;
+}
+
+static const char *or_default(const char *v)
+{
+    return v ? v : "(the default)";
+}
+
+/* An option given again on --resume either takes effect (--epochs, the
+ * device, the outputs, --plugin) or, when it would change the trajectory
+ * the checkpoint continues, is refused with both values. Returns 0 or -1. */
+static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opts *sv)
+{
+    static const char why[] = "a resumed run continues the checkpoint's run, so its data, model, "
+                              "loss, optimizer, learning rate, schedule and batching stay as "
+                              "recorded (start a new run with --init to change them)";
+    char a[64], b[64];
+#define DIFF_STR(flag, x, y)                                                                  \
+    if (cli_given(cur, flag) && strcmp(or_default(x), or_default(y))) {                       \
+        cli_error("--resume: %s %s differs from the checkpoint's run (%s %s); %s", flag,      \
+                  cli_short(or_default(x)), flag, cli_short(or_default(y)), why);             \
+        return -1;                                                                            \
+    }
+#define DIFF_NUM(flag, x, y)                                                                  \
+    if (cli_given(cur, flag) && (x) != (y)) {                                                 \
+        snprintf(a, sizeof a, "%.17g", (double)(x));                                          \
+        snprintf(b, sizeof b, "%.17g", (double)(y));                                          \
+        cli_error("--resume: %s %s differs from the checkpoint's run (%s %s); %s", flag, a,   \
+                  flag, b, why);                                                              \
+        return -1;                                                                            \
+    }
+    DIFF_STR("--data", cur->data, sv->data);
+    DIFF_NUM("--val-split", cur->val_split, sv->val_split);
+    if (cli_given(cur, "--model")) {
+        cli_model m1, m2;
+        if (cli_model_parse(ctx, cur->model, &m1) != CLG_OK ||
+            cli_model_parse(ctx, sv->model, &m2) != CLG_OK) {
+            cli_error("--model: %s", clg_ctx_error(ctx));
             return -1;
         }
-    s->argv_saved = v;
-    s->argc_saved = n + argc;
-    cli_opts_default(&s->o);
-    return cli_parse_options(&s->o, s->argc_saved, s->argv_saved, 0, 0);
+        int same = m1.n_hidden == m2.n_hidden && m1.act == m2.act && m1.out == m2.out;
+        for (int i = 0; same && i < m1.n_hidden; i++)
+            same = m1.hidden[i] == m2.hidden[i];
+        if (!same) {
+            static const char *const acts[] = { "relu", "tanh", "sigmoid", "gelu" };
+            char detail[96] = "";
+            if (m1.act != m2.act)
+                snprintf(detail, sizeof detail, ": activation %s instead of %s", acts[m1.act],
+                         acts[m2.act]);
+            cli_error("--resume: --model %s differs from the checkpoint's run (--model %s)%s; %s",
+                      cli_short(cur->model), cli_short(sv->model), detail, why);
+            return -1;
+        }
+    }
+    DIFF_STR("--loss", cur->loss, sv->loss);
+    if (cli_given(cur, "--optimizer") && strcmp(cur->optimizer, sv->optimizer)) {
+        size_t n1 = strcspn(cur->optimizer, ":"), n2 = strcspn(sv->optimizer, ":");
+        int kind = n1 != n2 || strncmp(cur->optimizer, sv->optimizer, n1);
+        cli_error("--resume: --optimizer %s differs from the checkpoint's run (--optimizer %s)%s; "
+                  "%s", cli_short(cur->optimizer), cli_short(sv->optimizer),
+                  kind ? ": another optimizer kind" : ": other hyperparameters", why);
+        return -1;
+    }
+    if (cli_given(cur, "--lr") && cur->lr != sv->lr) {
+        cli_error("--resume: --lr %g differs from the checkpoint's run (--lr %g): the learning "
+                  "rate is restored with the optimizer and scheduler state; %s", cur->lr, sv->lr,
+                  why);
+        return -1;
+    }
+    DIFF_STR("--scheduler", cur->scheduler, sv->scheduler);
+    DIFF_NUM("--clip-grad-norm", cur->clip_grad_norm, sv->clip_grad_norm);
+    DIFF_NUM("--accumulate", (cur->accumulate > 1 ? cur->accumulate : 1),
+             (sv->accumulate > 1 ? sv->accumulate : 1));
+    DIFF_NUM("--batch-size", cur->batch_size, sv->batch_size);
+    DIFF_NUM("--seed", cur->seed, sv->seed);
+    if (cli_given(cur, "--no-shuffle") && !sv->no_shuffle) {
+        cli_error("--resume: --no-shuffle differs from the checkpoint's run (it shuffled); %s", why);
+        return -1;
+    }
+    if (cli_given(cur, "--drop-last") && !sv->drop_last) {
+        cli_error("--resume: --drop-last differs from the checkpoint's run (it kept the last "
+                  "partial batch); %s", why);
+        return -1;
+    }
+#undef DIFF_STR
+#undef DIFF_NUM
+    return 0;
+}
+
+/* The optimizer spec sets its own lr= key. */
+static int spec_has_key(const char *spec, const char *key)
+{
+    const char *c = strchr(spec, ':');
+    size_t kl = strlen(key);
+    while (c) {
+        c++;
+        if (!strncmp(c, key, kl) && c[kl] == '=')
+            return 1;
+        c = strchr(c, ',');
+    }
+    return 0;
 }
 
 /* --------------------------------------------------------------- session */
@@ -396,6 +661,9 @@ static clg_status check_scheduler(clg_ctx *ctx, const char *spec)
 static int setup(session *s, int eval_mode)
 {
     cli_opts *o = &s->o;
+    /* A backend given as a path is dlopen'ed: a FIFO there would block. */
+    if (strchr(o->backend, '/') && cli_check_input("--backend", o->backend, 0))
+        return 1;
     for (int i = 0; i < o->n_plugins; i++)
         if (clg_plugins_load(s->ctx, o->plugins[i]) != CLG_OK)
             return fail(s, NULL);
@@ -444,6 +712,8 @@ static void teardown(session *s)
     for (int i = 0; i < s->argc_saved; i++)
         free(s->argv_saved[i]);
     free(s->argv_saved);
+    for (int i = 0; i < s->n_recorded; i++)
+        free(s->recorded_plugins[i]);
 }
 
 static char **copy_argv(int argc, char **argv)
@@ -456,6 +726,28 @@ static char **copy_argv(int argc, char **argv)
 
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt);
 
+/* Outputs: each one absent or a regular file in a writable directory, none
+ * of them one of the inputs, all checked before any data is read. */
+static int check_files(const cli_opts *o)
+{
+    if (o->init && cli_check_input("--init", o->init, 0))
+        return -1;
+    if (o->save && cli_check_output("--save", o->save))
+        return -1;
+    if (o->metrics && cli_check_output("--metrics", o->metrics))
+        return -1;
+    if (o->plot && cli_check_output("--plot", o->plot))
+        return -1;
+    if (o->checkpoint_dir) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", o->checkpoint_dir, CLG_CHECKPOINT_FILE);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && cli_check_output(o->resume ? "--resume" : "--checkpoint-dir", p))
+            return -1;
+    }
+    return cli_check_distinct(o);
+}
+
 int cli_train(int argc, char **argv)
 {
     session s;
@@ -463,6 +755,32 @@ int cli_train(int argc, char **argv)
     cli_opts_default(&s.o);
     if (cli_parse_options(&s.o, argc, argv, 0, 0))
         return 2;
+    cli_opts cur = s.o; /* this command line alone */
+    if (cli_given(&cur, "--optimizer") && cli_given(&cur, "--lr") &&
+        spec_has_key(cur.optimizer, "lr")) {
+        cli_error("--optimizer %s and --lr %g conflict: both set the learning rate (give one)",
+                  cli_short(cur.optimizer), cur.lr);
+        return 2;
+    }
+    if (cur.resume) {
+        if (cur.init) {
+            cli_error("--init %s and --resume %s conflict: a resumed run starts from the "
+                      "checkpoint's weights", cli_short(cur.init), cli_short(cur.resume));
+            return 2;
+        }
+        if (cur.checkpoint_dir && strcmp(cur.checkpoint_dir, cur.resume)) {
+            cli_error("--checkpoint-dir %s and --resume %s conflict: a resumed run writes its "
+                      "checkpoints to the directory it resumes (copy the directory to branch "
+                      "off)", cli_short(cur.checkpoint_dir), cli_short(cur.resume));
+            return 2;
+        }
+        struct stat rs;
+        if (stat(cur.resume, &rs) == 0 && !S_ISDIR(rs.st_mode)) {
+            cli_error("--resume %s: is %s, not a checkpoint directory", cli_short(cur.resume),
+                      cli_file_kind(rs.st_mode));
+            return 1;
+        }
+    }
     s.ctx = clg_ctx_new();
     if (!s.ctx) {
         cli_error("out of memory");
@@ -470,22 +788,70 @@ int cli_train(int argc, char **argv)
     }
     clg_tensor_set *ckpt = NULL;
     int rc = 0;
+    /* The process group first (a --plugin may bring the collective), and
+     * every rank started with the same arguments. Only rank 0 locks, writes
+     * and prints. */
+    for (int i = 0; i < s.o.n_plugins; i++)
+        if (clg_plugins_load(s.ctx, s.o.plugins[i]) != CLG_OK) {
+            rc = fail(&s, NULL);
+            goto out;
+        }
+    if (cli_dist_open(s.ctx, s.o.collective, &s.dist) ||
+        cli_dist_check_args(s.ctx, &s.dist, argc, argv)) {
+        rc = 2;
+        goto out;
+    }
+    int root = s.dist.rank == 0;
     if (s.o.resume) {
+        /* The lock first: no other run may be writing the checkpoint we read. */
+        struct stat rs;
+        if (root && stat(s.o.resume, &rs) == 0 && cli_lock_dir("--resume", s.o.resume)) {
+            rc = 1;
+            goto out;
+        }
         if (clg_checkpoint_load(s.ctx, s.o.resume, &ckpt) != CLG_OK) {
             rc = fail(&s, "--resume");
             goto out;
         }
-        if (merge_saved_argv(&s, ckpt, argc, argv)) {
+        cli_opts saved;
+        if (merge_saved_argv(&s, ckpt, argc, argv, &saved) ||
+            check_resume_changes(s.ctx, &cur, &saved)) {
             rc = 2;
             goto out;
         }
+        /* Checkpoints of a resumed run go to the directory it resumes. */
+        s.o.checkpoint_dir = s.o.resume;
+        if (root && check_files(&s.o)) {
+            rc = 1;
+            goto out;
+        }
     } else {
+        if ((root && check_files(&s.o)) ||
+            (root && s.o.checkpoint_dir &&
+             (cli_check_output_dir("--checkpoint-dir", s.o.checkpoint_dir) ||
+              cli_lock_dir("--checkpoint-dir", s.o.checkpoint_dir)))) {
+            rc = 1;
+            goto out;
+        }
         s.argv_saved = copy_argv(argc, argv);
         s.argc_saved = s.argv_saved ? argc : 0;
     }
+    if (!root) {
+        /* Rank 0 alone writes and prints; the others only train. */
+        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = NULL;
+        s.o.quiet = 1;
+        s.o.json = 0;
+    }
     rc = train_loop(&s, argc, argv, ckpt);
 out:
+    /* A rank that fails must not leave the others waiting in an allreduce:
+     * the whole group stops. */
+    if (rc && s.dist.size > 1) {
+        fflush(NULL);
+        clg_collective_abort(s.dist.coll, rc);
+    }
     clg_tensor_set_free(ckpt);
+    cli_dist_close(&s.dist); /* before the context unloads the collective's module */
     teardown(&s);
     return rc;
 }
@@ -506,8 +872,25 @@ static clg_status params_file_io(session *s, clg_trainer *tr, const char *path, 
     return st;
 }
 
+/* --init: clg_store_load_file's strict load, after a check that every
+ * weight is finite. */
+static session *init_session;
+static clg_status load_init(clg_store *st, const char *path, const char *const *names, int n)
+{
+    session *s = init_session;
+    clg_tensor_set *set = NULL;
+    clg_status rc = clg_safetensors_read(s->ctx, path, &set);
+    if (rc == CLG_OK)
+        rc = check_finite(s, set, "--init", path);
+    if (rc == CLG_OK)
+        rc = clg_tensor_set_to_store(set, path, st, names, n, 1);
+    clg_tensor_set_free(set);
+    return rc;
+}
+
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
 {
+    init_session = s;
     (void)argc;
     (void)argv;
     cli_opts *o = &s->o;
@@ -523,7 +906,26 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     int start_epoch = 0;
     double last_lr = o->lr;
 
-    if (make_trainer(s, B, &main_tr) != CLG_OK) {
+    int64_t batches = o->drop_last ? n_train / B : (n_train + B - 1) / B;
+    /* Each global batch of B is cut into one contiguous shard per rank. */
+    int ranks = s->dist.size;
+    if (B % ranks) {
+        cli_error("--batch-size %lld: %d processes cannot share it evenly (give a batch size "
+                  "divisible by %d)", (long long)B, ranks, ranks);
+        rc = 2;
+        goto done;
+    }
+    int64_t shard = B / ranks, tail_first = 0, tail_rows = 0;
+    cli_dist_shard(&s->dist, tail, &tail_first, &tail_rows);
+    if (o->accumulate > batches) {
+        cli_error("--accumulate %d and --batch-size %lld conflict: an epoch of %lld samples has "
+                  "only %lld batch%s, fewer than the %d to accumulate per optimizer step",
+                  o->accumulate, (long long)o->batch_size, (long long)n_train, (long long)batches,
+                  batches == 1 ? "" : "es", o->accumulate);
+        rc = 2;
+        goto done;
+    }
+    if (make_trainer(s, shard, &main_tr) != CLG_OK) {
         rc = fail(s, NULL);
         goto done;
     }
@@ -533,12 +935,19 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             goto done;
         }
     } else if (o->init) {
-        if (params_file_io(s, main_tr, o->init, clg_store_load_file) != CLG_OK) {
+        if (params_file_io(s, main_tr, o->init, load_init) != CLG_OK) {
             rc = fail(s, "--init");
             goto done;
         }
     }
-    if (tail > 0 && make_trainer(s, tail, &tail_tr) != CLG_OK) {
+    /* Every rank starts from rank 0's weights (its --init or checkpoint). */
+    if (cli_dist_bcast_store(&s->dist, s->st) != CLG_OK) {
+        rc = fail(s, NULL);
+        goto done;
+    }
+    /* A rank whose shard of the last partial batch is empty still takes
+     * part in the allreduce: with one row and a weight of 0. */
+    if (tail > 0 && make_trainer(s, tail_rows > 0 ? tail_rows : 1, &tail_tr) != CLG_OK) {
         rc = fail(s, NULL);
         goto done;
     }
@@ -547,15 +956,15 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         goto done;
     }
     /* A resumed run appends to the metrics of the run it continues. */
-    rep = cli_report_new(o, s->classifying, ckpt != NULL);
+    rep = cli_report_new(o, s->classifying, ckpt != NULL, start_epoch);
     if (!rep) {
         rc = 1;
         goto done;
     }
-    if (start_epoch >= o->epochs && !o->quiet && !o->json)
-        printf("checkpoint in %s is at epoch %d; nothing to train for --epochs %d\n", o->resume,
-               start_epoch, o->epochs);
+    if (ckpt && start_epoch >= o->epochs)
+        cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
+    int64_t n_steps = 0; /* micro-batches run by this invocation */
     for (int epoch = start_epoch + 1; epoch <= o->epochs; epoch++) {
         double t0 = now();
         clg_batcher_epoch(b, &s->shuffle_rng);
@@ -565,16 +974,25 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         clg_status st = CLG_OK;
         while (st == CLG_OK && clg_batcher_next(b, &bt)) {
             clg_trainer *tr = bt.size == B ? main_tr : tail_tr;
+            /* This rank's rows of the global batch */
+            int64_t first = tr == main_tr ? shard * s->dist.rank : tail_first;
+            int64_t rows = tr == main_tr ? shard : tail_rows;
+            int64_t fed = rows > 0 ? rows : 1;
+            if (rows == 0)
+                first = 0;
             if (tr == tail_tr)
                 st = sync_values(main_tr, tail_tr);
+            if (st == CLG_OK && ranks > 1)
+                st = clg_trainer_set_sync_weight(tr, (double)rows / (double)bt.size);
             if (st == CLG_OK)
-                st = clg_trainer_set_input(tr, "x", bt.x,
-                                           (size_t)(bt.size * s->n_features) * sizeof(float));
+                st = clg_trainer_set_input(tr, "x", bt.x + first * s->n_features,
+                                           (size_t)(fed * s->n_features) * sizeof(float));
             if (st == CLG_OK)
                 st = clg_trainer_set_input(tr, "target",
-                                           s->classifying ? (const void *)bt.labels
-                                                          : (const void *)bt.y,
-                                           target_bytes(s, bt.size));
+                                           s->classifying
+                                               ? (const void *)(bt.labels + first)
+                                               : (const void *)(bt.y + first * s->data.train->n_targets),
+                                           target_bytes(s, fed));
             last_lr = clg_trainer_lr(tr);
             float l = 0;
             if (st == CLG_OK)
@@ -586,22 +1004,45 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                 st = clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
                                        "epoch %d: the training loss became %g (lower --lr?)", epoch,
                                        lb);
-            lsum += lb * (double)bt.size;
-            done_n += bt.size;
-            cli_report_progress(rep, epoch, o->epochs, done_n, o->drop_last ? n_train / B * B : n_train,
+            lsum += lb * (double)rows;
+            done_n += rows;
+            n_steps++;
+            cli_report_progress(rep, epoch, o->epochs, done_n * ranks, o->drop_last ? n_train / B * B : n_train,
                                 lsum / (double)done_n);
         }
         if (st != CLG_OK) {
             rc = fail(s, NULL);
             goto done;
         }
+        /* The epoch's loss over every rank's rows. */
+        double sums[2] = { lsum, (double)done_n };
+        if (cli_dist_sum(&s->dist, sums, 2) != CLG_OK) {
+            rc = fail(s, NULL);
+            goto done;
+        }
         double t_train = now() - t0;
-        cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = lsum / (double)done_n,
-                        .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr };
+        cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = sums[0] / sums[1],
+                        .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr, .ranks = ranks };
+        done_n = (int64_t)sums[1];
+        if (ranks > 1) {
+            int64_t steps = n_steps;
+            double sync = clg_trainer_sync_seconds(main_tr) +
+                          (tail_tr ? clg_trainer_sync_seconds(tail_tr) : 0);
+            e.sync_ms = steps > 0 ? 1e3 * sync / (double)steps : NAN;
+            /* Every rank applied the same update to the same weights. */
+            int same = 0;
+            if (cli_dist_same_weights(&s->dist, s->st, &same) != 0 || !same) {
+                cli_error("epoch %d: the ranks' weights differ (rank %d): the job stops", epoch,
+                          s->dist.rank);
+                rc = 1;
+                goto done;
+            }
+        }
         if (s->data.test && evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
             rc = fail(s, "evaluation");
             goto done;
         }
+        e.nonfinite = !isfinite(e.train_loss) || (s->data.test && !isfinite(e.test_loss));
         if (clg_trainer_epoch_end(main_tr, isnan(e.test_loss) ? e.train_loss : e.test_loss) != CLG_OK) {
             rc = fail(s, NULL);
             goto done;
@@ -672,7 +1113,12 @@ int cli_eval(int argc, char **argv)
     }
     char path[4200];
     struct stat sb;
-    if (stat(s.o.load, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(s.o.load, &sb) != 0) {
+        cli_error("--load %s: cannot open: %s", cli_short(s.o.load), strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode))
         snprintf(path, sizeof path, "%s/%s", s.o.load, CLG_CHECKPOINT_FILE);
     else
         snprintf(path, sizeof path, "%s", s.o.load);
@@ -681,8 +1127,14 @@ int cli_eval(int argc, char **argv)
         goto out;
     }
     const char *fmt = clg_tensor_set_get_meta(set, "format");
-    /* A checkpoint also holds optimizer state: take the model's tensors only. */
-    int strict = !(fmt && !strcmp(fmt, CHECKPOINT_FORMAT));
+    /* A checkpoint also holds optimizer state: take the model's tensors only.
+     * A current one is verified; one from before checksums is read as is. */
+    int is_ckpt = fmt && (!strcmp(fmt, CHECKPOINT_FORMAT) || !strcmp(fmt, CHECKPOINT_FORMAT_1));
+    int strict = !is_ckpt;
+    if (fmt && !strcmp(fmt, CHECKPOINT_FORMAT) && clg_checkpoint_verify(s.ctx, path, set) != CLG_OK) {
+        rc = fail(&s, "--load");
+        goto out;
+    }
     if (clg_tensor_set_to_store(set, path, s.st, NULL, 0, strict) != CLG_OK) {
         rc = fail(&s, "--load");
         goto out;
@@ -694,15 +1146,22 @@ int cli_eval(int argc, char **argv)
     }
     const char *which = s.data.test ? s.data.test_name : "all";
     if (s.o.json) {
-        printf("{\"samples\": %lld, \"set\": \"%s\", \"loss\": %.9g", (long long)ds->n, which, loss);
+        /* valid JSON always: a non-finite loss is null */
+        printf("{\"samples\": %lld, \"set\": \"%s\", \"loss\": ", (long long)ds->n, which);
+        printf(isfinite(loss) ? "%.9g" : "null", loss);
         if (s.classifying)
-            printf(", \"accuracy\": %.9g", acc);
+            printf(isfinite(acc) ? ", \"accuracy\": %.9g" : ", \"accuracy\": null", acc);
         printf("}\n");
     } else {
         printf("%s (%lld samples): loss %.6f", which, (long long)ds->n, loss);
         if (s.classifying)
             printf("  accuracy %.4f", acc);
         printf("\n");
+    }
+    if (!isfinite(loss)) {
+        cli_error("eval: the loss of %s on %s is %s: these weights do not give a finite loss",
+                  cli_short(s.o.load), which, isnan(loss) ? "nan" : "inf");
+        rc = 1;
     }
 out:
     clg_tensor_set_free(set);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void registry_free(void *p)
 {
@@ -151,10 +152,27 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path)
     }
     free(real);
 
+    /* What the path is, before dlopen: a directory or a FIFO is named as
+     * such (and a FIFO would block dlopen's read). */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return clg_ctx_set_error(ctx, CLG_ERR_LOAD, "plugin %s: is %s, not a plugin .so file%s",
+                                 path,
+                                 S_ISDIR(sb.st_mode)    ? "a directory"
+                                 : S_ISFIFO(sb.st_mode) ? "a FIFO (named pipe)"
+                                                        : "not a regular file",
+                                 S_ISDIR(sb.st_mode) ? " (to search a directory for plugins, "
+                                                       "add it to CLGRAD_PLUGIN_PATH)" : "");
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
+        /* dlopen never looks in the current directory for a bare name. */
+        if (!strchr(path, '/') && stat(path, &sb) == 0)
+            return clg_ctx_set_error(ctx, CLG_ERR_LOAD,
+                                     "plugin %s: not found on the library search path (a file of "
+                                     "that name is in the current directory, which is never "
+                                     "searched: give ./%s)", path, path);
         return clg_ctx_set_error(ctx, CLG_ERR_LOAD, "plugin %s: dlopen failed: %s", path,
                                  e ? e : "unknown error");
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SCALARS_INPUT "train.scalars"
 
@@ -24,6 +25,8 @@ struct clg_trainer {
     clg_collective *coll;  /* borrowed; NULL: no sync point */
     float *sync_buf;       /* every gradient, one contiguous host buffer */
     size_t sync_n;
+    float sync_weight;     /* this process's share of the summed gradient */
+    double sync_seconds;   /* time spent at the sync point, all steps */
     char **grad_names;     /* "grad.<param>", with a collective */
     clg_t loss;
     const clg__comp *opt;
@@ -208,7 +211,7 @@ static clg_status graph_err(clg_trainer *tr, clg_graph *g, const char *what)
 /* The store tensor `name` of `shape` filled with `fill` when absent; checks
  * the shape when present (a restored checkpoint). */
 static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_shape *shape,
-                                float fill)
+                                float fill, clg_tensor_kind kind)
 {
     int idx = clg_store_find(tr->st, name);
     if (idx >= 0) {
@@ -231,10 +234,12 @@ static clg_status ensure_tensor(clg_trainer *tr, const char *name, const clg_sha
         clg_status st = clg_store_add(tr->st, name, CLG_F32, shape, init);
         free(init);
         if (st == CLG_OK)
-            st = clg_store_set_kind(tr->st, name, CLG_TENSOR_STATE);
+            st = clg_store_set_kind(tr->st, name, kind);
         if (st != CLG_OK)
             return st;
     }
+    if (kind == CLG_TENSOR_SCRATCH)
+        return CLG_OK; /* not checkpoint state */
     return push_str(&tr->tensors, &tr->n_tensors, name)
                ? CLG_OK
                : clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
@@ -337,7 +342,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_acc;
             }
             clg_shape s = clg_shape_of(g, pnodes[i]);
-            st = ensure_tensor(tr, name, &s, 0.0f);
+            st = ensure_tensor(tr, name, &s, 0.0f, CLG_TENSOR_STATE);
             if (st == CLG_OK) {
                 acc[i] = clg_param(g, tr->st, name);
                 grads[i] = clg_add(g, acc[i], grads[i]);
@@ -417,7 +422,7 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_sum;
             }
             sprintf(sname, "optim.%s.%s", tr->params[i], names[k]);
-            st = ensure_tensor(tr, sname, &ps, init[k]);
+            st = ensure_tensor(tr, sname, &ps, init[k], CLG_TENSOR_STATE);
             if (st == CLG_OK)
                 p.state[k] = clg_param(g, tr->st, sname);
             free(sname);
@@ -539,7 +544,7 @@ static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, 
         if (!tr->grad_names[i])
             return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
         clg_shape s = clg_shape_of(g, grads[i]);
-        clg_status st = ensure_tensor(tr, tr->grad_names[i], &s, 0.0f);
+        clg_status st = ensure_tensor(tr, tr->grad_names[i], &s, 0.0f, CLG_TENSOR_SCRATCH);
         if (st == CLG_OK)
             st = clg_assign(g, clg_param(g, tr->st, tr->grad_names[i]), grads[i]);
         if (st != CLG_OK)
@@ -657,6 +662,7 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     tr->loss = loss;
     tr->accumulate = o->accumulate > 1 ? o->accumulate : 1;
     tr->coll = o->collective;
+    tr->sync_weight = 1.0f;
     tr->metric = NAN;
     tr->lrp = &tr->lr;
     tr->metricp = &tr->metric;
@@ -739,8 +745,16 @@ clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *
 
 /* The sync point at run time: every gradient into one host buffer, one
  * allreduce, and back. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static clg_status sync_gradients(clg_trainer *tr)
 {
+    double t0 = now_s();
     size_t off = 0;
     clg_status st = CLG_OK;
     for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
@@ -750,6 +764,9 @@ static clg_status sync_gradients(clg_trainer *tr)
         st = clg_store_read(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
         off += n;
     }
+    if (st == CLG_OK && tr->sync_weight != 1.0f)
+        for (size_t i = 0; i < tr->sync_n; i++)
+            tr->sync_buf[i] *= tr->sync_weight;
     if (st == CLG_OK)
         st = clg_collective_allreduce_sum(tr->coll, tr->sync_buf, tr->sync_n);
     off = 0;
@@ -760,6 +777,7 @@ static clg_status sync_gradients(clg_trainer *tr)
         st = clg_store_write(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
         off += n;
     }
+    tr->sync_seconds += now_s() - t0;
     return st;
 }
 
@@ -817,6 +835,28 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
+}
+
+double clg_trainer_sync_seconds(const clg_trainer *tr)
+{
+    if (!tr)
+        return 0.0;
+    double s = tr->sync_seconds; /* every plan's (clg_trainer_add_plan) */
+    for (int i = 0; i < tr->n_variants; i++)
+        s += tr->variants[i]->sync_seconds;
+    return s;
+}
+
+clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
+{
+    tr = act(tr); /* the plan in use: the weight follows its batch's rows */
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (!isfinite(w) || w < 0)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: sync weight %g must be finite and >= 0", w);
+    tr->sync_weight = (float)w;
+    return CLG_OK;
 }
 
 double clg_trainer_lr(const clg_trainer *tr)

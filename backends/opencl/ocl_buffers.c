@@ -20,6 +20,24 @@ clg_status ocl_alloc(clg_bk_device *dev, size_t bytes, clg_bk_buffer **out)
                         bytes);
     /* OpenCL has no empty buffers; a 0-byte request still gets its own. */
     size_t real = bytes ? bytes : 4;
+    /* Asked for more than the device can hold, some implementations fail
+     * badly instead of returning an error (Oclgrind throws std::bad_alloc
+     * through the C API and the process dies): never ask. */
+    if (dev->max_alloc && real > dev->max_alloc) {
+        free(b);
+        return ocl_fail(dev, CLG_ERR_NOMEM,
+                        "opencl: allocating %zu bytes on '%s' failed: more than one buffer may "
+                        "hold (CL_DEVICE_MAX_MEM_ALLOC_SIZE %llu bytes)",
+                        bytes, dev->name, (unsigned long long)dev->max_alloc);
+    }
+    if (dev->global_mem && real > dev->global_mem - dev->allocated) {
+        free(b);
+        return ocl_fail(dev, CLG_ERR_NOMEM,
+                        "opencl: allocating %zu bytes on '%s' failed: %llu of the device's "
+                        "%llu bytes (CL_DEVICE_GLOBAL_MEM_SIZE) are already in use",
+                        bytes, dev->name, (unsigned long long)dev->allocated,
+                        (unsigned long long)dev->global_mem);
+    }
     cl_int st;
     b->mem = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, real, NULL, &st);
     if (st != CL_SUCCESS) {
@@ -32,15 +50,18 @@ clg_status ocl_alloc(clg_bk_device *dev, size_t bytes, clg_bk_buffer **out)
                         dev->name, ocl_status_name(st), (int)st);
     }
     b->size = bytes;
+    b->real = real;
+    dev->allocated += real;
     *out = b;
     return CLG_OK;
 }
 
 void ocl_free(clg_bk_device *dev, clg_bk_buffer *buf)
 {
-    (void)dev;
     if (!buf)
         return;
+    if (dev)
+        dev->allocated -= buf->real <= dev->allocated ? buf->real : dev->allocated;
     clReleaseMemObject(buf->mem);
     free(buf);
 }

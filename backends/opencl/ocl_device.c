@@ -3,6 +3,7 @@
  * the host-side sync points (staging buffers, index-error flag, profiling). */
 #include "ocl_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_ONE_HOT] = "k_one_hot",
     [K_GEMM] = "k_gemm",
 };
+
+/* Devices open now; when the last one closes, CLBlast's program cache is
+ * emptied (see ocl_gemm_release_cache). */
+static pthread_mutex_t g_open_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_open_devices;
 
 static int env_flag(const char *name)
 {
@@ -108,6 +114,10 @@ clg_status ocl_open(int index, clg_bk_device **out)
     if (dev->max_wg == 0)
         dev->max_wg = 1;
     clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof dev->local_mem, &dev->local_mem, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof dev->max_alloc, &dev->max_alloc,
+                    NULL);
+    clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof dev->global_mem, &dev->global_mem,
+                    NULL);
     dev->gemm_tile = pick_gemm_tile(id, dev->max_wg, dev->local_mem);
     dev->profile = env_flag("CLGRAD_PROFILE");
 
@@ -153,6 +163,10 @@ clg_status ocl_open(int index, clg_bk_device **out)
     }
     /* Not a failure: tests and logs read where the program came from. */
     ocl_info(dev, "%s", program_note);
+    pthread_mutex_lock(&g_open_lock);
+    g_open_devices++;
+    pthread_mutex_unlock(&g_open_lock);
+    dev->counted = 1;
     *out = dev;
     return CLG_OK;
 
@@ -218,6 +232,12 @@ void ocl_close(clg_bk_device *dev)
         clReleaseCommandQueue(dev->queue);
     if (dev->ctx)
         clReleaseContext(dev->ctx);
+    if (dev->counted) {
+        pthread_mutex_lock(&g_open_lock);
+        if (--g_open_devices == 0)
+            ocl_gemm_release_cache();
+        pthread_mutex_unlock(&g_open_lock);
+    }
     free(dev);
 }
 

@@ -1,9 +1,11 @@
 /* Device enumeration: every platform and device the ICD loader finds, in an
  * order that does not depend on the loader's directory order (GPUs first, so
  * index 0 is the natural "auto" choice), and the CLGRAD_OPENCL_DEVICE
- * override. */
+ * override (an index, a device type, or part of a platform or device name,
+ * which picks an implementation: "pocl", "oclgrind"). */
 #include "ocl_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@ typedef struct ocl_dev_entry {
     cl_platform_id platform;
     cl_device_id id;
     char platform_name[128];
+    char platform_version[128];
     int platform_rank; /* position after sorting platforms by name */
     int in_platform;   /* the driver's order within the platform */
     clg_device_info info;
@@ -94,8 +97,9 @@ static void enumerate(void)
     size_t cap = 0;
     char found[768] = "";
     for (cl_uint p = 0; p < np; p++) {
-        char pname[128] = "";
+        char pname[128] = "", pver[128] = "";
         clGetPlatformInfo(ps[p].id, CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL);
+        clGetPlatformInfo(ps[p].id, CL_PLATFORM_VERSION, sizeof pver - 1, pver, NULL);
         cl_uint nd = 0;
         st = clGetDeviceIDs(ps[p].id, CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
         size_t fl = strlen(found);
@@ -124,6 +128,7 @@ static void enumerate(void)
             e->platform_rank = (int)p;
             e->in_platform = (int)d;
             snprintf(e->platform_name, sizeof e->platform_name, "%s", pname);
+            snprintf(e->platform_version, sizeof e->platform_version, "%s", pver);
             str_info(ids[d], CL_DEVICE_NAME, e->info.name, sizeof e->info.name);
             str_info(ids[d], CL_DEVICE_VENDOR, e->info.vendor, sizeof e->info.vendor);
             str_info(ids[d], CL_DRIVER_VERSION, e->info.driver, sizeof e->info.driver);
@@ -174,6 +179,34 @@ static void list_found(char *buf, size_t len)
     }
 }
 
+/* needle occurs in hay, ignoring ASCII case */
+static int contains_nocase(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return n == 0;
+}
+
+/* First device (in the sorted order) whose platform name, platform version
+ * or device name contains `name`; -1 if none. PoCL says "PoCL" in its
+ * platform version, Oclgrind "Oclgrind" in its platform name. */
+static int find_by_name(const char *name)
+{
+    for (int i = 0; i < g_ndev; i++)
+        if (contains_nocase(g_devs[i].platform_name, name) ||
+            contains_nocase(g_devs[i].platform_version, name) ||
+            contains_nocase(g_devs[i].info.name, name))
+            return i;
+    return -1;
+}
+
 int ocl_device_count(void)
 {
     pthread_once(&g_once, enumerate);
@@ -218,16 +251,25 @@ clg_status ocl_device_pick(int index, cl_platform_id *plat, cl_device_id *dev)
             want = CLG_DEVICE_CPU;
         else if (!strcmp(env, "accelerator"))
             want = CLG_DEVICE_ACCEL;
-        else {
+        else if (isdigit((unsigned char)env[0]) || env[0] == '-' || env[0] == '+') {
             char *end;
             errno = 0;
             long v = strtol(env, &end, 10);
             if (errno || *end || end == env || v < 0 || v > 1 << 20)
                 return ocl_fail(NULL, CLG_ERR_INVALID,
                                 "opencl: CLGRAD_OPENCL_DEVICE='%s' is not a device index, "
-                                "'auto', 'gpu', 'cpu' or 'accelerator'; found %s",
+                                "'auto', 'gpu', 'cpu', 'accelerator' or part of a platform "
+                                "or device name; found %s",
                                 env, found);
             index = (int)v;
+        } else {
+            index = find_by_name(env);
+            if (index < 0)
+                return ocl_fail(NULL, CLG_ERR_INVALID,
+                                "opencl: CLGRAD_OPENCL_DEVICE='%s' is not a device index, "
+                                "'auto', 'gpu', 'cpu', 'accelerator', nor part of the platform "
+                                "or device name of any device found: %s",
+                                env, found);
         }
         if (want) {
             index = -1;

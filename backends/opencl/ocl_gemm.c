@@ -143,3 +143,15 @@ clg_status ocl_matmul(clg_bk_device *dev, const clg_bk_op *op)
     }
     return dev->gemm_own ? own_gemm(dev, op, &g) : clblast_gemm(dev, op, &g);
 }
+
+/* CLBlast keeps the programs it compiled in a process-wide cache that a
+ * static destructor empties at exit, calling clReleaseProgram then. Some
+ * implementations cannot take an OpenCL call that late: Oclgrind 21.10 keeps
+ * a thread_local stack in every API call, destroyed (glibc runs thread_local
+ * destructors first at exit) before CLBlast's destructor writes into it, and
+ * the heap is damaged ("corrupted double-linked list"). So the cache is
+ * emptied while the process is still running, once no device is open. */
+void ocl_gemm_release_cache(void)
+{
+    CLBlastClearCache();
+}

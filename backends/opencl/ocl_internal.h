@@ -47,6 +47,7 @@ typedef struct ocl_prof_event {
 struct clg_bk_buffer {
     cl_mem mem;
     size_t size;
+    size_t real; /* bytes asked of the driver (size, or 4 for an empty buffer) */
 };
 
 struct clg_bk_device {
@@ -62,6 +63,10 @@ struct clg_bk_device {
     cl_ulong local_mem;
     int gemm_tile;              /* tile edge of the fallback GEMM kernel */
     int gemm_own;               /* CLGRAD_OPENCL_GEMM=own */
+    int counted;                /* included in the count of open devices */
+    cl_ulong max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    cl_ulong global_mem;        /* CL_DEVICE_GLOBAL_MEM_SIZE */
+    cl_ulong allocated;         /* bytes of this device's live buffers */
     char name[256];
     char driver[128];
 
@@ -137,6 +142,8 @@ OCL_INTERNAL clg_status ocl_launch_1d(clg_bk_device *dev, int k, size_t global,
 
 /* ocl_gemm.c */
 OCL_INTERNAL clg_status ocl_matmul(clg_bk_device *dev, const clg_bk_op *op);
+/* Drops CLBlast's cached programs (called when the last device closes). */
+OCL_INTERNAL void ocl_gemm_release_cache(void);
 
 /* ocl_profile.c */
 OCL_INTERNAL void ocl_profile_harvest(clg_bk_device *dev);

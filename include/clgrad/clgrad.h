@@ -121,11 +121,14 @@ int clg_store_count(const clg_store *st);
  * trainer collects parameters (and only those) for the optimizer. BUFFERs
  * are model state that is not trained by gradient (BatchNorm's running
  * statistics: PyTorch's register_buffer); STATE is the trainer's own
- * (optimizer moments, accumulated and synchronised gradients). */
+ * (optimizer moments, accumulated gradients), saved in checkpoints; SCRATCH
+ * is rewritten every step (the gradients at the sync point) and never
+ * saved. */
 typedef enum clg_tensor_kind {
     CLG_TENSOR_PARAMETER = 0,
     CLG_TENSOR_BUFFER = 1,
-    CLG_TENSOR_STATE = 2
+    CLG_TENSOR_STATE = 2,
+    CLG_TENSOR_SCRATCH = 3 /* rewritten every step (synchronised gradients): never saved */
 } clg_tensor_kind;
 clg_status clg_store_set_kind(clg_store *st, const char *name, clg_tensor_kind kind);
 clg_tensor_kind clg_store_kind(const clg_store *st, int i);

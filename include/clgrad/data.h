@@ -202,8 +202,15 @@ clg_status clg_tensor_set_to_store(const clg_tensor_set *s, const char *what, cl
  * (epoch, rng, scheduler). Saving replaces the file atomically: a kill at any
  * moment leaves the previous checkpoint whole. DIR is created if missing. */
 #define CLG_CHECKPOINT_FILE "checkpoint.safetensors"
+/* Saving adds the metadata entry "checksum": 16 hex digits over every
+ * tensor (name, dtype, shape, data) and every other metadata entry. Loading
+ * verifies it and refuses a checkpoint without one (clg_checkpoint_verify). */
+#define CLG_CHECKPOINT_CHECKSUM_KEY "checksum"
 clg_status clg_checkpoint_save(clg_ctx *ctx, const char *dir, const clg_tensor_set *s);
 clg_status clg_checkpoint_load(clg_ctx *ctx, const char *dir, clg_tensor_set **out);
+/* CLG_OK when s carries a checksum that matches its contents; else an error
+ * naming `what` (no checksum, or a mismatch). */
+clg_status clg_checkpoint_verify(clg_ctx *ctx, const char *what, const clg_tensor_set *s);
 
 /* rng state <-> a 64-hex-digit metadata string (exact round trip). */
 void clg_rng_to_string(const clg_rng *r, char out[65]);

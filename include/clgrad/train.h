@@ -195,6 +195,16 @@ clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *
  * interval=step and the optimizer stepped, a scheduler step. loss may be
  * NULL: the run is then only enqueued (no host sync). */
 clg_status clg_trainer_step(clg_trainer *tr, float *loss);
+/* With a collective: this process's gradients are multiplied by w before
+ * they are summed across the group (default 1). Data-parallel training
+ * with a mean loss over each process's shard of a global batch sets w to
+ * shard rows / global rows, so that the sum is the global batch's mean
+ * gradient (1/N for N equal shards: exact in f32 when N is a power of 2). */
+clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w);
+/* Seconds spent at the sync point so far (reading the gradients, the
+ * allreduce, writing them back), over every plan of the trainer: 0 without
+ * a collective. */
+double clg_trainer_sync_seconds(const clg_trainer *tr);
 /* Reads an extra output of the last step (see opts.outputs). */
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes);
 

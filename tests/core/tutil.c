@@ -31,7 +31,6 @@ clg_device *tu_device(void)
     clg_status st = clg_device_open(g_ctx, tu_backend, 0, &g_dev);
     ck_assert_msg(st == CLG_OK, "open %s device 0: %s: %s", tu_backend, clg_status_name(st),
                   clg_ctx_error(g_ctx));
-    atexit(close_device);
     return g_dev;
 }
 
@@ -136,6 +135,12 @@ int tu_main(const char *name, tu_add_fn add, int timeout_s)
         Suite *s = suite_create(sname);
         TCase *tc = tcase_create(b);
         tcase_set_timeout(tc, timeout_s);
+        /* The device is closed when each test ends (in the forked child),
+         * not from an atexit handler: at exit glibc has already run the
+         * thread_local destructors, and an OpenCL implementation that keeps
+         * thread_local state (Oclgrind) has its heap damaged by calls made
+         * that late. */
+        tcase_add_checked_fixture(tc, NULL, close_device);
         tu_backend = b;
         add(tc, b);
         suite_add_tcase(s, tc);

@@ -12,9 +12,9 @@
 /* Backend the current suite runs on (set before its runner starts). */
 extern const char *tu_backend;
 
-/* This process's device on tu_backend, opened on first use (so each forked
- * test opens its own; with CK_FORK=no one device serves every test). Fails
- * the current test if it cannot be opened. */
+/* The current test's device on tu_backend, opened on first use and closed
+ * when the test ends (so each test opens its own, forked or not). Fails the
+ * current test if it cannot be opened. */
 clg_device *tu_device(void);
 clg_ctx *tu_ctx(void);
 
