@@ -21,14 +21,14 @@ typedef struct grad_ctx {
     unsigned char *live; /* on a path from a wrt to y */
 } grad_ctx;
 
-static const clg_node *nd(const clg_graph *g, clg_t t) { return &g->nodes[t]; }
+static const clg_node *nd(const clg_graph *g, clg_t t) { return &g->nodes[CLG__IDX(t)]; }
 
 /* Whether input k of a node carries a gradient: the op table's grad column.
  * Masks, indices and the outputs of comparisons, casts and sign are
  * piecewise constant. */
 static int diff_edge(const clg_node *n, int k)
 {
-    return k < 32 && ((clg_op_info_of(n->op).grad_inputs >> k) & 1u);
+    return !n->no_grad && k < 32 && ((clg_op_info_of(n->op).grad_inputs >> k) & 1u);
 }
 
 /* Adds `c` to the gradient of node j. Every rule must hand back exactly the
@@ -38,9 +38,9 @@ static int accumulate(grad_ctx *a, clg_t j, clg_t c, clg_op from)
     clg_graph *g = a->g;
     if (c == CLG_NONE)
         return 1;
-    if (!clg_shape_equal(&g->nodes[c].shape, &g->nodes[j].shape)) {
+    if (!clg_shape_equal(&nd(g, c)->shape, &nd(g, j)->shape)) {
         clg__graph_fail(g, "grad: internal: %s rule gave %s for an input of %s",
-                        clg_op_name(from), SS(&g->nodes[c].shape), SS(&g->nodes[j].shape));
+                        clg_op_name(from), SS(&nd(g, c)->shape), SS(&nd(g, j)->shape));
         return 1;
     }
     a->grad[j] = a->grad[j] == CLG_NONE ? c : clg_add(g, a->grad[j], c);
@@ -89,7 +89,11 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     return 0;
 }
 
-static int handle_ok(const clg_graph *g, clg_t t) { return t >= 0 && t < g->n; }
+static int handle_ok(const clg_graph *g, clg_t t) { return clg__handle_ok(g, t); }
+static const char *foreign(const clg_graph *g, clg_t t)
+{
+    return clg__handle_foreign(g, t) ? ": it is a tensor of another graph" : "";
+}
 
 static clg_status gfail(clg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static clg_status gfail(clg_graph *g, const char *fmt, ...)
@@ -120,25 +124,26 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
         return gfail(g, "bad wrt list (%d tensors%s)", n,
                      n > 0 ? ", wrt or grads is NULL" : "");
     if (!handle_ok(g, y))
-        return gfail(g, "y (%d) is not a tensor of this graph", (int)y);
+        return gfail(g, "y (%d) is not a tensor of this graph%s", (int)y, foreign(g, y));
     clg_shape sy = shp(g, y);
     if (nd(g, y)->dtype != CLG_F32)
         return gfail(g, "y must be f32, got i32 %s", SS(&sy));
     if (seed != CLG_NONE) {
         if (!handle_ok(g, seed))
-            return gfail(g, "seed (%d) is not a tensor of this graph", (int)seed);
-        if (nd(g, seed)->dtype != CLG_F32 || !clg_shape_equal(&g->nodes[seed].shape, &sy))
+            return gfail(g, "seed (%d) is not a tensor of this graph%s", (int)seed,
+                         foreign(g, seed));
+        if (nd(g, seed)->dtype != CLG_F32 || !clg_shape_equal(&nd(g, seed)->shape, &sy))
             return gfail(g, "seed must be f32 %s like y, got %s %s", SS(&sy),
                          clg_dtype_name(nd(g, seed)->dtype),
-                         SS(&g->nodes[seed].shape));
+                         SS(&nd(g, seed)->shape));
     } else if (clg_shape_numel(&sy) != 1) {
         return gfail(g, "y is %s; without a seed it must have one element",
                      SS(&sy));
     }
     for (int i = 0; i < n; i++) {
         if (!handle_ok(g, wrt[i]))
-            return gfail(g, "wrt[%d] (%d) is not a tensor of this graph", i,
-                         (int)wrt[i]);
+            return gfail(g, "wrt[%d] (%d) is not a tensor of this graph%s", i,
+                         (int)wrt[i], foreign(g, wrt[i]));
         const clg_node *w = nd(g, wrt[i]);
         if (w->dtype != CLG_F32) {
             const char *what = w->op == CLG_OP_INPUT ? w->name
@@ -149,6 +154,7 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
         }
     }
 
+    y = CLG__IDX(y); /* an index from here on (handles were checked above) */
     int n0 = g->n;
     grad_ctx a = { .g = g };
     a.grad = malloc((size_t)n0 * sizeof *a.grad);
@@ -166,7 +172,7 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
     /* live = reachable from a wrt through differentiable f32 edges, and an
      * ancestor of y. */
     for (int i = 0; i < n; i++)
-        a.live[wrt[i]] = 1;
+        a.live[CLG__IDX(wrt[i])] = 1;
     for (int i = 0; i <= y; i++) {
         const clg_node *v = nd(g, i);
         if (a.live[i] || v->dtype != CLG_F32)
@@ -195,7 +201,7 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
             break;
     }
     for (int i = 0; i < n && g->err == CLG_OK; i++) {
-        clg_t gw = a.grad[wrt[i]];
+        clg_t gw = a.grad[CLG__IDX(wrt[i])];
         if (gw == CLG_NONE) {
             clg_shape sw = shp(g, wrt[i]);
             gw = clg_full(g, &sw, 0.0f);

@@ -600,11 +600,29 @@ clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs, int 
     if (n == 0 && g->n_assigns == 0)
         return fail(&c, CLG_ERR_INVALID, "nothing to compute: no outputs and no assignments");
 
+    /* Outputs as node indices, after checking they are this graph's. */
+    clg_t *idx = malloc(((size_t)n + 1) * sizeof *idx);
+    if (!idx)
+        return fail(&c, CLG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (clg__handle_foreign(g, outputs[i])) {
+            free(idx);
+            return fail(&c, CLG_ERR_INVALID, "output %d is a tensor of another graph (handle %d "
+                        "of graph tag %d; this graph's tag is %d)", i, (int)CLG__IDX(outputs[i]),
+                        CLG__TAG(outputs[i]), g->tag);
+        }
+        idx[i] = outputs[i] < 0 ? outputs[i] : CLG__IDX(outputs[i]);
+    }
+    outputs = idx;
     clg_graph *lowered = NULL;
     clg_t *map = NULL;
     clg_status st = compile_graph(g, dev, outputs, n, opts, 1, out, &lowered, &map);
-    if (st != CLG_OK || !lowered)
+    if (st == CLG_OK && *out)
+        (*out)->graph_tag = g->tag;
+    if (st != CLG_OK || !lowered) {
+        free(idx);
         return st;
+    }
     /* The lowered graph is compiled in g's place; the plan answers to g's
      * handles through the map. */
     clg_t *mapped = malloc(((size_t)n + 1) * sizeof *mapped);
@@ -627,8 +645,10 @@ clg_status clg_compile(clg_graph *g, clg_device *dev, const clg_t *outputs, int 
             free(p->slot_of);
             p->slot_of = slot_of;
             p->graph_size = g->n;
+            p->graph_tag = g->tag;
         }
     }
+    free(idx);
     free(mapped);
     free(map);
     clg_graph_free(lowered);

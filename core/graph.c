@@ -71,14 +71,18 @@ clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shap
     if (n_in < 0 || n_in > CLG_MAX_INPUTS || (n_in > 0 && !in))
         return clg__graph_fail(g, "%s: %d inputs (at most %d)", name, n_in, CLG_MAX_INPUTS);
     for (int k = 0; k < n_in; k++) {
-        if (in[k] < 0 || in[k] >= g->n)
+        if (clg__handle_foreign(g, in[k]))
+            return clg__graph_fail(g, "%s: input %d is a tensor of another graph (handle %d "
+                                   "of graph tag %d, this graph's tag is %d)", name, k,
+                                   (int)CLG__IDX(in[k]), CLG__TAG(in[k]), g->tag);
+        if (!clg__handle_ok(g, in[k]))
             return clg__graph_fail(g, "%s: input %d (%d) is not a tensor of this graph",
                                    name, k, (int)in[k]);
     }
     if (check_shape(g, name, shape))
         return CLG_NONE;
     if (g->n == g->cap) {
-        if (g->cap >= INT32_MAX / 2)
+        if (g->cap >= CLG__IDX_MASK / 2)
             return fail_st(g, CLG_ERR_NOMEM, "%s: graph has too many nodes", name);
         int cap = g->cap ? g->cap * 2 : 64;
         clg_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
@@ -97,13 +101,13 @@ clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shap
         nd->shape.dim[i] = 0;
     nd->n_in = n_in;
     for (int k = 0; k < n_in; k++)
-        nd->in[k] = in[k];
+        nd->in[k] = CLG__IDX(in[k]); /* inputs are stored untagged */
     for (int k = n_in; k < CLG_MAX_INPUTS; k++)
         nd->in[k] = CLG_NONE;
     if (params)
         nd->params = *params;
     nd->store_idx = -1;
-    return g->n++;
+    return CLG__MAKE(g, g->n++);
 }
 
 clg_graph *clg_graph_new(clg_ctx *ctx)
@@ -115,6 +119,9 @@ clg_graph *clg_graph_new(clg_ctx *ctx)
         return NULL;
     }
     g->ctx = ctx;
+    /* a tag per graph, so a handle of another graph is an error */
+    static _Atomic unsigned next_tag;
+    g->tag = (int)(next_tag++ % 127u) + 1;
     return g;
 }
 
@@ -140,17 +147,17 @@ const char *clg_graph_error(const clg_graph *g)
 
 int clg_graph_size(const clg_graph *g) { return g ? g->n : 0; }
 
-static int ok_handle(const clg_graph *g, clg_t t) { return g && t >= 0 && t < g->n; }
+static int ok_handle(const clg_graph *g, clg_t t) { return clg__handle_ok(g, t); }
 
 /* For a handle that is not a node: a 0-d shape, f32, and CLG_OP_COUNT. */
 clg_shape clg_shape_of(const clg_graph *g, clg_t t)
 {
-    return ok_handle(g, t) ? g->nodes[t].shape : (clg_shape){ 0 };
+    return ok_handle(g, t) ? g->nodes[CLG__IDX(t)].shape : (clg_shape){ 0 };
 }
 
 clg_dtype clg_dtype_of(const clg_graph *g, clg_t t)
 {
-    return ok_handle(g, t) ? g->nodes[t].dtype : CLG_F32;
+    return ok_handle(g, t) ? g->nodes[CLG__IDX(t)].dtype : CLG_F32;
 }
 
 clg_ctx *clg_graph_ctx(const clg_graph *g) { return g ? g->ctx : NULL; }
@@ -159,7 +166,7 @@ const char *clg_param_name(const clg_graph *g, clg_t t, const clg_store *st)
 {
     if (!ok_handle(g, t) || !st)
         return NULL;
-    const clg_node *n = &g->nodes[t];
+    const clg_node *n = &g->nodes[CLG__IDX(t)];
     if (n->op != CLG_OP_PARAM || n->store != st || n->store_idx < 0 || n->store_idx >= st->n)
         return NULL;
     return st->e[n->store_idx].name;
@@ -167,7 +174,7 @@ const char *clg_param_name(const clg_graph *g, clg_t t, const clg_store *st)
 
 clg_op clg_op_of(const clg_graph *g, clg_t t)
 {
-    return ok_handle(g, t) ? g->nodes[t].op : CLG_OP_COUNT;
+    return ok_handle(g, t) ? g->nodes[CLG__IDX(t)].op : CLG_OP_COUNT;
 }
 
 /* ------------------------------------------------------------ sources */
@@ -191,7 +198,7 @@ clg_t clg_input(clg_graph *g, const char *name, clg_dtype dt, const clg_shape *s
         if (n->op != CLG_OP_INPUT || strcmp(n->name, name) != 0)
             continue;
         if (n->dtype == dt && shape_eq(&n->shape, shape))
-            return i;
+            return CLG__MAKE(g, i);
         return clg__graph_fail(g, "input '%s': already declared as %s %s, now %s %s", name,
                                dname(n->dtype), SS(&n->shape), dname(dt), SS(shape));
     }
@@ -203,7 +210,7 @@ clg_t clg_input(clg_graph *g, const char *name, clg_dtype dt, const clg_shape *s
         free(copy);
         return CLG_NONE;
     }
-    g->nodes[t].name = copy;
+    g->nodes[CLG__IDX(t)].name = copy;
     return t;
 }
 
@@ -229,14 +236,14 @@ clg_t clg_param(clg_graph *g, clg_store *st, const char *name)
     for (int i = 0; i < g->n; i++) {
         if (g->nodes[i].op == CLG_OP_PARAM && g->nodes[i].store == st &&
             g->nodes[i].store_idx == idx)
-            return i;
+            return CLG__MAKE(g, i);
     }
     clg_t t = clg__node_add(g, CLG_OP_PARAM, st->e[idx].dtype, &st->e[idx].shape, NULL, 0,
                             NULL);
     if (t == CLG_NONE)
         return CLG_NONE;
-    g->nodes[t].store = st;
-    g->nodes[t].store_idx = idx;
+    g->nodes[CLG__IDX(t)].store = st;
+    g->nodes[CLG__IDX(t)].store_idx = idx;
     return t;
 }
 
@@ -261,7 +268,7 @@ clg_t clg_const(clg_graph *g, clg_dtype dt, const clg_shape *shape, const void *
         free(copy);
         return CLG_NONE;
     }
-    g->nodes[t].data = copy;
+    g->nodes[CLG__IDX(t)].data = copy;
     return t;
 }
 
@@ -316,6 +323,7 @@ clg_status clg_assign(clg_graph *g, clg_t param, clg_t value)
         g->assigns = as;
         g->cap_assigns = cap;
     }
-    g->assigns[g->n_assigns++] = (clg_assignment){ .param = param, .value = value };
+    g->assigns[g->n_assigns++] =
+        (clg_assignment){ .param = CLG__IDX(param), .value = CLG__IDX(value) };
     return CLG_OK;
 }

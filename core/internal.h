@@ -66,6 +66,7 @@ typedef struct clg_node {
     clg_store *store;          /* PARAM: where it lives */
     int store_idx;             /* PARAM: entry in store */
     void *data;                /* CONST: owned copy of the data */
+    unsigned char no_grad;     /* clg_stop_gradient: autodiff passes nothing to the input */
 } clg_node;
 
 typedef struct clg_assignment {
@@ -73,8 +74,20 @@ typedef struct clg_assignment {
     clg_t value;
 } clg_assignment;
 
+/* Graph handles carry their graph: clg_t = tag << 24 | node index. Graphs
+ * from clg_graph_new get a tag in 1..127 (cycling); tag 0 is an untagged
+ * index, which internal code (node inputs, the lowered graph) uses and every
+ * graph accepts. A handle tagged for another graph is refused where it
+ * enters (clg__node_add, the builders' checks, compile, autodiff, assign). */
+#define CLG__IDX_BITS 24
+#define CLG__IDX_MASK ((1 << CLG__IDX_BITS) - 1)
+#define CLG__IDX(t) ((t) & CLG__IDX_MASK)
+#define CLG__TAG(t) ((int)((uint32_t)(t) >> CLG__IDX_BITS))
+#define CLG__MAKE(g, i) ((clg_t)(((uint32_t)(g)->tag << CLG__IDX_BITS) | (uint32_t)(i)))
+
 struct clg_graph {
     clg_ctx *ctx;
+    int tag;                   /* 1..127 (0: internal, untagged) */
     clg_node *nodes;
     int n, cap;
     clg_assignment *assigns;
@@ -87,6 +100,16 @@ struct clg_graph {
  * inference is the caller's job. Returns CLG_NONE if the graph has an error. */
 CLG_INTERNAL clg_t clg__node_add(clg_graph *g, clg_op op, clg_dtype dt, const clg_shape *shape,
                     const clg_t *in, int n_in, const clg_params *params);
+/* 1 if t is a node of g: non-negative, tagged for g (or untagged), in range. */
+static inline int clg__handle_ok(const clg_graph *g, clg_t t)
+{
+    return g && t >= 0 && (CLG__TAG(t) == 0 || CLG__TAG(t) == g->tag) && CLG__IDX(t) < g->n;
+}
+/* 1 if t is tagged for another graph (the message's case). */
+static inline int clg__handle_foreign(const clg_graph *g, clg_t t)
+{
+    return g && t >= 0 && CLG__TAG(t) != 0 && CLG__TAG(t) != g->tag;
+}
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */
 CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

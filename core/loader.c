@@ -98,6 +98,23 @@ char **clg_plugin_search_dirs(void)
     strv s = {0};
     strv_push_list(&s, getenv("CLGRAD_PLUGIN_PATH"));
     strv_push_n(&s, CLG_PLUGIN_DIR, strlen(CLG_PLUGIN_DIR));
+    /* The install's plugin dir as seen from the libclgrad that is running
+     * (<libdir>/clgrad beside libclgrad.so), so an install that was moved,
+     * or staged with DESTDIR, still finds its backends and built-ins. */
+    Dl_info di;
+    if (dladdr((void *)clg_plugin_search_dirs, &di) && di.dli_fname) {
+        const char *slash = strrchr(di.dli_fname, '/');
+        if (slash && slash != di.dli_fname) {
+            char mine[PATH_MAX];
+            int n = snprintf(mine, sizeof mine, "%.*s/clgrad", (int)(slash - di.dli_fname),
+                             di.dli_fname);
+            char *a = realpath(mine, NULL), *b = realpath(CLG_PLUGIN_DIR, NULL);
+            if (n > 0 && (size_t)n < sizeof mine && a && (!b || strcmp(a, b) != 0))
+                strv_push_n(&s, a, strlen(a));
+            free(a);
+            free(b);
+        }
+    }
     if (running_from_build_tree())
         strv_push_list(&s, CLG_BUILD_PLUGIN_PATH);
     if (s.failed) {

@@ -194,6 +194,8 @@ clg_status clg__lower(const clg_graph *g, const clg_device *dev, const char *nee
         return CLG_OK;
 
     clg_graph *l = clg_graph_new(dev->ctx);
+    if (l)
+        l->tag = 0; /* internal: its handles are plain node indices (map[]) */
     clg_t *map = malloc(((size_t)g->n + 1) * sizeof *map);
     if (!l || !map) {
         clg_graph_free(l);

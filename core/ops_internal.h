@@ -18,9 +18,10 @@
  * enclosing block: fine inside one call's argument list. */
 #define SS(s) clg_shape_str((s), (char[SHAPE_STR_LEN]){ 0 }, SHAPE_STR_LEN)
 
-static inline const clg_node *node(const clg_graph *g, clg_t t) { return &g->nodes[t]; }
-static inline clg_shape shp(const clg_graph *g, clg_t t) { return g->nodes[t].shape; }
-static inline clg_dtype dty(const clg_graph *g, clg_t t) { return g->nodes[t].dtype; }
+/* t: a handle checked by bad() (tagged for g, or an untagged index) */
+static inline const clg_node *node(const clg_graph *g, clg_t t) { return &g->nodes[CLG__IDX(t)]; }
+static inline clg_shape shp(const clg_graph *g, clg_t t) { return g->nodes[CLG__IDX(t)].shape; }
+static inline clg_dtype dty(const clg_graph *g, clg_t t) { return g->nodes[CLG__IDX(t)].dtype; }
 
 static inline int valid_dtype(clg_dtype dt) { return clg_dtype_size(dt) != 0; }
 
@@ -37,7 +38,13 @@ static inline int bad(clg_graph *g, const char *op, clg_t t)
         clg__graph_fail(g, "%s: operand is CLG_NONE", op);
         return 1;
     }
-    if (t < 0 || t >= g->n) {
+    if (clg__handle_foreign(g, t)) {
+        clg__graph_fail(g, "%s: operand is a tensor of another graph (handle %d of graph tag "
+                        "%d; this graph's tag is %d): build each graph from its own "
+                        "clg_input/clg_param calls", op, (int)CLG__IDX(t), CLG__TAG(t), g->tag);
+        return 1;
+    }
+    if (!clg__handle_ok(g, t)) {
         clg__graph_fail(g, "%s: %d is not a tensor of this graph (it has %d nodes)",
                         op, (int)t, g->n);
         return 1;
@@ -120,7 +127,7 @@ static inline clg_t view(clg_graph *g, clg_t a, const clg_shape *s)
     if (shape_eq(&node(g, a)->shape, s))
         return a;
     if (node(g, a)->op == CLG_OP_RESHAPE)
-        a = node(g, a)->in[0];
+        a = CLG__MAKE(g, node(g, a)->in[0]); /* inputs are stored untagged */
     if (shape_eq(&node(g, a)->shape, s))
         return a;
     return add1(g, CLG_OP_RESHAPE, dty(g, a), s, a, NULL);

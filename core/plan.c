@@ -118,6 +118,11 @@ clg_status clg_plan_read(clg_plan *p, clg_t output, void *dst, size_t bytes)
         return CLG_ERR_INVALID;
     clg_device *dev = p->dev;
     clg_ctx *ctx = dev->ctx;
+    if (output >= 0 && CLG__TAG(output) != 0 && CLG__TAG(output) != p->graph_tag)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "read: handle %d is a tensor of another "
+                                 "graph than this plan's", (int)CLG__IDX(output));
+    if (output >= 0)
+        output = CLG__IDX(output);
     if (output < 0 || output >= p->graph_size || p->slot_of[output] < 0)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "read: node %d is not in this plan",
                                  (int)output);

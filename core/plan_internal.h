@@ -49,6 +49,7 @@ typedef struct clg_plan_assign {
 struct clg_plan {
     clg_device *dev;
     int graph_size;          /* handles below this are nodes of the source graph */
+    int graph_tag;           /* the source graph's handle tag */
     int *slot_of;            /* graph node -> index in slots, -1 if not in the plan */
     clg_plan_slot *slots;
     int n_slots;

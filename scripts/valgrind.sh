@@ -26,4 +26,14 @@ printf 'valgrind: %-12s ' "clgrad train"
 if "${vg[@]}" "$b/tools/clgrad" train --backend cpu --epochs 2 --quiet --save "$tmp/w.safetensors" >"$b/valgrind-cli.log" 2>&1 &&
    "${vg[@]}" "$b/tools/clgrad" eval --backend cpu --load "$tmp/w.safetensors" >>"$b/valgrind-cli.log" 2>&1; then echo ok
 else echo "FAIL (see $b/valgrind-cli.log)"; tail -30 "$b/valgrind-cli.log"; rc=1; fi
+printf 'valgrind: %-12s ' "library"
+if "${vg[@]}" "$b/tests/library/test_library_blocks" >"$b/valgrind-library.log" 2>&1; then echo ok
+else echo "FAIL (see $b/valgrind-library.log)"; tail -30 "$b/valgrind-library.log"; rc=1; fi
+# The library guide's example: Fashion-MNIST train -> save -> load -> classify.
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  printf 'valgrind: %-12s ' "fashion_mnist"
+  if "${vg[@]}" "$b/examples/fashion_mnist" /usr/share/datasets/fashion-mnist 1000 1 cpu \
+       "$tmp/fm.safetensors" 1000 >"$b/valgrind-fashion-mnist.log" 2>&1; then echo ok
+  else echo "FAIL (see $b/valgrind-fashion-mnist.log)"; tail -30 "$b/valgrind-fashion-mnist.log"; rc=1; fi
+fi
 exit $rc

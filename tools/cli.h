@@ -183,5 +183,7 @@ int cli_sample(int argc, char **argv); /* sample.c */
 
 /* "clgrad: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* lint.c: clgrad plugins --check FILE; 0 when no problem was found. */
+int cli_plugins_check(const char *file);
 
 #endif

@@ -9,7 +9,8 @@
 
 static const char usage[] =
     "usage: clgrad devices                      backends and their devices\n"
-    "       clgrad plugins [NAME]               registered components; NAME: its hyperparameters\n"
+    "       clgrad plugins [NAME] [--plugin PATH]...  registered components; NAME: its hyperparameters\n"
+    "       clgrad plugins --check FILE         load one plugin .so and report author mistakes\n"
     "       clgrad layers [NAME]                layers of --model pipelines; NAME: its keys\n"
     "       clgrad train [options]              train (default: the seed network on synthetic data)\n"
     "       clgrad eval  --load FILE [options]  loss and accuracy of saved weights\n"
@@ -27,7 +28,7 @@ static const char usage[] =
     "  --optimizer NAME[:k=v,...] (sgd)   --lr X (0.01)   --scheduler NAME[:k=v,...,interval=epoch|step]\n"
     "  --clip-grad-norm X   --accumulate K   --epochs N (10)   --no-shuffle   --drop-last\n"
     "  --init FILE   --save FILE   --checkpoint-dir DIR   --resume DIR\n"
-    "  --metrics FILE.csv   --plot FILE.svg|FILE.png\n"
+    "  --metrics FILE.csv   --plot FILE.svg|FILE.png   --collective auto|none|NAME (mpirun)\n"
     "eval only:\n"
     "  --load FILE|DIR   (safetensors weights, or a checkpoint directory)\n"
     "See docs/cli.md.\n";
@@ -113,6 +114,14 @@ static int cmd_plugins(int argc, char **argv)
         return 1;
     const char *name = NULL;
     int rc = 0;
+    if (argc >= 1 && !strcmp(argv[0], "--check")) {
+        clg_ctx_free(ctx);
+        if (argc != 2) {
+            cli_error("plugins --check takes one FILE (a plugin .so)");
+            return 2;
+        }
+        return cli_plugins_check(argv[1]);
+    }
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
             if (clg_plugins_load(ctx, argv[++i]) != CLG_OK) {
@@ -127,7 +136,8 @@ static int cmd_plugins(int argc, char **argv)
         } else if (!name && argv[i][0] != '-') {
             name = argv[i];
         } else {
-            cli_error("plugins: unexpected argument '%s' (usage: clgrad plugins [NAME] [--plugin PATH])",
+            cli_error("plugins: unexpected argument '%s' (usage: clgrad plugins [NAME] [--plugin PATH]... "
+                      "| clgrad plugins --check FILE)",
                       argv[i]);
             clg_ctx_free(ctx);
             return 2;
@@ -176,10 +186,12 @@ static int cmd_plugins(int argc, char **argv)
                 print_range(d);
                 printf("\n");
             }
-            if (c.kind == CLG_COMPONENT_SCHEDULER)
-                printf("  %-22s %-10s default %-8s %s\n", "interval", "choice", "epoch",
-                       "step the scheduler per epoch or per optimizer step {epoch|step}");
         }
+    }
+    if (!name && clg_plugins_notice_count(ctx) > 0) {
+        printf("notices:\n");
+        for (int i = 0; i < clg_plugins_notice_count(ctx); i++)
+            printf("  %s\n", clg_plugins_notice(ctx, i));
     }
     if (name && !found) {
         for (int k = 0; k < 2; k++)
@@ -211,6 +223,8 @@ static int cmd_plugins(int argc, char **argv)
 
 static int dispatch(int argc, char **argv)
 {
+    /* a crash inside a plugin's callback names the plugin and the callback */
+    clg_plugins_crash_report();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);

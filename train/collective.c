@@ -24,7 +24,10 @@ static clg_status open_comp(clg_ctx *ctx, clg_hparams *hp, clg_collective **out)
     c->hp = hp;
     c->comp = clg__hparams_comp(hp);
     clg_ctx_clear_error(ctx);
+    clg__cb_frame fr;
+    clg__cb_enter(&fr, c->comp, "open");
     clg_status st = c->comp->c.collective->open(ctx, hp, &c->state);
+    clg__cb_leave(&fr);
     if (st != CLG_OK) {
         if (!clg_ctx_error(ctx)[0])
             clg_ctx_set_error(ctx, st, "collective '%s' failed to open", c->comp->c.name);
@@ -86,7 +89,11 @@ clg_status clg_collective_allreduce_sum(clg_collective *c, float *buf, size_t n)
 {
     if (!c)
         return CLG_OK;
-    return c->comp->c.collective->allreduce_sum_f32(c->ctx, c->state, buf, n);
+    clg__cb_frame fr;
+    clg__cb_enter(&fr, c->comp, "allreduce_sum_f32");
+    clg_status st = c->comp->c.collective->allreduce_sum_f32(c->ctx, c->state, buf, n);
+    clg__cb_leave(&fr);
+    return st;
 }
 
 clg_status clg_collective_barrier(clg_collective *c)

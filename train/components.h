@@ -20,7 +20,19 @@ typedef struct clg__comp {
     clg_hparam_def *defs;     /* the plugin's schema plus core-added keys (owned) */
     int n_defs;
     int so;                   /* index into the registry's .so list */
+    const char *path;         /* that .so's path (owned by the registry) */
 } clg__comp;
+
+/* crash.c: which plugin callback runs on this thread, for the crash report
+ * (clg_plugins_crash_report). Frames nest; enter/leave pair up around each
+ * call into a plugin. */
+typedef struct clg__cb_frame {
+    const char *kind, *name, *path, *callback;
+    struct clg__cb_frame *prev;
+} clg__cb_frame;
+CLG_INTERNAL void clg__cb_enter(clg__cb_frame *f, const clg__comp *c, const char *callback);
+CLG_INTERNAL void clg__cb_enter_file(clg__cb_frame *f, const char *path, const char *callback);
+CLG_INTERNAL void clg__cb_leave(clg__cb_frame *f);
 
 typedef struct clg__so {
     char *path;
@@ -36,6 +48,10 @@ struct clg_registry {
     int open;                 /* 1 only while a clg_plugin_init runs */
     int loading_so;           /* index of the .so being initialised */
     int default_loaded;
+    /* Components skipped because an earlier file (in the search order) had
+     * registered the name: one line each, owned. */
+    char **notices;
+    int n_notices, cap_notices;
 };
 
 /* The ctx's registry, created on first use; NULL only on out-of-memory. */

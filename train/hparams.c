@@ -374,7 +374,10 @@ clg_status clg__hparams_parse_for(clg_ctx *ctx, const clg__comp *comp, const cha
     }
     if (comp->c.validate) {
         clg_ctx_clear_error(ctx);
+        clg__cb_frame fr;
+        clg__cb_enter(&fr, comp, "validate");
         clg_status st = comp->c.validate(ctx, hp);
+        clg__cb_leave(&fr);
         if (st != CLG_OK) {
             char why[CLG_ERRMSG_LEN];
             snprintf(why, sizeof why, "%s", clg_ctx_error(ctx)[0] ? clg_ctx_error(ctx) : "invalid combination");

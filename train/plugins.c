@@ -23,6 +23,9 @@ static void registry_free(void *p)
         free(reg->sos[i].path);
     }
     free(reg->sos);
+    for (int i = 0; i < reg->n_notices; i++)
+        free(reg->notices[i]);
+    free(reg->notices);
     free(reg);
 }
 
@@ -91,10 +94,27 @@ clg_status clg__comp_lookup(clg_ctx *ctx, clg_component_kind kind, const char *n
                 break;
             used += (size_t)w;
         }
+        /* A file that loaded but registered nothing is the likely culprit
+         * when a user's component is missing: name it. */
+        char empty[600] = "";
+        size_t eu = 0;
+        for (int s = 0; s < reg->n_sos && eu + 1 < sizeof empty; s++) {
+            int own = 0;
+            for (int i = 0; i < reg->n && !own; i++)
+                own = reg->comps[i].so == s;
+            if (!reg->sos[s].handle || own)
+                continue;
+            int w = snprintf(empty + eu, sizeof empty - eu, "%s%s", eu ? ", " : "; loaded but "
+                             "registered no components (its init never called clg_register?): ",
+                             reg->sos[s].path);
+            if (w < 0)
+                break;
+            eu += (size_t)w;
+        }
         return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND,
-                                 "unknown %s '%.*s' (known: %s)",
+                                 "unknown %s '%.*s' (known: %s)%s",
                                  clg_component_kind_name(kind), (int)name_len, name,
-                                 used ? known : "none; no component plugins were found");
+                                 used ? known : "none; no component plugins were found", empty);
     }
     *out = c;
     return CLG_OK;
@@ -212,7 +232,10 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path)
     clg_ctx_clear_error(ctx);
     reg->open = 1;
     reg->loading_so = so;
+    clg__cb_frame fr;
+    clg__cb_enter_file(&fr, stored, "clg_plugin_init");
     clg_status st = init(reg, &host);
+    clg__cb_leave(&fr);
     reg->open = 0;
     reg->loading_so = -1;
     if (st != CLG_OK) {
@@ -372,4 +395,16 @@ clg_status clg_component_find(clg_ctx *ctx, clg_component_kind kind, const char 
         return st;
     fill_info(clg_ctx_attached(ctx, REGISTRY_KEY), c, out);
     return CLG_OK;
+}
+
+int clg_plugins_notice_count(const clg_ctx *ctx)
+{
+    const clg_registry *reg = ctx ? clg_ctx_attached(ctx, REGISTRY_KEY) : NULL;
+    return reg ? reg->n_notices : 0;
+}
+
+const char *clg_plugins_notice(const clg_ctx *ctx, int i)
+{
+    const clg_registry *reg = ctx ? clg_ctx_attached(ctx, REGISTRY_KEY) : NULL;
+    return reg && i >= 0 && i < reg->n_notices ? reg->notices[i] : NULL;
 }

@@ -4,6 +4,7 @@
  * optimizer and scheduler, and copies it into the registry. */
 #include "components.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,11 @@ static int valid_name(const char *s, int is_key)
 
 /* Keys the core adds to every component of a kind. */
 static const clg_hparam_def optim_extra[] = {
-    { .name = "lr", .type = CLG_HP_FLOAT, .def = "0.001",
-      .doc = "learning rate; when given it overrides the trainer's lr",
+    /* Read only when given: otherwise the trainer's lr applies. The default
+     * shown is the command's --lr default, so a listing never disagrees
+     * with what a run does. */
+    { .name = "lr", .type = CLG_HP_FLOAT, .def = "0.01",
+      .doc = "learning rate; when given it overrides the trainer's lr (the command's --lr)",
       .range = CLG_HP_MIN, .min = 0 },
 };
 static const clg_hparam_def sched_extra[] = {
@@ -34,6 +38,39 @@ static const clg_hparam_def sched_extra[] = {
       .doc = "step the scheduler after every epoch or every optimizer step",
       .choices = "epoch|step" },
 };
+
+/* A name clash with a component of another file: the first file in the
+ * search order keeps the name (so a user's plugin given with --plugin or
+ * in $CLGRAD_PLUGIN_PATH overrides a built-in on purpose) and the later
+ * registration is skipped, not failed, so the rest of its file (the other
+ * built-ins of a .so) stays usable. Kept as a notice, and said on stderr
+ * once, since a silent override is a trap. */
+static clg_status add_notice(clg_registry *reg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static clg_status add_notice(clg_registry *reg, const char *fmt, ...)
+{
+    char buf[CLG_ERRMSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (reg->n_notices == reg->cap_notices) {
+        int cap = reg->cap_notices ? reg->cap_notices * 2 : 4;
+        char **p = realloc(reg->notices, (size_t)cap * sizeof *p);
+        if (!p)
+            return clg_ctx_set_error(reg->ctx, CLG_ERR_NOMEM, "out of memory");
+        reg->notices = p;
+        reg->cap_notices = cap;
+    }
+    size_t n = strlen(buf) + 1;
+    char *copy = malloc(n);
+    if (!copy)
+        return clg_ctx_set_error(reg->ctx, CLG_ERR_NOMEM, "out of memory");
+    memcpy(copy, buf, n);
+    reg->notices[reg->n_notices++] = copy;
+    fprintf(stderr, "clgrad: notice: %s\n", buf);
+    return CLG_OK;
+}
 
 clg_status clg_register(clg_registry *reg, const clg_component *c)
 {
@@ -108,10 +145,15 @@ clg_status clg_register(clg_registry *reg, const clg_component *c)
                                  "%s: %s '%s': missing or malformed %s ops", path, kname,
                                  c->name, kname);
     const clg__comp *dup = clg__comp_find(reg, c->kind, c->name, strlen(c->name));
-    if (dup)
+    if (dup && dup->so == reg->loading_so)
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                 "%s: %s '%s' is already registered by %s", path, kname,
-                                 c->name, reg->sos[dup->so].path);
+                                 "%s: %s '%s' is registered twice by this file", path, kname,
+                                 c->name);
+    if (dup)
+        return add_notice(reg, "%s: %s '%s' is not registered: %s, earlier in the search "
+                          "order, registered that name first and is the one used (the other "
+                          "components of %s are kept)", path, kname, c->name,
+                          reg->sos[dup->so].path, path);
     if (c->n_hparams < 0 || (c->n_hparams > 0 && !c->hparams))
         return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "%s: %s '%s': bad hparams array",
                                  path, kname, c->name);
@@ -180,6 +222,7 @@ clg_status clg_register(clg_registry *reg, const clg_component *c)
     dst->c.hparams = defs;
     dst->c.n_hparams = n_defs;
     dst->so = reg->loading_so;
+    dst->path = reg->sos[reg->loading_so].path;
     return CLG_OK;
 }
 

@@ -92,7 +92,10 @@ static clg_status apply(clg_scheduler *s, int64_t step, int64_t epoch)
                                 .base_lr = s->base_lr, .lr = lr, .metric = s->metric };
             double out = lr;
             clg_ctx_clear_error(s->ctx);
+            clg__cb_frame fr;
+            clg__cb_enter(&fr, v->comp, "step");
             st = ops->step(s->ctx, v->hp, &in, v->state, &out);
+            clg__cb_leave(&fr);
             if (st != CLG_OK && !clg_ctx_error(s->ctx)[0])
                 clg_ctx_set_error(s->ctx, st, "scheduler '%s' failed at t=%lld",
                                   v->comp->c.name, (long long)in.t);

@@ -45,7 +45,24 @@ struct clg_trainer {
     double *lrp, *metricp;
     value_slot *values;
     int n_values;
+    /* Other plans of the same model (another batch size: the last partial
+     * batch), each a trainer of its own on the same store; `active` is the
+     * one the public calls act on (NULL: this one). Switching copies every
+     * host value, so counters, lr and scheduler state carry over exactly. */
+    char *opt_spec, *sched_spec;
+    double clip;
+    clg_compile_opts copts;
+    int has_copts;
+    struct clg_trainer **variants;
+    int n_variants;
+    struct clg_trainer *active;
 };
+
+static clg_trainer *act(clg_trainer *tr) { return tr && tr->active ? tr->active : tr; }
+static const clg_trainer *act_c(const clg_trainer *tr)
+{
+    return tr && tr->active ? tr->active : tr;
+}
 
 /* -------------------------------------------------------------- losses */
 clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t target,
@@ -64,7 +81,10 @@ clg_status clg_loss_build(clg_graph *g, const char *spec, clg_t pred, clg_t targ
     const clg__comp *c = clg__hparams_comp(hp);
     clg_ctx_clear_error(ctx);
     clg_t out = CLG_NONE;
+    clg__cb_frame fr;
+    clg__cb_enter(&fr, c, "build");
     st = c->c.loss->build(ctx, g, hp, pred, target, &out);
+    clg__cb_leave(&fr);
     clg_hparams_free(hp);
     if (st != CLG_OK) {
         if (!clg_ctx_error(ctx)[0])
@@ -172,6 +192,11 @@ void clg_trainer_free(clg_trainer *tr)
     for (int i = 0; i < tr->n_values; i++)
         free(tr->values[i].name);
     free(tr->values);
+    for (int i = 0; i < tr->n_variants; i++)
+        clg_trainer_free(tr->variants[i]);
+    free(tr->variants);
+    free(tr->opt_spec);
+    free(tr->sched_spec);
     free(tr);
 }
 
@@ -289,7 +314,12 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
     /* Host scalars: [apply?] + the optimizer's. */
     tr->has_apply = tr->accumulate > 1;
     int n_in = tr->has_apply + tr->n_scalars;
+    /* Slots past n_scalars are CLG_NONE: an op given one returns CLG_NONE,
+     * which the checks after update() name (never an uninitialised handle
+     * that happens to be some other node). */
     clg_t sc[CLG_OPTIM_MAX_SCALARS + 1];
+    for (int i = 0; i < CLG_OPTIM_MAX_SCALARS + 1; i++)
+        sc[i] = CLG_NONE;
     if (n_in > 0) {
         clg_shape s1 = CLG_SHAPE(n_in);
         clg_shape s0 = { 0 };
@@ -348,14 +378,30 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
     }
 
     for (int i = 0; i < np; i++) {
-        const char *names[CLG_OPTIM_MAX_STATE] = { 0 };
-        float init[CLG_OPTIM_MAX_STATE] = { 0 };
+        /* Room past the limit, so a state() that returns (and wrote) too
+         * many is refused by the check below instead of overrunning. */
+        const char *names[4 * CLG_OPTIM_MAX_STATE] = { 0 };
+        float init[4 * CLG_OPTIM_MAX_STATE] = { 0 };
+        clg__cb_frame fr;
+        clg__cb_enter(&fr, tr->opt, "state");
         int ns = ops->state ? ops->state(tr->opt_hp, names, init) : 0;
+        clg__cb_leave(&fr);
         if (ns < 0 || ns > CLG_OPTIM_MAX_STATE) {
-            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "optimizer '%s': bad state count %d",
-                                   tr->opt->c.name, ns);
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                   "optimizer '%s': state() returned %d state tensors; it must "
+                                   "be 0 to CLG_OPTIM_MAX_STATE (%d)",
+                                   tr->opt->c.name, ns, CLG_OPTIM_MAX_STATE);
             goto out_sum;
         }
+        for (int k = 0; k < ns; k++)
+            for (int j = 0; j < k; j++)
+                if (names[j] && names[k] && strcmp(names[j], names[k]) == 0) {
+                    st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                           "optimizer '%s': state %d and state %d are both "
+                                           "named '%s' (they would share one tensor)",
+                                           tr->opt->c.name, j, k, names[k]);
+                    goto out_sum;
+                }
         clg_optim_param p = { .name = tr->params[i], .param = pnodes[i], .grad = grads[i],
                               .param_out = CLG_NONE };
         clg_shape ps = clg_shape_of(g, pnodes[i]);
@@ -384,7 +430,9 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
                 goto out_sum;
         }
         clg_ctx_clear_error(ctx);
+        clg__cb_enter(&fr, tr->opt, "update");
         st = ops->update(ctx, g, tr->opt_hp, osc, &p);
+        clg__cb_leave(&fr);
         if (st != CLG_OK) {
             if (!clg_ctx_error(ctx)[0])
                 clg_ctx_set_error(ctx, st, "optimizer '%s' failed on '%s'", tr->opt->c.name,
@@ -392,34 +440,58 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             goto out_sum;
         }
         if (clg_graph_status(g) != CLG_OK) {
-            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s",
-                                   tr->opt->c.name, tr->params[i], clg_graph_error(g));
+            char hint[160] = "";
+            if (strstr(clg_graph_error(g), "CLG_NONE"))
+                snprintf(hint, sizeof hint, " (scalars[i] for i >= n_scalars (%d) and state[k] "
+                         "for k >= the %d declared states are CLG_NONE)", tr->n_scalars, ns);
+            st = clg_ctx_set_error(ctx, clg_graph_status(g), "optimizer '%s' on '%s': %s%s",
+                                   tr->opt->c.name, tr->params[i], clg_graph_error(g), hint);
             goto out_sum;
         }
         if (p.param_out == CLG_NONE) {
             st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                   "optimizer '%s' set no param_out for '%s'",
-                                   tr->opt->c.name, tr->params[i]);
+                                   "optimizer '%s' set no param_out for '%s' (or built it from "
+                                   "CLG_NONE: scalars[i] for i >= n_scalars (%d) and state[k] "
+                                   "for k >= the %d declared states are CLG_NONE, and an op "
+                                   "given CLG_NONE returns CLG_NONE)",
+                                   tr->opt->c.name, tr->params[i], tr->n_scalars, ns);
             goto out_sum;
         }
+        for (int k = ns; k < CLG_OPTIM_MAX_STATE; k++)
+            if (p.state_out[k] != CLG_NONE) {
+                st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                       "optimizer '%s' on '%s': state_out[%d] is set but "
+                                       "state() declared %d states", tr->opt->c.name,
+                                       tr->params[i], k, ns);
+                goto out_sum;
+            }
         clg_t pairs[2 * (CLG_OPTIM_MAX_STATE + 1)];
+        int which[CLG_OPTIM_MAX_STATE + 1]; /* -1: param_out, k: state_out[k] */
         int npairs = 0;
+        which[0] = -1;
         pairs[npairs++] = pnodes[i];
         pairs[npairs++] = p.param_out;
         for (int k = 0; k < ns; k++) {
             if (p.state_out[k] == CLG_NONE)
                 continue;
+            which[npairs / 2] = k;
             pairs[npairs++] = p.state[k];
             pairs[npairs++] = p.state_out[k];
         }
         for (int k = 0; k < npairs; k += 2) {
             clg_shape a = clg_shape_of(g, pairs[k]), b = clg_shape_of(g, pairs[k + 1]);
-            if (!clg_shape_equal(&a, &b)) {
-                char sa[64], sb[64];
+            if (!clg_shape_equal(&a, &b) || clg_dtype_of(g, pairs[k + 1]) != CLG_F32) {
+                char sa[64], sb[64], what[96];
+                int w = which[k / 2];
+                if (w < 0)
+                    snprintf(what, sizeof what, "param_out");
+                else
+                    snprintf(what, sizeof what, "state_out[%d] (state '%s')", w, names[w]);
                 st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
-                                       "optimizer '%s' on '%s': update has shape %s, the "
-                                       "tensor %s", tr->opt->c.name, tr->params[i],
-                                       clg_shape_str(&b, sb, sizeof sb),
+                                       "optimizer '%s' on '%s': %s has shape %s %s, the "
+                                       "tensor it updates %s f32", tr->opt->c.name,
+                                       tr->params[i], what, clg_shape_str(&b, sb, sizeof sb),
+                                       clg_dtype_name(clg_dtype_of(g, pairs[k + 1])),
                                        clg_shape_str(&a, sa, sizeof sa));
                 goto out_sum;
             }
@@ -559,8 +631,9 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     if (clg_graph_status(g) != CLG_OK)
         return clg_ctx_set_error(ctx, clg_graph_status(g), "trainer: the graph has an error: %s",
                                  clg_graph_error(g));
-    if (loss < 0 || loss >= clg_graph_size(g))
-        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node");
+    if (clg_op_of(g, loss) == CLG_OP_COUNT)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "trainer: loss is not a node of g "
+                                 "(CLG_NONE, or a handle of another graph)");
     clg_shape ls = clg_shape_of(g, loss);
     if (clg_dtype_of(g, loss) != CLG_F32 || clg_shape_numel(&ls) != 1) {
         char b[64];
@@ -593,6 +666,19 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
     tr->metric = NAN;
     tr->lrp = &tr->lr;
     tr->metricp = &tr->metric;
+    tr->clip = o->clip_grad_norm;
+    if (o->compile) {
+        tr->copts = *o->compile;
+        tr->has_copts = 1;
+    }
+    tr->opt_spec = xstrdup(o->optimizer ? o->optimizer : "sgd");
+    tr->sched_spec = o->scheduler ? xstrdup(o->scheduler) : NULL;
+    if (!tr->opt_spec || (o->scheduler && !tr->sched_spec)) {
+        free(tr->opt_spec);
+        free(tr->sched_spec);
+        free(tr);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    }
 
     clg_status s = clg_hparams_parse(ctx, CLG_COMPONENT_OPTIMIZER,
                                      o->optimizer ? o->optimizer : "sgd", &tr->opt_hp);
@@ -644,12 +730,14 @@ fail:
 /* ------------------------------------------------------------------ run */
 clg_plan *clg_trainer_plan(clg_trainer *tr)
 {
+    tr = act(tr);
     return tr ? tr->plan : NULL;
 }
 
 clg_status clg_trainer_set_input(clg_trainer *tr, const char *name, const void *data,
                                  size_t bytes)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_set_input(tr->plan, name, data, bytes);
@@ -695,6 +783,7 @@ static clg_status sync_gradients(clg_trainer *tr)
 
 clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     int apply = (int)tr->pending + 1 >= tr->accumulate;
@@ -702,9 +791,13 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
     int n = tr->has_apply + tr->n_scalars;
     if (tr->has_apply)
         sc[0] = apply ? 1.0f : 0.0f;
-    if (tr->n_scalars > 0)
+    if (tr->n_scalars > 0) {
+        clg__cb_frame fr;
+        clg__cb_enter(&fr, tr->opt, "scalars");
         tr->opt->c.optimizer->scalars(tr->opt_hp, *tr->lrp, (int64_t)tr->step + 1,
                                       sc + tr->has_apply);
+        clg__cb_leave(&fr);
+    }
     clg_status st;
     clg_plan *up = tr->update_plan ? tr->update_plan : tr->plan;
     if (n > 0) {
@@ -738,6 +831,7 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     return clg_plan_read(tr->plan, output, dst, bytes);
@@ -745,11 +839,17 @@ clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t byt
 
 double clg_trainer_sync_seconds(const clg_trainer *tr)
 {
-    return tr ? tr->sync_seconds : 0.0;
+    if (!tr)
+        return 0.0;
+    double s = tr->sync_seconds; /* every plan's (clg_trainer_add_plan) */
+    for (int i = 0; i < tr->n_variants; i++)
+        s += tr->variants[i]->sync_seconds;
+    return s;
 }
 
 clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
 {
+    tr = act(tr); /* the plan in use: the weight follows its batch's rows */
     if (!tr)
         return CLG_ERR_INVALID;
     if (!isfinite(w) || w < 0)
@@ -761,11 +861,13 @@ clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w)
 
 double clg_trainer_lr(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? *tr->lrp : 0.0;
 }
 
 clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     if (!isfinite(lr) || lr < 0)
@@ -776,27 +878,32 @@ clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
 
 int64_t clg_trainer_steps(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int64_t)tr->step : 0;
 }
 
 int64_t clg_trainer_epochs(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int64_t)tr->epoch : 0;
 }
 
 int clg_trainer_pending(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? (int)tr->pending : 0;
 }
 
 void clg_trainer_set_metric(clg_trainer *tr, double metric)
 {
+    tr = act(tr);
     if (tr)
         *tr->metricp = metric;
 }
 
 clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
 {
+    tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     if (!isnan(metric))
@@ -809,41 +916,49 @@ clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
 
 int clg_trainer_param_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_params : 0;
 }
 
 const char *clg_trainer_param_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_params ? tr->params[i] : NULL;
 }
 
 int clg_trainer_tensor_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_tensors : 0;
 }
 
 const char *clg_trainer_tensor_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_tensors ? tr->tensors[i] : NULL;
 }
 
 int clg_trainer_value_count(const clg_trainer *tr)
 {
+    tr = act_c(tr);
     return tr ? tr->n_values : 0;
 }
 
 const char *clg_trainer_value_name(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_values ? tr->values[i].name : NULL;
 }
 
 double clg_trainer_value_get(const clg_trainer *tr, int i)
 {
+    tr = act_c(tr);
     return tr && i >= 0 && i < tr->n_values ? *tr->values[i].ptr : NAN;
 }
 
 clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
 {
+    tr = act(tr);
     if (!tr || !name)
         return CLG_ERR_INVALID;
     for (int i = 0; i < tr->n_values; i++) {
@@ -865,4 +980,72 @@ clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
         }
     }
     return clg_ctx_set_error(tr->ctx, CLG_ERR_NOT_FOUND, "trainer: no state value '%s'", name);
+}
+
+/* ------------------------------------------------ other plans (batch sizes) */
+clg_status clg_trainer_add_plan(clg_trainer *tr, clg_graph *g, clg_t loss, const clg_t *outputs,
+                                int n_outputs, int *id)
+{
+    if (!tr || !g)
+        return CLG_ERR_INVALID;
+    if (tr->active)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: add_plan while plan %d is in use; use plan 0 first",
+                                 tr->n_variants);
+    clg_trainer **v = realloc(tr->variants, (size_t)(tr->n_variants + 1) * sizeof *v);
+    if (!v)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+    tr->variants = v;
+    clg_trainer_opts o = { .lr = tr->lr, .optimizer = tr->opt_spec,
+                           .scheduler = tr->sched_spec,
+                           .params = (const char *const *)tr->params, .n_params = tr->n_params,
+                           .clip_grad_norm = tr->clip, .accumulate = tr->accumulate,
+                           .outputs = outputs, .n_outputs = n_outputs,
+                           .compile = tr->has_copts ? &tr->copts : NULL,
+                           .collective = tr->coll };
+    /* the base lr the scheduler starts from, before any step changed it */
+    if (tr->sched)
+        o.lr = tr->sched->base_lr;
+    clg_trainer *nt;
+    clg_status st = clg_trainer_new(g, tr->st, loss, &o, &nt);
+    if (st != CLG_OK)
+        return st;
+    if (nt->n_values != tr->n_values || nt->n_params != tr->n_params) {
+        clg_trainer_free(nt);
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: add_plan: the graph trains other parameters");
+    }
+    for (int i = 0; i < tr->n_params; i++)
+        if (strcmp(nt->params[i], tr->params[i]) != 0) {
+            clg_trainer_free(nt);
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                     "trainer: add_plan: parameter %d is '%s' here, '%s' in "
+                                     "the first plan", i, nt->params[i], tr->params[i]);
+        }
+    tr->variants[tr->n_variants++] = nt;
+    if (id)
+        *id = tr->n_variants;
+    return CLG_OK;
+}
+
+/* Copies every host value (counters, lr, scheduler state); the tensors
+ * (parameters, optimizer state, accumulators) are already shared. */
+static void copy_values(clg_trainer *to, const clg_trainer *from)
+{
+    for (int i = 0; i < from->n_values; i++)
+        *to->values[i].ptr = *from->values[i].ptr;
+}
+
+clg_status clg_trainer_use_plan(clg_trainer *tr, int id)
+{
+    if (!tr)
+        return CLG_ERR_INVALID;
+    if (id < 0 || id > tr->n_variants)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: no plan %d (plans 0..%d)", id, tr->n_variants);
+    clg_trainer *from = act(tr), *to = id == 0 ? tr : tr->variants[id - 1];
+    if (from != to)
+        copy_values(to, from);
+    tr->active = id == 0 ? NULL : to;
+    return CLG_OK;
 }

@@ -40,12 +40,17 @@ static clg_status lion_update(clg_ctx *ctx, clg_graph *g, const clg_hparams *hp,
                               const clg_t *sc, clg_optim_param *p)
 {
     (void)ctx;
-    float b1 = (float)clg_hp_float(hp, "beta1"), b2 = (float)clg_hp_float(hp, "beta2");
+    /* Keep the hyperparameters in double and round each constant once, as
+     * PyTorch does with a Python float: (float)(1.0 - b1), never
+     * 1.0f - (float)b1 (that differs in the last bits and drifts). */
+    double b1 = clg_hp_float(hp, "beta1"), b2 = clg_hp_float(hp, "beta2");
     clg_t m = p->state[0];
-    clg_t c = clg_add(g, clg_mul_scalar(g, m, b1), clg_mul_scalar(g, p->grad, 1.0f - b1));
+    clg_t c = clg_add(g, clg_mul_scalar(g, m, (float)b1),
+                      clg_mul_scalar(g, p->grad, (float)(1.0 - b1)));
     clg_t decayed = clg_mul(g, p->param, sc[1]);
     p->param_out = clg_sub(g, decayed, clg_mul(g, clg_sign(g, c), sc[0]));
-    p->state_out[0] = clg_add(g, clg_mul_scalar(g, m, b2), clg_mul_scalar(g, p->grad, 1.0f - b2));
+    p->state_out[0] = clg_add(g, clg_mul_scalar(g, m, (float)b2),
+                              clg_mul_scalar(g, p->grad, (float)(1.0 - b2)));
     return CLG_OK;
 }
 
@@ -65,7 +70,7 @@ static clg_status init(clg_registry *reg, const clg_plugin_host *host)
     c.name = "lion";
     c.doc = "Lion: sign of an interpolated momentum, decoupled weight decay";
     c.hparams = lion_hp;
-    c.n_hparams = (int)(sizeof lion_hp / sizeof lion_hp[0]);
+    c.n_hparams = CLG_N_HPARAMS(lion_hp); /* counts the array */
     c.optimizer = &lion_ops;
     return clg_register(reg, &c);
 }

@@ -36,6 +36,7 @@ static clg_status logcosh_build(clg_ctx *ctx, clg_graph *g, const clg_hparams *h
 static const clg_loss_ops logcosh_ops = {
     .struct_size = sizeof(clg_loss_ops),
     .build = logcosh_build,
+    .target = CLG_TARGET_SAME_SHAPE, /* f32, the prediction's shape */
 };
 
 static clg_status init(clg_registry *reg, const clg_plugin_host *host)
@@ -46,7 +47,7 @@ static clg_status init(clg_registry *reg, const clg_plugin_host *host)
     c.name = "log-cosh";
     c.doc = "mean log(cosh(pred - target)): quadratic near 0, linear far away";
     c.hparams = logcosh_hp;
-    c.n_hparams = 1;
+    c.n_hparams = CLG_N_HPARAMS(logcosh_hp);
     c.loss = &logcosh_ops;
     return clg_register(reg, &c);
 }

@@ -6,7 +6,31 @@
  * building functions return a node handle; on error they return CLG_NONE, the
  * graph keeps its first error (clg_graph_status / clg_graph_error), and every
  * later op given CLG_NONE returns CLG_NONE, so a model can be built without a
- * check per line and the error surfaces at clg_compile. */
+ * check per line and the error surfaces at clg_compile.
+ *
+ * Lifetimes (who owns what, who borrows what, for how long):
+ *   - ctx owns the loaded backends, the component registry and the error
+ *     message. Free it last.
+ *   - A device borrows its ctx. A store and a plan borrow their device (and
+ *     through it the ctx): free every plan, trainer and store of a device
+ *     before clg_device_close, and every device before clg_ctx_free; the
+ *     other order is a use after free.
+ *   - A graph borrows its ctx and the stores its clg_param nodes read. A
+ *     compiled plan does not keep the graph: the graph may be freed right
+ *     after clg_compile / clg_trainer_new. A plan keeps reading and writing
+ *     the store tensors it was compiled against: do not free the store first.
+ *   - clg_t handles belong to their graph: one used with another graph (a
+ *     training graph's node in an eval graph) is an error naming "another
+ *     graph" (build each graph from its own clg_input/clg_param calls).
+ *   - Every *_free and clg_device_close accepts NULL and does nothing.
+ *   - Data passed in is copied at the call unless said otherwise:
+ *     clg_store_add, clg_store_write, clg_const (its data may be freed right
+ *     after the call), clg_plan_set_input (the buffer may be reused at once;
+ *     the value stays the plan's input for every later run until set again).
+ *   - Pointers handed out (names, shapes, error strings, component info)
+ *     live as long as their owner, except clg_ctx_error's string (until the
+ *     next call on that ctx) and a clg_batch's x/y/labels (data.h: until the
+ *     next clg_batcher_next, clg_batcher_epoch or clg_batcher_free). */
 #ifndef CLGRAD_CLGRAD_H
 #define CLGRAD_CLGRAD_H
 
@@ -58,7 +82,9 @@ const char *clg_backend_name(const clg_ctx *ctx, int i);
 /* Path the backend was loaded from. */
 const char *clg_backend_path(const clg_ctx *ctx, int i);
 /* The directories searched for backend and component modules, in order:
- * $CLGRAD_PLUGIN_PATH, the installed plugin dir, and the build tree's module
+ * $CLGRAD_PLUGIN_PATH, the installed plugin dir, <dir of the running
+ * libclgrad.so>/clgrad when that is another dir (a moved or DESTDIR-staged
+ * install), and the build tree's module
  * dirs when the program runs from it. NULL-terminated; free with
  * clg_strv_free. NULL on out-of-memory. */
 char **clg_plugin_search_dirs(void);
@@ -118,6 +144,11 @@ clg_status clg_store_write(clg_store *st, const char *name, const void *src,
 
 /* ------------------------------------------------------------------ graph */
 typedef struct clg_graph clg_graph;
+/* A node of one graph: its index, tagged with its graph (bits 24..30; the
+ * tag cycles through 127 values, so a handle is recognised as foreign unless
+ * its graph was created a multiple of 127 graphs apart). Builders, compile,
+ * autodiff, assignments and plan reads refuse a handle of another graph.
+ * Treat it as opaque; a graph holds at most 2^24 nodes. */
 typedef int32_t clg_t;
 #define CLG_NONE ((clg_t)-1)
 
@@ -139,6 +170,9 @@ const char *clg_param_name(const clg_graph *g, clg_t t, const clg_store *st);
 /* sources */
 clg_t clg_input(clg_graph *g, const char *name, clg_dtype dt, const clg_shape *shape);
 clg_t clg_param(clg_graph *g, clg_store *st, const char *name);
+/* Copies data (numel * dtype size bytes) into the graph at the call: the
+ * caller's buffer may be freed or reused right after. Uploaded when a plan
+ * is compiled. */
 clg_t clg_const(clg_graph *g, clg_dtype dt, const clg_shape *shape, const void *data);
 clg_t clg_full(clg_graph *g, const clg_shape *shape, float value);
 clg_t clg_scalar(clg_graph *g, float value); /* 0-d constant */
@@ -178,6 +212,11 @@ clg_t clg_erf(clg_graph *g, clg_t a);
 clg_t clg_clamp(clg_graph *g, clg_t a, float lo, float hi);
 clg_t clg_cast(clg_graph *g, clg_t a, clg_dtype dt);
 clg_t clg_copy(clg_graph *g, clg_t a);
+/* torch's x.detach(): the value of a, through which clg_grad passes no
+ * gradient (a copy node that autodiff treats as a constant). For targets
+ * computed from the model (a critic's baseline, an EMA teacher) and for
+ * straight-through tricks: x + clg_stop_gradient(g, q - x). */
+clg_t clg_stop_gradient(clg_graph *g, clg_t a);
 
 /* reductions; axes may be negative; naxes 0 means all axes */
 clg_t clg_sum(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
@@ -360,6 +399,53 @@ clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t 
 clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
                             int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
                             uint32_t stream, clg_rng *rng);
+
+/* ------------------------------------------------ parameter initialisation */
+/* torch.nn.init's rules, drawn from a clg_rng (the distributions and
+ * bounds are PyTorch's; the draws are clgrad's own generator, so values
+ * match PyTorch's only in distribution). Fans follow
+ * torch.nn.init._calculate_fan_in_and_fan_out for a shape [out, in, k...]:
+ * fan_in = in * prod(k), fan_out = out * prod(k); a 1-D shape has
+ * fan_in = fan_out = its length. */
+typedef enum clg_init_kind {
+    CLG_INIT_ZEROS = 0,
+    CLG_INIT_ONES,
+    CLG_INIT_CONSTANT,        /* value */
+    CLG_INIT_UNIFORM,         /* U(low, high) */
+    CLG_INIT_NORMAL,          /* N(mean, std^2) */
+    CLG_INIT_XAVIER_UNIFORM,  /* U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)) */
+    CLG_INIT_XAVIER_NORMAL,   /* N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) */
+    CLG_INIT_KAIMING_UNIFORM, /* U(-b, b), b = gain(slope) * sqrt(3 / fan) */
+    CLG_INIT_KAIMING_NORMAL,  /* N(0, std^2), std = gain(slope) / sqrt(fan) */
+    CLG_INIT_LINEAR_DEFAULT   /* U(-b, b), b = 1 / sqrt(fan_in): nn.Linear's and
+                                 nn.Conv's default for weight and bias, as clg_linear */
+} clg_init_kind;
+
+typedef enum clg_init_fan {
+    CLG_FAN_IN = 0,           /* kaiming's default mode ('fan_in') */
+    CLG_FAN_OUT = 1
+} clg_init_fan;
+
+typedef struct clg_init {
+    clg_init_kind kind;
+    double value;             /* CONSTANT */
+    double low, high;         /* UNIFORM */
+    double mean, std;         /* NORMAL */
+    double gain;              /* XAVIER_*: 0 means 1 */
+    double slope;             /* KAIMING_*: leaky_relu negative slope; gain = sqrt(2 / (1 + slope^2)),
+                                 0 is relu's gain sqrt(2); sqrt(5) is nn.Linear's weight rule */
+    clg_init_fan fan;         /* KAIMING_* */
+    int64_t fan_in;           /* LINEAR_DEFAULT for a bias: the layer's fan_in (0: from shape) */
+} clg_init;
+
+/* Fills dst (numel(shape) floats) by the rule. rng may be NULL only for
+ * ZEROS, ONES and CONSTANT. Errors (a bad rule, a shape with no fan) are
+ * returned with a message in ctx. */
+clg_status clg_init_fill(clg_ctx *ctx, float *dst, const clg_shape *shape,
+                         const clg_init *init, clg_rng *rng);
+/* clg_store_add of an f32 tensor initialised by the rule. */
+clg_status clg_store_add_init(clg_store *st, const char *name, const clg_shape *shape,
+                              const clg_init *init, clg_rng *rng);
 
 #ifdef __cplusplus
 }

@@ -196,6 +196,19 @@ clg_status clg_store_save_file(clg_store *st, const char *path, const char *cons
                                int n);
 clg_status clg_store_load_file(clg_store *st, const char *path, const char *const *names,
                                int n);
+/* Weights only, as PyTorch's model.state_dict(): the store's PARAMETER and
+ * BUFFER tensors, never the trainer's STATE (optimizer moments,
+ * accumulators), so the file loads into an inference program's store. The
+ * buffers are named in the file's metadata ("clgrad.buffers"). A
+ * clg_store_save_file with no list saves everything, state included. */
+clg_status clg_store_save_weights(clg_store *st, const char *path);
+/* Loads every tensor of a safetensors file: one the store has must have the
+ * same dtype and shape and is overwritten; one it lacks is created (kind
+ * BUFFER when the file's "clgrad.buffers" names it, else PARAMETER). So an
+ * inference program can start from an empty store, then build its graph
+ * with clg_param (or clg_linear, which uses existing tensors). A mismatch
+ * is refused, naming the tensor and both shapes, before anything changes. */
+clg_status clg_store_load_all(clg_store *st, const char *path);
 /* Copy the selected store tensors into / out of a set (same rules). `what`
  * names the set's source in messages. */
 clg_status clg_tensor_set_from_store(clg_tensor_set *s, clg_store *st,

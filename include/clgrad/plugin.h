@@ -7,8 +7,10 @@
  * unless its major equals CLG_PLUGIN_ABI_MAJOR and its minor is <= the
  * host's; only then it calls clg_plugin_init with a registry handle. Inside
  * init, and only there, the plugin calls clg_register() once per component.
- * A name already registered for the same kind is refused (the error names both
- * files) and fails the whole .so: none of its components stay registered.
+ * A name that an earlier file (in the search order) registered for the same
+ * kind is skipped with a notice naming both files: the first one is used and
+ * the rest of this .so stays registered (see clg_plugins_notice in train.h).
+ * Registering one name twice from the same .so fails it.
  *
  * The ABI grows only by addition: new fields are appended to the structs
  * below, whose first field is struct_size (set it to sizeof(the struct) as
@@ -129,6 +131,15 @@ typedef struct clg_optimizer_ops {
                          const clg_t *scalars, clg_optim_param *p);
 } clg_optimizer_ops;
 
+/* Exponential moving average as PyTorch's optimizers write it,
+ *     m.mul_(beta).add_(x, alpha=1 - beta)
+ * i.e. m * (float)beta + x * (float)(1.0 - beta): each constant rounded
+ * once from double. Use it for every moment (Adam's exp_avg with beta1,
+ * exp_avg_sq with beta2 and x = g*g, AdaBelief's s with x = (g-m)^2):
+ * writing 1.0f - (float)beta instead rounds beta first and is 1.3e-5
+ * relative off for beta = 0.999, which an optimizer compounds. */
+clg_t clg_ema(clg_graph *g, clg_t m, clg_t x, double beta);
+
 /* ---------------------------------------------------------------- losses */
 /* What a loss expects as its target, so that a trainer or the command hands
  * it the right tensor without guessing from the loss's name. */
@@ -232,6 +243,12 @@ typedef struct clg_component {
 } clg_component;
 
 #define CLG_COMPONENT_INIT { .struct_size = sizeof(clg_component) }
+
+/* The element count of a static schema array, for clg_component.n_hparams:
+ *     c.hparams = my_hp;  c.n_hparams = CLG_N_HPARAMS(my_hp);
+ * (a hand count that is too large reads past the array). Arrays only, never
+ * a pointer. */
+#define CLG_N_HPARAMS(arr) ((int)(sizeof(arr) / sizeof((arr)[0])))
 
 /* What the loader hands to clg_plugin_init. */
 typedef struct clg_plugin_host {

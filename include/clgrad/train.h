@@ -26,7 +26,8 @@ extern "C" {
 /* Loads one component .so by path: dlopen(RTLD_NOW|RTLD_LOCAL), ABI check,
  * clg_plugin_init. Loading the same file twice is a no-op. Errors name the
  * path and the reason (dlerror(), missing symbol, both ABI versions, the
- * status init returned, the duplicate component and both files). */
+ * status init returned). A name clash with an earlier file is not an error:
+ * see clg_plugins_notice below. */
 clg_status clg_plugins_load(clg_ctx *ctx, const char *path);
 /* Loads every clgrad-plugin-*.so in the plugin search order
  * ($CLGRAD_PLUGIN_PATH, the installed plugin dir, the build tree when the
@@ -35,6 +36,28 @@ clg_status clg_plugins_load(clg_ctx *ctx, const char *path);
  * clg_loss_build call it themselves when a component is not registered yet.
  * Every file is tried; the first failure is returned. */
 clg_status clg_plugins_load_default(clg_ctx *ctx);
+
+/* Name clashes. A component name that a file loaded earlier (in the
+ * search order: clg_plugins_load calls first, then $CLGRAD_PLUGIN_PATH, the
+ * installed dir, the build tree) already registered for the same kind is
+ * not registered again: the first one is used, so a user's "adam" given
+ * with --plugin or in $CLGRAD_PLUGIN_PATH overrides the built-in on purpose.
+ * The skipped component is dropped alone -- the other components of its
+ * file stay registered -- and the clash is kept as a notice (also written
+ * once to stderr as "clgrad: notice: ..."). A file that registers one name
+ * twice itself is refused. */
+int clg_plugins_notice_count(const clg_ctx *ctx);
+const char *clg_plugins_notice(const clg_ctx *ctx, int i); /* NULL if out of range */
+
+/* Crash report: installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGILL and
+ * SIGABRT (on an alternate stack) that, when the signal arrives while a
+ * plugin callback runs on that thread, write one line to stderr naming the
+ * component, the callback and the .so ("clgrad: SIGSEGV ... inside
+ * optimizer 'x', callback update(), from /path/x.so"), then re-raise the
+ * signal with its default action (the exit status is unchanged). Replaces
+ * any handlers the program had for those signals; the clgrad command calls
+ * it at start. Optional for library users. */
+clg_status clg_plugins_crash_report(void);
 
 /* ---------------------------------------------------------------- listing */
 typedef struct clg_component_info {
@@ -179,10 +202,28 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss);
  * gradient (1/N for N equal shards: exact in f32 when N is a power of 2). */
 clg_status clg_trainer_set_sync_weight(clg_trainer *tr, double w);
 /* Seconds spent at the sync point so far (reading the gradients, the
- * allreduce, writing them back): 0 without a collective. */
+ * allreduce, writing them back), over every plan of the trainer: 0 without
+ * a collective. */
 double clg_trainer_sync_seconds(const clg_trainer *tr);
 /* Reads an extra output of the last step (see opts.outputs). */
 clg_status clg_trainer_read(clg_trainer *tr, clg_t output, void *dst, size_t bytes);
+
+/* Other batch sizes, for the last partial batch (clg_batcher keeps it, as
+ * PyTorch's DataLoader does, but a compiled plan has fixed shapes). Build
+ * the same model and loss for that batch size in another graph g (inputs
+ * of the same names; clg_param on the same store) and add it: the trainer
+ * compiles a second plan with the same optimizer, scheduler, clipping and
+ * accumulation, on the same store tensors. *id gets its number (plan 0 is
+ * the trainer's own). clg_trainer_use_plan(tr, id) then makes every call on
+ * tr (set_input, step, read, the counters, lr and values) act on that plan;
+ * switching carries every host value across (step and epoch counters,
+ * pending micro-batches, lr, scheduler state), so
+ *     for each batch: use_plan(tr, batch.size == B ? 0 : last); set_input; step
+ * trains exactly as PyTorch does on the DataLoader's batches. outputs: as
+ * opts.outputs, for that plan. g may be freed after the call. */
+clg_status clg_trainer_add_plan(clg_trainer *tr, clg_graph *g, clg_t loss, const clg_t *outputs,
+                                int n_outputs, int *id);
+clg_status clg_trainer_use_plan(clg_trainer *tr, int id);
 
 /* Learning rate the next optimizer step uses. */
 double clg_trainer_lr(const clg_trainer *tr);

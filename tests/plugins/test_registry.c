@@ -270,10 +270,19 @@ START_TEST(bad_plugins)
     clg_component_info info;
     ck_assert(clg_component_find(ctx, CLG_COMPONENT_LOSS, "half-registered", &info) == CLG_ERR_NOT_FOUND);
 
-    ck_assert(load_bad(ctx, "bad-dup.so", path, sizeof path) == CLG_ERR_INVALID);
-    ASSERT_MSG_HAS(ctx, "bad-dup.so");
-    ASSERT_MSG_HAS(ctx, "'adam'");
-    ASSERT_MSG_HAS(ctx, "clgrad-plugin-optim.so");
+    /* a clash with a file loaded earlier: skipped with a notice, not failed */
+    int nn = clg_plugins_notice_count(ctx);
+    ck_assert_msg(load_bad(ctx, "bad-dup.so", path, sizeof path) == CLG_OK, "%s",
+                  clg_ctx_error(ctx));
+    ck_assert_int_eq(clg_plugins_notice_count(ctx), nn + 1);
+    const char *note = clg_plugins_notice(ctx, nn);
+    ck_assert_msg(has(note, "bad-dup.so") && has(note, "'adam'") &&
+                  has(note, "clgrad-plugin-optim.so"), "%s", note);
+    ck_assert(clg_plugins_notice(ctx, nn + 1) == NULL);
+    /* one file registering a name twice is refused */
+    ck_assert(load_bad(ctx, "bad-twice.so", path, sizeof path) == CLG_ERR_INVALID);
+    ASSERT_MSG_HAS(ctx, "bad-twice.so");
+    ASSERT_MSG_HAS(ctx, "twice");
 
     ck_assert(load_bad(ctx, "bad-schema.so", path, sizeof path) == CLG_ERR_INVALID);
     ASSERT_MSG_HAS(ctx, "bad-schema.so");
@@ -339,6 +348,57 @@ START_TEST(explicit_hides_default)
 }
 END_TEST
 
+/* A user's plugin that registers a built-in's name ("adam"), found first:
+ * its adam is used, with a notice, and the built-in file's other
+ * optimizers (sgd, adamw, rmsprop, adagrad) stay registered and train. */
+START_TEST(clash_keeps_other_builtins)
+{
+    char path[4096];
+    clg_ctx *ctx = clg_ctx_new();
+    ck_assert_msg(load_bad(ctx, "bad-dup.so", path, sizeof path) == CLG_OK, "%s",
+                  clg_ctx_error(ctx));
+    ck_assert_msg(clg_plugins_load_default(ctx) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_component_info info;
+    ck_assert(clg_component_find(ctx, CLG_COMPONENT_OPTIMIZER, "adam", &info) == CLG_OK);
+    ck_assert_msg(has(info.path, "bad-dup.so"), "%s", info.path);
+    const char *others[] = { "sgd", "adamw", "rmsprop", "adagrad" };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(clg_component_find(ctx, CLG_COMPONENT_OPTIMIZER, others[i], &info) ==
+                      CLG_OK, "%s: %s", others[i], clg_ctx_error(ctx));
+        ck_assert_msg(has(info.path, "clgrad-plugin-optim.so"), "%s", info.path);
+    }
+    int found = 0;
+    for (int i = 0; i < clg_plugins_notice_count(ctx); i++) {
+        const char *n = clg_plugins_notice(ctx, i);
+        found |= has(n, "clgrad-plugin-optim.so") && has(n, "'adam'") && has(n, "bad-dup.so");
+    }
+    ck_assert_msg(found, "no notice names the clash");
+    /* and a built-in of the clashed file still trains */
+    clg_device *dev;
+    clg_store *st;
+    ck_assert(clg_device_open(ctx, "cpu", 0, &dev) == CLG_OK);
+    ck_assert(clg_store_new(dev, &st) == CLG_OK);
+    clg_shape s = CLG_SHAPE(2);
+    float w0[2] = { 1, -2 };
+    ck_assert(clg_store_add(st, "w", CLG_F32, &s, w0) == CLG_OK);
+    clg_graph *g = clg_graph_new(ctx);
+    clg_t loss = clg_sum(g, clg_mul(g, clg_param(g, st, "w"), clg_param(g, st, "w")), NULL, 0, 0);
+    clg_trainer_opts o = { .lr = 0.25, .optimizer = "sgd" };
+    clg_trainer *tr;
+    ck_assert_msg(clg_trainer_new(g, st, loss, &o, &tr) == CLG_OK, "%s", clg_ctx_error(ctx));
+    clg_graph_free(g);
+    ck_assert(clg_trainer_step(tr, NULL) == CLG_OK);
+    float w[2];
+    ck_assert(clg_store_read(st, "w", w, sizeof w) == CLG_OK);
+    /* w -= 0.25 * 2w: closed form */
+    ck_assert(w[0] == 0.5f && w[1] == -1.0f);
+    clg_trainer_free(tr);
+    clg_store_free(st);
+    clg_device_close(dev);
+    clg_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plugins-registry");
@@ -349,6 +409,7 @@ int main(void)
     tcase_add_test(tc, schedules);
     tcase_add_test(tc, bad_plugins);
     tcase_add_test(tc, explicit_hides_default);
+    tcase_add_test(tc, clash_keeps_other_builtins);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
