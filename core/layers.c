@@ -90,7 +90,7 @@ static int layer_begin(clg_graph *g, clg_store *st, const char *layer, const cha
 }
 
 clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
-                 int64_t in_features, int64_t out_features, int bias, clg_rng *rng)
+                 int64_t in_features, int64_t out_features, clg_bias bias, clg_rng *rng)
 {
     if (!g || clg_graph_status(g) != CLG_OK || x == CLG_NONE)
         return CLG_NONE;
@@ -123,7 +123,7 @@ clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
 }
 
 clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float eps,
-                     int affine)
+                     clg_affine affine)
 {
     if (!layer_begin(g, st, "layer_norm", prefix, x))
         return CLG_NONE;
@@ -150,7 +150,7 @@ clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
 }
 
 clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
-                     float eps, int training)
+                     float eps, clg_mode mode)
 {
     if (!layer_begin(g, st, "batch_norm", prefix, x))
         return CLG_NONE;
@@ -164,9 +164,9 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
                                prefix, (double)eps, (double)momentum);
     int64_t c = xs.dim[1];
     int64_t n = clg_shape_numel(&xs) / (c ? c : 1); /* values per channel */
-    if (training && n < 2)
+    if (mode == CLG_TRAINING && n < 2)
         return clg__graph_fail(g, "batch_norm '%s': input %s has %lld value per channel; "
-                               "training needs more than 1 (as PyTorch)", prefix,
+                               "mode == CLG_TRAINING needs more than 1 (as PyTorch)", prefix,
                                clg_shape_str(&xs, sb, sizeof sb), (long long)n);
     clg_shape cs = CLG_SHAPE(c);
     clg_t w = ensure_param(g, st, "batch_norm", prefix, "weight", &cs, (param_init){ 0, 1 }, NULL);
@@ -190,7 +190,7 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
         if (i != 1)
             axes[na++] = i;
     clg_t mean, var;
-    if (training) {
+    if (mode == CLG_TRAINING) {
         mean = clg_mean(g, x, axes, na, 0); /* [C] */
         clg_t xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
         var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
@@ -259,7 +259,7 @@ static int window_fits(clg_graph *g, const char *layer, const char *prefix, cons
 }
 
 clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
-                 const clg_window2d *w, int groups, int bias, clg_rng *rng)
+                 const clg_window2d *w, int groups, clg_bias bias, clg_rng *rng)
 {
     if (!layer_begin(g, st, "conv2d", prefix, x))
         return CLG_NONE;
@@ -526,7 +526,7 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
 }
 
 clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
-                         int causal, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng)
+                         clg_mask mask, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng)
 {
     if (!layer_begin(g, st, "attention", prefix, x))
         return CLG_NONE;
@@ -560,7 +560,7 @@ clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t 
         part[k] = clg_reshape(g, clg_permute(g, p, to_heads), &CLG_SHAPE(b * heads, t, dh));
     }
     clg_t sc = clg_mul_scalar(g, clg_matmul(g, part[0], part[1], 0, 1), (float)(1.0 / sqrt((double)dh)));
-    if (causal && t > 1) {
+    if (mask == CLG_CAUSAL && t > 1) {
         float *m = malloc((size_t)(t * t) * sizeof *m);
         if (!m)
             return clg__graph_fail(g, "attention '%s': out of memory", prefix);
@@ -579,7 +579,7 @@ clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t 
 }
 
 clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
-                            int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
+                            int64_t ff, clg_mask mask, clg_activation activation, float dropout, clg_t rng_state,
                             uint32_t stream, clg_rng *rng)
 {
     if (!layer_begin(g, st, "transformer", prefix, x))
@@ -594,18 +594,18 @@ clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg
     /* nn.TransformerEncoderLayer(norm_first=True, batch_first=True), with its
      * creation order: self_attn, linear1, (dropout), linear2, norm1, norm2 */
 #define SUB(name) (snprintf(sub, sizeof sub, "%s." name, prefix), sub)
-    clg_t n1 = clg_layer_norm(g, st, SUB("norm1"), x, 1e-5f, 1);
-    clg_t a = clg_self_attention(g, st, SUB("self_attn"), n1, heads, causal, dropout, rng_state,
+    clg_t n1 = clg_layer_norm(g, st, SUB("norm1"), x, 1e-5f, CLG_AFFINE);
+    clg_t a = clg_self_attention(g, st, SUB("self_attn"), n1, heads, mask, dropout, rng_state,
                                  stream * 4u, rng);
     if (drop)
         a = clg_dropout(g, a, dropout, rng_state, stream * 4u + 1);
     clg_t h = clg_add(g, x, a);
-    clg_t n2 = clg_layer_norm(g, st, SUB("norm2"), h, 1e-5f, 1);
-    clg_t f = clg_linear(g, st, SUB("linear1"), n2, e, ff, 1, rng);
-    f = gelu ? clg_gelu(g, f, 0) : clg_relu(g, f);
+    clg_t n2 = clg_layer_norm(g, st, SUB("norm2"), h, 1e-5f, CLG_AFFINE);
+    clg_t f = clg_linear(g, st, SUB("linear1"), n2, e, ff, CLG_BIAS, rng);
+    f = activation == CLG_ACT_GELU ? clg_gelu(g, f, 0) : clg_relu(g, f);
     if (drop)
         f = clg_dropout(g, f, dropout, rng_state, stream * 4u + 2);
-    f = clg_linear(g, st, SUB("linear2"), f, ff, e, 1, rng);
+    f = clg_linear(g, st, SUB("linear2"), f, ff, e, CLG_BIAS, rng);
     if (drop)
         f = clg_dropout(g, f, dropout, rng_state, stream * 4u + 3);
 #undef SUB

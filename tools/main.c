@@ -162,12 +162,13 @@ static int cmd_plugins(int argc, char **argv)
             printf("%s:\n", kind == CLG_COMPONENT_OPTIMIZER ? "optimizers"
                              : kind == CLG_COMPONENT_LOSS    ? "losses"
                              : kind == CLG_COMPONENT_SCHEDULER ? "schedulers"
-                                                               : "collectives (multi-process "
-                                                                 "gradient sync; none built in)");
+                                                               : "collectives");
+        int listed = 0;
         for (int i = 0; i < clg_component_count(ctx); i++) {
             clg_component_info c;
             if (clg_component_get(ctx, i, &c) != CLG_OK || (int)c.kind != kind)
                 continue;
+            listed++;
             if (!name) {
                 printf("  %-16s %s\n", c.name, c.doc);
                 continue;
@@ -187,6 +188,8 @@ static int cmd_plugins(int argc, char **argv)
                 printf("\n");
             }
         }
+        if (!name && !listed && kind == CLG_COMPONENT_COLLECTIVE)
+            printf("  (none: the mpi collective is built where Open MPI is installed)\n");
     }
     if (!name && clg_plugins_notice_count(ctx) > 0) {
         printf("notices:\n");

@@ -316,17 +316,27 @@ uint64_t clg_rng_next(clg_rng *r);
 double clg_rng_uniform(clg_rng *r);     /* [0, 1) */
 double clg_rng_normal(clg_rng *r);      /* N(0, 1) */
 
+/* ------------------------------------------------------------- layer flags */
+/* The layers' switches, named so a call reads as what it does
+ * (clg_linear(..., CLG_BIAS, rng)); each is 0/1 underneath. */
+typedef enum clg_bias { CLG_NO_BIAS = 0, CLG_BIAS = 1 } clg_bias;
+typedef enum clg_affine { CLG_NO_AFFINE = 0, CLG_AFFINE = 1 } clg_affine;
+/* Training: batch statistics, dropout on; eval: running statistics, no dropout. */
+typedef enum clg_mode { CLG_EVAL = 0, CLG_TRAINING = 1 } clg_mode;
+typedef enum clg_mask { CLG_NO_MASK = 0, CLG_CAUSAL = 1 } clg_mask;
+typedef enum clg_activation { CLG_ACT_RELU = 0, CLG_ACT_GELU = 1 } clg_activation;
+
 /* ----------------------------------------------------------------- layers */
 /* y = x @ W^T + b, as torch.nn.Linear: W "<prefix>.weight" [out, in],
  * b "<prefix>.bias" [out]. Creates the parameters in st if absent, initialised
  * like PyTorch's default (U(-1/sqrt(in), 1/sqrt(in)) for both) from rng. */
 clg_t clg_linear(clg_graph *g, clg_store *st, const char *prefix, clg_t x,
-                 int64_t in_features, int64_t out_features, int bias, clg_rng *rng);
+                 int64_t in_features, int64_t out_features, clg_bias bias, clg_rng *rng);
 
 /* torch.nn.LayerNorm(D, eps, elementwise_affine) over the last dim D of x:
  * "<prefix>.weight" [D] (ones) and "<prefix>.bias" [D] (zeros) when affine. */
 clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float eps,
-                     int affine);
+                     clg_affine affine);
 
 /* torch.nn.BatchNorm1d/2d(C, eps, momentum) on x [N, C], [N, C, L] or
  * [N, C, H, W]: parameters "<prefix>.weight" (ones) and "<prefix>.bias"
@@ -337,7 +347,7 @@ clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
  * (unbiased variance) and the count after every run; else uses the running
  * statistics and adds nothing. */
 clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, float momentum,
-                     float eps, int training);
+                     float eps, clg_mode mode);
 
 /* torch.nn.Dropout(p) in training mode: each element kept with probability
  * 1 - p (u >= p for u = clg_rand_uniform(state, shape of x, stream)) and
@@ -353,7 +363,7 @@ clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream);
  * "<prefix>.bias" [out], initialised as PyTorch's default from rng. Runs as
  * im2col + one GEMM per image (per group), see docs/backends.md. */
 clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
-                 const clg_window2d *w, int groups, int bias, clg_rng *rng);
+                 const clg_window2d *w, int groups, clg_bias bias, clg_rng *rng);
 /* torch.nn.MaxPool2d (padding with -inf; the gradient goes to the first
  * maximum of each window, the input PyTorch picks), AvgPool2d
  * (count_include_pad) and AdaptiveAvgPool2d on x [N, C, H, W]. */
@@ -390,14 +400,14 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
  * "<prefix>.out_proj.weight" [E, E], "<prefix>.out_proj.bias". dropout > 0
  * (training) drops attention weights with clg_dropout(rng_state, stream). */
 clg_t clg_self_attention(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
-                         int causal, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng);
+                         clg_mask mask, float dropout, clg_t rng_state, uint32_t stream, clg_rng *rng);
 /* nn.TransformerEncoderLayer(E, heads, ff, dropout, activation gelu|relu,
  * batch_first=True, norm_first=True) on x [B, T, E], with a causal mask when
  * causal: names "<prefix>.self_attn.*", "<prefix>.linear1.*",
  * "<prefix>.linear2.*", "<prefix>.norm1.*", "<prefix>.norm2.*". dropout:
  * pass 0 in eval mode. */
 clg_t clg_transformer_layer(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int heads,
-                            int64_t ff, int causal, int gelu, float dropout, clg_t rng_state,
+                            int64_t ff, clg_mask mask, clg_activation activation, float dropout, clg_t rng_state,
                             uint32_t stream, clg_rng *rng);
 
 /* ------------------------------------------------ parameter initialisation */
