@@ -166,7 +166,7 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     int64_t n = clg_shape_numel(&xs) / (c ? c : 1); /* values per channel */
     if (mode == CLG_TRAINING && n < 2)
         return clg__graph_fail(g, "batch_norm '%s': input %s has %lld value per channel; "
-                               "mode == CLG_TRAINING needs more than 1 (as PyTorch)", prefix,
+                               "training needs more than 1 (as PyTorch)", prefix,
                                clg_shape_str(&xs, sb, sizeof sb), (long long)n);
     clg_shape cs = CLG_SHAPE(c);
     clg_t w = ensure_param(g, st, "batch_norm", prefix, "weight", &cs, (param_init){ 0, 1 }, NULL);
