@@ -28,12 +28,23 @@ static clg_status load_csv(clg_ctx *ctx, const char *spec, clg_dataset **out)
     if (opt)
         *opt++ = '\0';
     clg_status st = CLG_OK;
+    int seen_target = 0, seen_classes = 0, seen_header = 0;
     while (opt && st == CLG_OK) {
         char *next = strchr(opt, ',');
         if (next)
             *next++ = '\0';
         char *end;
         errno = 0;
+        /* A key given twice is refused: which one was meant is a guess. */
+        int *seen = !strncmp(opt, "target=", 7)    ? &seen_target
+                    : !strncmp(opt, "classes=", 8) ? &seen_classes
+                    : !strncmp(opt, "header=", 7)  ? &seen_header
+                                                   : NULL;
+        if (seen && (*seen)++) {
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--data csv: %.*s given twice (%s)",
+                                   (int)strcspn(opt, "="), opt, cli_short(spec));
+            break;
+        }
         if (!strncmp(opt, "target=", 7)) {
             const char *v = opt + 7;
             long t = strtol(v, &end, 10);

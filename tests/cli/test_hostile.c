@@ -813,6 +813,21 @@ START_TEST(conflicts_refused)
 }
 END_TEST
 
+/* A data spec key given twice is refused, naming the key; once is fine. */
+START_TEST(repeated_data_keys_refused)
+{
+    write_text(P("k.csv"), "a,b,c\n1,2,0\n3,4,1\n");
+    refused(run("train --data csv:%s,target=a,target=b --epochs 1", P("k.csv")), "target",
+            "twice", NULL);
+    refused(run("train --data csv:%s,classes=2,classes=3 --epochs 1", P("k.csv")), "classes",
+            "twice", NULL);
+    refused(run("train --data csv:%s,header=1,header=1 --epochs 1", P("k.csv")), "header",
+            "twice", NULL);
+    ck_assert_int_eq(run("train --data csv:%s,target=c,classes=2 --epochs 1 --quiet", P("k.csv")),
+                     0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -856,6 +871,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, long_values_keep_the_reason);
     tcase_add_test(tc, plugin_path_messages);
     tcase_add_test(tc, conflicts_refused);
+    tcase_add_test(tc, repeated_data_keys_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
