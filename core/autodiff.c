@@ -72,7 +72,10 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     case CLG_FAMILY_INDEX: rule = clg__backward_index; break;
     case CLG_FAMILY_RANDOM: break;
     }
-    if (!rule || !rule(g, &n, y, G, need, d)) {
+    clg__grad_in in = { .n = n, .x = n.n_in > 0 ? n.in[0] : CLG_NONE, .y = y, .G = G,
+                        .need = need };
+    in.sx = n.n_in > 0 ? shp(g, in.x) : (clg_shape){ 0 };
+    if (!rule || !rule(g, &in, d)) {
         /* Every op whose edges diff_edge() lets through has a rule. */
         for (int k = 0; k < n.n_in; k++) {
             if (need[k]) {

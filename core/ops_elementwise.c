@@ -158,15 +158,9 @@ clg_t clg_copy(clg_graph *g, clg_t a)
 
 /* ------------------------------------------------------------ backward */
 
-int clg__backward_elementwise(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
-                     clg_t *d)
+int clg__backward_elementwise(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
-    const clg_node n = *np;
-    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
-    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
-    (void)y;
-    (void)need;
-    (void)sx;
+    CLG__GRAD_LOCALS(in);
     switch (n.op) {
     case CLG_OP_COPY:
     case CLG_OP_ADD_SCALAR:

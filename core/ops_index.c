@@ -78,15 +78,9 @@ clg_t clg_one_hot(clg_graph *g, clg_t index, int64_t classes)
 
 /* ------------------------------------------------------------ backward */
 
-int clg__backward_index(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
-                     clg_t *d)
+int clg__backward_index(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
-    const clg_node n = *np;
-    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
-    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
-    (void)y;
-    (void)need;
-    (void)sx;
+    CLG__GRAD_LOCALS(in);
     switch (n.op) {
     case CLG_OP_GATHER:
         d[0] = clg_scatter_add(g, G, n.in[1], clg_param_int(&n.params, CLG_P_AXIS), &sx);

@@ -135,12 +135,24 @@ static inline clg_t view(clg_graph *g, clg_t a, const clg_shape *s)
 
 /* ---------------------------------------------------------- backward rules
  * Each op family's file holds its builders and, beside them, its backward
- * rule: from G, the gradient of node y (whose node is n, a copy), the
- * gradients d[k] of the inputs with need[k] set. Returns 0 if the family has
- * no rule for n's op (autodiff then reports it). Rules build with the public
- * op API, as a plugin would. */
-typedef int clg__backward_fn(clg_graph *g, const clg_node *n, clg_t y, clg_t G,
-                             const int *need, clg_t *d);
+ * rule: from G, the gradient of node y, the gradients d[k] of the inputs with
+ * need[k] set. Returns 0 if the family has no rule for the node's op
+ * (autodiff then reports it). Rules build with the public op API, as a
+ * plugin would. */
+typedef struct clg__grad_in {
+    clg_node n;       /* node y, a copy: building ops moves g->nodes */
+    clg_t x, y, G;    /* its input 0 (CLG_NONE if none), itself, the gradient of its output */
+    clg_shape sx;     /* x's shape */
+    const int *need;  /* need[k]: input k receives a gradient */
+} clg__grad_in;
+typedef int clg__backward_fn(clg_graph *g, const clg__grad_in *in, clg_t *d);
+/* The rule's inputs as the locals every rule reads: n, x, y, G, sx, need. */
+#define CLG__GRAD_LOCALS(in)                                                                 \
+    const clg_node n = (in)->n;                                                              \
+    const clg_t x = (in)->x, y = (in)->y, G = (in)->G;                                       \
+    const clg_shape sx = (in)->sx;                                                           \
+    const int *need = (in)->need;                                                            \
+    (void)x, (void)y, (void)sx, (void)need
 CLG_INTERNAL clg__backward_fn clg__backward_elementwise;
 CLG_INTERNAL clg__backward_fn clg__backward_reduce;
 CLG_INTERNAL clg__backward_fn clg__backward_linalg;

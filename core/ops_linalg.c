@@ -105,15 +105,9 @@ static clg_t unbatch(clg_graph *g, clg_t d, const clg_shape *to)
 
 /* ------------------------------------------------------------ backward */
 
-int clg__backward_linalg(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
-                     clg_t *d)
+int clg__backward_linalg(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
-    const clg_node n = *np;
-    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
-    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
-    (void)y;
-    (void)need;
-    (void)sx;
+    CLG__GRAD_LOCALS(in);
     switch (n.op) {
     case CLG_OP_MATMUL: {
         /* out = op_a(A) op_b(B); for each transpose combination, the product

@@ -288,15 +288,9 @@ clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shap
     return add1(g, CLG_OP_COL2IM, CLG_F32, image, cols, &p);
 }
 
-int clg__backward_movement(clg_graph *g, const clg_node *np, clg_t y, clg_t G, const int *need,
-                     clg_t *d)
+int clg__backward_movement(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
-    const clg_node n = *np;
-    clg_t x = n.n_in > 0 ? n.in[0] : CLG_NONE;
-    clg_shape sx = n.n_in > 0 ? shp(g, x) : (clg_shape){ 0 };
-    (void)y;
-    (void)need;
-    (void)sx;
+    CLG__GRAD_LOCALS(in);
     switch (n.op) {
     case CLG_OP_RESHAPE:
         d[0] = clg_reshape(g, G, &sx);
