@@ -846,7 +846,8 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
         a_tensor(&a, x);
         a_uint(&a, (unsigned)(uint32_t)clg_param_i64(&op->params, CLG_P_STREAM));
         a_tensor(&a, o);
-        return launch(dev, op, &a, K_RAND_UNIFORM, (size_t)numel(o), 0);
+        /* one work-item per block of four (random.cl) */
+        return launch(dev, op, &a, K_RAND_UNIFORM, (size_t)((numel(o) + 3) / 4), 0);
     }
     default:
         if (is_binary(op->op))
