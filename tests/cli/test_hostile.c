@@ -23,81 +23,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *clgrad;
-static const char *run_prefix = ""; /* shell commands before clgrad (limits) */
-static char dir[256];
-static char out[1 << 16], err[1 << 16];
+#include "cmd.h"
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/clgrad-test-hostile-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *P(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, len - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* `clgrad ARGS` under a 60 s timeout, stdin from /dev/null, stdout to
- * `redir` (NULL: captured in out), stderr captured in err. */
-static int run_to(const char *redir, const char *fmt, ...)
-{
-    char args[16384], cmd[18000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char o[600];
-    snprintf(o, sizeof o, ">'%s/.out'", dir);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s timeout -s KILL 60 '%s' %s %s 2>'%s/.err' </dev/null",
-             dir, run_prefix, clgrad, args, redir ? redir : o, dir);
-    int st = system(cmd);
-    char p[600];
-    snprintf(p, sizeof p, "%s/.out", dir);
-    if (!redir)
-        slurp(p, out, sizeof out);
-    else
-        out[0] = '\0';
-    snprintf(p, sizeof p, "%s/.err", dir);
-    slurp(p, err, sizeof err);
-    ck_assert_msg(strstr(err, "Sanitizer") == NULL, "sanitizer report for clgrad %.200s:\n%s", args,
-                  err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-#define run(...) run_to(NULL, __VA_ARGS__)
-
-static void refused(int rc, ...)
-{
-    ck_assert_msg(rc == 1 || rc == 2, "expected exit 1 or 2, got %d; stderr:\n%s", rc, err);
-    va_list ap;
-    va_start(ap, rc);
-    for (const char *s; (s = va_arg(ap, const char *));)
-        ck_assert_msg(strstr(err, s) != NULL, "stderr lacks '%s':\n%s", s, err);
-    va_end(ap);
-}
+/* The shared command runner (cmd.h) under this suite's short names. */
+#define clgrad cmd_clgrad
+#define dir cmd_dir
+#define out cmd_out
+#define err cmd_err
+#define P cmd_path
+#define slurp cmd_slurp
+#define run(...) cmd_run_to(NULL, __VA_ARGS__)
+#define run_to cmd_run_to
+#define refused cmd_refused
+#define setup cmd_setup
+#define teardown cmd_teardown
+#define run_prefix cmd_prefix
 
 static void write_text(const char *path, const char *s)
 {
@@ -837,6 +777,9 @@ int main(int argc, char **argv)
     /* commands run from the test's directory: the executable by its full path */
     static char exe[4096];
     clgrad = realpath(argv[1], exe) ? exe : argv[1];
+    cmd_suite = "hostile";
+    cmd_in_dir = 1;      /* commands run from the test's directory */
+    cmd_timeout_s = 60;  /* a hang is a failure (exit 137), not a stuck suite */
     const char *asan = getenv("ASAN_OPTIONS");
     char buf[1024];
     snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");

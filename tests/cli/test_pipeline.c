@@ -16,70 +16,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *clgrad, *fixtures;
-static char dir[256];
-static char out[1 << 16], err[1 << 16];
+#include "cmd.h"
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/clgrad-test-pipe-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *P(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, len - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static int run(const char *fmt, ...)
-{
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/.out' 2>'%s/.err' </dev/null", clgrad, args, dir, dir);
-    int st = system(cmd);
-    char p[600];
-    snprintf(p, sizeof p, "%s/.out", dir);
-    slurp(p, out, sizeof out);
-    snprintf(p, sizeof p, "%s/.err", dir);
-    slurp(p, err, sizeof err);
-    ck_assert_msg(strstr(err, "Sanitizer") == NULL, "sanitizer report for clgrad %s:\n%s", args, err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void refused(int rc, ...)
-{
-    ck_assert_msg(rc == 1 || rc == 2, "expected exit 1 or 2, got %d; stderr:\n%s", rc, err);
-    va_list ap;
-    va_start(ap, rc);
-    for (const char *s; (s = va_arg(ap, const char *));)
-        ck_assert_msg(strstr(err, s) != NULL, "stderr lacks '%s':\n%s", s, err);
-    va_end(ap);
-}
+/* The shared command runner (cmd.h) under this suite's short names. */
+#define clgrad cmd_clgrad
+#define dir cmd_dir
+#define out cmd_out
+#define err cmd_err
+#define P cmd_path
+#define slurp cmd_slurp
+#define run(...) cmd_run_to(NULL, __VA_ARGS__)
+#define run_to cmd_run_to
+#define refused cmd_refused
+#define setup cmd_setup
+#define teardown cmd_teardown
+static const char *fixtures;
 
 static clg_tensor_set *load(const char *path)
 {
@@ -501,6 +452,7 @@ int main(int argc, char **argv)
         return 2;
     }
     clgrad = argv[1];
+    cmd_suite = "pipe";
     fixtures = argv[2];
     const char *asan = getenv("ASAN_OPTIONS");
     char buf[1024];
