@@ -28,6 +28,7 @@ struct clg_trainer {
     float sync_weight;     /* this process's share of the summed gradient */
     double sync_seconds;   /* time spent at the sync point, all steps */
     char **grad_names;     /* "grad.<param>", with a collective */
+    size_t *grad_numel;    /* their element counts, in sync_buf's order */
     clg_t loss;
     const clg__comp *opt;
     clg_hparams *opt_hp;
@@ -181,6 +182,7 @@ void clg_trainer_free(clg_trainer *tr)
     for (int i = 0; tr->grad_names && i < tr->n_params; i++)
         free(tr->grad_names[i]);
     free(tr->grad_names);
+    free(tr->grad_numel);
     clg_hparams_free(tr->opt_hp);
     for (int i = 0; i < tr->n_params; i++)
         free(tr->params[i]);
@@ -534,7 +536,8 @@ static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, 
 {
     int np = tr->n_params;
     tr->grad_names = calloc((size_t)np, sizeof *tr->grad_names);
-    if (!tr->grad_names)
+    tr->grad_numel = calloc((size_t)np, sizeof *tr->grad_numel);
+    if (!tr->grad_names || !tr->grad_numel)
         return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
     *ug = clg_graph_new(tr->ctx);
     if (!*ug)
@@ -549,7 +552,8 @@ static clg_status stage_sync(clg_trainer *tr, clg_graph *g, const clg_t *grads, 
             st = clg_assign(g, clg_param(g, tr->st, tr->grad_names[i]), grads[i]);
         if (st != CLG_OK)
             return clg_graph_status(g) != CLG_OK ? graph_err(tr, g, "gradient store") : st;
-        tr->sync_n += (size_t)clg_shape_numel(&s);
+        tr->grad_numel[i] = (size_t)clg_shape_numel(&s);
+        tr->sync_n += tr->grad_numel[i];
         upnodes[i] = clg_param(*ug, tr->st, tr->params[i]);
         ugrads[i] = clg_param(*ug, tr->st, tr->grad_names[i]);
     }
@@ -752,31 +756,31 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static clg_status sync_gradients(clg_trainer *tr)
+/* Every gradient into (to_buf) or back out of the contiguous host buffer. */
+static clg_status sync_copy(clg_trainer *tr, int to_buf)
 {
-    double t0 = now_s();
     size_t off = 0;
     clg_status st = CLG_OK;
     for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
-        int idx = clg_store_find(tr->st, tr->grad_names[i]);
-        clg_shape s = clg_store_shape(tr->st, idx);
-        size_t n = (size_t)clg_shape_numel(&s);
-        st = clg_store_read(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
-        off += n;
+        size_t bytes = tr->grad_numel[i] * sizeof(float);
+        st = to_buf ? clg_store_read(tr->st, tr->grad_names[i], tr->sync_buf + off, bytes)
+                    : clg_store_write(tr->st, tr->grad_names[i], tr->sync_buf + off, bytes);
+        off += tr->grad_numel[i];
     }
+    return st;
+}
+
+static clg_status sync_gradients(clg_trainer *tr)
+{
+    double t0 = now_s();
+    clg_status st = sync_copy(tr, 1);
     if (st == CLG_OK && tr->sync_weight != 1.0f)
         for (size_t i = 0; i < tr->sync_n; i++)
             tr->sync_buf[i] *= tr->sync_weight;
     if (st == CLG_OK)
         st = clg_collective_allreduce_sum(tr->coll, tr->sync_buf, tr->sync_n);
-    off = 0;
-    for (int i = 0; i < tr->n_params && st == CLG_OK; i++) {
-        int idx = clg_store_find(tr->st, tr->grad_names[i]);
-        clg_shape s = clg_store_shape(tr->st, idx);
-        size_t n = (size_t)clg_shape_numel(&s);
-        st = clg_store_write(tr->st, tr->grad_names[i], tr->sync_buf + off, n * sizeof(float));
-        off += n;
-    }
+    if (st == CLG_OK)
+        st = sync_copy(tr, 0);
     tr->sync_seconds += now_s() - t0;
     return st;
 }
