@@ -12,45 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static clg_ctx *ctx;
-static char dir[256];
-
-static void setup(void)
-{
-    ctx = clg_ctx_new();
-    snprintf(dir, sizeof dir, "/tmp/clgrad-test-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    clg_ctx_free(ctx);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
-static const char *write_file(const char *name, const void *data, size_t n)
-{
-    const char *p = path_of(name);
-    FILE *f = fopen(p, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-    return p;
-}
-
-#define ERR_HAS(s) ck_assert_msg(strstr(clg_ctx_error(ctx), (s)) != NULL, \
-                                 "error '%s' lacks '%s'", clg_ctx_error(ctx), (s))
+#include "datafix.h"
 
 /* ------------------------------------------------------------------- CSV */
 
@@ -531,6 +493,7 @@ END_TEST
 
 int main(void)
 {
+    datafix_suite = "data";
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("parsers");
     tcase_add_checked_fixture(tc, setup, teardown);
