@@ -139,12 +139,8 @@ cli_tb *cli_tb_open(const char *dir, char *err, size_t errlen)
             set_err(err, errlen, "%s: cannot open it: %s", dir, strerror(errno));
         return NULL;
     }
-    char host[256], name[400];
-    host_name(host, sizeof host);
-    snprintf(name, sizeof name, "events.out.tfevents.%lld.%s.%ld", (long long)time(NULL), host,
-             (long)getpid());
     cli_tb *w = calloc(1, sizeof *w);
-    size_t pl = strlen(dir) + strlen(name) + 2;
+    size_t pl = strlen(dir) + 400;
     if (w)
         w->path = malloc(pl);
     if (!w || !w->path) {
@@ -153,16 +149,30 @@ cli_tb *cli_tb_open(const char *dir, char *err, size_t errlen)
         close(dfd);
         return NULL;
     }
-    snprintf(w->path, pl, "%s/%s", dir, name);
+    char host[256], name[320];
+    host_name(host, sizeof host);
+    long long t = (long long)time(NULL);
     /* O_EXCL | O_NOFOLLOW: a new regular file of ours, never an existing
-     * file or a link's target. */
-    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    int e = errno;
+     * file or a link's target. A second writer of this process in the same
+     * second and directory gets a numbered name, as TensorFlow's do. */
+    int fd = -1, e = 0;
+    for (int k = 0; fd < 0 && k < 1000; k++) {
+        int u = snprintf(name, sizeof name, "events.out.tfevents.%lld.%.200s.%ld", t, host,
+                         (long)getpid());
+        if (k > 0)
+            snprintf(name + u, sizeof name - (size_t)u, ".%d", k);
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        e = errno;
+        if (fd < 0 && e != EEXIST)
+            break;
+    }
     close(dfd);
+    snprintf(w->path, pl, "%s/%s", dir, name);
     if (fd < 0 || !(w->f = fdopen(fd, "wb"))) {
         if (fd >= 0) {
             e = errno;
             close(fd);
+            unlink(w->path);
         }
         set_err(err, errlen, "%s: cannot create: %s", w->path, strerror(e));
         free(w->path);
