@@ -970,7 +970,9 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         rc = 1;
         goto done;
     }
-    if (o->tensorboard && !(tb = cli_tb_train_open(o->tensorboard))) {
+    /* (a resume with nothing to train leaves no empty event file) */
+    if (o->tensorboard && !(ckpt && start_epoch >= o->epochs) &&
+        !(tb = cli_tb_train_open(o->tensorboard))) {
         rc = 1;
         goto done;
     }
