@@ -17,8 +17,11 @@ typedef struct cli_tb cli_tb;
  * why, naming the path (a dir that is not a directory, a directory nothing
  * can be created in, ...). */
 cli_tb *cli_tb_open(const char *dir, char *err, size_t errlen);
-/* One scalar event, buffered until the next flush. 0, or -1 after a failed
- * write (then every later call fails too; cli_tb_error says why). */
+/* One scalar event (value stored as float32, as TensorBoard keeps it),
+ * buffered until the next flush. tag: UTF-8 text, as proto3 strings must be
+ * ("loss/train": TensorBoard groups tags by the part before '/'). 0, or -1
+ * after a failed write (then every later call fails too; cli_tb_error says
+ * why). */
 int cli_tb_scalar(cli_tb *w, const char *tag, int64_t step, double value);
 /* Everything written so far reaches the file (a reader sees it). 0 or -1. */
 int cli_tb_flush(cli_tb *w);
