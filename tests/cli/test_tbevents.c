@@ -352,6 +352,20 @@ START_TEST(train_writes_per_step_and_per_epoch)
 }
 END_TEST
 
+START_TEST(resume_never_replays_tensorboard)
+{
+    /* --tensorboard is an output: a resume without it writes no events */
+    int rc = cmd_run("train --backend cpu --epochs 1 --quiet --checkpoint-dir '%s' "
+                     "--tensorboard '%s'", cmd_path("ck"), cmd_path("tb"));
+    ck_assert_msg(rc == 0, "%s", cmd_err);
+    rc = cmd_run("train --resume '%s' --epochs 2 --quiet", cmd_path("ck"));
+    ck_assert_msg(rc == 0, "%s", cmd_err);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) = 1", cmd_path("tb"));
+    ck_assert_msg(system(cmd) == 0, "the resume wrote to the first run's --tensorboard");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -375,6 +389,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, train_refuses_bad_dirs);
     tcase_add_test(tc, train_failed_write_fails_the_run);
     tcase_add_test(tc, train_writes_per_step_and_per_epoch);
+    tcase_add_test(tc, resume_never_replays_tensorboard);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
