@@ -31,6 +31,6 @@ if [ "${1:-}" = "--dev" ]; then
   # Debian's python, so the venv module is python3-venv's.
   venv=/opt/clgrad-venv
   [ -x "$venv/bin/python" ] || $SUDO /usr/bin/python3 -m venv "$venv"
-  $SUDO "$venv/bin/pip" install -q --disable-pip-version-check 'tensorboard==2.21.0'
+  $SUDO "$venv/bin/pip" install -q --disable-pip-version-check --root-user-action=ignore 'tensorboard==2.21.0'
   echo "deps.sh: tensorboard $("$venv/bin/python" -c 'import tensorboard; print(tensorboard.__version__)') in $venv"
 fi
