@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 
+#include "tbevents.h"
+
 #define CLI_MAX_PLUGINS 16
 #define CLI_MAX_LAYERS 16
 #define CLI_MAX_EPOCHS (1 << 24)
@@ -35,6 +37,7 @@ typedef struct cli_opts {
     int json, quiet;
     const char *metrics, *plot;
     const char *collective;           /* auto|none|NAME: the process group (dist.c) */
+    const char *tensorboard;          /* DIR for event files (tbtrain.c) */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
@@ -165,6 +168,13 @@ void cli_report_progress(cli_report *r, int epoch, int epochs, int64_t done, int
 int cli_report_epoch(cli_report *r, const cli_epoch *e);
 int cli_report_finish(cli_report *r); /* writes --plot; 0 or -1 */
 void cli_report_free(cli_report *r);
+
+/* --tensorboard of train (tbtrain.c); each prints its error. step: the
+ * batch number since the run's first; loss, loss_mean: NAN to leave out. */
+cli_tb *cli_tb_train_open(const char *dir);
+int cli_tb_train_step(cli_tb *w, int64_t step, double loss, double loss_mean, double lr);
+int cli_tb_train_epoch(cli_tb *w, const cli_epoch *e, int has_test, int classifying); /* flushes */
+int cli_tb_train_close(cli_tb *w); /* NULL: nothing */
 
 /* Plots (plot.c): loss and accuracy curves over epochs, PNG or SVG by the
  * file's extension. Returns 0, or -1 after printing why. */

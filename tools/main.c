@@ -29,6 +29,7 @@ static const char usage[] =
     "  --clip-grad-norm X   --accumulate K   --epochs N (10)   --no-shuffle   --drop-last\n"
     "  --init FILE   --save FILE   --checkpoint-dir DIR   --resume DIR\n"
     "  --metrics FILE.csv   --plot FILE.svg|FILE.png   --collective auto|none|NAME (mpirun)\n"
+    "  --tensorboard DIR (event files for tensorboard --logdir)\n"
     "eval only:\n"
     "  --load FILE|DIR   (safetensors weights, or a checkpoint directory)\n"
     "See docs/cli.md.\n";

@@ -131,6 +131,7 @@ static const struct flag {
     { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
     { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
+    { "--tensorboard", F_VALUE | F_TRAIN },
 };
 
 int cli_given(const cli_opts *o, const char *flag)
@@ -147,7 +148,7 @@ static int not_replayed(const char *name, const char *val)
 {
     static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
                                          "--resume", "--init", "--plugin", "--load", "--json",
-                                         "--quiet", "--collective" };
+                                         "--quiet", "--collective", "--tensorboard" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -337,6 +338,12 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->quiet = 1;
         } else if (!strcmp(name, "--collective")) {
             o->collective = val;
+        } else if (!strcmp(name, "--tensorboard")) {
+            if (!*val) {
+                cli_error("--tensorboard: needs a directory");
+                return -1;
+            }
+            o->tensorboard = val;
         }
     }
     return 0;

@@ -739,6 +739,8 @@ static int check_files(const cli_opts *o)
         return -1;
     if (o->plot && cli_check_output("--plot", o->plot))
         return -1;
+    if (o->tensorboard && cli_check_output_dir("--tensorboard", o->tensorboard))
+        return -1;
     if (o->checkpoint_dir) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", o->checkpoint_dir, CLG_CHECKPOINT_FILE);
@@ -839,7 +841,7 @@ int cli_train(int argc, char **argv)
     }
     if (!root) {
         /* Rank 0 alone writes and prints; the others only train. */
-        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = NULL;
+        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = s.o.tensorboard = NULL;
         s.o.quiet = 1;
         s.o.json = 0;
     }
@@ -906,6 +908,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     clg_trainer *main_tr = NULL, *tail_tr = NULL;
     clg_batcher *b = NULL;
     cli_report *rep = NULL;
+    cli_tb *tb = NULL;
     int64_t B = o->batch_size < s->data.train->n ? o->batch_size : s->data.train->n;
     int64_t n_train = s->data.train->n;
     int64_t tail = o->drop_last ? 0 : n_train % B;
@@ -967,6 +970,12 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         rc = 1;
         goto done;
     }
+    /* (a resume with nothing to train leaves no empty event file) */
+    if (o->tensorboard && !(ckpt && start_epoch >= o->epochs) &&
+        !(tb = cli_tb_train_open(o->tensorboard))) {
+        rc = 1;
+        goto done;
+    }
     if (ckpt && start_epoch >= o->epochs)
         cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
@@ -1015,6 +1024,15 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             n_steps++;
             cli_report_progress(rep, epoch, o->epochs, done_n * ranks, o->drop_last ? n_train / B * B : n_train,
                                 lsum / (double)done_n);
+            /* Every epoch runs `batches` of them: the batch number goes on
+             * across a resume. The losses are this rank's alone. */
+            if (tb && st == CLG_OK &&
+                cli_tb_train_step(tb, (int64_t)start_epoch * batches + n_steps,
+                                  ranks == 1 ? lb : NAN, ranks == 1 ? lsum / (double)done_n : NAN,
+                                  last_lr)) {
+                rc = 1;
+                goto done;
+            }
         }
         if (st != CLG_OK) {
             rc = fail(s, NULL);
@@ -1058,7 +1076,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         e.samples_per_s = (double)done_n / (t_train > 0 ? t_train : 1e-9);
         final_loss = e.test_loss;
         final_acc = e.test_accuracy;
-        if (cli_report_epoch(rep, &e)) {
+        if (cli_report_epoch(rep, &e) ||
+            (tb && cli_tb_train_epoch(tb, &e, s->data.test != NULL, s->classifying))) {
             rc = 1;
             goto done;
         }
@@ -1084,6 +1103,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         printf("\n");
     }
 done:
+    if (cli_tb_train_close(tb))
+        rc = rc ? rc : 1;
     cli_report_free(rep);
     clg_batcher_free(b);
     clg_trainer_free(tail_tr);
