@@ -1,8 +1,9 @@
 /* Half precision (IEEE binary16) and bfloat16 <-> f32, as PyTorch converts
  * them: widening is exact; narrowing rounds to nearest, ties to even, as
  * torch's .half() and .bfloat16() do (f16: values from 65520 up become inf,
- * those below 2^-14 become subnormals; a nan becomes the quiet nan 0x7e00,
- * and bfloat16's 0x7fc0, with torch's sign handling). */
+ * those below 2^-14 become subnormals). A nan becomes a quiet nan: 0x7e00
+ * (keeping the sign) in f16, 0x7fc0 in bfloat16 as torch's scalar path
+ * writes it (its vectorised path writes 0xffff, another nan). */
 #include "data_internal.h"
 
 #include <math.h>
