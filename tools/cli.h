@@ -36,6 +36,7 @@ typedef struct cli_opts {
     const char *metrics, *plot;
     const char *collective;           /* auto|none|NAME: the process group (dist.c) */
     int init_partial;                 /* --init loads what fits (finetune.c) */
+    const char *init_skip;            /* globs of --init tensors not to load */
     const char *freeze, *lr_scale;    /* globs; PATTERN=F,... */
     clg_dtype save_dtype;             /* of --save: f32 (default), f16, bf16 */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
@@ -192,10 +193,12 @@ int cli_finetune_check(const cli_opts *o);
 clg_status cli_finetune_params(clg_ctx *ctx, const cli_opts *o, clg_graph *g, clg_store *st,
                                char ***names, double **scales, int *n);
 /* --init-partial: loads every tensor of set whose name and shape match one
- * of names; reports on stderr each skipped tensor (absent from the model,
- * or both shapes) and each model tensor left as initialised. */
+ * of names and no --init-skip glob (skip: NULL for none); reports on stderr
+ * each skipped tensor (excluded, absent from the model, or both shapes)
+ * and each model tensor left as initialised. */
 clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *set,
-                            const char *path, const char *const *names, int n, int quiet);
+                            const char *path, const char *const *names, int n,
+                            const char *skip, int quiet);
 /* --save with --save-dtype f16|bf16. */
 clg_status cli_save_dtype(clg_store *st, const char *path, const char *const *names, int n,
                           clg_dtype dt);

@@ -83,8 +83,14 @@ int cli_finetune_check(const cli_opts *o)
         return -1;
     if (o->lr_scale && parse_list("--lr-scale", o->lr_scale, 1, v, CLI_MAX_PATTERNS, &n))
         return -1;
+    if (o->init_skip && parse_list("--init-skip", o->init_skip, 0, v, CLI_MAX_PATTERNS, &n))
+        return -1;
     if (o->init_partial && !o->init) {
         cli_error("--init-partial needs --init FILE");
+        return -1;
+    }
+    if (o->init_skip && !o->init_partial) {
+        cli_error("--init-skip needs --init FILE --init-partial");
         return -1;
     }
     return 0;
@@ -181,8 +187,21 @@ clg_status cli_finetune_params(clg_ctx *ctx, const cli_opts *o, clg_graph *g, cl
 /* What a partial load did, tensor by tensor, on stderr: the test suite and
  * the user read the same lines. */
 clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *set,
-                            const char *path, const char *const *names, int n, int quiet)
+                            const char *path, const char *const *names, int n,
+                            const char *skip, int quiet)
 {
+    pat sk[CLI_MAX_PATTERNS];
+    int nsk = 0;
+    if (skip && parse_list("--init-skip", skip, 0, sk, CLI_MAX_PATTERNS, &nsk))
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "bad --init-skip");
+    for (int j = 0; j < set->n; j++)
+        for (int i = 0; i < nsk; i++)
+            sk[i].hits += fnmatch(sk[i].glob, set->t[j].name, 0) == 0;
+    for (int i = 0; i < nsk; i++)
+        if (!sk[i].hits)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--init-skip: pattern '%s' matches no tensor of %s",
+                                     cli_short(sk[i].glob), cli_short(path));
     const char **load = malloc((size_t)(n ? n : 1) * sizeof *load);
     if (!load)
         return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
@@ -190,6 +209,16 @@ clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *s
     char a[160], b[160];
     for (int j = 0; j < set->n; j++) {
         const clg_named_tensor *t = &set->t[j];
+        int excluded = 0;
+        for (int i = 0; i < nsk && !excluded; i++)
+            excluded = fnmatch(sk[i].glob, t->name, 0) == 0;
+        if (excluded) {
+            if (!quiet)
+                fprintf(stderr, "clgrad: --init-partial: skipped '%s': excluded by --init-skip\n",
+                        t->name);
+            nskip++;
+            continue;
+        }
         int k = -1;
         for (int i = 0; i < n && k < 0; i++)
             if (!strcmp(names[i], t->name))
@@ -224,7 +253,8 @@ clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *s
             nfresh++;
         }
     }
-    clg_status rc = clg_tensor_set_to_store(set, path, st, load, nload, 0);
+    /* (an empty selection would mean "every tensor" to the copy) */
+    clg_status rc = nload ? clg_tensor_set_to_store(set, path, st, load, nload, 0) : CLG_OK;
     if (rc == CLG_OK && !quiet)
         fprintf(stderr, "clgrad: --init-partial %s: loaded %d tensors, skipped %d, freshly "
                 "initialised %d\n", cli_short(path), nload, nskip, nfresh);

@@ -133,6 +133,7 @@ static const struct flag {
     { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
     { "--init-partial", F_TRAIN }, { "--freeze", F_VALUE | F_TRAIN },
     { "--lr-scale", F_VALUE | F_TRAIN }, { "--save-dtype", F_VALUE | F_TRAIN },
+    { "--init-skip", F_VALUE | F_TRAIN },
 };
 
 int cli_given(const cli_opts *o, const char *flag)
@@ -150,7 +151,7 @@ static int not_replayed(const char *name, const char *val)
     static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
                                          "--resume", "--init", "--plugin", "--load", "--json",
                                          "--quiet", "--collective", "--init-partial",
-                                         "--save-dtype" };
+                                         "--save-dtype", "--init-skip" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -342,6 +343,8 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->collective = val;
         } else if (!strcmp(name, "--init-partial")) {
             o->init_partial = 1;
+        } else if (!strcmp(name, "--init-skip")) {
+            o->init_skip = val;
         } else if (!strcmp(name, "--freeze")) {
             o->freeze = val;
         } else if (!strcmp(name, "--lr-scale")) {

@@ -900,7 +900,7 @@ static clg_status load_init(clg_store *st, const char *path, const char *const *
     if (rc == CLG_OK)
         rc = check_finite(s, set, "--init", path);
     if (rc == CLG_OK && s->o.init_partial)
-        rc = cli_init_partial(s->ctx, st, set, path, names, n, s->o.quiet);
+        rc = cli_init_partial(s->ctx, st, set, path, names, n, s->o.init_skip, s->o.quiet);
     else if (rc == CLG_OK)
         rc = clg_tensor_set_to_store(set, path, st, names, n, 1);
     clg_tensor_set_free(set);

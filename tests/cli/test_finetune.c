@@ -168,6 +168,20 @@ START_TEST(init_partial_reports_exactly_the_skipped)
                          P("pre.st")), 0);
     ck_assert_ptr_null(strstr(cmd_err, "--init-partial"));
     cmd_refused(run("train --init-partial --epochs 0"), "--init-partial needs --init", NULL);
+
+    /* --init-skip: a head of the same shape left fresh on purpose */
+    ck_assert_int_eq(run("train --backend cpu --init %s --init-partial --init-skip '0.w*' "
+                         "--epochs 0", P("pre.st")), 0);
+    lines_with("clgrad: --init-partial: skipped '0.weight'", got, sizeof got);
+    ck_assert_str_eq(got, "clgrad: --init-partial: skipped '0.weight': excluded by --init-skip|");
+    lines_with("clgrad: --init-partial: fresh '0.weight'", got, sizeof got);
+    ck_assert_str_ne(got, "");
+    ck_assert_ptr_nonnull(strstr(cmd_err, "loaded 0 tensors, skipped 4, freshly initialised 4"));
+    cmd_refused(run("train --backend cpu --init %s --init-partial --init-skip '0.*,9.*' "
+                    "--epochs 0", P("pre.st")), "--init-skip: pattern '9.*' matches no tensor",
+                NULL);
+    cmd_refused(run("train --init %s --init-skip '0.*' --epochs 0", P("pre.st")),
+                "--init-skip needs --init FILE --init-partial", NULL);
 }
 END_TEST
 
