@@ -103,6 +103,23 @@ START_TEST(freeze_bit_identical_no_state)
 }
 END_TEST
 
+/* Every group's scheduler state is in the checkpoint: a resumed run ends
+ * on the bytes of an uninterrupted one. */
+START_TEST(groups_resume_exactly)
+{
+    const char *a = "--backend cpu --lr-scale '0.*=0.5,2.bias=3' --freeze 2.weight --optimizer adam "
+                    "--scheduler plateau:patience=0,factor=0.5,min_lr=0.004 --quiet";
+    ck_assert_int_eq(run("train %s --epochs 2 --checkpoint-dir %s", a, P("ck")), 0);
+    ck_assert_int_eq(run("train --resume %s --epochs 4 --save %s --quiet", P("ck"), P("r.st")), 0);
+    ck_assert_int_eq(run("train %s --epochs 4 --save %s", a, P("s.st")), 0);
+    clg_tensor_set *r = load(P("r.st")), *s = load(P("s.st"));
+    for (int i = 0; i < s->n; i++)
+        ck_assert_msg(same_bytes(r, s, s->t[i].name), "%s differs after resume", s->t[i].name);
+    clg_tensor_set_free(r);
+    clg_tensor_set_free(s);
+}
+END_TEST
+
 START_TEST(freeze_and_lr_scale_errors)
 {
     cmd_refused(run("train --backend cpu --freeze '0.*,9.*' --epochs 1"), "--freeze",
@@ -390,6 +407,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, cmd_setup, cmd_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, freeze_bit_identical_no_state);
+    tcase_add_test(tc, groups_resume_exactly);
     tcase_add_test(tc, freeze_and_lr_scale_errors);
     tcase_add_test(tc, init_partial_reports_exactly_the_skipped);
     tcase_add_test(tc, half_precision_loads_as_torch_float);
