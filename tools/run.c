@@ -583,6 +583,8 @@ static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opt
         }
     }
     DIFF_STR("--loss", cur->loss, sv->loss);
+    DIFF_STR("--freeze", cur->freeze, sv->freeze);
+    DIFF_STR("--lr-scale", cur->lr_scale, sv->lr_scale);
     if (cli_given(cur, "--optimizer") && strcmp(cur->optimizer, sv->optimizer)) {
         size_t n1 = strcspn(cur->optimizer, ":"), n2 = strcspn(sv->optimizer, ":");
         int kind = n1 != n2 || strncmp(cur->optimizer, sv->optimizer, n1);

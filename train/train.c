@@ -358,7 +358,7 @@ static clg_status make_groups(clg_trainer *tr, const clg_trainer_opts *o)
                                          CLG_TRAINER_MAX_GROUPS - 1);
             tr->gscale[g] = f;
             tr->glr[g] = tr->lr * f;
-            if (tr->sched_spec) {
+            if (tr->sched) {
                 clg_status st = clg_scheduler_new(tr->ctx, tr->sched_spec, tr->lr * f,
                                                   &tr->gsched[g]);
                 if (st != CLG_OK)

@@ -117,6 +117,11 @@ START_TEST(groups_resume_exactly)
         ck_assert_msg(same_bytes(r, s, s->t[i].name), "%s differs after resume", s->t[i].name);
     clg_tensor_set_free(r);
     clg_tensor_set_free(s);
+    /* other groups or frozen tensors are another run */
+    cmd_refused(run("train --resume %s --epochs 5 --freeze '0.*'", P("ck")),
+                "--freeze 0.* differs from the checkpoint's run (--freeze 2.weight)", NULL);
+    cmd_refused(run("train --resume %s --epochs 5 --lr-scale '0.*=0.5'", P("ck")),
+                "--lr-scale 0.*=0.5 differs", NULL);
 }
 END_TEST
 
