@@ -7,6 +7,7 @@
  * (gen_fixtures.py); the half-precision fixtures come from gen_halfprec.py.
  * argv[1]: the clgrad executable; argv[2]: tests/cli/fixtures. */
 #include <clgrad/data.h>
+#include <clgrad/train.h>
 
 #include <check.h>
 #include <stdio.h>
@@ -122,6 +123,65 @@ START_TEST(groups_resume_exactly)
                 "--freeze 0.* differs from the checkpoint's run (--freeze 2.weight)", NULL);
     cmd_refused(run("train --resume %s --epochs 5 --lr-scale '0.*=0.5'", P("ck")),
                 "--lr-scale 0.*=0.5 differs", NULL);
+}
+END_TEST
+
+/* Ops per step of an SGD trainer on y = L1(relu(x W0^T + b0)), MSE loss.
+ * which: 0 trains everything; 1 leaves 0.* out of params (frozen);
+ * 2 feeds W0, b0 as plain inputs (the reference: nothing to differentiate);
+ * 3 leaves 1.* out (frozen in the middle: the gradient passes through). */
+static int plan_ops(int which)
+{
+    clg_ctx *c = clg_ctx_new();
+    clg_device *dev = NULL;
+    clg_store *st = NULL;
+    ck_assert_msg(clg_device_open(c, "cpu", 0, &dev) == CLG_OK, "%s", clg_ctx_error(c));
+    ck_assert_int_eq(clg_store_new(dev, &st), CLG_OK);
+    clg_graph *g = clg_graph_new(c);
+    clg_rng r;
+    clg_rng_seed(&r, 1);
+    clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(4, 3)), w, b;
+    if (which == 2) {
+        w = clg_input(g, "w0", CLG_F32, &CLG_SHAPE(5, 3));
+        b = clg_input(g, "b0", CLG_F32, &CLG_SHAPE(5));
+    } else {
+        ck_assert_int_eq(clg_store_add(st, "0.weight", CLG_F32, &CLG_SHAPE(5, 3), NULL), CLG_OK);
+        ck_assert_int_eq(clg_store_add(st, "0.bias", CLG_F32, &CLG_SHAPE(5), NULL), CLG_OK);
+        w = clg_param(g, st, "0.weight");
+        b = clg_param(g, st, "0.bias");
+    }
+    clg_t h = clg_relu(g, clg_add(g, clg_matmul(g, x, w, 0, 1), b));
+    clg_t y = clg_linear(g, st, "1", h, 5, 2, CLG_BIAS, &r);
+    clg_t d = clg_sub(g, y, clg_input(g, "t", CLG_F32, &CLG_SHAPE(4, 2)));
+    clg_t loss = clg_mean(g, clg_mul(g, d, d), NULL, 0, 0);
+    static const char *const all[] = { "0.weight", "0.bias", "1.weight", "1.bias" };
+    clg_trainer_opts o = { .lr = 0.1 };
+    if (which == 1 || which == 3) {
+        o.params = which == 1 ? all + 2 : all;
+        o.n_params = 2;
+    }
+    clg_trainer *tr = NULL;
+    ck_assert_msg(clg_trainer_new(g, st, loss, &o, &tr) == CLG_OK, "%s", clg_ctx_error(c));
+    clg_plan_stats ps;
+    ck_assert_int_eq(clg_plan_stats_get(clg_trainer_plan(tr), &ps), CLG_OK);
+    clg_trainer_free(tr);
+    clg_graph_free(g);
+    clg_store_free(st);
+    clg_device_close(dev);
+    clg_ctx_free(c);
+    return ps.n_ops;
+}
+
+/* A frozen tensor costs no gradient work: its plan runs exactly the ops of
+ * the same model with that tensor as a constant input. */
+START_TEST(freeze_builds_no_weight_gradient)
+{
+    int all = plan_ops(0), frozen = plan_ops(1), constant = plan_ops(2), middle = plan_ops(3);
+    printf("ops per step: all %d, 0.* frozen %d, 0.* constant %d, 1.* frozen %d\n", all, frozen,
+           constant, middle);
+    ck_assert_int_eq(frozen, constant);
+    ck_assert_int_lt(frozen, all);
+    ck_assert_int_lt(middle, all);
 }
 END_TEST
 
@@ -412,6 +472,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, cmd_setup, cmd_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, freeze_bit_identical_no_state);
+    tcase_add_test(tc, freeze_builds_no_weight_gradient);
     tcase_add_test(tc, groups_resume_exactly);
     tcase_add_test(tc, freeze_and_lr_scale_errors);
     tcase_add_test(tc, init_partial_reports_exactly_the_skipped);
