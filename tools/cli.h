@@ -38,6 +38,10 @@ typedef struct cli_opts {
     const char *metrics, *plot;
     const char *collective;           /* auto|none|NAME: the process group (dist.c) */
     const char *tensorboard;          /* DIR for event files (tbtrain.c) */
+    int init_partial;                 /* --init loads what fits (finetune.c) */
+    const char *init_skip;            /* globs of --init tensors not to load */
+    const char *freeze, *lr_scale;    /* globs; PATTERN=F,... */
+    clg_dtype save_dtype;             /* of --save: f32 (default), f16, bf16 */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
@@ -185,6 +189,29 @@ int cli_plot_check(const char *path);
 /* Set once a failed write to stdout has been reported (main reports it
  * otherwise, at exit). */
 extern int cli_stdout_reported;
+
+/* Fine-tuning (finetune.c). Each int function returns 0, or -1 after
+ * printing an error that names the option. */
+#define CLI_MAX_PATTERNS 32
+/* Syntax of --freeze and --lr-scale, --init-partial without --init. */
+int cli_finetune_check(const cli_opts *o);
+/* The parameters to train (the graph's, less the frozen ones) and their
+ * --lr-scale factors (the first matching pattern wins; unmatched: 1), for
+ * clg_trainer_opts; *n 0 (nothing allocated) without --freeze/--lr-scale.
+ * A pattern that matches nothing is refused (error in ctx). names point
+ * into st. */
+clg_status cli_finetune_params(clg_ctx *ctx, const cli_opts *o, clg_graph *g, clg_store *st,
+                               char ***names, double **scales, int *n);
+/* --init-partial: loads every tensor of set whose name and shape match one
+ * of names and no --init-skip glob (skip: NULL for none); reports on stderr
+ * each skipped tensor (excluded, absent from the model, or both shapes)
+ * and each model tensor left as initialised. */
+clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *set,
+                            const char *path, const char *const *names, int n,
+                            const char *skip, int quiet);
+/* --save with --save-dtype f16|bf16. */
+clg_status cli_save_dtype(clg_store *st, const char *path, const char *const *names, int n,
+                          clg_dtype dt);
 
 /* Commands */
 int cli_train(int argc, char **argv);

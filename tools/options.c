@@ -132,6 +132,9 @@ static const struct flag {
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
     { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
     { "--tensorboard", F_VALUE | F_TRAIN },
+    { "--init-partial", F_TRAIN }, { "--freeze", F_VALUE | F_TRAIN },
+    { "--lr-scale", F_VALUE | F_TRAIN }, { "--save-dtype", F_VALUE | F_TRAIN },
+    { "--init-skip", F_VALUE | F_TRAIN },
 };
 
 int cli_given(const cli_opts *o, const char *flag)
@@ -148,7 +151,8 @@ static int not_replayed(const char *name, const char *val)
 {
     static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
                                          "--resume", "--init", "--plugin", "--load", "--json",
-                                         "--quiet", "--collective", "--tensorboard" };
+                                         "--quiet", "--collective", "--tensorboard",
+                                         "--init-partial", "--save-dtype", "--init-skip" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -344,7 +348,21 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
                 return -1;
             }
             o->tensorboard = val;
+        } else if (!strcmp(name, "--init-partial")) {
+            o->init_partial = 1;
+        } else if (!strcmp(name, "--init-skip")) {
+            o->init_skip = val;
+        } else if (!strcmp(name, "--freeze")) {
+            o->freeze = val;
+        } else if (!strcmp(name, "--lr-scale")) {
+            o->lr_scale = val;
+        } else if (!strcmp(name, "--save-dtype")) {
+            if (strcmp(val, "f32") && strcmp(val, "f16") && strcmp(val, "bf16")) {
+                cli_error("--save-dtype %s: unknown (known: f32, f16, bf16)", cli_short(val));
+                return -1;
+            }
+            o->save_dtype = val[0] == 'b' ? CLG_BF16 : val[1] == '1' ? CLG_F16 : CLG_F32;
         }
     }
-    return 0;
+    return cli_finetune_check(o);
 }

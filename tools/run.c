@@ -194,7 +194,18 @@ static clg_status make_trainer(session *s, int64_t B, clg_trainer **out)
         to.clip_grad_norm = s->o.clip_grad_norm;
         to.accumulate = s->o.accumulate;
         to.collective = s->dist.size > 1 ? s->dist.coll : NULL;
-        st = clg_trainer_new(g, s->st, loss, &to, out);
+        char **pn = NULL;
+        double *ps = NULL;
+        int np = 0;
+        st = cli_finetune_params(s->ctx, &s->o, g, s->st, &pn, &ps, &np);
+        if (st == CLG_OK) {
+            to.params = (const char *const *)pn;
+            to.n_params = np;
+            to.lr_scale = s->o.lr_scale ? ps : NULL;
+            st = clg_trainer_new(g, s->st, loss, &to, out);
+        }
+        free(pn);
+        free(ps);
     }
     clg_graph_free(g);
     return st;
@@ -572,6 +583,8 @@ static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opt
         }
     }
     DIFF_STR("--loss", cur->loss, sv->loss);
+    DIFF_STR("--freeze", cur->freeze, sv->freeze);
+    DIFF_STR("--lr-scale", cur->lr_scale, sv->lr_scale);
     if (cli_given(cur, "--optimizer") && strcmp(cur->optimizer, sv->optimizer)) {
         size_t n1 = strcspn(cur->optimizer, ":"), n2 = strcspn(sv->optimizer, ":");
         int kind = n1 != n2 || strncmp(cur->optimizer, sv->optimizer, n1);
@@ -890,10 +903,22 @@ static clg_status load_init(clg_store *st, const char *path, const char *const *
     clg_status rc = clg_safetensors_read(s->ctx, path, &set);
     if (rc == CLG_OK)
         rc = check_finite(s, set, "--init", path);
-    if (rc == CLG_OK)
+    if (rc == CLG_OK && s->o.init_partial)
+        rc = cli_init_partial(s->ctx, st, set, path, names, n, s->o.init_skip, s->o.quiet);
+    else if (rc == CLG_OK)
         rc = clg_tensor_set_to_store(set, path, st, names, n, 1);
     clg_tensor_set_free(set);
     return rc;
+}
+
+static clg_status save_f16(clg_store *st, const char *path, const char *const *names, int n)
+{
+    return cli_save_dtype(st, path, names, n, CLG_F16);
+}
+
+static clg_status save_bf16(clg_store *st, const char *path, const char *const *names, int n)
+{
+    return cli_save_dtype(st, path, names, n, CLG_BF16);
 }
 
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
@@ -1087,7 +1112,10 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         }
     }
     if (o->save) {
-        if (params_file_io(s, main_tr, o->save, clg_store_save_file) != CLG_OK) {
+        if (params_file_io(s, main_tr, o->save,
+                           o->save_dtype == CLG_F16    ? save_f16
+                           : o->save_dtype == CLG_BF16 ? save_bf16
+                                                       : clg_store_save_file) != CLG_OK) {
             rc = fail(s, "--save");
             goto done;
         }
