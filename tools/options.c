@@ -131,7 +131,16 @@ static const struct flag {
     { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
     { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
+    { "--stop-on-divergence", F_TRAIN },
 };
+
+int cli_option_kind(const char *flag)
+{
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(flags[k].name, flag))
+            return (flags[k].f & F_VALUE ? CLI_OPT_VALUE : 0) | (flags[k].f & F_TRAIN ? CLI_OPT_TRAIN : 0);
+    return -1;
+}
 
 int cli_given(const cli_opts *o, const char *flag)
 {
@@ -337,6 +346,8 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->quiet = 1;
         } else if (!strcmp(name, "--collective")) {
             o->collective = val;
+        } else if (!strcmp(name, "--stop-on-divergence")) {
+            o->stop_on_divergence = 1;
         }
     }
     return 0;
