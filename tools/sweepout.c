@@ -361,8 +361,11 @@ int sweep_print_table(const sweep *w)
             snprintf(st, sizeof st, "%s", status_name(run->status));
         /* "±" is two bytes and one column */
         int vw = (seeds ? 22 : 10) + (strstr(val, "±") ? 1 : 0);
-        printf("  %-*s  %-10s  %8.1f  %10.0f  %s\n", vw, val, best,
-               isfinite(G->mean) ? G->seconds : run->seconds, isfinite(G->mean) ? G->sps : 0, st);
+        char sps[32] = "-";
+        if (isfinite(G->mean))
+            snprintf(sps, sizeof sps, "%.0f", G->sps);
+        printf("  %-*s  %-10s  %8.1f  %10s  %s\n", vw, val, best,
+               isfinite(G->mean) ? G->seconds : run->seconds, sps, st);
     }
     free(g);
     fflush(stdout);
