@@ -123,8 +123,7 @@ int cli_lr_find(int argc, char **argv)
     }
     static const char *const refused[] = { "--save", "--checkpoint-dir", "--resume", "--metrics",
                                            "--epochs", "--lr", "--scheduler", "--accumulate",
-                                           "--stop-on-divergence", "--collective", "--quiet",
-                                           "--tensorboard" };
+                                           "--stop-on-divergence", "--collective", "--quiet" };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         size_t nl = strcspn(a, "=");

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -517,6 +518,9 @@ static pid_t start_run(const sweep *w, sweep_run *r, const char *tensorboard, in
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
+        /* A run never outlives its sweep (killed, it would go on writing
+         * into DIR, unlocked, while a rerun starts the same run). */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
@@ -582,7 +586,7 @@ static void say_run(const sweep *w, const sweep_run *r, int k)
            r->status == RUN_OK ? "ok" : r->status == RUN_DIVERGED ? "diverged" : "failed");
     double s = sweep_score(w, r);
     if (r->status == RUN_OK && isfinite(s))
-        printf("  %s %.4f", sweep_metric_name(w), w->classifying ? s : -s);
+        printf("  %s %.4f", sweep_metric_name(w), sweep_metric_value(w, s));
     printf("  %.1fs%s", r->seconds, r->skipped ? " (done before)" : "");
     if (r->status != RUN_OK && r->why[0])
         printf("  (%s)", r->why);
@@ -717,8 +721,8 @@ int cli_sweep(int argc, char **argv)
             char flag[64];
             snprintf(flag, sizeof flag, "%.*s", (int)(nl < 63 ? nl : 63), a);
             if (is_per_run(flag)) {
-                cli_error("%s is not an option of sweep: each run's weights, metrics and log go "
-                          "to DIR/runs/NAME (--out DIR)", flag);
+                cli_error("%s is not an option of sweep: the sweep sets it for each run, whose "
+                          "weights, metrics and log go to DIR/runs/NAME (--out DIR)", flag);
                 goto out;
             }
             base[n_base++] = argv[i];

@@ -36,8 +36,6 @@ typedef struct sweep {
     int n_axes;
     sweep_run *run;
     int n_runs;
-    int classifying; /* some run has a test accuracy */
-    int has_test;    /* some run has a test loss */
     int quiet;
 } sweep;
 
@@ -46,6 +44,8 @@ typedef struct sweep {
  * NAN when the run has no epoch. */
 double sweep_score(const sweep *w, const sweep_run *r);
 const char *sweep_metric_name(const sweep *w);
+/* The ranked metric as printed: the score, or minus it for a loss. */
+double sweep_metric_value(const sweep *w, double score);
 /* DIR/results.csv (atomically), curves, and the ranked table on stdout.
  * Each returns 0 or -1 after printing why. */
 int sweep_write_csv(const sweep *w);

@@ -37,6 +37,11 @@ const char *sweep_metric_name(const sweep *w)
     return classifying(w) ? "test_accuracy" : has_test(w) ? "test_loss" : "train_loss";
 }
 
+double sweep_metric_value(const sweep *w, double score)
+{
+    return classifying(w) ? score : -score;
+}
+
 double sweep_score(const sweep *w, const sweep_run *r)
 {
     if (r->n_ep == 0 || r->status != RUN_OK)

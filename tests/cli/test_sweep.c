@@ -2,7 +2,7 @@
  * with the same options (weights byte for byte, metrics equal), every
  * combination starts from the same weights, results.csv and the ranked
  * table, divergence, resuming, and bad grids refused naming the axis before
- * anything runs. argv[1]: the clgrad executable. */
+ * anything runs. argv[1]: the clgrad executable; argv[2]: tests/cli/fixtures. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 
 #define run(...) cmd_run_to(NULL, __VA_ARGS__)
 #define P cmd_path
+static const char *fixtures;
 
 /* The whole file, malloc'ed (NULL when it cannot be read). */
 static char *file_bytes(const char *path, size_t *len)
@@ -218,6 +219,28 @@ START_TEST(seeds_as_mean_and_std)
 }
 END_TEST
 
+START_TEST(classification_ranks_by_accuracy)
+{
+    ck_assert_int_eq(run("sweep --data csv:%s/cls.csv,classes=3 --val-split 0.3 --epochs 3 "
+                         "--out %s --grid 'lr=0.001|0.3'", fixtures, P("sw")), 0);
+    ck_assert_msg(strstr(cmd_out, "ranked by final test_accuracy (higher is better)") != NULL,
+                  "%s", cmd_out);
+    /* progress lines print the accuracy as it is */
+    ck_assert_msg(strstr(cmd_out, "test_accuracy -") == NULL, "%s", cmd_out);
+    char csv[1 << 14], a[64], b[64];
+    cmd_slurp(P("sw/results.csv"), csv, sizeof csv);
+    csv_cell(csv, "lr=0.3", "final_test_accuracy", a, sizeof a);
+    csv_cell(csv, "lr=0.001", "final_test_accuracy", b, sizeof b);
+    ck_assert(atof(a) >= 0 && atof(a) <= 1 && atof(b) >= 0 && atof(b) <= 1);
+    /* the higher accuracy first */
+    const char *first = atof(a) >= atof(b) ? "\n   1  0.3 " : "\n   1  0.001 ";
+    ck_assert_msg(strstr(cmd_out, first) != NULL, "%s", cmd_out);
+    char want[64];
+    snprintf(want, sizeof want, "  test_accuracy %.4f", atof(a));
+    ck_assert_msg(strstr(cmd_out, want) != NULL, "%s", cmd_out);
+}
+END_TEST
+
 START_TEST(divergence_is_marked)
 {
     ck_assert_int_eq(run("train --lr 5 --stop-on-divergence --json --epochs 3"), 3);
@@ -354,11 +377,12 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_sweep CLGRAD\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_sweep CLGRAD FIXTURES\n");
         return 2;
     }
     cmd_clgrad = argv[1];
+    fixtures = argv[2];
     cmd_suite = "sweep";
     /* OMP_NUM_THREADS is left as it is: the sweep's runs get a share of the
      * cores, the runs by hand all of them, and the results must agree. */
@@ -373,6 +397,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, runs_equal_train_by_hand);
     tcase_add_test(tc, same_start_for_every_combination);
     tcase_add_test(tc, seeds_as_mean_and_std);
+    tcase_add_test(tc, classification_ranks_by_accuracy);
     tcase_add_test(tc, divergence_is_marked);
     tcase_add_test(tc, rerun_skips_complete_runs);
     tcase_add_test(tc, bad_grids_name_the_axis);
