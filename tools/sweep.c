@@ -465,6 +465,22 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* The command to run: this executable by its path, read once at the start.
+ * (Exec'ing /proc/self/exe itself would run valgrind's launcher under
+ * valgrind, and a binary replaced since start-up could not find its
+ * plugins from a " (deleted)" path.) */
+static char self_exe[4096];
+
+static void find_self(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self_exe - 1)
+        n = 0;
+    self_exe[n] = '\0';
+    if (!n || access(self_exe, X_OK) != 0)
+        snprintf(self_exe, sizeof self_exe, "/proc/self/exe");
+}
+
 static pid_t start_run(const sweep *w, sweep_run *r, const char *tensorboard, int threads)
 {
     char *dir = run_path(w, r, NULL), *metrics = run_path(w, r, "metrics.csv"),
@@ -531,8 +547,8 @@ static pid_t start_run(const sweep *w, sweep_run *r, const char *tensorboard, in
             snprintf(t, sizeof t, "%d", threads);
             setenv("OMP_NUM_THREADS", t, 1);
         }
-        execv("/proc/self/exe", argv);
-        fprintf(stderr, "clgrad: sweep: cannot run /proc/self/exe: %s\n", strerror(errno));
+        execv(self_exe, argv);
+        fprintf(stderr, "clgrad: sweep: cannot run %s: %s\n", self_exe, strerror(errno));
         _exit(127);
     }
     close(fd);
@@ -597,6 +613,7 @@ static void say_run(const sweep *w, const sweep_run *r, int k)
 static int run_all(sweep *w, int jobs, const char *tensorboard)
 {
     int threads = 0;
+    find_self();
     /* Each process gets its share of the cores, unless the user chose. */
     if (!getenv("OMP_NUM_THREADS")) {
         threads = cores() / jobs;

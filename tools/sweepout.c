@@ -337,8 +337,8 @@ int sweep_print_table(const sweep *w)
     for (int i = 0; i < w->n_axes && i < 64; i++)
         if (strcmp(w->axis[i].name, "seed") || !seeds)
             printf("  %-*s", wid[i], w->axis[i].name);
-    printf("  %-*s  %-10s  %8s  %10s  %s\n", seeds ? 22 : 10, m, "best", "time_s", "samples/s",
-           "status");
+    int mw = seeds ? 22 : (int)strlen(m) > 10 ? (int)strlen(m) : 10;
+    printf("  %-*s  %-10s  %8s  %10s  %s\n", mw, m, "best", "time_s", "samples/s", "status");
     for (int k = 0; k < ng; k++) {
         const group *G = &g[k];
         const sweep_run *run = &w->run[G->first];
@@ -365,7 +365,7 @@ int sweep_print_table(const sweep *w)
         if (G->n == 1 && (G->n_div || G->n_fail))
             snprintf(st, sizeof st, "%s", status_name(run->status));
         /* "±" is two bytes and one column */
-        int vw = (seeds ? 22 : 10) + (strstr(val, "±") ? 1 : 0);
+        int vw = mw + (strstr(val, "±") ? 1 : 0);
         char sps[32] = "-";
         if (isfinite(G->mean))
             snprintf(sps, sizeof sps, "%.0f", G->sps);
