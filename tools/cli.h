@@ -189,6 +189,7 @@ typedef struct cli_series {
 typedef struct cli_chart {
     const char *title, *xlabel;
     int log_x, log_y;
+    int integer_x;       /* x ticks at whole numbers only (epochs) */
     double mark_x;       /* a vertical marker there (NAN: none) */
     const char *mark_label;
 } cli_chart;

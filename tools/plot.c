@@ -268,7 +268,8 @@ static double axis_pos(double v, int log_axis, double lo, double hi)
 
 /* Tick labels: every decade on a log axis (every other one when there are
  * many), five even steps on a linear one. vertical: the y axis. */
-static void ticks(cairo_t *cr, const panel *p, int log_axis, double lo, double hi, int vertical)
+static void ticks(cairo_t *cr, const panel *p, int log_axis, double lo, double hi, int vertical,
+                  int integer)
 {
     double vals[32];
     int n = 0;
@@ -284,10 +285,19 @@ static void ticks(cairo_t *cr, const panel *p, int log_axis, double lo, double h
                     vals[n++] = v;
             }
     }
-    if (n < 2) { /* linear, or a log axis within one decade */
+    if (n < 2) { /* linear, or a log axis within one decade: 1, 2 or 5 x 10^k apart */
         n = 0;
-        for (int k = 0; k <= 4; k++)
-            vals[n++] = lo + (hi - lo) * k / 4;
+        double raw = (hi - lo) / 5, mag = pow(10, floor(log10(raw))), step = mag;
+        if (raw / mag > 5)
+            step = 10 * mag;
+        else if (raw / mag > 2)
+            step = 5 * mag;
+        else if (raw / mag > 1)
+            step = 2 * mag;
+        if (integer && step < 1)
+            step = 1;
+        for (double v = ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step && n < 32; v += step)
+            vals[n++] = fabs(v) < 1e-12 * step ? 0 : v;
     }
     cairo_set_font_size(cr, 10);
     for (int k = 0; k < n; k++) {
@@ -386,8 +396,8 @@ int cli_plot_chart(const char *flag, const char *path, const cli_chart *c, const
     double xlo, xhi, ylo, yhi;
     chart_range(s, n, 0, c->log_x, &xlo, &xhi);
     chart_range(s, n, 1, c->log_y, &ylo, &yhi);
-    ticks(cr, &p, c->log_x, xlo, xhi, 0);
-    ticks(cr, &p, c->log_y, ylo, yhi, 1);
+    ticks(cr, &p, c->log_x, xlo, xhi, 0, c->integer_x);
+    ticks(cr, &p, c->log_y, ylo, yhi, 1, 0);
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_set_line_width(cr, 1);
     cairo_rectangle(cr, p.x, p.y, p.w, p.h);

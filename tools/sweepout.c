@@ -184,6 +184,8 @@ int sweep_write_csv(const sweep *w)
 
 /* ---------------------------------------------------------------- curves */
 
+static int same_but_seed(const sweep *w, const sweep_run *a, const sweep_run *b);
+
 int sweep_write_curves(const sweep *w, const char *path)
 {
     cli_series *s = calloc((size_t)(2 * w->n_runs + 1), sizeof *s);
@@ -197,10 +199,25 @@ int sweep_write_curves(const sweep *w, const char *path)
         free(buf);
         return cli_error("out of memory"), -1;
     }
-    int ns = 0, test = has_test(w);
+    int ns = 0, test = has_test(w), n_groups = 0;
+    int *group = calloc(2 * (size_t)w->n_runs + 1, sizeof *group), *named = group + w->n_runs;
+    char (*label)[256] = calloc((size_t)w->n_runs + 1, sizeof *label);
+    if (!group || !label) {
+        free(s);
+        free(buf);
+        free(group);
+        free(label);
+        return cli_error("out of memory"), -1;
+    }
     double *x = buf, *tr = buf + total, *te = buf + 2 * total;
-    for (int r = 0, col = 0; r < w->n_runs; r++) {
+    for (int r = 0; r < w->n_runs; r++) {
         const sweep_run *run = &w->run[r];
+        /* one colour per setting: the repeats over seeds share it, and the
+         * legend names the setting once */
+        int g = 0;
+        while (g < r && !same_but_seed(w, &w->run[g], run))
+            g++;
+        group[r] = g == r ? n_groups++ : group[g];
         if (!run->n_ep)
             continue;
         for (int e = 0; e < run->n_ep; e++) {
@@ -208,18 +225,33 @@ int sweep_write_curves(const sweep *w, const char *path)
             tr[e] = run->ep[e].train_loss;
             te[e] = run->ep[e].test_loss;
         }
-        s[ns++] = (cli_series){ .label = run->name, .x = x, .y = tr, .n = run->n_ep,
-                                .color = col };
+        const char *lab = NULL;
+        if (!named[group[r]]++) { /* its first run with a curve */
+            size_t u = 0;
+            for (int i = 0; i < w->n_axes && u < sizeof label[r]; i++)
+                if (strcmp(w->axis[i].name, "seed") || w->axis[i].n == 1)
+                    u += (size_t)snprintf(label[r] + u, sizeof label[r] - u, "%s%s=%s",
+                                          u ? "," : "", w->axis[i].name,
+                                          w->axis[i].v[run->pick[i]]);
+            lab = label[r][0] ? label[r] : run->name;
+        }
+        s[ns++] = (cli_series){ .label = lab, .x = x, .y = tr, .n = run->n_ep,
+                                .color = group[r] };
         if (test)
-            s[ns++] = (cli_series){ .x = x, .y = te, .n = run->n_ep, .color = col, .dashed = 1 };
-        col++;
+            s[ns++] = (cli_series){ .x = x, .y = te, .n = run->n_ep, .color = group[r],
+                                    .dashed = 1 };
         x += run->n_ep;
         tr += run->n_ep;
         te += run->n_ep;
     }
-    cli_chart c = { .title = test ? "loss per epoch (solid: train, dashed: test)"
-                                  : "train loss per epoch",
-                    .xlabel = "epoch", .mark_x = NAN };
+    int repeats = n_groups < w->n_runs;
+    cli_chart c = { .title = test ? repeats ? "loss per epoch (solid: train, dashed: test; a line "
+                                              "per seed, a colour per setting)"
+                                            : "loss per epoch (solid: train, dashed: test)"
+                                  : repeats ? "train loss per epoch (a line per seed, a colour "
+                                              "per setting)"
+                                            : "train loss per epoch",
+                    .xlabel = "epoch", .integer_x = 1, .mark_x = NAN };
     /* Runs a decade apart (learning rates, a diverging one) stay readable. */
     double lo = INFINITY, hi = 0;
     for (int i = 0; i < ns; i++)
@@ -232,6 +264,8 @@ int sweep_write_curves(const sweep *w, const char *path)
     int rc = cli_plot_chart("--plot", path, &c, s, ns);
     free(s);
     free(buf);
+    free(group);
+    free(label);
     return rc;
 }
 
