@@ -42,6 +42,7 @@ typedef struct cli_opts {
     const char *init_skip;            /* globs of --init tensors not to load */
     const char *freeze, *lr_scale;    /* globs; PATTERN=F,... */
     clg_dtype save_dtype;             /* of --save: f32 (default), f16, bf16 */
+    int stop_on_divergence;           /* stop (exit 3) on a nan/inf step loss or one > 4x the first */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
@@ -58,6 +59,10 @@ int cli_replay_filter(int argc, char **argv, char **keep, int *n_keep, char **dr
                       int *n_dropped);
 /* 1 when the command line gave `flag` ("--lr"). */
 int cli_given(const cli_opts *o, const char *flag);
+/* An option of the table ("--lr"): -1 when unknown, else CLI_OPT_* bits. */
+#define CLI_OPT_VALUE 1 /* takes a value */
+#define CLI_OPT_TRAIN 2 /* train only */
+int cli_option_kind(const char *flag);
 
 /* Files (paths.c). Each returns 0, or -1 after printing an error that names
  * the flag and the user's path. */
@@ -185,6 +190,25 @@ int cli_tb_train_close(cli_tb *w); /* NULL: nothing */
 int cli_plot(const char *path, const cli_epoch *e, int n, int classifying);
 /* Refuses a --plot that cannot be drawn (no cairo, unknown extension). */
 int cli_plot_check(const char *path);
+/* Several curves in one panel, each a colour of a palette (a run's train
+ * and test curves share one), with a legend of the labelled ones; axes
+ * linear or log10. flag names the file in messages ("--plot"). */
+typedef struct cli_series {
+    const char *label;   /* NULL: not in the legend */
+    const double *x, *y; /* n points; a non-finite one (or <= 0 on a log axis) is skipped */
+    int n;
+    int color;           /* palette index */
+    int dashed;
+} cli_series;
+typedef struct cli_chart {
+    const char *title, *xlabel;
+    int log_x, log_y;
+    int integer_x;       /* x ticks at whole numbers only (epochs) */
+    double mark_x;       /* a vertical marker there (NAN: none) */
+    const char *mark_label;
+} cli_chart;
+int cli_plot_chart(const char *flag, const char *path, const cli_chart *c, const cli_series *s,
+                   int n);
 
 /* Set once a failed write to stdout has been reported (main reports it
  * otherwise, at exit). */
@@ -215,6 +239,22 @@ clg_status cli_save_dtype(clg_store *st, const char *path, const char *const *na
 
 /* Commands */
 int cli_train(int argc, char **argv);
+/* Called around every training step of cli_train_hooked (lrfind.c):
+ * before() may set the step's lr on tr; after() sees the step's loss (before
+ * any check that it is finite). Either returns 1 to end training there (not
+ * an error). With a hook, train evaluates nothing and reports no epoch. */
+typedef struct cli_step_hook {
+    int (*before)(void *arg, clg_trainer *tr);
+    int (*after)(void *arg, double loss);
+    void *arg;
+} cli_step_hook;
+int cli_train_hooked(int argc, char **argv, const cli_step_hook *hook);
+/* Exit status of a train run stopped by --stop-on-divergence. */
+#define CLI_EXIT_DIVERGED 3
+int cli_sweep(int argc, char **argv);   /* sweep.c */
+int cli_lr_find(int argc, char **argv); /* lrfind.c */
+/* Each scheduler of a '+' chain checked against its schema (run.c). */
+clg_status cli_check_scheduler(clg_ctx *ctx, const char *spec);
 int cli_eval(int argc, char **argv);
 int cli_sample(int argc, char **argv); /* sample.c */
 

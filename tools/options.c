@@ -135,7 +135,16 @@ static const struct flag {
     { "--init-partial", F_TRAIN }, { "--freeze", F_VALUE | F_TRAIN },
     { "--lr-scale", F_VALUE | F_TRAIN }, { "--save-dtype", F_VALUE | F_TRAIN },
     { "--init-skip", F_VALUE | F_TRAIN },
+    { "--stop-on-divergence", F_TRAIN },
 };
+
+int cli_option_kind(const char *flag)
+{
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(flags[k].name, flag))
+            return (flags[k].f & F_VALUE ? CLI_OPT_VALUE : 0) | (flags[k].f & F_TRAIN ? CLI_OPT_TRAIN : 0);
+    return -1;
+}
 
 int cli_given(const cli_opts *o, const char *flag)
 {
@@ -362,6 +371,8 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
                 return -1;
             }
             o->save_dtype = val[0] == 'b' ? CLG_BF16 : val[1] == '1' ? CLG_F16 : CLG_F32;
+        } else if (!strcmp(name, "--stop-on-divergence")) {
+            o->stop_on_divergence = 1;
         }
     }
     return cli_finetune_check(o);

@@ -46,6 +46,7 @@ typedef struct session {
     int argc_saved;
     char *recorded_plugins[CLI_MAX_PLUGINS]; /* --plugin of the checkpoint's run: never loaded */
     int n_recorded;
+    const cli_step_hook *hook; /* lr-find's probe, or NULL */
 } session;
 
 static double now(void)
@@ -637,7 +638,7 @@ static int spec_has_key(const char *spec, const char *key)
 
 /* Checks each scheduler of a '+' chain against its schema (without the
  * trainer's own interval key), so a bad name fails before data is read. */
-static clg_status check_scheduler(clg_ctx *ctx, const char *spec)
+clg_status cli_check_scheduler(clg_ctx *ctx, const char *spec)
 {
     char *copy = strdup(spec);
     if (!copy)
@@ -694,7 +695,7 @@ static int setup(session *s, int eval_mode)
         if (clg_hparams_parse(s->ctx, CLG_COMPONENT_OPTIMIZER, o->optimizer, &hp) != CLG_OK)
             return fail(s, "--optimizer");
         clg_hparams_free(hp);
-        if (o->scheduler && check_scheduler(s->ctx, o->scheduler) != CLG_OK)
+        if (o->scheduler && cli_check_scheduler(s->ctx, o->scheduler) != CLG_OK)
             return fail(s, "--scheduler");
         if (o->plot && cli_plot_check(o->plot))
             return 1;
@@ -766,8 +767,14 @@ static int check_files(const cli_opts *o)
 
 int cli_train(int argc, char **argv)
 {
+    return cli_train_hooked(argc, argv, NULL);
+}
+
+int cli_train_hooked(int argc, char **argv, const cli_step_hook *hook)
+{
     session s;
     memset(&s, 0, sizeof s);
+    s.hook = hook;
     cli_opts_default(&s.o);
     if (cli_parse_options(&s.o, argc, argv, 0, 0))
         return 2;
@@ -1005,7 +1012,10 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
     int64_t n_steps = 0; /* micro-batches run by this invocation */
-    for (int epoch = start_epoch + 1; epoch <= o->epochs; epoch++) {
+    /* --stop-on-divergence: the first step's loss, and what stopped the run */
+    double first_loss = NAN, bad_loss = NAN;
+    int stopped = 0, diverged = 0;
+    for (int epoch = start_epoch + 1; epoch <= o->epochs && !stopped; epoch++) {
         double t0 = now();
         clg_batcher_epoch(b, &s->shuffle_rng);
         clg_batch bt;
@@ -1033,6 +1043,10 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                                                ? (const void *)(bt.labels + first * clg_dataset_label_len(s->data.train))
                                                : (const void *)(bt.y + first * s->data.train->n_targets),
                                            target_bytes(s, fed));
+            if (st == CLG_OK && s->hook && s->hook->before && s->hook->before(s->hook->arg, tr)) {
+                stopped = 1;
+                break;
+            }
             last_lr = clg_trainer_lr(tr);
             float l = 0;
             if (st == CLG_OK)
@@ -1040,6 +1054,28 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             if (st == CLG_OK && tr == tail_tr)
                 st = sync_values(tail_tr, main_tr);
             double lb = o->accumulate > 1 ? (double)l * o->accumulate : (double)l;
+            if (st == CLG_OK && s->hook && s->hook->after && s->hook->after(s->hook->arg, lb)) {
+                stopped = 1;
+                break;
+            }
+            /* The loss is read every step anyway (the progress bar and the
+             * finite check), so this costs no extra device sync. */
+            if (st == CLG_OK && o->stop_on_divergence) {
+                if (n_steps == 0)
+                    first_loss = lb;
+                /* Each rank sees its own shard's loss: the group decides
+                 * together (one number summed per step), else a rank that
+                 * stopped alone would leave the others in an allreduce. */
+                double vote = rows > 0 && (!isfinite(lb) || (first_loss > 0 && lb > 4 * first_loss));
+                if (ranks > 1)
+                    st = cli_dist_sum(&s->dist, &vote, 1);
+                if (st == CLG_OK && vote > 0) {
+                    bad_loss = lb;
+                    stopped = diverged = 1;
+                    n_steps++;
+                    break;
+                }
+            }
             if (st == CLG_OK && !isfinite(lb))
                 st = clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
                                        "epoch %d: the training loss became %g (lower --lr?)", epoch,
@@ -1063,6 +1099,21 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             rc = fail(s, NULL);
             goto done;
         }
+        if (diverged) {
+            if (o->json) {
+                printf("{\"diverged\": true, \"epoch\": %d, \"step\": %lld, ", epoch,
+                       (long long)n_steps);
+                printf(isfinite(bad_loss) ? "\"loss\": %.9g, " : "\"loss\": null, ", bad_loss);
+                printf("\"first_loss\": %.9g}\n", first_loss);
+            }
+            cli_error("epoch %d, step %lld: the training loss became %g (the first step's was %g): "
+                      "diverged, stopped (--stop-on-divergence; lower --lr?)", epoch,
+                      (long long)n_steps, bad_loss, first_loss);
+            rc = CLI_EXIT_DIVERGED;
+            goto done;
+        }
+        if (stopped)
+            break;
         /* The epoch's loss over every rank's rows. */
         double sums[2] = { lsum, (double)done_n };
         if (cli_dist_sum(&s->dist, sums, 2) != CLG_OK) {
@@ -1087,7 +1138,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                 goto done;
             }
         }
-        if (s->data.test && evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
+        if (s->data.test && !s->hook &&
+            evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
             rc = fail(s, "evaluation");
             goto done;
         }
@@ -1101,8 +1153,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         e.samples_per_s = (double)done_n / (t_train > 0 ? t_train : 1e-9);
         final_loss = e.test_loss;
         final_acc = e.test_accuracy;
-        if (cli_report_epoch(rep, &e) ||
-            (tb && cli_tb_train_epoch(tb, &e, s->data.test != NULL, s->classifying))) {
+        if (!s->hook && (cli_report_epoch(rep, &e) ||
+                         (tb && cli_tb_train_epoch(tb, &e, s->data.test != NULL, s->classifying)))) {
             rc = 1;
             goto done;
         }
