@@ -218,13 +218,13 @@ int cli_lr_find(int argc, char **argv)
     double min_lr = p.lr[i_min], suggested = min_lr / 10;
     double steep = i_st >= 0 ? p.lr[i_st] : NAN;
     if (json) {
-        printf("{\"suggested_lr\": %.6g, ", suggested);
-        printf(isfinite(steep) ? "\"steepest_lr\": %.6g, " : "\"steepest_lr\": null, ", steep);
-        printf("\"min_loss_lr\": %.6g, \"min_smoothed_loss\": %.9g, \"steps\": %d, "
+        printf("{\"suggested_lr\": %.9g, ", suggested);
+        printf(isfinite(steep) ? "\"steepest_lr\": %.9g, " : "\"steepest_lr\": null, ", steep);
+        printf("\"min_loss_lr\": %.9g, \"min_smoothed_loss\": %.9g, \"steps\": %d, "
                "\"stopped\": \"%s\", \"lr\": [", min_lr, p.smooth[i_min], p.k,
                p.diverged ? "diverged" : "end");
         for (int i = 0; i < p.k; i++)
-            printf("%s%.6g", i ? ", " : "", p.lr[i]);
+            printf("%s%.9g", i ? ", " : "", p.lr[i]);
         printf("], \"loss\": [");
         for (int i = 0; i < p.k; i++)
             printf(isfinite(p.raw[i]) ? "%s%.9g" : "%snull", i ? ", " : "", p.raw[i]);

@@ -292,15 +292,15 @@ static char *run_path(const sweep *w, const sweep_run *r, const char *file)
 }
 
 /* A directory of ours: created, or there already as a directory (not a link). */
-static int make_dir(const char *path)
+static int make_dir(const char *flag, const char *path)
 {
     struct stat sb;
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        cli_error("--out: cannot create %s: %s", cli_short(path), strerror(errno));
+        cli_error("%s: cannot create %s: %s", flag, cli_short(path), strerror(errno));
         return -1;
     }
     if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        cli_error("--out: %s is %s, not a directory", cli_short(path),
+        cli_error("%s: %s is %s, not a directory", flag, cli_short(path),
                   cli_file_kind(sb.st_mode));
         return -1;
     }
@@ -493,7 +493,7 @@ static pid_t start_run(const sweep *w, sweep_run *r, const char *tensorboard, in
         cli_error("out of memory");
         goto out;
     }
-    if (make_dir(dir))
+    if (make_dir("--out", dir))
         goto out;
     unlink(res); /* a failed run of earlier */
     /* The log: a regular file of ours, never a link's target. */
@@ -806,7 +806,11 @@ int cli_sweep(int argc, char **argv)
         goto out;
     }
     snprintf(curves, pl, "%s/runs", w.out);
-    if (make_dir(curves))
+    if (make_dir("--out", curves))
+        goto out;
+    /* Each run writes its event file to DIR/NAME, and train creates only
+     * the last component. */
+    if (tensorboard && make_dir("--tensorboard", tensorboard))
         goto out;
     for (int r = 0; r < w.n_runs; r++)
         if (read_result(&w, &w.run[r]) < 0)

@@ -190,6 +190,41 @@ with tempfile.TemporaryDirectory(prefix="clgrad-test-tensorboard-") as tmp:
     check_epochs(s, first + rest, ["loss/train", "lr"])
     check_steps(s, first + rest)
 
+    # 4. A sweep gives each run its own directory under --tensorboard DIR,
+    #    holding that run's own curves.
+    p = subprocess.run([CLGRAD, "sweep", "--backend", "cpu", "--grid", "lr=0.1|0.01", "--epochs",
+                        "2", "--batch-size", "64", "--out", "sw", "--tensorboard", "swtb"],
+                       cwd=tmp, capture_output=True, text=True)
+    check(p.returncode == 0, "sweep --tensorboard exited %d: %s" % (p.returncode, p.stderr))
+    runs = sorted(os.listdir(os.path.join(tmp, "sw", "runs")))
+    check(sorted(os.listdir(os.path.join(tmp, "swtb"))) == runs,
+          "sweep --tensorboard: run directories %s, the sweep's runs %s"
+          % (os.listdir(os.path.join(tmp, "swtb")), runs))
+    for name in runs:
+        with open(os.path.join(tmp, "sw", "runs", name, "metrics.csv")) as f:
+            rows = list(csv.DictReader(f))
+        check_files(os.path.join(tmp, "swtb", name), 1)
+        s = load(os.path.join(tmp, "swtb", name))
+        got = [(e.step, e.value) for e in s.get("loss/train", [])]
+        check(len(got) == len(rows) == 2 and all(
+            st == int(r["epoch"]) and close(v, float(r["train_loss"])) for (st, v), r in zip(got, rows)),
+            "sweep run %s: loss/train %s, its metrics.csv %s" % (name, got, rows))
+
+    # 5. lr-find: each probe step's rate and loss, as its --json reports them.
+    p = subprocess.run([CLGRAD, "lr-find", "--backend", "cpu", "--steps", "12", "--start", "1e-5",
+                        "--end", "1", "--json", "--tensorboard", "lrtb"],
+                       cwd=tmp, capture_output=True, text=True)
+    check(p.returncode == 0, "lr-find --tensorboard exited %d: %s" % (p.returncode, p.stderr))
+    probe = json.loads(p.stdout.splitlines()[0]) if p.returncode == 0 else {"lr": [], "loss": []}
+    check_files(os.path.join(tmp, "lrtb"), 1)
+    s = load(os.path.join(tmp, "lrtb"))
+    n = len(probe["lr"])
+    for tag, key in (("step/lr", "lr"), ("step/loss", "loss")):
+        got = [(e.step, e.value) for e in s.get(tag, [])][:n]
+        check(len(got) == n and n > 0 and all(
+            st == k + 1 and close(v, probe[key][k]) for k, (st, v) in enumerate(got)),
+            "lr-find %s: %s, its --json %s" % (tag, got, probe[key]))
+
 if failures:
     print("%d failed" % len(failures))
     sys.exit(1)
