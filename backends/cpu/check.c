@@ -128,6 +128,8 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
 
     const clg_bk_tensor *in = op->in, *out = &op->out;
     switch (op->op) {
+    case CLG_OP_FUSED:
+        return cpu_fused_check(op, msg, len); /* the program, its dtypes and sizes */
     case CLG_OP_FILL:
     case CLG_OP_CAST:
         return 0; /* f32 or i32 on either side */
@@ -526,6 +528,28 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     return fail(msg, len, "%s: no shape rule (internal error)", cpu_op_name(op->op));
 }
 
+/* A fused op's outputs overlap no other output, and an input only when it
+ * is that very tensor (an update in place), never a broadcast one (a later
+ * tile would read it written). */
+static int check_fused_overlap(const clg_bk_op *op, char *msg, size_t len)
+{
+    const int n_out = (int)clg_param_i64(&op->params, CLG_FUSED_P_NOUT);
+    const int n_in = op->n_in - (n_out - 1);
+    for (int k = 0; k < n_out; k++) {
+        const clg_bk_tensor *o = k ? &op->in[n_in + k - 1] : &op->out;
+        for (int j = 0; j < op->n_in; j++) {
+            const clg_bk_tensor *t = &op->in[j];
+            if (t == o || !overlaps(t, o))
+                continue;
+            const int exact = j < n_in && t->offset == o->offset && cpu_numel(t) == cpu_numel(o) &&
+                              !clg_param_i64(&op->params, CLG_FUSED_P_BCAST + j);
+            if (!exact)
+                return fail(msg, len, "fused: output %d overlaps in[%d] without being it", k, j);
+        }
+    }
+    return 0;
+}
+
 int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
 {
     if (cpu_check_types(op, msg, len))
@@ -536,7 +560,11 @@ int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
         if (check_tensor(op, &op->in[i], who, msg, len))
             return -1;
     }
-    if (check_tensor(op, &op->out, "output", msg, len) || check_shapes(op, msg, len))
+    if (check_tensor(op, &op->out, "output", msg, len))
+        return -1;
+    if (op->op == CLG_OP_FUSED)
+        return check_fused_overlap(op, msg, len);
+    if (check_shapes(op, msg, len))
         return -1;
     for (int i = 0; i < op->n_in; i++)
         if (overlaps(&op->in[i], &op->out))

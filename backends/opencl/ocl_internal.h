@@ -68,6 +68,7 @@ struct clg_bk_device {
     int gemm_tile;              /* tile edge of the fallback GEMM kernel */
     int gemm_own;               /* CLGRAD_OPENCL_GEMM=own */
     int counted;                /* included in the count of open devices */
+    uint64_t kernels;           /* kernels and copies enqueued (kernels_run) */
     cl_ulong max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     cl_ulong global_mem;        /* CL_DEVICE_GLOBAL_MEM_SIZE */
     cl_ulong allocated;         /* bytes of this device's live buffers */

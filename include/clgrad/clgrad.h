@@ -308,6 +308,21 @@ typedef struct clg_plan_stats {
 } clg_plan_stats;
 clg_status clg_plan_stats_get(const clg_plan *p, clg_plan_stats *out);
 
+/* What a plan costs on its device, for benchmarks (a struct of its own so
+ * that clg_plan_stats keeps its size). */
+typedef struct clg_plan_usage {
+    /* Kernels the last clg_plan_run ran, as the backend counts them (its
+     * kernels_run slot); a backend that keeps no count gets one per op and
+     * per copy sent. -1 before the first run. */
+    int64_t kernels_last_run;
+    /* Device memory the plan itself holds: its arena of intermediates, its
+     * inputs and constants. Store tensors (parameters, optimizer state) are
+     * the store's and not counted here. */
+    size_t device_bytes;
+    int fused_ops;    /* ops the compiler fused into others (0: none) */
+} clg_plan_usage;
+clg_status clg_plan_usage_get(const clg_plan *p, clg_plan_usage *out);
+
 /* --------------------------------------------------------- random numbers */
 /* xoshiro256** seeded through splitmix64: fixed across platforms. */
 typedef struct clg_rng { uint64_t s[4]; } clg_rng;
