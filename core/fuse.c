@@ -26,7 +26,10 @@ typedef struct fuser {
     int *rd_start;    /* per graph node + 1: its readers in rd (steps) */
     int *rd;
     unsigned char *ext; /* per graph node: an output, or an assigned value */
+    unsigned char *assigned; /* per graph node: an assigned value */
     int *gid;         /* per step: group, -1 when not fusable */
+    int *head;        /* per group (its exec step): the step of the MATMUL it
+                       * starts with (an epilogue), or -1 */
 } fuser;
 
 static int uses_scalar(clg_op op)
@@ -48,15 +51,32 @@ static int fusable_op(clg_op op)
     return op == CLG_OP_WHERE;
 }
 
+/* How member id reads input node `in`: aligned, one element, or a row over
+ * its last dim (whose length goes to *cols); -1 for none of these. */
+static int input_mode(const fuser *f, int id, clg_t in, int64_t *cols)
+{
+    const clg_shape *s = &f->g->nodes[id].shape, *is = &f->g->nodes[in].shape;
+    int64_t n = f->numel[in];
+    if (n == f->numel[id])
+        return CLG_FUSED_ALIGNED;
+    if (n == 1)
+        return CLG_FUSED_ONE;
+    if (s->ndim >= 1 && is->ndim >= 1 && is->dim[is->ndim - 1] == n &&
+        s->dim[s->ndim - 1] == n) {
+        *cols = n;
+        return CLG_FUSED_ROW;
+    }
+    return -1;
+}
+
 static int fusable(const fuser *f, int id)
 {
     const clg_node *nd = &f->g->nodes[id];
     if (!fusable_op(nd->op) || nd->dtype != CLG_F32 || nd->n_in < 1)
         return 0;
     for (int q = 0; q < nd->n_in; q++) {
-        const clg_node *in = &f->g->nodes[nd->in[q]];
-        int64_t n = f->numel[nd->in[q]];
-        if (in->dtype != CLG_F32 || (n != f->numel[id] && n != 1))
+        int64_t cols;
+        if (f->g->nodes[nd->in[q]].dtype != CLG_F32 || input_mode(f, id, nd->in[q], &cols) < 0)
             return 0;
     }
     return 1;
@@ -66,6 +86,7 @@ static int fusable(const fuser *f, int id)
 typedef struct group_info {
     int n_instr, n_in, n_out;
     int in_root[CLG_MAX_INPUTS + 1];
+    int64_t cols; /* of the row inputs (0: none) */
 } group_info;
 
 /* 1 if step u belongs to group a or b. */
@@ -89,6 +110,12 @@ static int measure(const fuser *f, int a, int b, int upto, group_info *gi)
             int r = f->root[nd->in[q]];
             if (f->step[r] >= 0 && in_groups(f, f->step[r], a, b))
                 continue;
+            int64_t cols = 0;
+            if (input_mode(f, id, nd->in[q], &cols) == CLG_FUSED_ROW) {
+                if (gi->cols && gi->cols != cols)
+                    return -1; /* one COLS per op */
+                gi->cols = cols;
+            }
             int k = 0;
             while (k < gi->n_in && gi->in_root[k] != r)
                 k++;
@@ -129,6 +156,39 @@ static int try_merge(fuser *f, int g, int h, int s)
     return 1;
 }
 
+/* A MATMUL whose product only group h reads (and no output) runs as the
+ * group's head: the GEMM, then the program on its result (an epilogue).
+ * Not for a group with an assigned result (an update): writing that in
+ * place saves more than the epilogue, and a GEMM head rules it out. */
+static void find_head(fuser *f, int h)
+{
+    const clg_graph *g = f->g;
+    for (int t = 0; t <= h; t++)
+        if (f->gid[t] == h && f->assigned[f->order[t]])
+            return;
+    for (int t = 0; t <= h; t++) {
+        if (f->gid[t] != h)
+            continue;
+        const clg_node *nd = &g->nodes[f->order[t]];
+        for (int q = 0; q < nd->n_in; q++) {
+            int r = f->root[nd->in[q]];
+            if (g->nodes[r].op != CLG_OP_MATMUL || f->step[r] < 0 || f->ext[r] ||
+                g->nodes[r].dtype != CLG_F32 || f->numel[r] != f->numel[f->order[h]])
+                continue;
+            int inside = 1;
+            for (int k = f->rd_start[r]; k < f->rd_start[r + 1]; k++)
+                inside &= f->gid[f->rd[k]] == h;
+            group_info gi;
+            /* the product is one input now; A and B take its place */
+            if (!inside || measure(f, h, h, h, &gi) != 0 ||
+                gi.n_in + 1 + gi.n_out - 1 > CLG_MAX_INPUTS)
+                continue;
+            f->head[h] = f->step[r];
+            return;
+        }
+    }
+}
+
 /* The fused op of group h (exec step s): program, tensors, and the graph
  * nodes behind them. */
 static void build(const fuser *f, int h, int s, clg__fused_op *fo)
@@ -140,7 +200,21 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
     int n_reg = 0, n_in = 0, n_out = 0;
     clg_t outs[CLG_MAX_INPUTS + 1];
     int out_reg[CLG_MAX_INPUTS + 1];
-    int64_t n = f->numel[f->order[s]];
+    /* An epilogue's GEMM operands come first, as the MATMUL has them. */
+    int mm = f->head[h] >= 0 ? f->order[f->head[h]] : -1;
+    if (mm >= 0) {
+        clg_bk_op m;
+        clg__bk_op_init(f->g, mm, &m);
+        op->in[0] = m.in[0];
+        op->in[1] = m.in[1];
+        fo->in_node[0] = f->g->nodes[mm].in[0];
+        fo->in_node[1] = f->g->nodes[mm].in[1];
+        clg_param_set_i64(&op->params, CLG_FUSED_P_GEMM,
+                          CLG_FUSED_GEMM |
+                              (clg_param_int(&m.params, CLG_P_TRANS_A) ? CLG_FUSED_GEMM_TA : 0) |
+                              (clg_param_int(&m.params, CLG_P_TRANS_B) ? CLG_FUSED_GEMM_TB : 0));
+        n_in = 2;
+    }
     for (int t = 0; t <= s; t++) {
         if (f->gid[t] != h)
             continue;
@@ -149,8 +223,13 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
         int opnd[3] = { 0, 0, 0 };
         for (int q = 0; q < nd->n_in && q < 3; q++) {
             int r = f->root[nd->in[q]];
-            int k = 0;
+            int k = mm >= 0 ? 2 : 0;
+            if (r == mm) {
+                opnd[q] = CLG_FUSED_ACC;
+                continue;
+            }
             if (f->step[r] >= 0 && f->gid[f->step[r]] == h) {
+                k = 0;
                 while (reg[k] != r)
                     k++;
                 opnd[q] = CLG_FUSED_REG(k);
@@ -159,9 +238,12 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
             while (k < n_in && f->root[fo->in_node[k]] != r)
                 k++;
             if (k == n_in) {
+                int64_t cols = 0;
+                int mode = input_mode(f, id, nd->in[q], &cols);
                 fo->in_node[n_in] = nd->in[q];
-                clg_param_set_i64(&op->params, CLG_FUSED_P_BCAST + k,
-                                  f->numel[nd->in[q]] == 1 && n != 1);
+                clg_param_set_i64(&op->params, CLG_FUSED_P_BCAST + k, mode);
+                if (mode == CLG_FUSED_ROW)
+                    clg_param_set_i64(&op->params, CLG_FUSED_P_COLS, cols);
                 n_in++;
             }
             opnd[q] = CLG_FUSED_IN(k);
@@ -197,7 +279,7 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
     fo->n_in = n_in;
     fo->n_out = n_out;
     op->n_in = n_in + n_out - 1;
-    for (int k = 0; k < op->n_in + 1; k++) {
+    for (int k = mm >= 0 ? 2 : 0; k < op->n_in + 1; k++) {
         clg_t node = k < n_in ? fo->in_node[k] : fo->out_node[k - n_in + 1];
         if (k == op->n_in)
             node = fo->out_node[0];
@@ -270,13 +352,15 @@ static clg_status setup(fuser *f, clg__fusion *fu, const clg_t *outputs, int n_o
     f->numel = malloc(gn * sizeof *f->numel);
     f->rd_start = calloc(gn + 1, sizeof *f->rd_start);
     f->ext = calloc(gn, 1);
+    f->assigned = calloc(gn, 1);
     f->gid = malloc(ns * sizeof *f->gid);
+    f->head = malloc(ns * sizeof *f->head);
     fu->exec = malloc(ns * sizeof *fu->exec);
     fu->op_at = malloc(ns * sizeof *fu->op_at);
     fu->ops = calloc(ns, sizeof *fu->ops);
     fu->no_buffer = calloc(gn, 1);
     fu->in_place = malloc(gn * sizeof *fu->in_place);
-    if (!f->numel || !f->rd_start || !f->ext || !f->gid || !fu->exec || !fu->op_at ||
+    if (!f->numel || !f->rd_start || !f->ext || !f->assigned || !f->gid || !f->head || !fu->exec || !fu->op_at ||
         !fu->ops || !fu->no_buffer || !fu->in_place)
         return CLG_ERR_NOMEM;
     for (int i = 0; i < g->n; i++) {
@@ -287,11 +371,14 @@ static clg_status setup(fuser *f, clg__fusion *fu, const clg_t *outputs, int n_o
         fu->exec[s] = s;
         fu->op_at[s] = -1;
         f->gid[s] = -1;
+        f->head[s] = -1;
     }
     for (int i = 0; i < n_out; i++)
         f->ext[f->root[outputs[i]]] = 1;
-    for (int i = 0; i < g->n_assigns; i++)
+    for (int i = 0; i < g->n_assigns; i++) {
         f->ext[f->root[g->assigns[i].value]] = 1;
+        f->assigned[f->root[g->assigns[i].value]] = 1;
+    }
     /* Readers of each op's result, through views, as steps. */
     for (int s = 0; s < f->n_ops; s++) {
         const clg_node *nd = &g->nodes[f->order[s]];
@@ -340,16 +427,23 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
             try_merge(&f, f.gid[step[r]], s, s);
         }
     }
-    /* Each group of two or more the backend runs becomes one op at its last
-     * member's step. */
+    /* Each group of two or more ops (a GEMM head included) the backend runs
+     * becomes one op at its last member's step; a backend that refuses the
+     * epilogue may still take the program alone. */
     for (int s = n_ops - 1; st == CLG_OK && s >= 0; s--) {
         if (f.gid[s] != s)
             continue;
-        int members = 0;
+        find_head(&f, s);
+        int members = f.head[s] >= 0;
         for (int t = 0; t <= s; t++)
             members += f.gid[t] == s;
         clg__fused_op *fo = &fu->ops[fu->n_ops];
         build(&f, s, s, fo);
+        if (!clg__backend_runs(dev, &fo->op) && f.head[s] >= 0) {
+            f.head[s] = -1;
+            members--;
+            build(&f, s, s, fo);
+        }
         if (!clg__backend_runs(dev, &fo->op)) {
             for (int t = 0; t <= s; t++)
                 if (f.gid[t] == s)
@@ -359,7 +453,7 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
         if (members < 2)
             continue; /* alone: fused below only to write in place */
         for (int t = 0; t < s; t++)
-            if (f.gid[t] == s) {
+            if (f.gid[t] == s || t == f.head[s]) {
                 fu->exec[t] = s;
                 fu->n_fused++;
             }
@@ -368,7 +462,7 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
     /* Results written straight into the store tensors they are assigned to;
      * a lone op is worth a fused op of one instruction for that. */
     for (int s = 0; st == CLG_OK && s < n_ops; s++) {
-        if (f.gid[s] != s)
+        if (f.gid[s] != s || f.head[s] >= 0) /* a GEMM writes before its program reads */
             continue;
         int k = fu->op_at[s], lone = k < 0;
         clg__fused_op tmp;
@@ -402,7 +496,9 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
     free(f.rd_start);
     free(f.rd);
     free(f.ext);
+    free(f.assigned);
     free(f.gid);
+    free(f.head);
     if (st != CLG_OK)
         clg__fusion_free(fu);
     return st;

@@ -535,13 +535,28 @@ static int check_fused_overlap(const clg_bk_op *op, char *msg, size_t len)
 {
     const int n_out = (int)clg_param_i64(&op->params, CLG_FUSED_P_NOUT);
     const int n_in = op->n_in - (n_out - 1);
+    const int gemm = clg_param_i64(&op->params, CLG_FUSED_P_GEMM) != 0;
+    if (gemm) {
+        /* The GEMM's operands as a MATMUL's, its product as big as out. */
+        clg_bk_op mm;
+        cpu_fused_gemm_op(op, &mm);
+        if (op->in[0].ndim != 3 || op->in[1].ndim != 3)
+            return fail(msg, len, "fused: the GEMM's operands are not 3-D");
+        if (check_matmul(&mm, msg, len))
+            return -1;
+        if (cpu_numel(&mm.out) != cpu_numel(&op->out))
+            return fail(msg, len, "fused: the GEMM's product has %lld elements, the output %lld",
+                        (long long)cpu_numel(&mm.out), (long long)cpu_numel(&op->out));
+    }
     for (int k = 0; k < n_out; k++) {
         const clg_bk_tensor *o = k ? &op->in[n_in + k - 1] : &op->out;
         for (int j = 0; j < op->n_in; j++) {
             const clg_bk_tensor *t = &op->in[j];
             if (t == o || !overlaps(t, o))
                 continue;
-            const int exact = j < n_in && t->offset == o->offset && cpu_numel(t) == cpu_numel(o) &&
+            /* a GEMM writes output 0 before the program reads anything */
+            const int exact = !gemm && j < n_in && t->offset == o->offset &&
+                              cpu_numel(t) == cpu_numel(o) &&
                               !clg_param_i64(&op->params, CLG_FUSED_P_BCAST + j);
             if (!exact)
                 return fail(msg, len, "fused: output %d overlaps in[%d] without being it", k, j);

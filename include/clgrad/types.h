@@ -290,9 +290,16 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  * one at a time (same f32 operations in the same order, no contraction
  * into FMA).
  *   - Operands: CLG_FUSED_IN(j) is input j; CLG_FUSED_REG(i) is register i.
- *   - Input j is element-aligned with the output (same element count), or,
- *     when slot CLG_FUSED_P_BCAST + j is 1, a single element read for every
- *     output element.
+ *   - Input j is read as slot CLG_FUSED_P_BCAST + j says: CLG_FUSED_ALIGNED,
+ *     element-aligned with the output (same element count); CLG_FUSED_ONE, a
+ *     single element read for every output element; CLG_FUSED_ROW, a row of
+ *     slot CLG_FUSED_P_COLS elements, element e of the output reading
+ *     element e % COLS (a bias over the last dim).
+ *   - Epilogue: when slot CLG_FUSED_P_GEMM has CLG_FUSED_GEMM set, in[0] and
+ *     in[1] are a MATMUL's operands (its shape rules, transposes in
+ *     CLG_FUSED_GEMM_TA/TB, its output as many elements as out), and operand
+ *     CLG_FUSED_ACC reads the product; the program's inputs start at in[2].
+ *     No output is then an input.
  *   - Outputs: n_out >= 1, all of the output's element count; output 0 is
  *     `out`, output k > 0 is in[n_in - n_out + k] (the last n_out - 1
  *     entries of in[] are written, not read). Output k holds register
@@ -301,7 +308,7 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  *     size: an update in place); it never overlaps one partly. Every input
  *     element must be read before the output element of that index is written.
  * Slots: CLG_FUSED_P_NINSTR (count), CLG_FUSED_P_NOUT, then per-output
- * registers, per-input broadcast flags, and one instruction per slot from
+ * registers, per-input modes, the GEMM flags, COLS, and one instruction per slot from
  * CLG_FUSED_P_CODE: op in bits 0..7, operands a, b, c in bits 8..15, 16..23,
  * 24..31, the f32 SCALAR parameter in bits 32..63. */
 enum {
@@ -309,10 +316,15 @@ enum {
     CLG_FUSED_P_NOUT = 1,
     CLG_FUSED_P_OUTREG = 2,  /* CLG_MAX_INPUTS slots: 2..9 */
     CLG_FUSED_P_BCAST = 10,  /* CLG_MAX_INPUTS slots: 10..17 */
-    CLG_FUSED_P_CODE = 18,   /* instructions: 18..63 */
-    CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 18
+    CLG_FUSED_P_GEMM = 18,
+    CLG_FUSED_P_COLS = 19,
+    CLG_FUSED_P_CODE = 20,   /* instructions: 20..63 */
+    CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 20
 };
+enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2 };
+enum { CLG_FUSED_GEMM = 1, CLG_FUSED_GEMM_TA = 2, CLG_FUSED_GEMM_TB = 4 };
 #define CLG_FUSED_IN(j) (j)
+#define CLG_FUSED_ACC 0x3f
 #define CLG_FUSED_REG(i) (0x40 + (i))
 
 typedef struct clg_fused_instr {

@@ -179,6 +179,85 @@ START_TEST(test_random_graphs_bit_identical)
 }
 END_TEST
 
+/* ------------------------------------------------------------ epilogues */
+
+/* matmul + bias (+ activation) for the shapes GEMM splits differently:
+ * tall (cut by rows over threads), wide (cut by columns), small (one
+ * call), transposed operands, and a batch against a shared B. */
+static void epilogue_cases(void)
+{
+    static const struct { int ba, m, k, n, ta, tb, act; } cs[] = {
+        { 1, 128, 784, 256, 0, 1, 1 }, { 1, 7, 5, 300, 0, 0, 2 }, { 1, 300, 20, 3, 1, 0, 0 },
+        { 1, 64, 96, 1000, 0, 1, 1 },  { 3, 16, 8, 24, 0, 0, 1 }, { 1, 1, 3, 1, 1, 1, 2 },
+    };
+    int fused = 0;
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_shape sa = cs[c].ta ? CLG_SHAPE(cs[c].ba, cs[c].k, cs[c].m)
+                                : CLG_SHAPE(cs[c].ba, cs[c].m, cs[c].k);
+        clg_shape sb = cs[c].tb ? CLG_SHAPE(cs[c].n, cs[c].k) : CLG_SHAPE(cs[c].k, cs[c].n);
+        if (cs[c].ba == 1) {
+            sa = cs[c].ta ? CLG_SHAPE(cs[c].k, cs[c].m) : CLG_SHAPE(cs[c].m, cs[c].k);
+        }
+        clg_t a = clg_input(g, "a", CLG_F32, &sa), b = clg_input(g, "b", CLG_F32, &sb);
+        clg_t bias = clg_input(g, "bias", CLG_F32, &CLG_SHAPE(cs[c].n));
+        clg_t y = clg_add(g, clg_matmul(g, a, b, cs[c].ta, cs[c].tb), bias);
+        y = cs[c].act == 1 ? clg_relu(g, y) : cs[c].act == 2 ? clg_tanh(g, y) : y;
+        ck_assert_msg(y != CLG_NONE, "case %zu: %s", c, clg_graph_error(g));
+        clg_plan *pf = compile(g, &y, 1, 0), *pn = compile(g, &y, 1, 1);
+        size_t na = (size_t)clg_shape_numel(&sa), nb = (size_t)clg_shape_numel(&sb);
+        size_t no = (size_t)cs[c].ba * (size_t)cs[c].m * (size_t)cs[c].n;
+        float *av = malloc(na * 4), *bv = malloc(nb * 4), *biasv = malloc((size_t)cs[c].n * 4);
+        float *of = malloc(no * 4), *on = malloc(no * 4);
+        tc_rng r;
+        tc_rng_seed(&r, 11 + c);
+        for (size_t i = 0; i < na; i++)
+            av[i] = (float)tc_normal(&r);
+        for (size_t i = 0; i < nb; i++)
+            bv[i] = (float)tc_normal(&r);
+        for (int i = 0; i < cs[c].n; i++)
+            biasv[i] = (float)tc_normal(&r);
+        clg_plan *ps[2] = { pf, pn };
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "a", av, na * 4), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "b", bv, nb * 4), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "bias", biasv, (size_t)cs[c].n * 4),
+                             CLG_OK);
+            ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+        }
+        ck_assert_int_eq(clg_plan_read(pf, y, of, no * 4), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(pn, y, on, no * 4), CLG_OK);
+        for (size_t i = 0; i < no; i++)
+            ck_assert_msg(memcmp(&of[i], &on[i], 4) == 0, "case %zu element %zu: fused %.9g, "
+                          "unfused %.9g", c, i, of[i], on[i]);
+        fused += usage(pf).fused_ops;
+        if (fuses())
+            ck_assert_int_eq(usage(pf).kernels_last_run, 1);
+        free(av);
+        free(bv);
+        free(biasv);
+        free(of);
+        free(on);
+        clg_plan_free(pf);
+        clg_plan_free(pn);
+        clg_graph_free(g);
+    }
+    if (!fuses())
+        ck_assert_int_eq(fused, 0);
+}
+
+START_TEST(test_epilogue_bit_identical) { epilogue_cases(); }
+END_TEST
+
+/* The same on the portable GEMM kernel (the build without CBLAS). */
+START_TEST(test_epilogue_portable_gemm)
+{
+    setenv("CLG_CPU_GEMM", "portable", 1);
+    epilogue_cases();
+    unsetenv("CLG_CPU_GEMM");
+}
+END_TEST
+
 /* ------------------------------------------------------ optimizer steps */
 
 enum { B = 16, IN = 12, HID = 20, OUT = 3 };
@@ -305,6 +384,8 @@ static void add_tests(TCase *tc, const char *backend)
     (void)backend;
     tcase_add_test(tc, test_count_unfused);
     tcase_add_test(tc, test_random_graphs_bit_identical);
+    tcase_add_test(tc, test_epilogue_bit_identical);
+    tcase_add_test(tc, test_epilogue_portable_gemm);
     tcase_add_test(tc, test_sgd_momentum);
     tcase_add_test(tc, test_sgd_nesterov);
     tcase_add_test(tc, test_adam);
