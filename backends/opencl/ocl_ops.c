@@ -738,10 +738,8 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
     (void)dev;
     if (!op || !clg_op_is_kernel(op->op))
         return 0;
-    /* No generated kernels for fused programs yet: the compiler then sends
-     * the ops they were made of. */
     if (op->op == CLG_OP_FUSED)
-        return 0;
+        return ocl_fused_supports(op);
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
         if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)
             return 0; /* the kernels move 4-byte words */
@@ -827,6 +825,8 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
         return exec_softmax(dev, op);
     case CLG_OP_MATMUL:
         return ocl_matmul(dev, op);
+    case CLG_OP_FUSED:
+        return ocl_fused(dev, op);
     case CLG_OP_PERMUTE:
     case CLG_OP_EXPAND:
     case CLG_OP_SLICE:
