@@ -248,6 +248,7 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_IM2COL: return cpu_im2col(dev, op);
     case CLG_OP_COL2IM: return cpu_col2im(dev, op);
     case CLG_OP_FUSED: return cpu_fused(dev, op);
+    case CLG_OP_CROSS_ENTROPY: case CLG_OP_CROSS_ENTROPY_GRAD: return cpu_cross_entropy(dev, op);
     default: break;
     }
     /* The rest of the elementwise family, by arity: every unary op is one

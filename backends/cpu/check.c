@@ -130,6 +130,14 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
     switch (op->op) {
     case CLG_OP_FUSED:
         return cpu_fused_check(op, msg, len); /* the program, its dtypes and sizes */
+    case CLG_OP_CROSS_ENTROPY:
+    case CLG_OP_CROSS_ENTROPY_GRAD:
+        if (want(op, &in[0], "the logits", 1, 0, msg, len) ||
+            want(op, &in[1], "the target", 0, 1, msg, len) ||
+            (op->n_in == 3 && want(op, &in[2], "the gradient", 1, 0, msg, len)) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
     case CLG_OP_FILL:
     case CLG_OP_CAST:
         return 0; /* f32 or i32 on either side */
@@ -455,6 +463,18 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
         return check_reduce(op, msg, len);
     case CLG_OP_ARGMAX:
         return check_argmax(op, msg, len);
+    case CLG_OP_CROSS_ENTROPY:
+    case CLG_OP_CROSS_ENTROPY_GRAD: {
+        const int64_t rows = in[0].ndim == 2 ? in[0].dim[0] : -1;
+        const int grad = op->op == CLG_OP_CROSS_ENTROPY_GRAD;
+        if (rows < 0 || in[1].ndim != 1 || in[1].dim[0] != rows ||
+            (grad ? in[2].ndim != 1 || in[2].dim[0] != rows || !same_shape(&in[0], out)
+                  : out->ndim != 1 || out->dim[0] != rows))
+            return fail(msg, len, "%s: needs logits [N, C], target [N]%s and output %s",
+                        cpu_op_name(op->op), grad ? ", gradient [N]" : "",
+                        grad ? "[N, C]" : "[N]");
+        return 0;
+    }
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX:
         if (!same_shape(in, out))

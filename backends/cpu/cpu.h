@@ -127,6 +127,7 @@ CPU_INTERNAL void cpu_fused_gemm_op(const clg_bk_op *op, clg_bk_op *mm);
 CPU_INTERNAL clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op);
 /* gemm.c */
 CPU_INTERNAL clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op);
 /* A matmul that calls epi(ctx, lo, hi) on each flat range [lo, hi) of its

@@ -225,6 +225,11 @@ clg_t clg_max(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
 clg_t clg_argmax(clg_graph *g, clg_t a, int axis, int keepdim); /* i32, no gradient */
 clg_t clg_softmax(clg_graph *g, clg_t a, int axis);
 clg_t clg_log_softmax(clg_graph *g, clg_t a, int axis);
+/* Per-row softmax cross-entropy: logits f32 [N, C], target i32 [N] -> f32 [N],
+ * -log_softmax(logits)[n, target[n]], 0 where target[n] == ignore_index
+ * (torch.nn.functional.cross_entropy with reduction='none'). A target
+ * outside [0, C) that is not ignore_index is an error when the plan runs. */
+clg_t clg_cross_entropy(clg_graph *g, clg_t logits, clg_t target, int ignore_index);
 
 /* a [..., M, K] @ b [..., K, N] (after the transposes of the last two dims).
  * Batch dims: equal, or one side 2-D (broadcast over the other's batch). */

@@ -154,7 +154,12 @@ typedef enum clg_status {
     X(COL2IM,         "col2im",         1, MOVEMENT,    F32,  0x1, PRIM)                   \
     /* made by the compiler, never by a graph builder: a chain of elementwise ops \
      * run as one pass; the parameter block is its program (CLG_FUSED_* below) */     \
-    X(FUSED,          "fused",         -1, FUSED,       F32,  0x0, FUSED)
+    X(FUSED,          "fused",         -1, FUSED,       F32,  0x0, FUSED)                  \
+    /* softmax cross-entropy per row, one pass: logits f32 [N, C], targets i32 [N] ->  \
+     * f32 [N], -log_softmax(x)[n, t_n], 0 where t_n == IGNORE; its backward,         \
+     * (softmax(x) - one_hot(t)) * G[n] (0 rows where ignored), takes G [N] third */   \
+    X(CROSS_ENTROPY,  "cross_entropy",  2, NN,          INDEX, 0x1, COMPOSITE)             \
+    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,
@@ -252,8 +257,9 @@ enum {
     CLG_P_KERNEL = 23,  /* im2col/col2im: 2 ints (h, w), slots 23..24 */
     CLG_P_STRIDE = 25,  /* 2 ints, slots 25..26 */
     CLG_P_PADDING = 27, /* 2 ints, slots 27..28 */
-    CLG_P_DILATION = 29 /* 2 ints, slots 29..30 */
-    /* 31..63: free for ops to come */
+    CLG_P_DILATION = 29, /* 2 ints, slots 29..30 */
+    CLG_P_IGNORE = 31   /* cross_entropy: the target value that contributes nothing */
+    /* 32..63: free for ops to come */
 };
 
 static inline int64_t clg_param_i64(const clg_params *p, int slot)
