@@ -8,10 +8,13 @@
  * joins only if nothing outside the group reads its producer's result in
  * between, which keeps the order valid. A group result that is assigned to a
  * store tensor read by nothing later is written there in place, so the
- * plan's copy after the run has nothing to do.
+ * plan's copy after the run has nothing to do. A MATMUL whose product only
+ * the group reads becomes its head: the GEMM, then the program on each block
+ * of its output (an epilogue).
  *
  * The backend is asked about each fused op as about any op; when it says no
- * (an out-of-tree backend, OpenCL today) the original ops stay. */
+ * (an out-of-tree backend such as examples/backend/minimal.c) the original
+ * ops stay. */
 #include "fuse.h"
 
 #include <stdlib.h>
