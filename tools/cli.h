@@ -160,6 +160,8 @@ typedef struct cli_epoch {
     int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
     int ranks;       /* processes training together (1: alone) */
     double sync_ms;  /* per optimizer step at the gradient-sync point (ranks > 1) */
+    int64_t kernels_per_step; /* the training plan's last run, as the backend counts (-1: none) */
+    size_t peak_bytes;        /* device memory of a step: the plan's buffers and the store */
 } cli_epoch;
 
 typedef struct cli_report cli_report;

@@ -928,6 +928,24 @@ static clg_status save_bf16(clg_store *st, const char *path, const char *const *
     return cli_save_dtype(st, path, names, n, CLG_BF16);
 }
 
+/* The training plan's kernels per step and the device memory of a step (the
+ * plan's own buffers and the store's tensors), for --json: what a bench
+ * compares before and after a compiler change. */
+static void plan_cost(const session *s, clg_trainer *tr, cli_epoch *e)
+{
+    clg_plan_usage u;
+    e->kernels_per_step = -1;
+    if (clg_plan_usage_get(clg_trainer_plan(tr), &u) != CLG_OK)
+        return;
+    e->kernels_per_step = u.kernels_last_run;
+    size_t bytes = u.device_bytes;
+    for (int i = 0; i < clg_store_count(s->st); i++) {
+        clg_shape sh = clg_store_shape(s->st, i);
+        bytes += (size_t)clg_shape_numel(&sh) * clg_dtype_size(clg_store_dtype(s->st, i));
+    }
+    e->peak_bytes = bytes;
+}
+
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
 {
     init_session = s;
@@ -1124,6 +1142,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = sums[0] / sums[1],
                         .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr, .ranks = ranks };
         done_n = (int64_t)sums[1];
+        plan_cost(s, main_tr, &e);
         if (ranks > 1) {
             int64_t steps = n_steps;
             double sync = clg_trainer_sync_seconds(main_tr) +
