@@ -111,7 +111,9 @@ for _ in $(seq 600); do [ -f "$tmp/ck/checkpoint.safetensors" ] && break; sleep 
 victim=""
 for p in /proc/[0-9]*; do
   if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qx 'OMPI_COMM_WORLD_RANK=1' &&
-     tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "train"; then victim=${p#/proc/}; fi
+     tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "--checkpoint-dir $tmp/ck"; then
+    victim=${p#/proc/}  # this job's rank 1 only: other MPI jobs may share the machine
+  fi
 done
 [ -n "$victim" ] && kill -9 "$victim"
 start=$SECONDS
