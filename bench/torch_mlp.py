@@ -2,7 +2,9 @@
 """PyTorch side of bench/fashion_mnist.sh: one epoch of an MLP on Fashion-MNIST
 with SGD (momentum 0.9), the same model, batch and data scaling as
 `clgrad train --data fashion-mnist --model mlp:H1,H2`. Prints one JSON line
-with samples_per_s (training loop only, like clgrad's)."""
+with samples_per_s (training loop only, like clgrad's). Any interpreter with
+torch runs it (the bench takes them from TORCH_PYTHON), so the line names
+the torch version and its BLAS."""
 import argparse
 import gzip
 import json
@@ -56,7 +58,8 @@ def main():
     dt = time.perf_counter() - t0
     print(json.dumps({"train_loss": total / x.shape[0], "seconds": dt,
                       "samples_per_s": x.shape[0] / dt, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "blas": torch.__config__.show().count("OpenBLAS") > 0}))
+                      "torch": torch.__version__, "blas": "MKL" if torch.backends.mkl.is_available() else
+                      "OpenBLAS" if "OpenBLAS" in torch.__config__.show() else "other"}))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@
 #ifdef CLG_CPU_HAVE_CBLAS
 #include <cblas.h>
 #endif
+#ifdef CLG_CPU_HAVE_DNNL
+#include "gemm_dnnl.h"
+#endif
 
 #if defined(CLG_CPU_HAVE_CBLAS) && defined(_OPENMP)
 /* OpenBLAS's own thread pool and libgomp's, both spinning for work, fight
@@ -198,6 +201,11 @@ int cpu_sgemm_portable(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
 static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N, int64_t K,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float *C)
 {
+#ifdef CLG_CPU_HAVE_DNNL
+    /* oneDNN where it is faster (gemm_dnnl.c); it declines everything else */
+    if (!dev->gemm_portable && cpu_gemm_dnnl(ta, tb, M, N, K, A, lda, B, ldb, C) == 0)
+        return CLG_OK;
+#endif
 #ifdef CLG_CPU_HAVE_CBLAS
     /* CBLAS takes int sizes; anything larger goes to the portable kernel,
      * and so does K = 0 (all leading dims are then >= 1, as CBLAS wants). */

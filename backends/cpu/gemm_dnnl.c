@@ -1,0 +1,136 @@
+/* GEMMs that oneDNN's matmul runs faster than OpenBLAS on this backend's
+ * shapes: op(B) transposed and op(A) not, i.e. x W^T, every Linear's
+ * forward, the attention scores. docs/performance.md has the measurements
+ * (bench/libs/gemm_libs.c: 1.2-2x on the MLP's and the LSTM's small-M
+ * forward shapes, a tie or a loss elsewhere, hence only this case).
+ *
+ * A primitive is made once per shape and thread count and kept: making one
+ * costs far more than running it. oneDNN picks its blocking and its split
+ * of the work over the OpenMP threads when the primitive is made, so the
+ * key includes the thread count, and a given key always sums each element's
+ * products in the same order: results are bit-identical run to run for a
+ * given thread count (tests/library/test_gemm_engines.c). The scratchpad is
+ * the caller's, so that two threads may run GEMMs at once. */
+#include "gemm_dnnl.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { CACHE = 128 }; /* shapes kept; a model has a few dozen */
+
+typedef struct {
+    int64_t M, N, K, lda, ldb;
+    int threads;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t a, b, c, scratch;
+} entry;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static dnnl_engine_t engine; /* NULL: oneDNN unusable or turned off */
+static entry cache[CACHE];
+static int ncache;
+
+static void init(void)
+{
+    /* CLG_CPU_GEMM=openblas: OpenBLAS for every GEMM (A/B runs of one build) */
+    const char *env = getenv("CLG_CPU_GEMM");
+    if (env && !strcmp(env, "openblas"))
+        return;
+    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
+        engine = NULL;
+}
+
+/* A new primitive for a key, or 0 when oneDNN declines the shape. */
+static int make(entry *e)
+{
+    const dnnl_dims_t ad = { e->M, e->K }, bd = { e->K, e->N }, cd = { e->M, e->N };
+    const dnnl_dims_t as = { e->lda, 1 }, bs = { 1, e->ldb }; /* B stored [N, K] */
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = dnnl_memory_desc_init_by_strides(&e->a, 2, ad, dnnl_f32, as) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&e->b, 2, bd, dnnl_f32, bs) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&e->c, 2, cd, dnnl_f32, dnnl_ab) == dnnl_success &&
+             dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success &&
+             dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
+                 dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) == dnnl_success &&
+             dnnl_primitive_create(&e->prim, pd) == dnnl_success;
+    if (ok)
+        e->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return ok;
+}
+
+static const entry *lookup(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int threads)
+{
+    const entry *found = NULL;
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < ncache && !(cache[i].M == M && cache[i].N == N && cache[i].K == K &&
+                           cache[i].lda == lda && cache[i].ldb == ldb && cache[i].threads == threads))
+        i++;
+    if (i == ncache && ncache < CACHE) {
+        /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
+        cache[i] = (entry){ M, N, K, lda, ldb, threads, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
+        if (!make(&cache[i]))
+            cache[i].prim = NULL;
+        ncache++;
+    }
+    if (i < ncache && cache[i].prim)
+        found = &cache[i];
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C)
+{
+    pthread_once(&once, init);
+    if (!engine || ta || !tb || K == 0)
+        return 1;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    const entry *e = lookup(M, N, K, lda, ldb, threads);
+    if (!e)
+        return 1;
+    const size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
+    void *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
+    dnnl_stream_t stream = NULL;
+    int rc = scratch_bytes && !scratch;
+    if (!rc)
+        rc = dnnl_memory_create(&ma, &e->a, engine, (void *)A) != dnnl_success ||
+             dnnl_memory_create(&mb, &e->b, engine, (void *)B) != dnnl_success ||
+             dnnl_memory_create(&mc, &e->c, engine, C) != dnnl_success ||
+             dnnl_memory_create(&ms, &e->scratch, engine, scratch) != dnnl_success ||
+             dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success;
+    if (!rc) {
+        const dnnl_exec_arg_t args[4] = { { DNNL_ARG_SRC, ma }, { DNNL_ARG_WEIGHTS, mb },
+                                          { DNNL_ARG_DST, mc }, { DNNL_ARG_SCRATCHPAD, ms } };
+        rc = dnnl_primitive_execute(e->prim, stream, 4, args) != dnnl_success ||
+             dnnl_stream_wait(stream) != dnnl_success;
+    }
+    if (stream)
+        dnnl_stream_destroy(stream);
+    dnnl_memory_destroy(ma); /* NULL is accepted */
+    dnnl_memory_destroy(mb);
+    dnnl_memory_destroy(mc);
+    dnnl_memory_destroy(ms);
+    free(scratch);
+    /* a failure before execute leaves C untouched, and OpenBLAS then runs it;
+     * one during execute would too, as the caller overwrites all of C */
+    return rc ? 1 : 0;
+}
