@@ -55,7 +55,8 @@ for ((r = 0; r < repeat; r++)); do
       OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$t "$p" bench/torch_mlp.py --dir "$dir" \
         --threads "$t" >"$tmp/t.json" 2>"$tmp/torch.err" || { cat "$tmp/torch.err"; exit 1; }
       runs[$p:$t]+=" $(sps "$tmp/t.json")"
-      grep -m1 -i "core" "$tmp/torch.err" >"$tmp/core.$(echo "$p" | tr / _)" || true
+      $py -c 'import json,sys; r = json.loads(open(sys.argv[1]).readline()); print("torch %s, %s" % (r["torch"], r["blas"]))' \
+        "$tmp/t.json" >"$tmp/blas.$(echo "$p" | tr / _)"
     done
   done
 done
@@ -80,7 +81,7 @@ for side in clgrad "${ok_peers[@]}"; do
 done
 echo "BLAS: clgrad: $(grep -m1 -i "core" "$tmp/clgrad.err" || echo "not reported (no OpenBLAS in the CPU backend?)")"
 for p in "${ok_peers[@]}"; do
-  echo "BLAS: $p: $(cat "$tmp/core.$(echo "$p" | tr / _)" 2>/dev/null | grep . || echo "not OpenBLAS (MKL?)")"
+  echo "BLAS: $p: $(cat "$tmp/blas.$(echo "$p" | tr / _)")"
 done
 read -r c_best c_t <<<"$(best clgrad)"
 for p in "${ok_peers[@]}"; do
