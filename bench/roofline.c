@@ -147,6 +147,32 @@ static double bandwidth(int threads, size_t n, int triad, int reps)
     return (double)n * sizeof(float) * (triad ? 3 : 2) / best / 1e9;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Microseconds an empty parallel region costs (fork + join): the fastest
+ * and the median of 2000. Every op the backend splits pays one; on a busy
+ * machine the median shows the wait for a descheduled thread. */
+static void fork_join_us(int threads, double *fastest, double *median)
+{
+    enum { N = 2000 };
+    static double t[N];
+    for (int i = 0; i < N; i++) {
+        const double t0 = now();
+#pragma omp parallel num_threads(threads)
+        {
+            /* empty: only the fork and the join */
+        }
+        t[i] = (now() - t0) * 1e6;
+    }
+    qsort(t, N, sizeof t[0], cmp_double);
+    *fastest = t[0];
+    *median = t[N / 2];
+}
+
 /* One SGD step of Linear layers x W^T + b (W [out, in], as nn.Linear): the
  * forward GEMMs, dW = dY^T X for every layer and dX = dY W for all but the
  * first (the input needs no gradient). Returns the number of shapes. */
@@ -219,12 +245,15 @@ int main(int argc, char **argv)
             peak = p > peak ? p : peak;
         }
         const double mlp_s = time_gemms(t, mlp, nmlp, 7, 0.2);
+        double fj_fast, fj_med;
+        fork_join_us(t, &fj_fast, &fj_med);
         printf("{\"threads\": %d, \"core\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
                "\"mlp_gemm_flops\": %.0f, \"mlp_gemm_ms\": %.4f, \"mlp_gemm_gflops\": %.1f, "
-               "\"triad_dram_gbs\": %.1f, \"triad_l2_gbs\": %.1f}\n",
+               "\"triad_dram_gbs\": %.1f, \"triad_l2_gbs\": %.1f, \"fork_join_us_fastest\": %.2f, "
+               "\"fork_join_us_median\": %.2f}\n",
                t, openblas_get_corename ? openblas_get_corename() : "?", peak,
                flops_of(mlp, nmlp), mlp_s * 1e3, flops_of(mlp, nmlp) / mlp_s / 1e9,
-               bandwidth(t, dram_n, 1, 5), bandwidth(t, l2_n, 1, 5));
+               bandwidth(t, dram_n, 1, 5), bandwidth(t, l2_n, 1, 5), fj_fast, fj_med);
         return ferror(stdout) || fflush(stdout) ? 1 : 0;
     }
 
@@ -270,5 +299,12 @@ int main(int argc, char **argv)
             printf(" %13.1f", bandwidth(tlist[k], bw[i].n, bw[i].triad, 5));
         printf("\n");
     }
+    printf("%-34s", "fork+join us (fastest / median)");
+    for (int k = 0; k < nt; k++) {
+        double f, m;
+        fork_join_us(tlist[k], &f, &m);
+        printf("   %5.2f / %5.1f", f, m);
+    }
+    printf("\n");
     return ferror(stdout) || fflush(stdout) ? 1 : 0;
 }

@@ -6,6 +6,7 @@ pkgs=(
   meson ninja-build pkg-config gcc clang libclang-rt-dev   # build; clang + libFuzzer for the fuzz harnesses
   check                                                    # unit-test framework
   libopenblas-dev                                          # CPU GEMM (CBLAS)
+  libdnnl-dev                                              # CPU GEMM: oneDNN matmul, faster at the models' shapes
   ocl-icd-opencl-dev opencl-c-headers clinfo               # OpenCL ICD loader + headers
   libclblast-dev                                           # OpenCL GEMM
   pocl-opencl-icd                                          # OpenCL on the CPU, so OpenCL tests run without a GPU
@@ -16,7 +17,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin                              # the MPI collective: data-parallel training
 )
 if [ "${1:-}" = "--dev" ]; then
-  pkgs+=(python3-torch python3-numpy)
+  pkgs+=(python3-torch python3-numpy libxsmm-dev)           # libxsmm: bench/libs only
 fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

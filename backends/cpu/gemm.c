@@ -202,7 +202,7 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
                         const float *A, int64_t lda, const float *B, int64_t ldb, float *C)
 {
 #ifdef CLG_CPU_HAVE_DNNL
-    /* oneDNN where it is faster (gemm_dnnl.c); it declines everything else */
+    /* oneDNN, faster at the models' shapes (gemm_dnnl.c); OpenBLAS if it declines */
     if (!dev->gemm_portable && cpu_gemm_dnnl(ta, tb, M, N, K, A, lda, B, ldb, C) == 0)
         return CLG_OK;
 #endif

@@ -1,8 +1,8 @@
-/* GEMMs that oneDNN's matmul runs faster than OpenBLAS on this backend's
- * shapes: op(B) transposed and op(A) not, i.e. x W^T, every Linear's
- * forward, the attention scores. docs/performance.md has the measurements
- * (bench/libs/gemm_libs.c: 1.2-2x on the MLP's and the LSTM's small-M
- * forward shapes, a tie or a loss elsewhere, hence only this case).
+/* The CPU backend's GEMMs through oneDNN's matmul (its brgemm kernels),
+ * which beats OpenBLAS 0.3.21 on the shapes the README's models run:
+ * measured with bench/libs/gemm_libs.c (docs/performance.md), 1.10-1.15x on
+ * the MLP's, LSTM's and Transformer's Linears forward and backward, 1.5x on
+ * the smallest (the 10-class output layer, attention scores).
  *
  * A primitive is made once per shape and thread count and kept: making one
  * costs far more than running it. oneDNN picks its blocking and its split
@@ -24,6 +24,7 @@
 enum { CACHE = 128 }; /* shapes kept; a model has a few dozen */
 
 typedef struct {
+    int ta, tb;
     int64_t M, N, K, lda, ldb;
     int threads;
     dnnl_primitive_t prim;
@@ -50,7 +51,9 @@ static void init(void)
 static int make(entry *e)
 {
     const dnnl_dims_t ad = { e->M, e->K }, bd = { e->K, e->N }, cd = { e->M, e->N };
-    const dnnl_dims_t as = { e->lda, 1 }, bs = { 1, e->ldb }; /* B stored [N, K] */
+    /* op(A) [M, K] and op(B) [K, N] as strides over the stored rows */
+    const dnnl_dims_t as = { e->ta ? 1 : e->lda, e->ta ? e->lda : 1 },
+                      bs = { e->tb ? 1 : e->ldb, e->tb ? e->ldb : 1 };
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -72,17 +75,19 @@ static int make(entry *e)
     return ok;
 }
 
-static const entry *lookup(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int threads)
+static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                           int64_t ldb, int threads)
 {
     const entry *found = NULL;
     pthread_mutex_lock(&lock);
     int i = 0;
-    while (i < ncache && !(cache[i].M == M && cache[i].N == N && cache[i].K == K &&
+    while (i < ncache && !(cache[i].ta == ta && cache[i].tb == tb && cache[i].M == M &&
+                           cache[i].N == N && cache[i].K == K &&
                            cache[i].lda == lda && cache[i].ldb == ldb && cache[i].threads == threads))
         i++;
     if (i == ncache && ncache < CACHE) {
         /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
-        cache[i] = (entry){ M, N, K, lda, ldb, threads, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
+        cache[i] = (entry){ ta, tb, M, N, K, lda, ldb, threads, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
         if (!make(&cache[i]))
             cache[i].prim = NULL;
         ncache++;
@@ -93,17 +98,10 @@ static const entry *lookup(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t
     return found;
 }
 
-int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                  const float *B, int64_t ldb, float *C)
+static int run(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float *C, int threads)
 {
-    pthread_once(&once, init);
-    if (!engine || ta || !tb || K == 0)
-        return 1;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    const entry *e = lookup(M, N, K, lda, ldb, threads);
+    const entry *e = lookup(ta, tb, M, N, K, lda, ldb, threads);
     if (!e)
         return 1;
     const size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
@@ -133,4 +131,32 @@ int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *
     /* a failure before execute leaves C untouched, and OpenBLAS then runs it;
      * one during execute would too, as the caller overwrites all of C */
     return rc ? 1 : 0;
+}
+
+int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C)
+{
+    pthread_once(&once, init);
+    /* Below 2^17 multiply-adds (an attention head's 64 x 64 x 16) the
+     * per-call wrapping (memory objects, stream, scratchpad) costs more than
+     * oneDNN's faster kernel saves: 0.92x of OpenBLAS measured. */
+    if (!engine || K == 0 || (double)M * N * K < (1 << 17))
+        return 1;
+    /* As the OpenBLAS path (gemm.c): below ~4 MFLOP one thread, because a
+     * fork can wait a whole time slice for a descheduled thread on a busy
+     * machine. oneDNN reads the thread count when a primitive is made and
+     * when it runs, so both happen under the same count. */
+    int threads = 1, outer = 1;
+#ifdef _OPENMP
+    outer = omp_get_max_threads();
+    threads = (double)M * N * K >= (1 << 21) ? outer : 1;
+    if (threads != outer)
+        omp_set_num_threads(threads);
+#endif
+    const int rc = run(ta, tb, M, N, K, A, lda, B, ldb, C, threads);
+#ifdef _OPENMP
+    if (threads != outer)
+        omp_set_num_threads(outer);
+#endif
+    return rc;
 }

@@ -1,5 +1,5 @@
 /* Every GEMM engine of the CPU backend (oneDNN's matmul where the build has
- * it and the shape goes there, OpenBLAS, the portable kernel), at the
+ * it, OpenBLAS, the portable kernel), at the
  * README models' shapes, with 1 and 2 threads: each product matches a
  * double-precision reference, and repeated runs are bit-identical, which is
  * what keeps resume bit-exact. Each case runs in its own process (Check's
@@ -18,8 +18,8 @@ typedef struct {
     int64_t M, N, K;
 } shape;
 
-/* x W^T of the MLP's and the Transformer's Linears (oneDNN's case), and a
- * weight gradient and an input gradient (OpenBLAS's). */
+/* x W^T of the MLP's and the Transformer's Linears, a weight gradient, an
+ * input gradient. */
 static const shape shapes[] = {
     { 0, 1, 128, 256, 784 }, { 0, 1, 128, 10, 128 }, { 0, 1, 2048, 192, 64 },
     { 1, 0, 256, 784, 128 }, { 0, 0, 128, 256, 128 },
