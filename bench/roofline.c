@@ -153,22 +153,30 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Microseconds an empty parallel region costs (fork + join): the fastest
- * and the median of 2000. Every op the backend splits pays one; on a busy
- * machine the median shows the wait for a descheduled thread. */
-static void fork_join_us(int threads, double *fastest, double *median)
+/* Microseconds a parallel region with no work costs (fork + join): the
+ * fastest, the median and the mean of 2000. Every op the backend splits pays
+ * one; on a busy machine the mean shows the waits for a descheduled thread. */
+static void fork_join_us(int threads, double *fastest, double *median, double *mean)
 {
     enum { N = 2000 };
     static double t[N];
+    int arrived = 0;
     for (int i = 0; i < N; i++) {
         const double t0 = now();
+        /* a region with no work but an atomic, which GCC cannot drop */
 #pragma omp parallel num_threads(threads)
         {
-            /* empty: only the fork and the join */
+#pragma omp atomic
+            arrived++;
         }
         t[i] = (now() - t0) * 1e6;
     }
+    if (arrived != N * threads)
+        fprintf(stderr, "roofline: %d of %d threads ran the regions\n", arrived, N * threads);
     qsort(t, N, sizeof t[0], cmp_double);
+    *mean = 0;
+    for (int i = 0; i < N; i++)
+        *mean += t[i] / N;
     *fastest = t[0];
     *median = t[N / 2];
 }
@@ -245,15 +253,15 @@ int main(int argc, char **argv)
             peak = p > peak ? p : peak;
         }
         const double mlp_s = time_gemms(t, mlp, nmlp, 7, 0.2);
-        double fj_fast, fj_med;
-        fork_join_us(t, &fj_fast, &fj_med);
+        double fj_fast, fj_med, fj_mean;
+        fork_join_us(t, &fj_fast, &fj_med, &fj_mean);
         printf("{\"threads\": %d, \"core\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
                "\"mlp_gemm_flops\": %.0f, \"mlp_gemm_ms\": %.4f, \"mlp_gemm_gflops\": %.1f, "
                "\"triad_dram_gbs\": %.1f, \"triad_l2_gbs\": %.1f, \"fork_join_us_fastest\": %.2f, "
-               "\"fork_join_us_median\": %.2f}\n",
+               "\"fork_join_us_median\": %.2f, \"fork_join_us_mean\": %.2f}\n",
                t, openblas_get_corename ? openblas_get_corename() : "?", peak,
                flops_of(mlp, nmlp), mlp_s * 1e3, flops_of(mlp, nmlp) / mlp_s / 1e9,
-               bandwidth(t, dram_n, 1, 5), bandwidth(t, l2_n, 1, 5), fj_fast, fj_med);
+               bandwidth(t, dram_n, 1, 5), bandwidth(t, l2_n, 1, 5), fj_fast, fj_med, fj_mean);
         return ferror(stdout) || fflush(stdout) ? 1 : 0;
     }
 
@@ -299,11 +307,11 @@ int main(int argc, char **argv)
             printf(" %13.1f", bandwidth(tlist[k], bw[i].n, bw[i].triad, 5));
         printf("\n");
     }
-    printf("%-34s", "fork+join us (fastest / median)");
+    printf("%-34s", "fork+join us (fastest/median/mean)");
     for (int k = 0; k < nt; k++) {
-        double f, m;
-        fork_join_us(tlist[k], &f, &m);
-        printf("   %5.2f / %5.1f", f, m);
+        double f, m, a;
+        fork_join_us(tlist[k], &f, &m, &a);
+        printf("  %.2f/%.2f/%.1f", f, m, a);
     }
     printf("\n");
     return ferror(stdout) || fflush(stdout) ? 1 : 0;

@@ -9,6 +9,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -59,7 +60,7 @@ def main():
     print(json.dumps({"train_loss": total / x.shape[0], "seconds": dt,
                       "samples_per_s": x.shape[0] / dt, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "blas": "MKL" if torch.backends.mkl.is_available() else
-                      "OpenBLAS" if "OpenBLAS" in torch.__config__.show() else "other"}))
+                      "".join(re.findall(r"BLAS_INFO=(\w+)", torch.__config__.show())) or "?"}))
 
 
 if __name__ == "__main__":
