@@ -49,7 +49,8 @@ static float *alloc_filled(size_t n)
 static void split_sgemm(int threads, int ta, int tb, int M, int N, int K, const float *A, int lda,
                         const float *B, int ldb, float *C)
 {
-    const CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans, trb = tb ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans,
+                          trb = tb ? CblasTrans : CblasNoTrans;
     int parts = (double)M * N * K >= (1 << 21) ? threads : 1;
     const int by_rows = M >= N, len = by_rows ? M : N;
     if (parts > len)
@@ -241,7 +242,8 @@ int main(int argc, char **argv)
      * enough (tens of ms) that some calls run without another job's slice */
     const gemm_shape square[2] = { { 0, 0, 1024, 1024, 1024, "1024^3 NN" },
                                    { 0, 1, 1024, 1024, 1024, "1024^3 NT" } };
-    const size_t dram_n = 8u << 20, l2_n = 64u << 10; /* 32 MiB (3 of them > L3), 256 KiB per array */
+    /* floats per array: 32 MiB (three of them exceed L3), 256 KiB (inside L2) */
+    const size_t dram_n = 8u << 20, l2_n = 64u << 10;
 
     if (json) {
         const int t = threads ? threads : 1;
@@ -276,7 +278,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         printf("%-22s %-11s", "square", square[i].what);
         for (int k = 0; k < nt; k++)
-            printf(" %13.1f", flops_of(&square[i], 1) / time_gemms(tlist[k], &square[i], 1, 5, 0.3) / 1e9);
+            printf(" %13.1f",
+                   flops_of(&square[i], 1) / time_gemms(tlist[k], &square[i], 1, 5, 0.3) / 1e9);
         printf("\n");
     }
     if (!threads && openblas_set_num_threads) {
@@ -291,7 +294,8 @@ int main(int argc, char **argv)
                  mlp[i].ta ? "T" : "N", mlp[i].tb ? "T" : "N");
         printf("%-22s %-11.11s", name, mlp[i].what + 5);
         for (int k = 0; k < nt; k++)
-            printf(" %13.1f", flops_of(&mlp[i], 1) / time_gemms(tlist[k], &mlp[i], 1, 5, 0.1) / 1e9);
+            printf(" %13.1f",
+                   flops_of(&mlp[i], 1) / time_gemms(tlist[k], &mlp[i], 1, 5, 0.1) / 1e9);
         printf("\n");
     }
     printf("%-34s", "MLP step, all GEMMs (ms)");

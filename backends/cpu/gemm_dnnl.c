@@ -1,8 +1,8 @@
 /* The CPU backend's GEMMs through oneDNN's matmul (its brgemm kernels),
  * which beats OpenBLAS 0.3.21 on the shapes the README's models run:
- * measured with bench/libs/gemm_libs.c (docs/performance.md), 1.10-1.15x on
- * the MLP's, LSTM's and Transformer's Linears forward and backward, 1.5x on
- * the smallest (the 10-class output layer, attention scores).
+ * measured with bench/libs/gemm_libs.c (docs/performance.md), 1.08-1.27x on
+ * the MLP's, LSTM's and Transformer's Linears forward and backward, 1.25-1.5x
+ * on the smallest (the 10-class output layer, an LSTM step's gates).
  *
  * A primitive is made once per shape and thread count and kept: making one
  * costs far more than running it. oneDNN picks its blocking and its split
@@ -82,8 +82,8 @@ static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int6
     pthread_mutex_lock(&lock);
     int i = 0;
     while (i < ncache && !(cache[i].ta == ta && cache[i].tb == tb && cache[i].M == M &&
-                           cache[i].N == N && cache[i].K == K &&
-                           cache[i].lda == lda && cache[i].ldb == ldb && cache[i].threads == threads))
+                           cache[i].N == N && cache[i].K == K && cache[i].lda == lda &&
+                           cache[i].ldb == ldb && cache[i].threads == threads))
         i++;
     if (i == ncache && ncache < CACHE) {
         /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
@@ -146,17 +146,16 @@ int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *
      * fork can wait a whole time slice for a descheduled thread on a busy
      * machine. oneDNN reads the thread count when a primitive is made and
      * when it runs, so both happen under the same count. */
-    int threads = 1, outer = 1;
 #ifdef _OPENMP
-    outer = omp_get_max_threads();
-    threads = (double)M * N * K >= (1 << 21) ? outer : 1;
+    const int outer = omp_get_max_threads();
+    const int threads = (double)M * N * K >= (1 << 21) ? outer : 1;
     if (threads != outer)
         omp_set_num_threads(threads);
-#endif
     const int rc = run(ta, tb, M, N, K, A, lda, B, ldb, C, threads);
-#ifdef _OPENMP
     if (threads != outer)
         omp_set_num_threads(outer);
-#endif
     return rc;
+#else
+    return run(ta, tb, M, N, K, A, lda, B, ldb, C, 1);
+#endif
 }

@@ -168,8 +168,9 @@ static void dnnl_conv_make(int n, int c, int h, int o, int bwd, dnnl_job *j)
                                             { DNNL_ARG_DIFF_DST, mdd } },
            3 * sizeof(dnnl_exec_arg_t));
     j->nargs[2] = 4;
-    memcpy(j->args[2], (dnnl_exec_arg_t[]){ { DNNL_ARG_SRC, ms }, { DNNL_ARG_DIFF_WEIGHTS, mdw },
-                                            { DNNL_ARG_DIFF_BIAS, mdb }, { DNNL_ARG_DIFF_DST, mdd } },
+    memcpy(j->args[2],
+           (dnnl_exec_arg_t[]){ { DNNL_ARG_SRC, ms }, { DNNL_ARG_DIFF_WEIGHTS, mdw },
+                                { DNNL_ARG_DIFF_BIAS, mdb }, { DNNL_ARG_DIFF_DST, mdd } },
            4 * sizeof(dnnl_exec_arg_t));
     j->n = 3;
 }
@@ -235,8 +236,10 @@ int main(int argc, char **argv)
         { "conv 32->64, 13x13, 3x3", 1, 32, 13, 64 },
         { "maxpool 2x2, 64x11x11", 0, 64, 11, 0 },
     };
-    printf("batch %d, %d thread(s), ms (best of %d alternating runs)\n", n, omp_get_max_threads(), reps);
-    printf("%-26s %-8s %10s %10s %8s  %s\n", "op", "pass", "clgrad", "onednn", "ratio", "oneDNN implementation");
+    printf("batch %d, %d thread(s), ms (best of %d alternating runs)\n", n,
+           omp_get_max_threads(), reps);
+    printf("%-26s %-8s %10s %10s %8s  %s\n", "op", "pass", "clgrad", "onednn", "ratio",
+           "oneDNN implementation");
     for (int i = 0; i < 4; i++)
         for (int bwd = 0; bwd < 2; bwd++) {
             clg_job cj;

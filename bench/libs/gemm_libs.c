@@ -126,7 +126,8 @@ typedef struct {
 
 static int xsmm_plan_make(int threads, const shape *s, xsmm_plan *p)
 {
-    const int flags = (s->tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (s->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
+    const int flags =
+        (s->tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (s->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
     const float alpha = 1, beta = 0;
     const libxsmm_blasint lda = s->tb ? s->K : s->N, ldb = s->ta ? s->M : s->K, ldc = s->N;
     int parts = (double)s->M * s->N * s->K >= (1 << 21) ? threads : 1;
@@ -277,7 +278,8 @@ int main(int argc, char **argv)
     DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0));
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
 
-    printf("%d thread(s); GFLOP/s of the fastest call in 5 alternating rounds of %.0f ms per engine; libxsmm target %s\n",
+    printf("%d thread(s); GFLOP/s of the fastest call in 5 alternating rounds of %.0f ms per "
+           "engine; libxsmm target %s\n",
            threads, min_s * 1e3, libxsmm_get_target_arch());
     printf("%-5s %-18s %-19s %9s %9s %9s %9s %9s  %s\n", "model", "op", "[M,N,K] op", "openblas",
            "libxsmm", "onednn", "blas+b+r", "dnnl+b+r", "checks");

@@ -85,7 +85,8 @@ START_TEST(engine_is_right_and_repeatable)
             ck_assert_int_eq(clg_plan_run(p), CLG_OK);
             ck_assert_int_eq(clg_plan_read(p, c, C2, M * N * sizeof *C2), CLG_OK);
             ck_assert_msg(!memcmp(C, C2, M * N * sizeof *C),
-                          "engine '%s', %d threads, [%lld,%lld,%lld]: run %d differs from the first",
+                          "engine '%s', %d threads, [%lld,%lld,%lld]: run %d differs from "
+                          "the first",
                           engine, nthr, (long long)M, (long long)N, (long long)K, r + 2);
         }
         clg_plan_free(p);
