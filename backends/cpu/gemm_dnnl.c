@@ -4,13 +4,16 @@
  * the MLP's, LSTM's and Transformer's Linears forward and backward, 1.25-1.5x
  * on the smallest (the 10-class output layer, an LSTM step's gates).
  *
- * A primitive is made once per shape and thread count and kept: making one
- * costs far more than running it. oneDNN picks its blocking and its split
- * of the work over the OpenMP threads when the primitive is made, so the
- * key includes the thread count, and a given key always sums each element's
- * products in the same order: results are bit-identical run to run for a
- * given thread count (tests/library/test_gemm_engines.c). The scratchpad is
- * the caller's, so that two threads may run GEMMs at once. */
+ * Threads as on the OpenBLAS path (gemm.c): every primitive runs on one
+ * thread, and a large GEMM is cut into one block of C per OpenMP thread, so
+ * a GEMM costs at most one fork, from the backend's one pool (oneDNN left to
+ * itself forks for every primitive, however small: ruinous on a busy
+ * machine, docs/performance.md). A primitive is made once per block shape
+ * and kept: making one costs far more than running it. Each element's
+ * products are summed in an order fixed by its block's shape, which the
+ * thread count fixes, so results are bit-identical run to run for a given
+ * thread count (tests/library/test_gemm_engines.c). The scratchpad is the
+ * caller's, so that two threads may run primitives at once. */
 #include "gemm_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -25,8 +28,7 @@ enum { CACHE = 128 }; /* shapes kept; a model has a few dozen */
 
 typedef struct {
     int ta, tb;
-    int64_t M, N, K, lda, ldb;
-    int threads;
+    int64_t M, N, K, lda, ldb, ldc;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a, b, c, scratch;
 } entry;
@@ -53,13 +55,13 @@ static int make(entry *e)
     const dnnl_dims_t ad = { e->M, e->K }, bd = { e->K, e->N }, cd = { e->M, e->N };
     /* op(A) [M, K] and op(B) [K, N] as strides over the stored rows */
     const dnnl_dims_t as = { e->ta ? 1 : e->lda, e->ta ? e->lda : 1 },
-                      bs = { e->tb ? 1 : e->ldb, e->tb ? e->ldb : 1 };
+                      bs = { e->tb ? 1 : e->ldb, e->tb ? e->ldb : 1 }, cs = { e->ldc, 1 };
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int ok = dnnl_memory_desc_init_by_strides(&e->a, 2, ad, dnnl_f32, as) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&e->b, 2, bd, dnnl_f32, bs) == dnnl_success &&
-             dnnl_memory_desc_init_by_tag(&e->c, 2, cd, dnnl_f32, dnnl_ab) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&e->c, 2, cd, dnnl_f32, cs) == dnnl_success &&
              dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
@@ -76,18 +78,18 @@ static int make(entry *e)
 }
 
 static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-                           int64_t ldb, int threads)
+                           int64_t ldb, int64_t ldc)
 {
     const entry *found = NULL;
     pthread_mutex_lock(&lock);
     int i = 0;
     while (i < ncache && !(cache[i].ta == ta && cache[i].tb == tb && cache[i].M == M &&
                            cache[i].N == N && cache[i].K == K && cache[i].lda == lda &&
-                           cache[i].ldb == ldb && cache[i].threads == threads))
+                           cache[i].ldb == ldb && cache[i].ldc == ldc))
         i++;
     if (i == ncache && ncache < CACHE) {
         /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
-        cache[i] = (entry){ ta, tb, M, N, K, lda, ldb, threads, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
+        cache[i] = (entry){ ta, tb, M, N, K, lda, ldb, ldc, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
         if (!make(&cache[i]))
             cache[i].prim = NULL;
         ncache++;
@@ -98,10 +100,31 @@ static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int6
     return found;
 }
 
+static int run1(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                const float *B, int64_t ldb, float *C, int64_t ldc);
+
+/* One block on the calling thread; 0 when it ran. */
 static int run(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-               const float *B, int64_t ldb, float *C, int threads)
+               const float *B, int64_t ldb, float *C, int64_t ldc)
 {
-    const entry *e = lookup(ta, tb, M, N, K, lda, ldb, threads);
+#ifdef _OPENMP
+    /* oneDNN sizes a primitive for, and runs it on, this many threads */
+    const int outer = omp_get_max_threads();
+    if (outer != 1)
+        omp_set_num_threads(1);
+#endif
+    const int rc = run1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+#ifdef _OPENMP
+    if (outer != 1)
+        omp_set_num_threads(outer);
+#endif
+    return rc;
+}
+
+static int run1(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    const entry *e = lookup(ta, tb, M, N, K, lda, ldb, ldc);
     if (!e)
         return 1;
     const size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
@@ -142,20 +165,33 @@ int cpu_gemm_dnnl(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *
      * oneDNN's faster kernel saves: 0.92x of OpenBLAS measured. */
     if (!engine || K == 0 || (double)M * N * K < (1 << 17))
         return 1;
-    /* As the OpenBLAS path (gemm.c): below ~4 MFLOP one thread, because a
-     * fork can wait a whole time slice for a descheduled thread on a busy
-     * machine. oneDNN reads the thread count when a primitive is made and
-     * when it runs, so both happen under the same count. */
+    /* As the OpenBLAS path (gemm.c): below ~4 MFLOP one block, else the
+     * longer side of C cut into one block per thread, each with the full K. */
+    int parts = 1;
 #ifdef _OPENMP
-    const int outer = omp_get_max_threads();
-    const int threads = (double)M * N * K >= (1 << 21) ? outer : 1;
-    if (threads != outer)
-        omp_set_num_threads(threads);
-    const int rc = run(ta, tb, M, N, K, A, lda, B, ldb, C, threads);
-    if (threads != outer)
-        omp_set_num_threads(outer);
-    return rc;
-#else
-    return run(ta, tb, M, N, K, A, lda, B, ldb, C, 1);
+    if ((double)M * N * K >= (1 << 21))
+        parts = omp_get_max_threads();
 #endif
+    const int by_rows = M >= N;
+    const int64_t len = by_rows ? M : N;
+    if (parts > len)
+        parts = (int)len;
+    int failed = 0;
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int p = 0; p < parts; p++) {
+        const int64_t s = len * p / parts, e = len * (p + 1) / parts;
+        int f;
+        if (by_rows)
+            f = run(ta, tb, e - s, N, K, A + (ta ? s : s * lda), lda, B, ldb, C + s * N, N);
+        else
+            f = run(ta, tb, M, e - s, K, A, lda, B + (tb ? s * ldb : s), ldb, C + s, N);
+        if (f) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = 1;
+        }
+    }
+    /* a block oneDNN failed: the caller runs the whole GEMM again */
+    return failed;
 }
