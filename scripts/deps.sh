@@ -8,6 +8,7 @@ pkgs=(
   meson ninja-build pkg-config gcc clang libclang-rt-dev   # build; clang + libFuzzer for the fuzz harnesses
   check                                                    # unit-test framework
   libopenblas-dev                                          # CPU GEMM (CBLAS)
+  libdnnl-dev                                              # CPU GEMM: oneDNN matmul, faster at the models' shapes
   ocl-icd-opencl-dev opencl-c-headers clinfo               # OpenCL ICD loader + headers
   libclblast-dev                                           # OpenCL GEMM
   pocl-opencl-icd                                          # OpenCL on the CPU, so OpenCL tests run without a GPU
@@ -19,7 +20,7 @@ pkgs=(
   protobuf-c-compiler libprotobuf-c-dev libisal-dev        # --tensorboard: Event records (protoc-c), CRC-32C (ISA-L)
 )
 if [ "${1:-}" = "--dev" ]; then
-  pkgs+=(python3-torch python3-numpy python3-venv)
+  pkgs+=(python3-torch python3-numpy python3-venv libxsmm-dev)  # libxsmm: bench/libs only
 fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

@@ -18,6 +18,9 @@
 #ifdef CLG_CPU_HAVE_CBLAS
 #include <cblas.h>
 #endif
+#ifdef CLG_CPU_HAVE_DNNL
+#include "gemm_dnnl.h"
+#endif
 
 #if defined(CLG_CPU_HAVE_CBLAS) && defined(_OPENMP)
 /* OpenBLAS's own thread pool and libgomp's, both spinning for work, fight
@@ -216,6 +219,22 @@ static void run_epilogue(const epilogue *ep, int64_t N, int64_t r0, int64_t r1, 
         ep->fn(ep->ctx, ep->base + r * N + c0, ep->base + r * N + c1);
 }
 
+#ifdef CLG_CPU_HAVE_CBLAS
+/* One block of a GEMM on the calling thread: oneDNN when it is wanted and
+ * runs, else OpenBLAS. Sizes fit int (checked by the caller). */
+static void block(int dnnl, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+#ifdef CLG_CPU_HAVE_DNNL
+    if (dnnl && cpu_gemm_dnnl_block(ta, tb, M, N, K, A, lda, B, ldb, C, ldc) == 0)
+        return;
+#endif
+    (void)dnnl;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb, 0.0f, C, (int)ldc);
+}
+#endif
+
 /* One GEMM on whichever engine this build and device use. */
 static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N, int64_t K,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
@@ -227,9 +246,11 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
     const int fits = M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX &&
                      ldb <= INT_MAX && K > 0;
     if (!dev->gemm_portable && fits) {
-        const CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
-        const CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
-        int parts = 1;
+        int parts = 1, dnnl = 0;
+#ifdef CLG_CPU_HAVE_DNNL
+        /* oneDNN, faster at the models' shapes (gemm_dnnl.c), block by block */
+        dnnl = cpu_gemm_dnnl_wanted(M, N, K);
+#endif
 #ifdef CPU_SPLIT_GEMM
         /* Below ~4 MFLOP a fork costs more than it saves (double: no overflow). */
         if ((double)M * N * K >= (1 << 21))
@@ -246,13 +267,11 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
         for (int p = 0; p < parts; p++) {
             const int64_t s = len * p / parts, e = len * (p + 1) / parts;
             if (by_rows) {
-                cblas_sgemm(CblasRowMajor, tra, trb, (int)(e - s), (int)N, (int)K, 1.0f,
-                            A + (ta ? s : s * lda), (int)lda, B, (int)ldb, 0.0f, C + s * N,
-                            (int)N);
+                block(dnnl, ta, tb, e - s, N, K, A + (ta ? s : s * lda), lda, B, ldb, C + s * N,
+                      N);
                 run_epilogue(ep, N, s, e, 0, N);
             } else {
-                cblas_sgemm(CblasRowMajor, tra, trb, (int)M, (int)(e - s), (int)K, 1.0f, A,
-                            (int)lda, B + (tb ? s * ldb : s), (int)ldb, 0.0f, C + s, (int)N);
+                block(dnnl, ta, tb, M, e - s, K, A, lda, B + (tb ? s * ldb : s), ldb, C + s, N);
                 run_epilogue(ep, N, 0, M, s, e);
             }
         }
