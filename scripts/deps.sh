@@ -17,6 +17,7 @@ pkgs=(
 )
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(python3-torch python3-numpy)
+  pkgs+=(fortunes linux-perf)   # bench/recipes and bench/layers: the text corpus; where a step's time goes
 fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

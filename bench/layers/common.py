@@ -227,7 +227,9 @@ def _peers():
     return p
 
 
-def _blas_line(err):
+def _blas_line(label, err):
+    if label == "pypi-torch":  # its OpenBLAS line would be numpy's; torch itself uses MKL/oneDNN
+        return "MKL and oneDNN (torch.__config__.show())"
     for l in err.splitlines():
         if "core" in l.lower():
             return l.strip()
@@ -280,7 +282,7 @@ def speed_main(name, doc):
                         cmd = [py, recipe_py, name, data, "--init", init, "--threads", str(t), "--epochs", "2"]
                     lines, err = run_json(cmd, env_threads(t))
                     runs.setdefault((label, t), []).append(lines[-1]["samples_per_s"])
-                    blas.setdefault(label, _blas_line(err))
+                    blas.setdefault(label, _blas_line(label, err))
                     print("  round %d %-13s %d thread(s): %8.1f samples/s" %
                           (rnd + 1, label, t, lines[-1]["samples_per_s"]), flush=True)
     best = {}

@@ -6,7 +6,7 @@ and libm), reductions (softmax, norms, sums), memory fills and copies (libc),
 the executor and its checks, the OpenMP runtime and the kernel; then the
 hottest symbols.
 
-    bench/layers/profile.py cnn|lstm|transformer [--clgrad build/tools/clgrad] [--samples N] [--threads 1]
+    bench/layers/step_profile.py cnn|lstm|transformer [--clgrad build/tools/clgrad] [--samples N] [--threads 1]
 
 --samples: cnn train images (default 6400), LM corpus bytes (default 300000).
 Needs `perf` (Debian's linux-perf) and perf_event_paranoid <= 2."""
@@ -58,7 +58,7 @@ def main():
                "--quiet"] + args
         print("$ OMP_NUM_THREADS=%d %s" % (a.threads, " ".join(cmd)), flush=True)
         if subprocess.run(cmd, env=common.env_threads(a.threads, {"OPENBLAS_VERBOSE": "0"})).returncode:
-            sys.exit("profile.py: perf record failed")
+            sys.exit("step_profile.py: perf record failed")
         rep = subprocess.run(["perf", "report", "-i", pd, "--stdio", "--no-children", "--sort", "dso,sym", "-q"],
                              capture_output=True, text=True).stdout
     rows = []
