@@ -267,8 +267,7 @@ def speed_main(name, doc):
             what = "fortunes corpus, %d bytes (seq 64, 90 %% train)" % size
         init = os.path.join(tmp, "init.safetensors")
         run_json([torch_python(), recipe_py, name, data, "--init-out", init])
-        cargs = clgrad_args(name, data)
-        cargs[cargs.index("--epochs") + 1] = "2"
+        cargs = clgrad_args(name, data, 2)
         print("bench %s: %s; %s, batch %d, adam; 2 epochs per run, the 2nd timed; %d alternating rounds"
               % (name, r["spec"], what, r["batch"], a.repeat), flush=True)
         runs, blas = {}, {}

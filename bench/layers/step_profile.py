@@ -51,8 +51,7 @@ def main():
         else:
             data = os.path.join(tmp, "fortunes.txt")
             common.fortunes_corpus(data, a.samples or 300000)
-        args = clgrad_args(a.name, data)
-        args[args.index("--epochs") + 1] = "1"
+        args = clgrad_args(a.name, data, 1)
         pd = os.path.join(tmp, "perf.data")
         cmd = ["perf", "record", "-q", "-F", "999", "-o", pd, "--", a.clgrad, "train", "--backend", "cpu",
                "--quiet"] + args

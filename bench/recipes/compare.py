@@ -3,7 +3,7 @@
 with PyTorch (bench/recipes/torch_recipe.py) from the same initial weights and
 print the two side by side, with the issue's bar for each.
 
-    bench/recipes/compare.py [--clgrad build/tools/clgrad] [--bytes N] [--serial] [NAME...] [--log-dir DIR]
+    bench/recipes/compare.py [--clgrad build/tools/clgrad] [--bytes N] [--serial] [--epochs E] [--log-dir DIR] [NAME...]
 
 NAME: cnn, lstm, transformer (default all three). The LM corpus is Debian's
 `fortunes` text (common.fortunes_corpus), cut to --bytes (default 600000; 0: all of it, 2.6 MB),
@@ -26,13 +26,15 @@ import common  # noqa: E402
 from recipes import RECIPES, clgrad_args  # noqa: E402
 
 
-def run_pair(name, clgrad, data, tmp, serial, log_dir, log):
+def run_pair(name, clgrad, data, tmp, serial, log_dir, epochs, log):
     init = os.path.join(tmp, name + "-init.safetensors")
     tp = common.torch_python()
     recipe = os.path.join(HERE, "torch_recipe.py")
     common.run_json([tp, recipe, name, data, "--init-out", init])
-    cmds = {"clgrad": [clgrad, "train", "--backend", "cpu", "--json", "--init", init] + clgrad_args(name, data),
-            "pytorch": [tp, recipe, name, data, "--init", init, "--threads", "1"]}
+    cmds = {"clgrad": [clgrad, "train", "--backend", "cpu", "--json", "--init", init] +
+            clgrad_args(name, data, epochs),
+            "pytorch": [tp, recipe, name, data, "--init", init, "--threads", "1"] +
+               (["--epochs", str(epochs)] if epochs else [])}
     env = common.env_threads(1, {"OPENBLAS_VERBOSE": "0"})
     t0 = time.time()
     out = {}
@@ -61,6 +63,7 @@ def main():
     ap.add_argument("--fmnist", default=common.FMNIST_DIR)
     ap.add_argument("--bytes", type=int, default=600000)
     ap.add_argument("--serial", action="store_true")
+    ap.add_argument("--epochs", type=int, help="override the recipes' length (e.g. cnn --epochs 8)")
     ap.add_argument("--log-dir", help="keep each side's JSON lines here (default: a temporary directory)")
     a = ap.parse_args()
     for n in a.names:
@@ -81,7 +84,7 @@ def main():
             data = a.fmnist if RECIPES[n]["data"] == "fashion-mnist" else corpus
             if a.log_dir:
                 os.makedirs(a.log_dir, exist_ok=True)
-            c, t = run_pair(n, a.clgrad, data, tmp, a.serial, a.log_dir or tmp, log)
+            c, t = run_pair(n, a.clgrad, data, tmp, a.serial, a.log_dir or tmp, a.epochs, log)
             for ce, te in zip(c, t):
                 log("  epoch %d  clgrad train %.4f test %.4f | torch train %.4f test %.4f" %
                     (ce["epoch"], ce["train_loss"], ce["test_loss"], te["train_loss"], te["test_loss"]))

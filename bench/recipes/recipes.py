@@ -34,12 +34,15 @@ RECIPES = {
 }
 
 
-def clgrad_args(name, data_path):
+def clgrad_args(name, data_path, epochs=None):
+    """clgrad's options for the recipe; epochs overrides its length (the
+    cosine schedule then spans the new length, as in torch_recipe.py)."""
     r = RECIPES[name]
+    epochs = epochs or r["epochs"]
     data = ("fashion-mnist:" + data_path) if r["data"] == "fashion-mnist" else \
         "text:%s,seq=64" % data_path
     a = ["--data", data, "--model", r["spec"], "--batch-size", str(r["batch"]),
-         "--optimizer", "adam", "--lr", str(r["lr"]), "--epochs", str(r["epochs"])]
+         "--optimizer", "adam", "--lr", str(r["lr"]), "--epochs", str(epochs)]
     if r["cosine"]:
-        a += ["--scheduler", "cosine:T_max=%d" % r["epochs"]]
+        a += ["--scheduler", "cosine:T_max=%d" % epochs]
     return a

@@ -51,7 +51,7 @@ def main():
         x, y, xt, yt = common.text_windows(a.data)
     epochs = a.epochs or r["epochs"]
     opt = torch.optim.Adam(m.parameters(), lr=r["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, r["epochs"]) if r["cosine"] else None
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if r["cosine"] else None
     crit = nn.CrossEntropyLoss()
     B, n = r["batch"], len(x)
     g = torch.Generator().manual_seed(a.seed)
