@@ -43,14 +43,13 @@ def run_pair(name, clgrad, data, tmp, serial, log_dir, epochs, log):
         # each side's JSON lines go to a file as they come: a long run shows its epochs
         path = os.path.join(log_dir, "%s-%s.jsonl" % (name, side))
         log("$ OMP_NUM_THREADS=1 %s > %s" % (" ".join(cmd), path))
-        procs[side] = (subprocess.Popen(cmd, stdout=open(path, "w"), stderr=subprocess.PIPE, text=True,
-                                        env=env), path)
+        with open(path, "w") as o, open(path + ".err", "w") as e:
+            procs[side] = (subprocess.Popen(cmd, stdout=o, stderr=e, env=env), path)
         if serial:
             procs[side][0].wait()
     for side, (p, path) in procs.items():
-        _, err = p.communicate()
-        if p.returncode:
-            sys.exit("failed (%d): %s\n%s" % (p.returncode, " ".join(p.args), err[-3000:]))
+        if p.wait():
+            sys.exit("failed (%d): %s\n%s" % (p.returncode, " ".join(p.args), open(path + ".err").read()[-3000:]))
         out[side] = [json.loads(l) for l in open(path) if l.startswith("{")]
     log("(%.0f s)" % (time.time() - t0))
     return out["clgrad"], out["pytorch"]
