@@ -70,7 +70,9 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     case CLG_FAMILY_SOURCE: /* a RESHAPE view */
     case CLG_FAMILY_MOVEMENT: rule = clg__backward_movement; break;
     case CLG_FAMILY_INDEX: rule = clg__backward_index; break;
-    case CLG_FAMILY_RANDOM: break;
+    case CLG_FAMILY_RANDOM:
+    case CLG_FAMILY_FUSED: /* compile-time only: never in a graph autodiff sees */
+        break;
     }
     clg__grad_in in = { .n = n, .x = n.n_in > 0 ? n.in[0] : CLG_NONE, .y = y, .G = G,
                         .need = need };

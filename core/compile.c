@@ -3,7 +3,7 @@
  * store's, its view root's, or a region of one arena reused across nodes whose
  * lifetimes do not overlap), checks every op against the backend, and
  * allocates everything, so that running a plan never allocates. */
-#include "plan_internal.h"
+#include "fuse.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@ typedef struct compiler {
     int may_lower;    /* 1: composite ops the backend lacks are lowered first */
     clg_graph *lowered; /* set when they were: compile this graph instead */
     clg_t *lower_map;   /* g's nodes -> lowered's */
+    clg__fusion fu;     /* which steps run inside a fused op (none: exec[s] == s) */
 } compiler;
 
 /* Sets the message on the device's context, and on the graph's if that is
@@ -207,7 +208,10 @@ static clg_status plan_memory(compiler *c, const int *order, int n_ops, int no_r
     for (int s = 0; s < n_ops; s++) {
         int id = order[s];
         size_t size = clg__align(node_bytes(&g->nodes[id]));
-        /* Empty tensors are never touched, so they need no room. */
+        /* Empty tensors are never touched, so they need no room; nor do
+         * results kept in a fused op's registers or written into the store. */
+        if (c->fu.exec && (c->fu.no_buffer[id] || c->fu.in_place[id] >= 0))
+            size = 0;
         offsets[id] = size ? arena_place(&a, id, size) : 0;
         arena_release_until(&a, c->last, s);
     }
@@ -284,6 +288,7 @@ static clg_status own_buffer(compiler *c, size_t bytes, const char *what, int id
                     "allocating %zu bytes for %s (node %d) on backend '%s' failed: %s", bytes,
                     what, id, vt->name, vt->last_error(c->dev->bk));
     p->owned[p->n_owned++] = *out;
+    p->usage.device_bytes += bytes;
     return CLG_OK;
 }
 
@@ -442,14 +447,23 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
         }
     }
 
+    /* Fusion, unless the naive plan is asked for (the reference a fused
+     * plan is compared with) or CLGRAD_NO_FUSE is set (A/B benchmarks). */
+    const char *no_fuse = getenv("CLGRAD_NO_FUSE");
+    if (st == CLG_OK && !(opts && opts->no_reuse) && !(no_fuse && strcmp(no_fuse, "1") == 0) &&
+        clg__fuse(g, c->dev, order, n_ops, c->step, c->root, outputs, n, &c->fu) != CLG_OK)
+        st = fail(c, CLG_ERR_NOMEM, "out of memory fusing %d ops", n_ops);
+
     /* Liveness: a node lives from its op to the last op reading it or any
-     * view of it; outputs and assigned values to the end of the run. */
+     * view of it; outputs and assigned values to the end of the run. A fused
+     * op reads where it runs, at its last member's step. */
     for (int s = 0; s < n_ops && st == CLG_OK; s++) {
         const clg_node *nd = &g->nodes[order[s]];
+        int at = c->fu.exec ? c->fu.exec[s] : s;
         for (int q = 0; q < nd->n_in; q++) {
             int r = c->root[nd->in[q]];
-            if (c->step[r] >= 0 && c->last[r] < s)
-                c->last[r] = s;
+            if (c->step[r] >= 0 && c->last[r] < at)
+                c->last[r] = at;
         }
     }
     for (int i = 0; i < n && st == CLG_OK; i++) {
@@ -468,12 +482,25 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
         st = plan_memory(c, order, n_ops, opts && opts->no_reuse, offsets, &arena_size,
                          &naive);
 
-    /* Ops and the backend's verdict on each, before anything is allocated. */
+    /* Ops and the backend's verdict on each, before anything is allocated;
+     * a fused op's members are checked too, so errors do not depend on
+     * fusion. op_step: the step each op of the plan runs at. */
+    int n_run = 0;
+    int *op_step = calloc((size_t)n_ops + 1, sizeof *op_step);
+    if (!op_step && st == CLG_OK)
+        st = fail(c, CLG_ERR_NOMEM, "out of memory for a plan of %d ops", n_ops);
     for (int s = 0; s < n_ops && st == CLG_OK; s++) {
-        p->op_node[s] = order[s];
-        st = build_op(c, order[s], &p->ops[s]);
+        clg_bk_op member;
+        int fused = c->fu.exec && (c->fu.exec[s] != s || c->fu.op_at[s] >= 0);
+        st = build_op(c, order[s], fused ? &member : &p->ops[n_run]);
+        if (st != CLG_OK || (c->fu.exec && c->fu.exec[s] != s))
+            continue;
+        if (fused)
+            p->ops[n_run] = c->fu.ops[c->fu.op_at[s]].op;
+        p->op_node[n_run] = order[s];
+        op_step[n_run++] = s;
     }
-    p->n_ops = st == CLG_OK ? n_ops : 0;
+    p->n_ops = st == CLG_OK ? n_run : 0;
 
     if (st == CLG_OK)
         st = list_inputs(c);
@@ -485,9 +512,18 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
 
     if (st == CLG_OK) {
         for (int s = 0; s < n_ops; s++) {
-            clg_plan_slot *sl = &p->slots[p->slot_of[order[s]]];
+            int id = order[s];
+            clg_plan_slot *sl = &p->slots[p->slot_of[id]];
             sl->buf = arena;
-            sl->offset = offsets[order[s]];
+            sl->offset = offsets[id];
+            if (c->fu.exec && c->fu.no_buffer[id]) {
+                sl->buf = NULL;
+                sl->offset = 0;
+            } else if (c->fu.exec && c->fu.in_place[id] >= 0) {
+                *sl = p->slots[p->slot_of[c->fu.in_place[id]]];
+                sl->op = g->nodes[id].op;
+                sl->readable = 0;
+            }
         }
         /* Views take their root's place; roots come first in id order. */
         for (int i = 0; i < g->n; i++) {
@@ -498,14 +534,19 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
             sl->buf = r->buf;
             sl->offset = r->offset;
         }
-        for (int s = 0; s < n_ops; s++) {
+        for (int k = 0; k < p->n_ops; k++) {
+            int s = op_step[k];
             const clg_node *nd = &g->nodes[order[s]];
-            clg_bk_op *op = &p->ops[s];
-            const clg_plan_slot *o = &p->slots[p->slot_of[order[s]]];
+            clg_bk_op *op = &p->ops[k];
+            const clg__fused_op *fo = c->fu.exec && c->fu.op_at[s] >= 0
+                                          ? &c->fu.ops[c->fu.op_at[s]] : NULL;
+            const clg_plan_slot *o = &p->slots[p->slot_of[fo ? fo->out_node[0] : order[s]]];
             op->out.buf = o->buf;
             op->out.offset = o->offset;
-            for (int q = 0; q < nd->n_in; q++) {
-                const clg_plan_slot *in = &p->slots[p->slot_of[nd->in[q]]];
+            for (int q = 0; q < op->n_in; q++) {
+                clg_t node = !fo ? nd->in[q]
+                             : q < fo->n_in ? fo->in_node[q] : fo->out_node[q - fo->n_in + 1];
+                const clg_plan_slot *in = &p->slots[p->slot_of[node]];
                 op->in[q].buf = in->buf;
                 op->in[q].offset = in->offset;
             }
@@ -525,9 +566,11 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
         p->n_assigns = g->n_assigns;
         p->stats.planned_bytes = arena_size;
         p->stats.naive_bytes = naive;
-        p->stats.n_ops = n_ops;
+        p->stats.n_ops = p->n_ops;
         p->stats.n_nodes = n_needed;
+        p->usage.fused_ops = c->fu.n_fused;
     }
+    free(op_step);
     free(order);
     free(offsets);
     return st;
@@ -553,12 +596,14 @@ static clg_status compile_graph(const clg_graph *g, clg_device *dev, const clg_t
         st = fail(&c, CLG_ERR_NOMEM, "out of memory for a graph of %d nodes", g->n);
     } else {
         p->dev = dev;
+        p->usage.kernels_last_run = -1;
         p->graph_size = g->n;
         for (int i = 0; i < g->n; i++)
             p->slot_of[i] = -1;
         c.p = p;
         st = compile(&c, outputs, n, opts);
     }
+    clg__fusion_free(&c.fu);
     free(c.need);
     free(c.root);
     free(c.step);

@@ -160,7 +160,8 @@ static const struct {
 /* Size of the descriptor a backend of ABI 2.<minor> must provide. */
 static size_t struct_size_for_minor(uint32_t minor)
 {
-    (void)minor; /* 2.0 is the only minor so far */
+    if (minor >= 1)
+        return offsetof(clg_backend, kernels_run) + sizeof(void *);
     return offsetof(clg_backend, last_error) + sizeof(void *);
 }
 

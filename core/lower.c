@@ -87,10 +87,34 @@ static clg_t scalar_op(clg_graph *g, clg_t x, float a, float b)
     return x;
 }
 
-/* Primitives computing composite node `n` of the source graph on input x
- * (already in the new graph). */
-static clg_t lower_node(clg_graph *g, const clg_node *n, clg_t x)
+/* Cross-entropy rows and their gradient, in primitives: log_softmax's
+ * lowering, gather (ignored rows read class 0, then masked) and one_hot. */
+static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
 {
+    clg_t x = in[0], t = in[1];
+    int ax = 1;
+    int32_t ign = (int32_t)clg_param_i64(&n->params, CLG_P_IGNORE);
+    const clg_shape *s = &g->nodes[x].shape;
+    clg_t mask = clg_ne(g, t, clg_const(g, CLG_I32, &(clg_shape){ 0 }, &ign));
+    clg_t safe = clg_cast(g, clg_mul(g, clg_cast(g, t, CLG_F32), mask), CLG_I32);
+    clg_t shifted = clg_sub(g, x, clg_max(g, x, &ax, 1, 1));
+    clg_t e = clg_exp(g, shifted);
+    clg_t total = clg_sum(g, e, &ax, 1, 1);
+    if (n->op == CLG_OP_CROSS_ENTROPY) {
+        clg_t logp = clg_sub(g, shifted, clg_log(g, total));
+        clg_t picked = clg_reshape(g, clg_gather(g, logp, clg_reshape(g, safe, &CLG_SHAPE(s->dim[0], 1)), 1),
+                                   &CLG_SHAPE(s->dim[0]));
+        return clg_neg(g, clg_mul(g, picked, mask));
+    }
+    clg_t gm = clg_reshape(g, clg_mul(g, in[2], mask), &CLG_SHAPE(s->dim[0], 1));
+    return clg_mul(g, clg_sub(g, clg_div(g, e, total), clg_one_hot(g, safe, s->dim[1])), gm);
+}
+
+/* Primitives computing composite node `n` of the source graph on its inputs
+ * in[] (already in the new graph). */
+static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_t x = in[0];
     const float k_tanh = 0.7978845608028654f; /* sqrt(2 / pi) */
     const float c_tanh = 0.044715f;
     switch (n->op) {
@@ -144,6 +168,9 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, clg_t x)
         /* sum / n, as torch.mean divides */
         return clg_div(g, clg_sum(g, x, axes, na, 1), clg_scalar(g, (float)count));
     }
+    case CLG_OP_CROSS_ENTROPY:
+    case CLG_OP_CROSS_ENTROPY_GRAD:
+        return lower_xent(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);
@@ -208,7 +235,7 @@ clg_status clg__lower(const clg_graph *g, const clg_device *dev, const char *nee
         for (int k = 0; k < n->n_in; k++)
             in[k] = map[n->in[k]];
         if (need[i] && needs_lowering(g, i, dev)) {
-            map[i] = lower_node(l, n, in[0]);
+            map[i] = lower_node(l, n, in);
             const clg_node *r = map[i] == CLG_NONE ? NULL : &l->nodes[map[i]];
             if (r && (r->dtype != n->dtype || !clg_shape_equal(&r->shape, &n->shape)))
                 map[i] = clg__graph_fail(l, "lower: internal: %s lowered to another shape",

@@ -101,6 +101,25 @@ clg_t clg_log_softmax(clg_graph *g, clg_t a, int axis)
     return softmax_op(g, "log_softmax", CLG_OP_LOG_SOFTMAX, a, axis);
 }
 
+/* One pass per row for the loss (and one for its gradient) on a backend that
+ * runs it; the compiler spells it out in primitives for one that does not. */
+clg_t clg_cross_entropy(clg_graph *g, clg_t logits, clg_t target, int ignore_index)
+{
+    const char *name = "cross_entropy";
+    if (bad(g, name, logits) || bad(g, name, target) ||
+        need_dtype(g, name, "logits", logits, CLG_F32) ||
+        need_dtype(g, name, "target", target, CLG_I32))
+        return CLG_NONE;
+    clg_shape s = shp(g, logits), t = shp(g, target);
+    if (s.ndim != 2 || t.ndim != 1 || t.dim[0] != s.dim[0])
+        return clg__graph_fail(g, "%s: logits must be [N, C] and target [N], got %s and %s",
+                               name, SS(&s), SS(&t));
+    clg_t in[2] = { logits, target };
+    clg_params at = clg__p_i64(CLG_P_IGNORE, ignore_index);
+    clg_shape out = CLG_SHAPE(s.dim[0]);
+    return clg__node_add(g, CLG_OP_CROSS_ENTROPY, CLG_F32, &out, in, 2, &at);
+}
+
 static int axes_of(uint32_t mask, int ndim, int *axes)
 {
     int n = 0;
@@ -143,6 +162,11 @@ int clg__backward_reduce(clg_graph *g, const clg__grad_in *in, clg_t *d)
         int ax = clg_param_int(&n.params, CLG_P_AXIS);
         clg_t s = clg_sum(g, G, &ax, 1, 1);
         d[0] = clg_sub(g, G, clg_mul(g, clg_exp(g, y), s));
+        break;
+    }
+    case CLG_OP_CROSS_ENTROPY: { /* (softmax(x) - one_hot(t)) * G, one op */
+        clg_t in3[3] = { x, n.in[1], G };
+        d[0] = clg__node_add(g, CLG_OP_CROSS_ENTROPY_GRAD, CLG_F32, &sx, in3, 3, &n.params);
         break;
     }
     default:

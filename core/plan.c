@@ -77,13 +77,34 @@ clg_status clg_plan_set_input(clg_plan *p, const char *name, const void *data,
     return CLG_OK;
 }
 
+/* The backend's own kernel count, where its ABI minor has the slot. */
+static int counts_kernels(const clg_backend *vt)
+{
+    return vt->abi_minor >= 1 && vt->kernels_run;
+}
+
+static clg_status run_ops(clg_plan *p, int64_t *sent);
+
 clg_status clg_plan_run(clg_plan *p)
 {
     if (!p)
         return CLG_ERR_INVALID;
+    const clg_backend *vt = p->dev->vt;
+    uint64_t before = counts_kernels(vt) ? vt->kernels_run(p->dev->bk) : 0;
+    int64_t sent = 0;
+    clg_status st = run_ops(p, &sent);
+    if (st == CLG_OK)
+        p->usage.kernels_last_run =
+            counts_kernels(vt) ? (int64_t)(vt->kernels_run(p->dev->bk) - before) : sent;
+    return st;
+}
+
+static clg_status run_ops(clg_plan *p, int64_t *sent)
+{
     clg_device *dev = p->dev;
     const clg_backend *vt = dev->vt;
     clg_status st;
+    *sent = p->n_ops;
     if (vt->exec_plan && p->n_ops > 0) {
         st = vt->exec_plan(dev->bk, p->ops, p->n_ops);
         if (st != CLG_OK)
@@ -103,6 +124,7 @@ clg_status clg_plan_run(clg_plan *p)
         const clg_plan_assign *a = &p->assigns[i];
         if ((a->src == a->dst && a->src_off == a->dst_off) || a->bytes == 0)
             continue;
+        ++*sent;
         st = vt->copy(dev->bk, a->src, a->src_off, a->dst, a->dst_off, a->bytes);
         if (st != CLG_OK)
             return clg_ctx_set_error(dev->ctx, st, "run: backend '%s' failed on assignment %d "
@@ -157,5 +179,13 @@ clg_status clg_plan_stats_get(const clg_plan *p, clg_plan_stats *out)
     if (!p || !out)
         return CLG_ERR_INVALID;
     *out = p->stats;
+    return CLG_OK;
+}
+
+clg_status clg_plan_usage_get(const clg_plan *p, clg_plan_usage *out)
+{
+    if (!p || !out)
+        return CLG_ERR_INVALID;
+    *out = p->usage;
     return CLG_OK;
 }

@@ -68,6 +68,7 @@ struct clg_plan {
     int n_owned;
 
     clg_plan_stats stats;
+    clg_plan_usage usage;
 };
 
 #endif

@@ -38,4 +38,11 @@ CLG_DATA_INTERNAL clg_status clg__check_output(clg_ctx *ctx, const char *path);
 CLG_DATA_INTERNAL clg_dataset *clg__dataset_alloc(int64_t n, int64_t nf, int64_t classes,
                                                   int64_t label_len);
 
+/* binary16 and bfloat16 <-> f32 (halfprec.c): widening exact, narrowing
+ * round-to-nearest-even as torch's .half() / .bfloat16(). */
+CLG_DATA_INTERNAL float clg__f16_to_f32(uint16_t h);
+CLG_DATA_INTERNAL float clg__bf16_to_f32(uint16_t h);
+CLG_DATA_INTERNAL uint16_t clg__f32_to_f16(float f);
+CLG_DATA_INTERNAL uint16_t clg__f32_to_bf16(float f);
+
 #endif

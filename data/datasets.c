@@ -273,6 +273,76 @@ clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, u
     return CLG_OK;
 }
 
+clg_status clg_dataset_subset(clg_ctx *ctx, const clg_dataset *ds, const int32_t *classes,
+                              int n_classes, int64_t limit, clg_dataset **out)
+{
+    *out = NULL;
+    if (!ds || !ds->labels || ds->classes < 1 || clg_dataset_label_len(ds) != 1)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "a class subset needs a data set with one class label per sample");
+    if (limit == 0 || limit < -1)
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                 "limit=%lld: must be at least 1 sample per class", (long long)limit);
+    if (n_classes < 0 || (n_classes > 0 && !classes))
+        return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "classes: bad list");
+    /* new label of every original class: -1 dropped */
+    int64_t K = n_classes > 0 ? n_classes : ds->classes;
+    int32_t *map = malloc((size_t)ds->classes * sizeof *map);
+    int64_t *kept = calloc((size_t)K, sizeof *kept);
+    if (!map || !kept) {
+        free(map);
+        free(kept);
+        return clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t c = 0; c < ds->classes; c++)
+        map[c] = n_classes > 0 ? -1 : (int32_t)c;
+    clg_status st = CLG_OK;
+    for (int i = 0; i < n_classes && st == CLG_OK; i++) {
+        if (classes[i] < 0 || classes[i] >= ds->classes)
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                   "classes: class %d is out of range (the data set has classes "
+                                   "0..%lld)", (int)classes[i], (long long)ds->classes - 1);
+        else if (map[classes[i]] >= 0)
+            st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "classes: class %d is listed twice",
+                                   (int)classes[i]);
+        else
+            map[classes[i]] = i;
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < ds->n && st == CLG_OK; i++) {
+        int32_t l = ds->labels[i];
+        int32_t m = l >= 0 && l < ds->classes ? map[l] : -1;
+        if (m >= 0 && (limit < 0 || kept[m] < limit)) {
+            kept[m]++;
+            n++;
+        }
+    }
+    clg_dataset *sub = NULL;
+    if (st == CLG_OK && n == 0)
+        st = clg_ctx_set_error(ctx, CLG_ERR_INVALID, "the class subset holds no sample");
+    if (st == CLG_OK && !(sub = dataset_alloc_l(n, ds->n_features, 0, K, 1)))
+        st = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
+    if (st == CLG_OK) {
+        sub->sample_shape = clg_dataset_sample_shape(ds);
+        sub->dtype = ds->dtype;
+        memset(kept, 0, (size_t)K * sizeof *kept);
+        int64_t j = 0;
+        for (int64_t i = 0; i < ds->n; i++) {
+            int32_t l = ds->labels[i];
+            int32_t m = l >= 0 && l < ds->classes ? map[l] : -1;
+            if (m < 0 || (limit >= 0 && kept[m] >= limit))
+                continue;
+            kept[m]++;
+            copy_sample(ds, i, sub, j);
+            sub->labels[j++] = m;
+        }
+        *out = sub;
+    }
+    free(map);
+    free(kept);
+    return st;
+}
+
 /* ---------------------------------------------------------------- batches */
 
 struct clg_batcher {

@@ -193,7 +193,7 @@ typedef struct dtype_info {
 
 static const dtype_info dtypes[] = {
     { "F32", 4, 1 }, { "I32", 4, 1 }, { "F64", 8, 1 }, { "I64", 8, 1 },
-    { "F16", 2, 0 }, { "BF16", 2, 0 }, { "I16", 2, 0 }, { "U16", 2, 0 },
+    { "F16", 2, 1 }, { "BF16", 2, 1 }, { "I16", 2, 0 }, { "U16", 2, 0 },
     { "I8", 1, 0 }, { "U8", 1, 0 }, { "BOOL", 1, 0 }, { "U32", 4, 0 }, { "U64", 8, 0 },
     { "F8_E4M3", 1, 0 }, { "F8_E5M2", 1, 0 },
 };
@@ -250,11 +250,11 @@ static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
     const dtype_info *di = dtype_lookup(dts);
     if (!di)
         return clg_ctx_set_error(ctx, CLG_ERR_IO,
-                                 "%s: tensor '%s': unknown dtype \"%s\" (clgrad reads F32, I32, F64, I64)",
+                                 "%s: tensor '%s': unknown dtype \"%s\" (clgrad reads F32, I32, F16, BF16, F64, I64)",
                                  name, key, dts);
     if (!di->supported)
         return clg_ctx_set_error(ctx, CLG_ERR_UNSUPPORTED,
-                                 "%s: tensor '%s': dtype %s is not supported (clgrad reads F32, I32, F64, I64)",
+                                 "%s: tensor '%s': dtype %s is not supported (clgrad reads F32, I32, F16, BF16, F64, I64)",
                                  name, key, dts);
     clg_shape shape = { 0 };
     size_t nd = json_object_array_length(js);
@@ -313,6 +313,14 @@ static clg_status parse_entry(clg_ctx *ctx, const char *name, const char *key,
                                          name, key, v, (long long)i);
             }
             ((float *)buf)[i] = f;
+        }
+    } else if (strcmp(dts, "F16") == 0 || strcmp(dts, "BF16") == 0) {
+        /* Every half and bfloat16 value is exact in f32. */
+        int bf = dts[0] == 'B';
+        for (int64_t i = 0; i < numel; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            ((float *)buf)[i] = bf ? clg__bf16_to_f32(h) : clg__f16_to_f32(h);
         }
     } else { /* I64 */
         dt = CLG_I32;
@@ -741,8 +749,10 @@ clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tenso
         ok = ok && json_object_array_add(offs, json_object_new_int64((int64_t)(off + bytes))) == 0;
         ok = ok && json_object_object_add(e, "dtype",
                                           json_object_new_string(wide[i] ? "I64"
-                                                                 : t->dtype == CLG_I32 ? "I32"
-                                                                                       : "F32")) == 0;
+                                                                 : t->dtype == CLG_I32  ? "I32"
+                                                                 : t->dtype == CLG_F16  ? "F16"
+                                                                 : t->dtype == CLG_BF16 ? "BF16"
+                                                                                        : "F32")) == 0;
         ok = ok && json_object_object_add(e, "shape", shape) == 0;
         shape = NULL;
         ok = ok && json_object_object_add(e, "data_offsets", offs) == 0;

@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLGRAD_REQUIRE_BACKENDS="${CLGRAD_REQUIRE_BACKENDS:-cpu,opencl}"
+# The tensorboard reader test (tests/cli/test_tensorboard.py) must run, never
+# SKIP: scripts/deps.sh --dev installs the package into /opt/clgrad-venv.
+export CLGRAD_REQUIRE_TENSORBOARD="${CLGRAD_REQUIRE_TENSORBOARD:-1}"
 jobs=$(nproc)
 # The normal and sanitizer passes run the OpenCL suites on PoCL, even where
 # another implementation (a GPU, or an Oclgrind ICD) would sort first.

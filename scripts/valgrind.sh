@@ -14,7 +14,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite)
 rc=0
-for t in loader memplan e2e conformance gradcheck; do
+for t in loader memplan e2e conformance gradcheck fusion; do
   printf 'valgrind: %-12s ' "$t"
   path=$CLGRAD_PLUGIN_PATH   # the loader suite also loads its fake backends
   [ "$t" = loader ] && path="$b/tests/core:$b/backends/cpu"

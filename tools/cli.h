@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 
+#include "tbevents.h"
+
 #define CLI_MAX_PLUGINS 16
 #define CLI_MAX_LAYERS 16
 #define CLI_MAX_EPOCHS (1 << 24)
@@ -35,6 +37,12 @@ typedef struct cli_opts {
     int json, quiet;
     const char *metrics, *plot;
     const char *collective;           /* auto|none|NAME: the process group (dist.c) */
+    const char *tensorboard;          /* DIR for event files (tbtrain.c) */
+    int init_partial;                 /* --init loads what fits (finetune.c) */
+    const char *init_skip;            /* globs of --init tensors not to load */
+    const char *freeze, *lr_scale;    /* globs; PATTERN=F,... */
+    clg_dtype save_dtype;             /* of --save: f32 (default), f16, bf16 */
+    int stop_on_divergence;           /* stop (exit 3) on a nan/inf step loss or one > 4x the first */
     unsigned long long given;         /* bit k: flag k of options.c's table was given */
 } cli_opts;
 
@@ -51,6 +59,10 @@ int cli_replay_filter(int argc, char **argv, char **keep, int *n_keep, char **dr
                       int *n_dropped);
 /* 1 when the command line gave `flag` ("--lr"). */
 int cli_given(const cli_opts *o, const char *flag);
+/* An option of the table ("--lr"): -1 when unknown, else CLI_OPT_* bits. */
+#define CLI_OPT_VALUE 1 /* takes a value */
+#define CLI_OPT_TRAIN 2 /* train only */
+int cli_option_kind(const char *flag);
 
 /* Files (paths.c). Each returns 0, or -1 after printing an error that names
  * the flag and the user's path. */
@@ -148,6 +160,8 @@ typedef struct cli_epoch {
     int nonfinite;   /* a loss of this epoch was computed and is nan or inf */
     int ranks;       /* processes training together (1: alone) */
     double sync_ms;  /* per optimizer step at the gradient-sync point (ranks > 1) */
+    int64_t kernels_per_step; /* the training plan's last run, as the backend counts (-1: none) */
+    size_t peak_bytes;        /* device memory of a step: the plan's buffers and the store */
 } cli_epoch;
 
 typedef struct cli_report cli_report;
@@ -166,18 +180,83 @@ int cli_report_epoch(cli_report *r, const cli_epoch *e);
 int cli_report_finish(cli_report *r); /* writes --plot; 0 or -1 */
 void cli_report_free(cli_report *r);
 
+/* --tensorboard of train (tbtrain.c); each prints its error. step: the
+ * batch number since the run's first; loss, loss_mean: NAN to leave out. */
+cli_tb *cli_tb_train_open(const char *dir);
+int cli_tb_train_step(cli_tb *w, int64_t step, double loss, double loss_mean, double lr);
+int cli_tb_train_epoch(cli_tb *w, const cli_epoch *e, int has_test, int classifying); /* flushes */
+int cli_tb_train_close(cli_tb *w); /* NULL: nothing */
+
 /* Plots (plot.c): loss and accuracy curves over epochs, PNG or SVG by the
  * file's extension. Returns 0, or -1 after printing why. */
 int cli_plot(const char *path, const cli_epoch *e, int n, int classifying);
 /* Refuses a --plot that cannot be drawn (no cairo, unknown extension). */
 int cli_plot_check(const char *path);
+/* Several curves in one panel, each a colour of a palette (a run's train
+ * and test curves share one), with a legend of the labelled ones; axes
+ * linear or log10. flag names the file in messages ("--plot"). */
+typedef struct cli_series {
+    const char *label;   /* NULL: not in the legend */
+    const double *x, *y; /* n points; a non-finite one (or <= 0 on a log axis) is skipped */
+    int n;
+    int color;           /* palette index */
+    int dashed;
+} cli_series;
+typedef struct cli_chart {
+    const char *title, *xlabel;
+    int log_x, log_y;
+    int integer_x;       /* x ticks at whole numbers only (epochs) */
+    double mark_x;       /* a vertical marker there (NAN: none) */
+    const char *mark_label;
+} cli_chart;
+int cli_plot_chart(const char *flag, const char *path, const cli_chart *c, const cli_series *s,
+                   int n);
 
 /* Set once a failed write to stdout has been reported (main reports it
  * otherwise, at exit). */
 extern int cli_stdout_reported;
 
+/* Fine-tuning (finetune.c). Each int function returns 0, or -1 after
+ * printing an error that names the option. */
+#define CLI_MAX_PATTERNS 32
+/* Syntax of --freeze and --lr-scale, --init-partial without --init. */
+int cli_finetune_check(const cli_opts *o);
+/* The parameters to train (the graph's, less the frozen ones) and their
+ * --lr-scale factors (the first matching pattern wins; unmatched: 1), for
+ * clg_trainer_opts; *n 0 (nothing allocated) without --freeze/--lr-scale.
+ * A pattern that matches nothing is refused (error in ctx). names point
+ * into st. */
+clg_status cli_finetune_params(clg_ctx *ctx, const cli_opts *o, clg_graph *g, clg_store *st,
+                               char ***names, double **scales, int *n);
+/* --init-partial: loads every tensor of set whose name and shape match one
+ * of names and no --init-skip glob (skip: NULL for none); reports on stderr
+ * each skipped tensor (excluded, absent from the model, or both shapes)
+ * and each model tensor left as initialised. */
+clg_status cli_init_partial(clg_ctx *ctx, clg_store *st, const clg_tensor_set *set,
+                            const char *path, const char *const *names, int n,
+                            const char *skip, int quiet);
+/* --save with --save-dtype f16|bf16. */
+clg_status cli_save_dtype(clg_store *st, const char *path, const char *const *names, int n,
+                          clg_dtype dt);
+
 /* Commands */
 int cli_train(int argc, char **argv);
+/* Called around every training step of cli_train_hooked (lrfind.c):
+ * before() may set the step's lr on tr; after() sees the step's loss (before
+ * any check that it is finite). Either returns 1 to end training there (not
+ * an error). With a hook, train evaluates nothing and reports no epoch. */
+typedef struct cli_step_hook {
+    int (*before)(void *arg, clg_trainer *tr);
+    int (*after)(void *arg, double loss);
+    void *arg;
+} cli_step_hook;
+int cli_train_hooked(int argc, char **argv, const cli_step_hook *hook);
+/* Exit status of a train run stopped by --stop-on-divergence. */
+#define CLI_EXIT_DIVERGED 3
+int cli_sweep(int argc, char **argv);   /* sweep.c */
+int cli_lr_find(int argc, char **argv); /* lrfind.c */
+/* Each scheduler of a '+' chain checked against its schema (run.c). */
+clg_status cli_check_scheduler(clg_ctx *ctx, const char *spec);
 int cli_eval(int argc, char **argv);
 int cli_sample(int argc, char **argv); /* sample.c */
 

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 
 #define KNOWN_DATA "synthetic[:N], csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1], " \
-                   "fashion-mnist[:DIR], mnist[:DIR], text:PATH[,seq=T]"
+                   "fashion-mnist[:DIR][,classes=A/B/...][,limit=N], mnist[:DIR][,...], " \
+                   "text:PATH[,seq=T]"
 
 void cli_data_free(cli_data *d)
 {
@@ -126,6 +127,78 @@ static clg_status to_classes(clg_ctx *ctx, const char *what, clg_dataset *ds)
     return CLG_OK;
 }
 
+/* fashion-mnist / mnist options after the first ',': classes=A/B/...,limit=N. */
+typedef struct mnist_opts {
+    int32_t classes[16];
+    int n_classes;
+    long long limit; /* -1: all */
+} mnist_opts;
+
+static clg_status parse_mnist_opts(clg_ctx *ctx, const char *spec, const char *opts,
+                                   mnist_opts *m)
+{
+    m->n_classes = 0;
+    m->limit = -1;
+    const char *p = opts;
+    int seen_c = 0, seen_l = 0;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *e;
+        if (!strncmp(p, "classes=", 8) && !seen_c) {
+            seen_c = 1;
+            const char *q = p + 8;
+            while (q < p + len) {
+                errno = 0;
+                long v = strtol(q, &e, 10);
+                if (e == q || (e < p + len && *e != '/') || errno || v < INT32_MIN || v > INT32_MAX)
+                    return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                             "--data %s: classes=: '%.*s' is not a list of class "
+                                             "numbers such as 5/6/7", cli_short(spec), (int)len - 8,
+                                             p + 8);
+                if (m->n_classes == 16)
+                    return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                             "--data %s: classes=: more than 16 classes",
+                                             cli_short(spec));
+                m->classes[m->n_classes++] = (int32_t)v;
+                q = e < p + len ? e + 1 : e;
+            }
+            if (m->n_classes == 0)
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--data %s: classes= is empty",
+                                         cli_short(spec));
+        } else if (!strncmp(p, "limit=", 6) && !seen_l) {
+            seen_l = 1;
+            errno = 0;
+            m->limit = strtoll(p + 6, &e, 10);
+            if (e == p + 6 || e != p + len || errno || m->limit < 1)
+                return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                         "--data %s: limit=%.*s: must be an integer >= 1 (samples "
+                                         "per class)", cli_short(spec), (int)len - 6, p + 6);
+        } else {
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID,
+                                     "--data %s: unknown or repeated option '%.*s' (known: "
+                                     "classes=A/B/..., limit=N)", cli_short(spec), (int)len, p);
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return CLG_OK;
+}
+
+/* Replaces *ds by its subset (both the train and the test files). */
+static clg_status take_subset(clg_ctx *ctx, const char *spec, const mnist_opts *m,
+                              clg_dataset **ds)
+{
+    if (!*ds || (m->n_classes == 0 && m->limit < 0))
+        return CLG_OK;
+    clg_dataset *sub;
+    clg_status st = clg_dataset_subset(ctx, *ds, m->classes, m->n_classes, m->limit, &sub);
+    if (st != CLG_OK)
+        return clg_ctx_set_error(ctx, st, "--data %s: %s", cli_short(spec), clg_ctx_error(ctx));
+    clg_dataset_free(*ds);
+    *ds = sub;
+    return CLG_OK;
+}
+
 clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_data *d)
 {
     memset(d, 0, sizeof *d);
@@ -156,9 +229,23 @@ clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_
     } else if (!strncmp(spec, "csv:", 4)) {
         st = load_csv(ctx, spec + 4, &all);
     } else if (!strcmp(spec, "fashion-mnist") || !strncmp(spec, "fashion-mnist:", 14) ||
-               !strcmp(spec, "mnist") || !strncmp(spec, "mnist:", 6)) {
+               !strncmp(spec, "fashion-mnist,", 14) || !strcmp(spec, "mnist") ||
+               !strncmp(spec, "mnist:", 6) || !strncmp(spec, "mnist,", 6)) {
         int fashion = spec[0] == 'f';
-        const char *colon = strchr(spec, ':');
+        /* the options start at the first ',' (a DIR holding a ',' cannot be named) */
+        char head[4096];
+        const char *comma = strchr(spec, ',');
+        size_t hl = comma ? (size_t)(comma - spec) : strlen(spec);
+        if (hl >= sizeof head)
+            return clg_ctx_set_error(ctx, CLG_ERR_INVALID, "--data %s: the path is too long",
+                                     cli_short(spec));
+        memcpy(head, spec, hl);
+        head[hl] = '\0';
+        mnist_opts mo;
+        st = parse_mnist_opts(ctx, spec, comma ? comma + 1 : NULL, &mo);
+        if (st != CLG_OK)
+            return st;
+        const char *colon = strchr(head, ':');
         const char *dir = colon && colon[1] ? colon + 1 : fashion ? CLG_FASHION_MNIST_DIR : CLG_MNIST_DIR;
         is_mnist = 1;
         st = clg_dataset_mnist(ctx, dir, 0, &all);
@@ -166,6 +253,10 @@ clg_status cli_data_load(clg_ctx *ctx, const cli_opts *o, int need_classes, cli_
             st = clg_dataset_mnist(ctx, dir, 1, &d->test);
             snprintf(d->test_name, sizeof d->test_name, "t10k");
         }
+        if (st == CLG_OK)
+            st = take_subset(ctx, spec, &mo, &all);
+        if (st == CLG_OK)
+            st = take_subset(ctx, spec, &mo, &d->test);
     } else {
         return clg_ctx_set_error(ctx, CLG_ERR_NOT_FOUND, "--data %s: unknown data set (known: %s)",
                                  cli_short(spec), KNOWN_DATA);

@@ -14,13 +14,18 @@ static const char usage[] =
     "       clgrad layers [NAME]                layers of --model pipelines; NAME: its keys\n"
     "       clgrad train [options]              train (default: the seed network on synthetic data)\n"
     "       clgrad eval  --load FILE [options]  loss and accuracy of saved weights\n"
+    "       clgrad sweep --grid 'AXIS=V1|V2;...' --out DIR [--jobs N] [--plot FILE] [train options]\n"
+    "                     every combination as a train run; results.csv, curves, ranked table\n"
+    "       clgrad lr-find [--start 1e-7] [--end 10] [--steps 100] [--plot FILE] [train options]\n"
+    "                     learning-rate range test: a suggested --lr\n"
     "       clgrad sample --load FILE --model SPEC --prompt TEXT --tokens N [--temperature T]\n"
     "                     [--top-k K] [--seed S] [--seq T]   text from a byte-level language model\n"
     "\n"
     "options of train and eval:\n"
     "  --backend auto|cpu|opencl   --device N   --plugin PATH (repeatable)\n"
     "  --data synthetic[:N] | csv:PATH[,target=NAME|INDEX][,classes=K][,header=0|1]\n"
-    "         | fashion-mnist[:DIR] | mnist[:DIR] | text:PATH[,seq=T]   --val-split F\n"
+    "         | fashion-mnist[:DIR][,classes=A/B/...][,limit=N] | mnist[...] | text:PATH[,seq=T]\n"
+    "         --val-split F\n"
     "  --model linear | mlp:H1,H2,...[,act=relu|tanh|sigmoid|gelu]   (default mlp:5)\n"
     "          | LAYER > LAYER > ... (clgrad layers) | @FILE (one layer per line)\n"
     "  --loss NAME[:k=v,...]   --batch-size B (32)   --seed S (0)   --json   --quiet\n"
@@ -28,7 +33,11 @@ static const char usage[] =
     "  --optimizer NAME[:k=v,...] (sgd)   --lr X (0.01)   --scheduler NAME[:k=v,...,interval=epoch|step]\n"
     "  --clip-grad-norm X   --accumulate K   --epochs N (10)   --no-shuffle   --drop-last\n"
     "  --init FILE   --save FILE   --checkpoint-dir DIR   --resume DIR\n"
+    "  --init-partial   --init-skip GLOBS   --freeze GLOBS   --lr-scale 'GLOB=F,...'\n"
+    "  --save-dtype f32|f16|bf16   (docs/finetuning.md)\n"
     "  --metrics FILE.csv   --plot FILE.svg|FILE.png   --collective auto|none|NAME (mpirun)\n"
+    "  --tensorboard DIR (event files for tensorboard --logdir)\n"
+    "  --stop-on-divergence (exit 3 when a step's loss is nan/inf or over 4x the first)\n"
     "eval only:\n"
     "  --load FILE|DIR   (safetensors weights, or a checkpoint directory)\n"
     "See docs/cli.md.\n";
@@ -250,7 +259,11 @@ static int dispatch(int argc, char **argv)
         return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cli_eval(argc - 2, argv + 2);
-    cli_error("unknown command '%s' (known: devices, plugins, layers, train, eval, sample; see "
+    if (!strcmp(cmd, "sweep"))
+        return cli_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "lr-find"))
+        return cli_lr_find(argc - 2, argv + 2);
+    cli_error("unknown command '%s' (known: devices, plugins, layers, train, eval, sweep, lr-find, sample; see "
               "clgrad --help)", cli_short(cmd));
     return 2;
 }

@@ -131,7 +131,20 @@ static const struct flag {
     { "--checkpoint-dir", F_VALUE | F_TRAIN }, { "--resume", F_VALUE | F_TRAIN },
     { "--load", F_VALUE }, { "--json", 0 }, { "--metrics", F_VALUE | F_TRAIN },
     { "--plot", F_VALUE | F_TRAIN }, { "--quiet", 0 }, { "--collective", F_VALUE | F_TRAIN },
+    { "--tensorboard", F_VALUE | F_TRAIN },
+    { "--init-partial", F_TRAIN }, { "--freeze", F_VALUE | F_TRAIN },
+    { "--lr-scale", F_VALUE | F_TRAIN }, { "--save-dtype", F_VALUE | F_TRAIN },
+    { "--init-skip", F_VALUE | F_TRAIN },
+    { "--stop-on-divergence", F_TRAIN },
 };
+
+int cli_option_kind(const char *flag)
+{
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(flags[k].name, flag))
+            return (flags[k].f & F_VALUE ? CLI_OPT_VALUE : 0) | (flags[k].f & F_TRAIN ? CLI_OPT_TRAIN : 0);
+    return -1;
+}
 
 int cli_given(const cli_opts *o, const char *flag)
 {
@@ -147,7 +160,8 @@ static int not_replayed(const char *name, const char *val)
 {
     static const char *const names[] = { "--save", "--metrics", "--plot", "--checkpoint-dir",
                                          "--resume", "--init", "--plugin", "--load", "--json",
-                                         "--quiet", "--collective" };
+                                         "--quiet", "--collective", "--tensorboard",
+                                         "--init-partial", "--save-dtype", "--init-skip" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -337,7 +351,29 @@ int cli_parse_options(cli_opts *o, int argc, char **argv, int first, int eval_mo
             o->quiet = 1;
         } else if (!strcmp(name, "--collective")) {
             o->collective = val;
+        } else if (!strcmp(name, "--tensorboard")) {
+            if (!*val) {
+                cli_error("--tensorboard: needs a directory");
+                return -1;
+            }
+            o->tensorboard = val;
+        } else if (!strcmp(name, "--init-partial")) {
+            o->init_partial = 1;
+        } else if (!strcmp(name, "--init-skip")) {
+            o->init_skip = val;
+        } else if (!strcmp(name, "--freeze")) {
+            o->freeze = val;
+        } else if (!strcmp(name, "--lr-scale")) {
+            o->lr_scale = val;
+        } else if (!strcmp(name, "--save-dtype")) {
+            if (strcmp(val, "f32") && strcmp(val, "f16") && strcmp(val, "bf16")) {
+                cli_error("--save-dtype %s: unknown (known: f32, f16, bf16)", cli_short(val));
+                return -1;
+            }
+            o->save_dtype = val[0] == 'b' ? CLG_BF16 : val[1] == '1' ? CLG_F16 : CLG_F32;
+        } else if (!strcmp(name, "--stop-on-divergence")) {
+            o->stop_on_divergence = 1;
         }
     }
-    return 0;
+    return cli_finetune_check(o);
 }

@@ -210,18 +210,20 @@ int cli_check_distinct(const cli_opts *o)
             free(p);
         }
     } else if (!strncmp(o->data, "mnist:", 6) || !strncmp(o->data, "fashion-mnist:", 14)) {
-        const char *dir = strchr(o->data, ':') + 1;
+        const char *d0 = strchr(o->data, ':') + 1;
+        char *dir = strndup(d0, strcspn(d0, ",")); /* less ,classes=...,limit=N */
         static const char *const files[] = {
             "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
             "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
         };
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            char *p = join(dir, files[i]);
+            char *p = dir ? join(dir, files[i]) : NULL;
             if (p)
                 add_path(in, &ni, CAP, "--data", p);
             free(p);
         }
+        free(dir);
     }
     add_path(in, &ni, CAP, "--init", o->init);
     /* A resumed run rewrites the checkpoint it read: that one is no conflict. */

@@ -208,6 +208,9 @@ int cli_report_epoch(cli_report *r, const cli_epoch *e)
             jnum(stdout, "test_bits_per_byte", e->test_bits_per_byte, 0);
         jnum(stdout, "lr", e->lr, 0);
         jnum(stdout, "seconds", e->seconds, 0);
+        if (e->kernels_per_step >= 0)
+            printf("\"kernels_per_step\": %lld, \"peak_bytes\": %zu, ",
+                   (long long)e->kernels_per_step, e->peak_bytes);
         jnum(stdout, "samples_per_s", e->samples_per_s, e->ranks <= 1);
         if (e->ranks > 1) {
             printf("\"ranks\": %d, ", e->ranks);

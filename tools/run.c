@@ -46,6 +46,7 @@ typedef struct session {
     int argc_saved;
     char *recorded_plugins[CLI_MAX_PLUGINS]; /* --plugin of the checkpoint's run: never loaded */
     int n_recorded;
+    const cli_step_hook *hook; /* lr-find's probe, or NULL */
 } session;
 
 static double now(void)
@@ -194,7 +195,18 @@ static clg_status make_trainer(session *s, int64_t B, clg_trainer **out)
         to.clip_grad_norm = s->o.clip_grad_norm;
         to.accumulate = s->o.accumulate;
         to.collective = s->dist.size > 1 ? s->dist.coll : NULL;
-        st = clg_trainer_new(g, s->st, loss, &to, out);
+        char **pn = NULL;
+        double *ps = NULL;
+        int np = 0;
+        st = cli_finetune_params(s->ctx, &s->o, g, s->st, &pn, &ps, &np);
+        if (st == CLG_OK) {
+            to.params = (const char *const *)pn;
+            to.n_params = np;
+            to.lr_scale = s->o.lr_scale ? ps : NULL;
+            st = clg_trainer_new(g, s->st, loss, &to, out);
+        }
+        free(pn);
+        free(ps);
     }
     clg_graph_free(g);
     return st;
@@ -572,6 +584,8 @@ static int check_resume_changes(clg_ctx *ctx, const cli_opts *cur, const cli_opt
         }
     }
     DIFF_STR("--loss", cur->loss, sv->loss);
+    DIFF_STR("--freeze", cur->freeze, sv->freeze);
+    DIFF_STR("--lr-scale", cur->lr_scale, sv->lr_scale);
     if (cli_given(cur, "--optimizer") && strcmp(cur->optimizer, sv->optimizer)) {
         size_t n1 = strcspn(cur->optimizer, ":"), n2 = strcspn(sv->optimizer, ":");
         int kind = n1 != n2 || strncmp(cur->optimizer, sv->optimizer, n1);
@@ -624,7 +638,7 @@ static int spec_has_key(const char *spec, const char *key)
 
 /* Checks each scheduler of a '+' chain against its schema (without the
  * trainer's own interval key), so a bad name fails before data is read. */
-static clg_status check_scheduler(clg_ctx *ctx, const char *spec)
+clg_status cli_check_scheduler(clg_ctx *ctx, const char *spec)
 {
     char *copy = strdup(spec);
     if (!copy)
@@ -681,7 +695,7 @@ static int setup(session *s, int eval_mode)
         if (clg_hparams_parse(s->ctx, CLG_COMPONENT_OPTIMIZER, o->optimizer, &hp) != CLG_OK)
             return fail(s, "--optimizer");
         clg_hparams_free(hp);
-        if (o->scheduler && check_scheduler(s->ctx, o->scheduler) != CLG_OK)
+        if (o->scheduler && cli_check_scheduler(s->ctx, o->scheduler) != CLG_OK)
             return fail(s, "--scheduler");
         if (o->plot && cli_plot_check(o->plot))
             return 1;
@@ -739,6 +753,8 @@ static int check_files(const cli_opts *o)
         return -1;
     if (o->plot && cli_check_output("--plot", o->plot))
         return -1;
+    if (o->tensorboard && cli_check_output_dir("--tensorboard", o->tensorboard))
+        return -1;
     if (o->checkpoint_dir) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", o->checkpoint_dir, CLG_CHECKPOINT_FILE);
@@ -751,8 +767,14 @@ static int check_files(const cli_opts *o)
 
 int cli_train(int argc, char **argv)
 {
+    return cli_train_hooked(argc, argv, NULL);
+}
+
+int cli_train_hooked(int argc, char **argv, const cli_step_hook *hook)
+{
     session s;
     memset(&s, 0, sizeof s);
+    s.hook = hook;
     cli_opts_default(&s.o);
     if (cli_parse_options(&s.o, argc, argv, 0, 0))
         return 2;
@@ -839,7 +861,7 @@ int cli_train(int argc, char **argv)
     }
     if (!root) {
         /* Rank 0 alone writes and prints; the others only train. */
-        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = NULL;
+        s.o.save = s.o.metrics = s.o.plot = s.o.checkpoint_dir = s.o.tensorboard = NULL;
         s.o.quiet = 1;
         s.o.json = 0;
     }
@@ -888,10 +910,40 @@ static clg_status load_init(clg_store *st, const char *path, const char *const *
     clg_status rc = clg_safetensors_read(s->ctx, path, &set);
     if (rc == CLG_OK)
         rc = check_finite(s, set, "--init", path);
-    if (rc == CLG_OK)
+    if (rc == CLG_OK && s->o.init_partial)
+        rc = cli_init_partial(s->ctx, st, set, path, names, n, s->o.init_skip, s->o.quiet);
+    else if (rc == CLG_OK)
         rc = clg_tensor_set_to_store(set, path, st, names, n, 1);
     clg_tensor_set_free(set);
     return rc;
+}
+
+static clg_status save_f16(clg_store *st, const char *path, const char *const *names, int n)
+{
+    return cli_save_dtype(st, path, names, n, CLG_F16);
+}
+
+static clg_status save_bf16(clg_store *st, const char *path, const char *const *names, int n)
+{
+    return cli_save_dtype(st, path, names, n, CLG_BF16);
+}
+
+/* The training plan's kernels per step and the device memory of a step (the
+ * plan's own buffers and the store's tensors), for --json: what a bench
+ * compares before and after a compiler change. */
+static void plan_cost(const session *s, clg_trainer *tr, cli_epoch *e)
+{
+    clg_plan_usage u;
+    e->kernels_per_step = -1;
+    if (clg_plan_usage_get(clg_trainer_plan(tr), &u) != CLG_OK)
+        return;
+    e->kernels_per_step = u.kernels_last_run;
+    size_t bytes = u.device_bytes;
+    for (int i = 0; i < clg_store_count(s->st); i++) {
+        clg_shape sh = clg_store_shape(s->st, i);
+        bytes += (size_t)clg_shape_numel(&sh) * clg_dtype_size(clg_store_dtype(s->st, i));
+    }
+    e->peak_bytes = bytes;
 }
 
 static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
@@ -906,6 +958,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
     clg_trainer *main_tr = NULL, *tail_tr = NULL;
     clg_batcher *b = NULL;
     cli_report *rep = NULL;
+    cli_tb *tb = NULL;
     int64_t B = o->batch_size < s->data.train->n ? o->batch_size : s->data.train->n;
     int64_t n_train = s->data.train->n;
     int64_t tail = o->drop_last ? 0 : n_train % B;
@@ -967,11 +1020,20 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         rc = 1;
         goto done;
     }
+    /* (a resume with nothing to train leaves no empty event file) */
+    if (o->tensorboard && !(ckpt && start_epoch >= o->epochs) &&
+        !(tb = cli_tb_train_open(o->tensorboard))) {
+        rc = 1;
+        goto done;
+    }
     if (ckpt && start_epoch >= o->epochs)
         cli_report_nothing(rep, o->resume, start_epoch, o->epochs);
     double final_loss = NAN, final_acc = NAN;
     int64_t n_steps = 0; /* micro-batches run by this invocation */
-    for (int epoch = start_epoch + 1; epoch <= o->epochs; epoch++) {
+    /* --stop-on-divergence: the first step's loss, and what stopped the run */
+    double first_loss = NAN, bad_loss = NAN;
+    int stopped = 0, diverged = 0;
+    for (int epoch = start_epoch + 1; epoch <= o->epochs && !stopped; epoch++) {
         double t0 = now();
         clg_batcher_epoch(b, &s->shuffle_rng);
         clg_batch bt;
@@ -999,6 +1061,10 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                                                ? (const void *)(bt.labels + first * clg_dataset_label_len(s->data.train))
                                                : (const void *)(bt.y + first * s->data.train->n_targets),
                                            target_bytes(s, fed));
+            if (st == CLG_OK && s->hook && s->hook->before && s->hook->before(s->hook->arg, tr)) {
+                stopped = 1;
+                break;
+            }
             last_lr = clg_trainer_lr(tr);
             float l = 0;
             if (st == CLG_OK)
@@ -1006,6 +1072,28 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             if (st == CLG_OK && tr == tail_tr)
                 st = sync_values(tail_tr, main_tr);
             double lb = o->accumulate > 1 ? (double)l * o->accumulate : (double)l;
+            if (st == CLG_OK && s->hook && s->hook->after && s->hook->after(s->hook->arg, lb)) {
+                stopped = 1;
+                break;
+            }
+            /* The loss is read every step anyway (the progress bar and the
+             * finite check), so this costs no extra device sync. */
+            if (st == CLG_OK && o->stop_on_divergence) {
+                if (n_steps == 0)
+                    first_loss = lb;
+                /* Each rank sees its own shard's loss: the group decides
+                 * together (one number summed per step), else a rank that
+                 * stopped alone would leave the others in an allreduce. */
+                double vote = rows > 0 && (!isfinite(lb) || (first_loss > 0 && lb > 4 * first_loss));
+                if (ranks > 1)
+                    st = cli_dist_sum(&s->dist, &vote, 1);
+                if (st == CLG_OK && vote > 0) {
+                    bad_loss = lb;
+                    stopped = diverged = 1;
+                    n_steps++;
+                    break;
+                }
+            }
             if (st == CLG_OK && !isfinite(lb))
                 st = clg_ctx_set_error(s->ctx, CLG_ERR_INVALID,
                                        "epoch %d: the training loss became %g (lower --lr?)", epoch,
@@ -1015,11 +1103,35 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
             n_steps++;
             cli_report_progress(rep, epoch, o->epochs, done_n * ranks, o->drop_last ? n_train / B * B : n_train,
                                 lsum / (double)done_n);
+            /* Every epoch runs `batches` of them: the batch number goes on
+             * across a resume. The losses are this rank's alone. */
+            if (tb && st == CLG_OK &&
+                cli_tb_train_step(tb, (int64_t)start_epoch * batches + n_steps,
+                                  ranks == 1 ? lb : NAN, ranks == 1 ? lsum / (double)done_n : NAN,
+                                  last_lr)) {
+                rc = 1;
+                goto done;
+            }
         }
         if (st != CLG_OK) {
             rc = fail(s, NULL);
             goto done;
         }
+        if (diverged) {
+            if (o->json) {
+                printf("{\"diverged\": true, \"epoch\": %d, \"step\": %lld, ", epoch,
+                       (long long)n_steps);
+                printf(isfinite(bad_loss) ? "\"loss\": %.9g, " : "\"loss\": null, ", bad_loss);
+                printf("\"first_loss\": %.9g}\n", first_loss);
+            }
+            cli_error("epoch %d, step %lld: the training loss became %g (the first step's was %g): "
+                      "diverged, stopped (--stop-on-divergence; lower --lr?)", epoch,
+                      (long long)n_steps, bad_loss, first_loss);
+            rc = CLI_EXIT_DIVERGED;
+            goto done;
+        }
+        if (stopped)
+            break;
         /* The epoch's loss over every rank's rows. */
         double sums[2] = { lsum, (double)done_n };
         if (cli_dist_sum(&s->dist, sums, 2) != CLG_OK) {
@@ -1030,6 +1142,7 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         cli_epoch e = { .epoch = epoch, .epochs = o->epochs, .train_loss = sums[0] / sums[1],
                         .test_loss = NAN, .test_accuracy = NAN, .lr = last_lr, .ranks = ranks };
         done_n = (int64_t)sums[1];
+        plan_cost(s, main_tr, &e);
         if (ranks > 1) {
             int64_t steps = n_steps;
             double sync = clg_trainer_sync_seconds(main_tr) +
@@ -1044,7 +1157,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
                 goto done;
             }
         }
-        if (s->data.test && evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
+        if (s->data.test && !s->hook &&
+            evaluate(s, s->data.test, &e.test_loss, &e.test_accuracy) != CLG_OK) {
             rc = fail(s, "evaluation");
             goto done;
         }
@@ -1058,7 +1172,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         e.samples_per_s = (double)done_n / (t_train > 0 ? t_train : 1e-9);
         final_loss = e.test_loss;
         final_acc = e.test_accuracy;
-        if (cli_report_epoch(rep, &e)) {
+        if (!s->hook && (cli_report_epoch(rep, &e) ||
+                         (tb && cli_tb_train_epoch(tb, &e, s->data.test != NULL, s->classifying)))) {
             rc = 1;
             goto done;
         }
@@ -1068,7 +1183,10 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         }
     }
     if (o->save) {
-        if (params_file_io(s, main_tr, o->save, clg_store_save_file) != CLG_OK) {
+        if (params_file_io(s, main_tr, o->save,
+                           o->save_dtype == CLG_F16    ? save_f16
+                           : o->save_dtype == CLG_BF16 ? save_bf16
+                                                       : clg_store_save_file) != CLG_OK) {
             rc = fail(s, "--save");
             goto done;
         }
@@ -1084,6 +1202,8 @@ static int train_loop(session *s, int argc, char **argv, clg_tensor_set *ckpt)
         printf("\n");
     }
 done:
+    if (cli_tb_train_close(tb))
+        rc = rc ? rc : 1;
     cli_report_free(rep);
     clg_batcher_free(b);
     clg_trainer_free(tail_tr);

@@ -57,7 +57,25 @@ struct clg_trainer {
     struct clg_trainer **variants;
     int n_variants;
     struct clg_trainer *active;
+    /* Parameter groups (torch's param_groups): group 0 runs at the base lr
+     * (lrp, sched); group g >= 1 at gscale[g] times it, with a scheduler of
+     * its own started from that lr (gsched[g]), or a constant glr[g]. Every
+     * group's lr goes to the optimizer through its own scalars. */
+    double *pscale;        /* per parameter, as given (NULL: all 1) */
+    int *pgroup;           /* group of each parameter */
+    int n_groups;
+    double gscale[CLG_TRAINER_MAX_GROUPS];
+    double glr[CLG_TRAINER_MAX_GROUPS];
+    clg_scheduler *gsched[CLG_TRAINER_MAX_GROUPS];
 };
+
+/* Where group g's current lr lives. */
+static double *group_lrp(clg_trainer *tr, int g)
+{
+    if (g == 0)
+        return tr->lrp;
+    return tr->gsched[g] ? &tr->gsched[g]->lr : &tr->glr[g];
+}
 
 static clg_trainer *act(clg_trainer *tr) { return tr && tr->active ? tr->active : tr; }
 static const clg_trainer *act_c(const clg_trainer *tr)
@@ -199,6 +217,10 @@ void clg_trainer_free(clg_trainer *tr)
     free(tr->variants);
     free(tr->opt_spec);
     free(tr->sched_spec);
+    free(tr->pscale);
+    free(tr->pgroup);
+    for (int g = 0; g < CLG_TRAINER_MAX_GROUPS; g++)
+        clg_scheduler_free(tr->gsched[g]);
     free(tr);
 }
 
@@ -302,6 +324,53 @@ static clg_status collect_params(clg_trainer *tr, clg_graph *g, const clg_traine
     return CLG_OK;
 }
 
+/* Parameters with equal lr factors share a group, numbered in order of
+ * first appearance after group 0 (factor 1, the base lr, maybe empty). */
+static clg_status make_groups(clg_trainer *tr, const clg_trainer_opts *o)
+{
+    tr->n_groups = 1;
+    tr->gscale[0] = 1.0;
+    tr->pgroup = calloc((size_t)tr->n_params, sizeof *tr->pgroup);
+    if (!tr->pgroup)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+    if (!o->lr_scale)
+        return CLG_OK;
+    if (!o->params)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                 "trainer: lr_scale needs the params list it runs parallel to");
+    tr->pscale = malloc((size_t)tr->n_params * sizeof *tr->pscale);
+    if (!tr->pscale)
+        return clg_ctx_set_error(tr->ctx, CLG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < tr->n_params; i++) {
+        double f = o->lr_scale[i];
+        if (!isfinite(f) || f < 0)
+            return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                     "trainer: lr_scale %g of '%s' must be finite and >= 0", f,
+                                     tr->params[i]);
+        tr->pscale[i] = f;
+        int g = 0;
+        while (g < tr->n_groups && tr->gscale[g] != f)
+            g++;
+        if (g == tr->n_groups) {
+            if (g == CLG_TRAINER_MAX_GROUPS)
+                return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
+                                         "trainer: more than %d distinct lr_scale factors",
+                                         CLG_TRAINER_MAX_GROUPS - 1);
+            tr->gscale[g] = f;
+            tr->glr[g] = tr->lr * f;
+            if (tr->sched) {
+                clg_status st = clg_scheduler_new(tr->ctx, tr->sched_spec, tr->lr * f,
+                                                  &tr->gsched[g]);
+                if (st != CLG_OK)
+                    return st;
+            }
+            tr->n_groups++;
+        }
+        tr->pgroup[i] = g;
+    }
+    return CLG_OK;
+}
+
 /* Stages after the sync point (accumulation, clipping, the optimizer's
  * update and its assignments), appended to g, which reads the parameters as
  * pnodes and their gradients as grads. */
@@ -313,14 +382,11 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
     int np = tr->n_params;
     clg_status st = CLG_OK;
 
-    /* Host scalars: [apply?] + the optimizer's. */
+    /* Host scalars: [apply?] + the optimizer's, once per group. */
     tr->has_apply = tr->accumulate > 1;
-    int n_in = tr->has_apply + tr->n_scalars;
-    /* Slots past n_scalars are CLG_NONE: an op given one returns CLG_NONE,
-     * which the checks after update() name (never an uninitialised handle
-     * that happens to be some other node). */
-    clg_t sc[CLG_OPTIM_MAX_SCALARS + 1];
-    for (int i = 0; i < CLG_OPTIM_MAX_SCALARS + 1; i++)
+    int n_in = tr->has_apply + tr->n_groups * tr->n_scalars;
+    clg_t sc[1 + CLG_TRAINER_MAX_GROUPS * CLG_OPTIM_MAX_SCALARS];
+    for (int i = 0; i < n_in; i++)
         sc[i] = CLG_NONE;
     if (n_in > 0) {
         clg_shape s1 = CLG_SHAPE(n_in);
@@ -330,7 +396,10 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             sc[i] = clg_reshape(g, clg_slice(g, in, 0, i, i + 1), &s0);
     }
     clg_t apply = tr->has_apply ? sc[0] : CLG_NONE;
-    const clg_t *osc = sc + tr->has_apply;
+    /* Slots past n_scalars are CLG_NONE: an op given one returns CLG_NONE,
+     * which the checks after update() name (never an uninitialised handle
+     * that happens to be some other node, or another group's scalar). */
+    clg_t osc[CLG_OPTIM_MAX_SCALARS];
 
     /* Accumulation: the effective gradient is the running sum. */
     clg_t *acc = calloc((size_t)np, sizeof *acc);
@@ -431,6 +500,9 @@ static clg_status stage_update(clg_trainer *tr, clg_graph *g, const clg_t *pnode
             if (st != CLG_OK)
                 goto out_sum;
         }
+        for (int k = 0; k < CLG_OPTIM_MAX_SCALARS; k++)
+            osc[k] = k < tr->n_scalars ? sc[tr->has_apply + tr->pgroup[i] * tr->n_scalars + k]
+                                       : CLG_NONE;
         clg_ctx_clear_error(ctx);
         clg__cb_enter(&fr, tr->opt, "update");
         st = ops->update(ctx, g, tr->opt_hp, osc, &p);
@@ -701,6 +773,8 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
         tr->metricp = &tr->sched->metric;
     }
     s = collect_params(tr, g, o);
+    if (s == CLG_OK)
+        s = make_groups(tr, o);
     if (s != CLG_OK)
         goto fail;
     s = build(tr, g, o);
@@ -719,6 +793,27 @@ clg_status clg_trainer_new(clg_graph *g, clg_store *st, clg_t loss,
             snprintf(name, sizeof name, "sched.%d.%s", i, v->comp->c.scheduler->state_names[k]);
             ok = push_value(tr, name, &v->state[k]);
         }
+    }
+    for (int gi = 1; ok && gi < tr->n_groups; gi++) {
+        char name[192];
+        clg_scheduler *gs = tr->gsched[gi];
+        if (!gs) {
+            snprintf(name, sizeof name, "group.%d.lr", gi);
+            ok = push_value(tr, name, &tr->glr[gi]);
+            continue;
+        }
+        snprintf(name, sizeof name, "group.%d.sched.t", gi);
+        ok = push_value(tr, name, &gs->t);
+        snprintf(name, sizeof name, "group.%d.sched.lr", gi);
+        ok = ok && push_value(tr, name, &gs->lr);
+        snprintf(name, sizeof name, "group.%d.sched.metric", gi);
+        ok = ok && push_value(tr, name, &gs->metric);
+        for (int i = 0; ok && i < gs->n; i++)
+            for (int k = 0; ok && k < gs->v[i].n_state; k++) {
+                snprintf(name, sizeof name, "group.%d.sched.%d.%s", gi, i,
+                         gs->v[i].comp->c.scheduler->state_names[k]);
+                ok = push_value(tr, name, &gs->v[i].state[k]);
+            }
     }
     if (!ok) {
         s = clg_ctx_set_error(ctx, CLG_ERR_NOMEM, "out of memory");
@@ -785,21 +880,32 @@ static clg_status sync_gradients(clg_trainer *tr)
     return st;
 }
 
+/* Every group's scheduler, one step (group 0's first: its error wins). */
+static clg_status sched_step_all(clg_trainer *tr)
+{
+    clg_status st = clg__sched_step(tr->sched, (int64_t)tr->step, (int64_t)tr->epoch);
+    for (int g = 1; st == CLG_OK && g < tr->n_groups; g++) {
+        tr->gsched[g]->metric = tr->sched->metric;
+        st = clg__sched_step(tr->gsched[g], (int64_t)tr->step, (int64_t)tr->epoch);
+    }
+    return st;
+}
+
 clg_status clg_trainer_step(clg_trainer *tr, float *loss)
 {
     tr = act(tr);
     if (!tr)
         return CLG_ERR_INVALID;
     int apply = (int)tr->pending + 1 >= tr->accumulate;
-    float sc[CLG_OPTIM_MAX_SCALARS + 1] = { 0 };
-    int n = tr->has_apply + tr->n_scalars;
+    float sc[1 + CLG_TRAINER_MAX_GROUPS * CLG_OPTIM_MAX_SCALARS] = { 0 };
+    int n = tr->has_apply + tr->n_groups * tr->n_scalars;
     if (tr->has_apply)
         sc[0] = apply ? 1.0f : 0.0f;
-    if (tr->n_scalars > 0) {
+    for (int g = 0; tr->n_scalars > 0 && g < tr->n_groups; g++) {
         clg__cb_frame fr;
         clg__cb_enter(&fr, tr->opt, "scalars");
-        tr->opt->c.optimizer->scalars(tr->opt_hp, *tr->lrp, (int64_t)tr->step + 1,
-                                      sc + tr->has_apply);
+        tr->opt->c.optimizer->scalars(tr->opt_hp, *group_lrp(tr, g), (int64_t)tr->step + 1,
+                                      sc + tr->has_apply + g * tr->n_scalars);
         clg__cb_leave(&fr);
     }
     clg_status st;
@@ -829,7 +935,7 @@ clg_status clg_trainer_step(clg_trainer *tr, float *loss)
             return st;
     }
     if (apply && tr->sched && tr->sched->per_step)
-        return clg__sched_step(tr->sched, (int64_t)tr->step, (int64_t)tr->epoch);
+        return sched_step_all(tr);
     return CLG_OK;
 }
 
@@ -877,6 +983,8 @@ clg_status clg_trainer_set_lr(clg_trainer *tr, double lr)
     if (!isfinite(lr) || lr < 0)
         return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID, "trainer: lr=%g must be >= 0", lr);
     *tr->lrp = lr;
+    for (int g = 1; g < tr->n_groups; g++)
+        *group_lrp(tr, g) = lr * tr->gscale[g];
     return CLG_OK;
 }
 
@@ -914,7 +1022,7 @@ clg_status clg_trainer_epoch_end(clg_trainer *tr, double metric)
         *tr->metricp = metric;
     tr->epoch += 1;
     if (tr->sched && !tr->sched->per_step)
-        return clg__sched_step(tr->sched, (int64_t)tr->step, (int64_t)tr->epoch);
+        return sched_step_all(tr);
     return CLG_OK;
 }
 
@@ -967,8 +1075,13 @@ clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
         return CLG_ERR_INVALID;
     for (int i = 0; i < tr->n_values; i++) {
         if (strcmp(tr->values[i].name, name) == 0) {
+            size_t nl = strlen(name);
+            /* group g's values ("group.<g>.sched.t", ...) obey the same rules */
             int is_count = strcmp(name, "optim.step") == 0 || strcmp(name, "train.epoch") == 0 ||
-                           strcmp(name, "train.pending") == 0 || strcmp(name, "sched.t") == 0;
+                           strcmp(name, "train.pending") == 0 || strcmp(name, "sched.t") == 0 ||
+                           (nl > 8 && strcmp(name + nl - 8, ".sched.t") == 0);
+            int is_lr = strcmp(name, "sched.lr") == 0 ||
+                        (nl > 3 && strcmp(name + nl - 3, ".lr") == 0);
             if (is_count && (!(v >= 0) || v != floor(v) || v > 9e15))
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
                                          "trainer: value '%s' = %g must be a count >= 0", name, v);
@@ -976,9 +1089,9 @@ clg_status clg_trainer_value_set(clg_trainer *tr, const char *name, double v)
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
                                          "trainer: train.pending = %g must be < accumulate (%d)",
                                          v, tr->accumulate);
-            if (strcmp(name, "sched.lr") == 0 && (!isfinite(v) || v < 0))
+            if (is_lr && (!isfinite(v) || v < 0))
                 return clg_ctx_set_error(tr->ctx, CLG_ERR_INVALID,
-                                         "trainer: sched.lr = %g must be >= 0", v);
+                                         "trainer: %s = %g must be >= 0", name, v);
             *tr->values[i].ptr = v;
             return CLG_OK;
         }
@@ -1006,7 +1119,7 @@ clg_status clg_trainer_add_plan(clg_trainer *tr, clg_graph *g, clg_t loss, const
                            .clip_grad_norm = tr->clip, .accumulate = tr->accumulate,
                            .outputs = outputs, .n_outputs = n_outputs,
                            .compile = tr->has_copts ? &tr->copts : NULL,
-                           .collective = tr->coll };
+                           .collective = tr->coll, .lr_scale = tr->pscale };
     /* the base lr the scheduler starts from, before any step changed it */
     if (tr->sched)
         o.lr = tr->sched->base_lr;

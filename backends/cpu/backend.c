@@ -193,6 +193,7 @@ static clg_status cpu_copy_buffer(clg_bk_device *dev, clg_bk_buffer *src, size_t
     if (st != CLG_OK)
         return st;
     /* memmove: a copy within one buffer may overlap */
+    dev->kernels++;
     if (bytes)
         memmove((char *)dst->data + dst_offset, (const char *)src->data + src_offset, bytes);
     return CLG_OK;
@@ -224,6 +225,8 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
         return cpu_fail(NULL, CLG_ERR_INVALID, "exec: device is NULL");
     if (cpu_check_op(op, dev->err, sizeof dev->err))
         return (op && clg_op_is_kernel(op->op)) ? CLG_ERR_INVALID : CLG_ERR_UNSUPPORTED;
+    /* Every op here is one kernel: one pass, or one GEMM call per matmul. */
+    dev->kernels++;
     switch (op->op) {
     case CLG_OP_FILL: return cpu_fill(dev, op);
     case CLG_OP_COPY: return cpu_copy(dev, op);
@@ -244,6 +247,8 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_RAND_UNIFORM: return cpu_rand_uniform(dev, op);
     case CLG_OP_IM2COL: return cpu_im2col(dev, op);
     case CLG_OP_COL2IM: return cpu_col2im(dev, op);
+    case CLG_OP_FUSED: return cpu_fused(dev, op);
+    case CLG_OP_CROSS_ENTROPY: case CLG_OP_CROSS_ENTROPY_GRAD: return cpu_cross_entropy(dev, op);
     default: break;
     }
     /* The rest of the elementwise family, by arity: every unary op is one
@@ -254,6 +259,11 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     if (info.family == CLG_FAMILY_ELEMENTWISE && info.arity == 2)
         return cpu_binary(dev, op);
     return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "op %d has no CPU kernel", (int)op->op);
+}
+
+static uint64_t cpu_kernels_run(clg_bk_device *dev)
+{
+    return dev ? dev->kernels : 0;
 }
 
 static const clg_backend cpu_backend = {
@@ -276,6 +286,7 @@ static const clg_backend cpu_backend = {
     .exec_plan = NULL, /* the core's loop over exec is all a host backend needs */
     .sync = cpu_sync,
     .last_error = cpu_last_error,
+    .kernels_run = cpu_kernels_run,
 };
 
 CLG_BACKEND_EXPORT const clg_backend *clg_backend_entry(void);

@@ -128,6 +128,16 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
 
     const clg_bk_tensor *in = op->in, *out = &op->out;
     switch (op->op) {
+    case CLG_OP_FUSED:
+        return cpu_fused_check(op, msg, len); /* the program, its dtypes and sizes */
+    case CLG_OP_CROSS_ENTROPY:
+    case CLG_OP_CROSS_ENTROPY_GRAD:
+        if (want(op, &in[0], "the logits", 1, 0, msg, len) ||
+            want(op, &in[1], "the target", 0, 1, msg, len) ||
+            (op->n_in == 3 && want(op, &in[2], "the gradient", 1, 0, msg, len)) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
     case CLG_OP_FILL:
     case CLG_OP_CAST:
         return 0; /* f32 or i32 on either side */
@@ -453,6 +463,18 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
         return check_reduce(op, msg, len);
     case CLG_OP_ARGMAX:
         return check_argmax(op, msg, len);
+    case CLG_OP_CROSS_ENTROPY:
+    case CLG_OP_CROSS_ENTROPY_GRAD: {
+        const int64_t rows = in[0].ndim == 2 ? in[0].dim[0] : -1;
+        const int grad = op->op == CLG_OP_CROSS_ENTROPY_GRAD;
+        if (rows < 0 || in[1].ndim != 1 || in[1].dim[0] != rows ||
+            (grad ? in[2].ndim != 1 || in[2].dim[0] != rows || !same_shape(&in[0], out)
+                  : out->ndim != 1 || out->dim[0] != rows))
+            return fail(msg, len, "%s: needs logits [N, C], target [N]%s and output %s",
+                        cpu_op_name(op->op), grad ? ", gradient [N]" : "",
+                        grad ? "[N, C]" : "[N]");
+        return 0;
+    }
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX:
         if (!same_shape(in, out))
@@ -526,6 +548,43 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     return fail(msg, len, "%s: no shape rule (internal error)", cpu_op_name(op->op));
 }
 
+/* A fused op's outputs overlap no other output, and an input only when it
+ * is that very tensor (an update in place), never a broadcast one (a later
+ * tile would read it written). */
+static int check_fused_overlap(const clg_bk_op *op, char *msg, size_t len)
+{
+    const int n_out = (int)clg_param_i64(&op->params, CLG_FUSED_P_NOUT);
+    const int n_in = op->n_in - (n_out - 1);
+    const int gemm = clg_param_i64(&op->params, CLG_FUSED_P_GEMM) != 0;
+    if (gemm) {
+        /* The GEMM's operands as a MATMUL's, its product as big as out. */
+        clg_bk_op mm;
+        cpu_fused_gemm_op(op, &mm);
+        if (op->in[0].ndim != 3 || op->in[1].ndim != 3)
+            return fail(msg, len, "fused: the GEMM's operands are not 3-D");
+        if (check_matmul(&mm, msg, len))
+            return -1;
+        if (cpu_numel(&mm.out) != cpu_numel(&op->out))
+            return fail(msg, len, "fused: the GEMM's product has %lld elements, the output %lld",
+                        (long long)cpu_numel(&mm.out), (long long)cpu_numel(&op->out));
+    }
+    for (int k = 0; k < n_out; k++) {
+        const clg_bk_tensor *o = k ? &op->in[n_in + k - 1] : &op->out;
+        for (int j = 0; j < op->n_in; j++) {
+            const clg_bk_tensor *t = &op->in[j];
+            if (t == o || !overlaps(t, o))
+                continue;
+            /* a GEMM writes output 0 before the program reads anything */
+            const int exact = !gemm && j < n_in && t->offset == o->offset &&
+                              cpu_numel(t) == cpu_numel(o) &&
+                              !clg_param_i64(&op->params, CLG_FUSED_P_BCAST + j);
+            if (!exact)
+                return fail(msg, len, "fused: output %d overlaps in[%d] without being it", k, j);
+        }
+    }
+    return 0;
+}
+
 int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
 {
     if (cpu_check_types(op, msg, len))
@@ -536,7 +595,11 @@ int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
         if (check_tensor(op, &op->in[i], who, msg, len))
             return -1;
     }
-    if (check_tensor(op, &op->out, "output", msg, len) || check_shapes(op, msg, len))
+    if (check_tensor(op, &op->out, "output", msg, len))
+        return -1;
+    if (op->op == CLG_OP_FUSED)
+        return check_fused_overlap(op, msg, len);
+    if (check_shapes(op, msg, len))
         return -1;
     for (int i = 0; i < op->n_in; i++)
         if (overlaps(&op->in[i], &op->out))

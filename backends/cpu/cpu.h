@@ -17,6 +17,7 @@ struct clg_bk_device {
     char err[CPU_ERR_LEN];
     int gemm_portable; /* CLG_CPU_GEMM=portable: skip CBLAS (benchmarks, tests) */
     int primitives_only; /* CLGRAD_CPU_PRIMITIVES_ONLY=1: refuse composite ops */
+    uint64_t kernels;    /* ops and copies run since open (kernels_run) */
 };
 
 struct clg_bk_buffer {
@@ -106,12 +107,36 @@ CPU_INTERNAL clg_status cpu_cast(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_unary(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_binary(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_where(clg_bk_device *dev, const clg_bk_op *op);
+/* The row kernels behind unary and binary ops, shared with fused programs
+ * so that a fused op computes each element with the very same code:
+ * o[i] = f(a[i]) with the op's SCALAR and SCALAR2 parameters f, f2;
+ * o[i] = f(a[i * sa], b[i * sb]). NULL for any other op. */
+typedef void cpu_unary_fn(float *restrict o, const float *restrict a, int64_t n, float f,
+                          float f2);
+typedef void cpu_binary_fn(float *restrict o, const void *pa, int64_t sa, const void *pb,
+                           int64_t sb, int64_t n);
+CPU_INTERNAL cpu_unary_fn *cpu_unary_kernel(clg_op op, int *cost);
+CPU_INTERNAL cpu_binary_fn *cpu_binary_kernel(clg_op op, clg_dtype dt);
+/* fused.c: CLG_OP_FUSED, an elementwise program run tile by tile */
+CPU_INTERNAL int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len);
+CPU_INTERNAL clg_status cpu_fused(clg_bk_device *dev, const clg_bk_op *op);
+/* The MATMUL a fused op with an epilogue starts with: its operands, its
+ * [batch, M, N] product in output 0's memory. */
+CPU_INTERNAL void cpu_fused_gemm_op(const clg_bk_op *op, clg_bk_op *mm);
 /* reduce.c */
 CPU_INTERNAL clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op);
 /* gemm.c */
 CPU_INTERNAL clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op);
+/* A matmul that calls epi(ctx, lo, hi) on each flat range [lo, hi) of its
+ * output right after computing it (in the thread that computed it). The
+ * GEMM calls are the very ones cpu_matmul makes, so the product's bits are
+ * the same. */
+typedef void cpu_epilogue_fn(const void *ctx, int64_t lo, int64_t hi);
+CPU_INTERNAL clg_status cpu_matmul_epilogue(clg_bk_device *dev, const clg_bk_op *op,
+                                            cpu_epilogue_fn *epi, const void *ctx);
 /* Once per process: OpenBLAS single-threaded when this build splits GEMMs
  * over its OpenMP threads itself (gemm.c). */
 CPU_INTERNAL void cpu_gemm_threads_init(void);

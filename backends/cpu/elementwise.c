@@ -121,8 +121,6 @@ static inline float sign(float x)
     return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
 }
 
-typedef void unary_fn(float *restrict o, const float *restrict a, int64_t n, float f,
-                      float f2);
 
 /* x is the element, f and f2 the op's SCALAR and SCALAR2 parameters. */
 #define UNARY(name, expr)                                                                  \
@@ -160,7 +158,7 @@ UNARY(u_erf, erff(x))
 UNARY(u_clamp, x < f ? f : x > f2 ? f2 : x) /* keeps NaN, as torch.clamp */
 
 /* fn and the per-element cost used to decide on threads. */
-static unary_fn *unary_kernel(clg_op op, int *cost)
+cpu_unary_fn *cpu_unary_kernel(clg_op op, int *cost)
 {
     *cost = 8;
     switch (op) {
@@ -195,7 +193,7 @@ static unary_fn *unary_kernel(clg_op op, int *cost)
 clg_status cpu_unary(clg_bk_device *dev, const clg_bk_op *op)
 {
     int cost;
-    unary_fn *fn = unary_kernel(op->op, &cost);
+    cpu_unary_fn *fn = cpu_unary_kernel(op->op, &cost);
     if (!fn)
         return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "%s: not a unary op", cpu_op_name(op->op));
     const int64_t n = cpu_numel(&op->out);
@@ -216,8 +214,6 @@ clg_status cpu_unary(clg_bk_device *dev, const clg_bk_op *op)
 /* One row of a binary op: o[i] = expr(a[i * sa], b[i * sb]). Steps are 0
  * (broadcast) or 1 in practice; the three plain cases are spelled out so the
  * compiler can vectorise them. */
-typedef void binary_fn(float *restrict o, const void *pa, int64_t sa, const void *pb, int64_t sb,
-                       int64_t n);
 
 #define BINARY(name, T, expr)                                                              \
     static void name(float *restrict o, const void *pa, int64_t sa, const void *pb,        \
@@ -269,7 +265,7 @@ BINARY(b_le_i32, int32_t, x <= y ? 1.0f : 0.0f)
 BINARY(b_gt_i32, int32_t, x > y ? 1.0f : 0.0f)
 BINARY(b_ge_i32, int32_t, x >= y ? 1.0f : 0.0f)
 
-static binary_fn *binary_kernel(clg_op op, clg_dtype dt)
+cpu_binary_fn *cpu_binary_kernel(clg_op op, clg_dtype dt)
 {
     const int i32 = dt == CLG_I32;
     switch (op) {
@@ -302,7 +298,7 @@ static void broadcast_walk(cpu_walk *w, const clg_bk_op *op, int n_in)
 
 clg_status cpu_binary(clg_bk_device *dev, const clg_bk_op *op)
 {
-    binary_fn *fn = binary_kernel(op->op, op->in[0].dtype);
+    cpu_binary_fn *fn = cpu_binary_kernel(op->op, op->in[0].dtype);
     if (!fn)
         return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "%s: not a binary op", cpu_op_name(op->op));
     cpu_walk w;

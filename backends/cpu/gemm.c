@@ -194,9 +194,32 @@ int cpu_sgemm_portable(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
     return 0;
 }
 
+/* An epilogue to run on what a GEMM wrote: C is elements base.. of the
+ * output. NULL fn: none. */
+typedef struct epilogue {
+    cpu_epilogue_fn *fn;
+    const void *ctx;
+    int64_t base;
+} epilogue;
+
+/* Rows [r0, r1) of C, columns [c0, c1): contiguous when they are whole rows. */
+static void run_epilogue(const epilogue *ep, int64_t N, int64_t r0, int64_t r1, int64_t c0,
+                         int64_t c1)
+{
+    if (!ep->fn)
+        return;
+    if (c0 == 0 && c1 == N) {
+        ep->fn(ep->ctx, ep->base + r0 * N, ep->base + r1 * N);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++)
+        ep->fn(ep->ctx, ep->base + r * N + c0, ep->base + r * N + c1);
+}
+
 /* One GEMM on whichever engine this build and device use. */
 static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                        const float *A, int64_t lda, const float *B, int64_t ldb, float *C)
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                        const epilogue *ep)
 {
 #ifdef CLG_CPU_HAVE_CBLAS
     /* CBLAS takes int sizes; anything larger goes to the portable kernel,
@@ -222,13 +245,16 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
         CPU_PARALLEL_FOR(parts > 1)
         for (int p = 0; p < parts; p++) {
             const int64_t s = len * p / parts, e = len * (p + 1) / parts;
-            if (by_rows)
+            if (by_rows) {
                 cblas_sgemm(CblasRowMajor, tra, trb, (int)(e - s), (int)N, (int)K, 1.0f,
                             A + (ta ? s : s * lda), (int)lda, B, (int)ldb, 0.0f, C + s * N,
                             (int)N);
-            else
+                run_epilogue(ep, N, s, e, 0, N);
+            } else {
                 cblas_sgemm(CblasRowMajor, tra, trb, (int)M, (int)(e - s), (int)K, 1.0f, A,
                             (int)lda, B + (tb ? s * ldb : s), (int)ldb, 0.0f, C + s, (int)N);
+                run_epilogue(ep, N, 0, M, s, e);
+            }
         }
         return CLG_OK;
     }
@@ -236,10 +262,17 @@ static clg_status sgemm(clg_bk_device *dev, int ta, int tb, int64_t M, int64_t N
     (void)dev;
     if (cpu_sgemm_portable(ta, tb, M, N, K, A, lda, B, ldb, C, N))
         return cpu_fail(dev, CLG_ERR_NOMEM, "matmul: out of memory for packing buffers");
+    run_epilogue(ep, N, 0, M, 0, N);
     return CLG_OK;
 }
 
 clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op)
+{
+    return cpu_matmul_epilogue(dev, op, NULL, NULL);
+}
+
+clg_status cpu_matmul_epilogue(clg_bk_device *dev, const clg_bk_op *op, cpu_epilogue_fn *epi,
+                               const void *ctx)
 {
     const clg_bk_tensor *a = &op->in[0], *b = &op->in[1], *out = &op->out;
     const int ta = clg_param_int(&op->params, CLG_P_TRANS_A),
@@ -251,16 +284,18 @@ clg_status cpu_matmul(clg_bk_device *dev, const clg_bk_op *op)
     float *C = cpu_data(out);
     if (batch == 0 || M == 0 || N == 0)
         return CLG_OK;
+    epilogue ep = { epi, ctx, 0 };
 
     /* A stack of A's against one shared B is a single tall GEMM. */
     if (!ta && a->dim[0] == batch && b->dim[0] == 1)
-        return sgemm(dev, ta, tb, batch * M, N, K, A, lda, B, ldb, C);
+        return sgemm(dev, ta, tb, batch * M, N, K, A, lda, B, ldb, C, &ep);
 
     const int64_t a_step = a->dim[0] == 1 ? 0 : a->dim[1] * a->dim[2];
     const int64_t b_step = b->dim[0] == 1 ? 0 : b->dim[1] * b->dim[2];
     for (int64_t i = 0; i < batch; i++) {
+        ep.base = i * M * N;
         clg_status st = sgemm(dev, ta, tb, M, N, K, A + i * a_step, lda, B + i * b_step, ldb,
-                              C + i * M * N);
+                              C + i * M * N, &ep);
         if (st != CLG_OK)
             return st;
     }

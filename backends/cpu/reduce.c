@@ -227,3 +227,56 @@ clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
     }
     return CLG_OK;
 }
+
+/* Cross-entropy rows, forward and backward, each one pass over the logits
+ * (a row is read into cache once). The arithmetic is that of the ops they
+ * replace (softmax_line's shift, the gather of a masked target, log_softmax's
+ * backward), so the bits are those of the unfused loss. */
+static double row_shift(const float *x, int64_t len)
+{
+    float m = x[0];
+    for (int64_t j = 1; j < len; j++)
+        if (x[j] > m || x[j] != x[j])
+            m = x[j];
+    double sum = 0.0;
+    for (int64_t j = 0; j < len; j++)
+        sum += expf(x[j] - m);
+    return (double)m + log(sum);
+}
+
+clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const int64_t rows = op->in[0].dim[0], cls = op->in[0].dim[1];
+    const float *x = cpu_data(&op->in[0]);
+    const int32_t *t = cpu_data(&op->in[1]);
+    const int32_t ign = (int32_t)clg_param_i64(&op->params, CLG_P_IGNORE);
+    for (int64_t r = 0; r < rows; r++)
+        if (t[r] != ign && (t[r] < 0 || t[r] >= cls))
+            return cpu_fail(dev, CLG_ERR_INVALID, "%s: target %d of row %lld is outside [0, %lld) "
+                            "and not the ignored value %d", cpu_op_name(op->op), (int)t[r],
+                            (long long)r, (long long)cls, (int)ign);
+    if (cls == 0)
+        return CLG_OK;
+    float *o = cpu_data(&op->out);
+    const int grad = op->op == CLG_OP_CROSS_ENTROPY_GRAD;
+    const float *G = grad ? cpu_data(&op->in[2]) : NULL;
+    CPU_PARALLEL_FOR(CPU_PAR(rows * cls, 16))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cls;
+        const double shift = row_shift(xr, cls);
+        const float mask = t[r] != ign ? 1.0f : 0.0f;
+        const int64_t safe = t[r] != ign ? t[r] : 0;
+        if (!grad) {
+            const float picked = (float)((double)xr[safe] - shift);
+            o[r] = -(picked * mask);
+            continue;
+        }
+        const float g = G[r] * mask;
+        float *orow = o + r * cls;
+        for (int64_t c = 0; c < cls; c++) {
+            const float e = expf((float)((double)xr[c] - shift)) * g;
+            orow[c] = c == safe ? e - g : e;
+        }
+    }
+    return CLG_OK;
+}

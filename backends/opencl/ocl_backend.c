@@ -11,6 +11,13 @@ static clg_status exec_plan(clg_bk_device *dev, const clg_bk_op *ops, int n)
     return CLG_OK;
 }
 
+/* Enqueued kernels and copies; a CLBlast call counts one, whatever it
+ * launches inside. */
+static uint64_t kernels_run(clg_bk_device *dev)
+{
+    return dev ? dev->kernels : 0;
+}
+
 static const clg_backend ocl_backend = {
     .abi_major = CLG_BACKEND_ABI_MAJOR,
     .abi_minor = CLG_BACKEND_ABI_MINOR,
@@ -31,6 +38,7 @@ static const clg_backend ocl_backend = {
     .exec_plan = exec_plan,
     .sync = ocl_sync,
     .last_error = ocl_last_error,
+    .kernels_run = kernels_run,
 };
 
 CLG_BACKEND_EXPORT const clg_backend *clg_backend_entry(void);

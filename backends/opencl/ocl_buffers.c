@@ -161,6 +161,7 @@ clg_status ocl_copy(clg_bk_device *dev, clg_bk_buffer *src, size_t src_offset,
     cl_int st = clEnqueueCopyBuffer(dev->queue, src->mem, dst->mem, src_offset, dst_offset, bytes,
                                     0, NULL, ev);
     ocl_prof_commit(dev, ev, st == CL_SUCCESS);
+    dev->kernels += st == CL_SUCCESS;
     if (st != CL_SUCCESS)
         return ocl_fail_cl(dev, st, "copy of %zu bytes", bytes);
     return CLG_OK;

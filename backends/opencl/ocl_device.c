@@ -227,6 +227,7 @@ void ocl_close(clg_bk_device *dev)
     free(dev->staging);
     if (dev->index_err)
         clReleaseMemObject(dev->index_err);
+    ocl_fused_release(dev);
     for (int k = 0; k < K_COUNT; k++)
         if (dev->kernel[k])
             clReleaseKernel(dev->kernel[k]);

@@ -69,6 +69,7 @@ static clg_status own_gemm(clg_bk_device *dev, const clg_bk_op *op, const gemm_s
     cl_event *ev = ocl_prof_slot(dev, CLG_OP_MATMUL);
     st = clEnqueueNDRangeKernel(dev->queue, k, 3, NULL, global, local, 0, NULL, ev);
     ocl_prof_commit(dev, ev, st == CL_SUCCESS);
+    dev->kernels += st == CL_SUCCESS;
     if (st != CL_SUCCESS)
         return ocl_fail_cl(dev, st, "matmul: enqueue k_gemm %zux%zux%zu batch %zu (tile %zu)",
                            g->M, g->N, g->K, g->batch, ts);
@@ -95,6 +96,7 @@ static clg_status clblast_gemm(clg_bk_device *dev, const clg_bk_op *op, const ge
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, M, g->N, g->K, 1.0f, a->buf->mem, ao,
                           lda, b->buf->mem, bo, ldb, 0.0f, o->buf->mem, co, ldc, &dev->queue, ev);
         ocl_prof_commit(dev, ev, st == CLBlastSuccess);
+        dev->kernels += st == CLBlastSuccess;
     } else {
         /* A batch stride of 0 broadcasts; CLBlast 1.5.3 computes it right
          * (tests/opencl checks both sides), but should a build refuse it, one
@@ -104,6 +106,7 @@ static clg_status clblast_gemm(clg_bk_device *dev, const clg_bk_op *op, const ge
                                         g->b_stride, 0.0f, o->buf->mem, co, ldc, M * g->N, batch,
                                         &dev->queue, ev);
         ocl_prof_commit(dev, ev, st == CLBlastSuccess);
+        dev->kernels += st == CLBlastSuccess;
         if (st != CLBlastSuccess && (g->a_stride == 0 || g->b_stride == 0)) {
             st = CLBlastSuccess;
             for (size_t i = 0; i < batch && st == CLBlastSuccess; i++) {
@@ -113,6 +116,7 @@ static clg_status clblast_gemm(clg_bk_device *dev, const clg_bk_op *op, const ge
                                   bo + i * g->b_stride, ldb, 0.0f, o->buf->mem,
                                   co + i * M * g->N, ldc, &dev->queue, e);
                 ocl_prof_commit(dev, e, st == CLBlastSuccess);
+                dev->kernels += st == CLBlastSuccess;
             }
         }
     }

@@ -68,6 +68,8 @@ struct clg_bk_device {
     int gemm_tile;              /* tile edge of the fallback GEMM kernel */
     int gemm_own;               /* CLGRAD_OPENCL_GEMM=own */
     int counted;                /* included in the count of open devices */
+    uint64_t kernels;           /* kernels and copies enqueued (kernels_run) */
+    struct ocl_fused_kernel *fused; /* generated kernels, newest first (ocl_fused.c) */
     cl_ulong max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     cl_ulong global_mem;        /* CL_DEVICE_GLOBAL_MEM_SIZE */
     cl_ulong allocated;         /* bytes of this device's live buffers */
@@ -115,6 +117,15 @@ OCL_INTERNAL clg_status ocl_device_pick(int index, cl_platform_id *plat, cl_devi
 
 /* ocl_program.c: builds (or loads from the disk cache) the one program. */
 OCL_INTERNAL clg_status ocl_program_open(clg_bk_device *dev);
+/* Any other source (what: for messages), through the same disk cache. */
+OCL_INTERNAL clg_status ocl_program_build(clg_bk_device *dev, const char *source,
+                                          const char *what, cl_program *out);
+
+/* ocl_fused.c: fused elementwise programs as generated kernels, built once
+ * per device and program text. */
+OCL_INTERNAL int ocl_fused_supports(const clg_bk_op *op);
+OCL_INTERNAL clg_status ocl_fused(clg_bk_device *dev, const clg_bk_op *op);
+OCL_INTERNAL void ocl_fused_release(clg_bk_device *dev);
 
 /* ocl_device.c */
 OCL_INTERNAL clg_status ocl_open(int index, clg_bk_device **out);

@@ -144,6 +144,7 @@ clg_status ocl_launch_1d(clg_bk_device *dev, int k, size_t global, size_t local,
     cl_int st = clEnqueueNDRangeKernel(dev->queue, dev->kernel[k], 1, NULL, &g, &local, 0, NULL,
                                        ev);
     ocl_prof_commit(dev, ev, st == CL_SUCCESS);
+    dev->kernels += st == CL_SUCCESS;
     if (st != CL_SUCCESS)
         return ocl_fail_cl(dev, st, "%s: enqueue %s (%zu items, groups of %zu)",
                            ocl_op_name(op), ocl_kernel_names[k], g, local);
@@ -737,6 +738,11 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
     (void)dev;
     if (!op || !clg_op_is_kernel(op->op))
         return 0;
+    if (op->op == CLG_OP_FUSED)
+        return ocl_fused_supports(op);
+    /* no kernels of their own: the compiler spells them out */
+    if (op->op == CLG_OP_CROSS_ENTROPY || op->op == CLG_OP_CROSS_ENTROPY_GRAD)
+        return 0;
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
         if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)
             return 0; /* the kernels move 4-byte words */
@@ -822,6 +828,8 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
         return exec_softmax(dev, op);
     case CLG_OP_MATMUL:
         return ocl_matmul(dev, op);
+    case CLG_OP_FUSED:
+        return ocl_fused(dev, op);
     case CLG_OP_PERMUTE:
     case CLG_OP_EXPAND:
     case CLG_OP_SLICE:

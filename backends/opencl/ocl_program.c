@@ -1,7 +1,9 @@
-/* The one program per device: loaded from the disk cache when a binary for
- * exactly this source, build options, device, driver and salt is there,
- * built from the embedded source otherwise, and then cached (written to a
- * temporary file and renamed, so a reader never sees half a file). */
+/* Programs of a device: the one program of the embedded kernels, and the
+ * generated kernels of fused ops (ocl_fused.c). Each is loaded from the disk
+ * cache when a binary for exactly this source, build options, device,
+ * driver and salt is there, built from source otherwise, and then cached
+ * (written to a temporary file and renamed, so a reader never sees half a
+ * file). */
 #include "ocl_cache.h"
 #include "ocl_internal.h"
 
@@ -181,7 +183,7 @@ static void build_options(clg_bk_device *dev, char *buf, size_t len)
 }
 
 static clg_status build_failed(clg_bk_device *dev, cl_program prog, cl_int st,
-                               const char *options)
+                               const char *options, const char *what)
 {
     size_t n = 0;
     char log[3072] = "";
@@ -196,9 +198,9 @@ static clg_status build_failed(clg_bk_device *dev, cl_program prog, cl_int st,
         free(full);
     }
     return ocl_fail(dev, CLG_ERR_BACKEND,
-                    "opencl: building the kernels for '%s' (options '%s') failed: %s (%d); "
+                    "opencl: building %s for '%s' (options '%s') failed: %s (%d); "
                     "build log:\n%s",
-                    dev->name, options, ocl_status_name(st), (int)st, log);
+                    what, dev->name, options, ocl_status_name(st), (int)st, log);
 }
 
 static cl_program try_cached(clg_bk_device *dev, const unsigned char *bin, size_t bin_len,
@@ -221,13 +223,19 @@ static cl_program try_cached(clg_bk_device *dev, const unsigned char *bin, size_
 
 clg_status ocl_program_open(clg_bk_device *dev)
 {
+    return ocl_program_build(dev, ocl_program_source, "the kernels", &dev->program);
+}
+
+clg_status ocl_program_build(clg_bk_device *dev, const char *source, const char *what,
+                             cl_program *out)
+{
     char options[512];
     build_options(dev, options, sizeof options);
     char pver[256] = "";
     clGetPlatformInfo(dev->platform, CL_PLATFORM_VERSION, sizeof pver - 1, pver, NULL);
     const char *salt = getenv("CLGRAD_OPENCL_CACHE_SALT");
-    size_t src_len = strlen(ocl_program_source);
-    uint64_t src_hash = fnv1a(14695981039346656037ull, ocl_program_source, src_len);
+    size_t src_len = strlen(source);
+    uint64_t src_hash = fnv1a(14695981039346656037ull, source, src_len);
 
     /* Everything that makes a binary unusable is in the key; the file keeps
      * the key so a hash collision can never load the wrong program. */
@@ -255,8 +263,8 @@ clg_status ocl_program_open(clg_bk_device *dev)
                 discarded = "the driver refused the binary";
             free(file);
             if (p) {
-                dev->program = p;
-                ocl_info(dev, "opencl: '%s': program loaded from cache %s", dev->name, path);
+                *out = p;
+                ocl_info(dev, "opencl: '%s': %s loaded from cache %s", dev->name, what, path);
                 log_line(dev->err);
                 return CLG_OK;
             }
@@ -265,17 +273,17 @@ clg_status ocl_program_open(clg_bk_device *dev)
 
     double t0 = now_ms();
     cl_int st;
-    const char *srcs[1] = {ocl_program_source};
+    const char *srcs[1] = {source};
     cl_program p = clCreateProgramWithSource(dev->ctx, 1, srcs, &src_len, &st);
     if (st != CL_SUCCESS)
         return ocl_fail_cl(dev, st, "clCreateProgramWithSource for '%s'", dev->name);
     st = clBuildProgram(p, 1, &dev->id, options, NULL, NULL);
     if (st != CL_SUCCESS) {
-        clg_status s = build_failed(dev, p, st, options);
+        clg_status s = build_failed(dev, p, st, options, what);
         clReleaseProgram(p);
         return s;
     }
-    dev->program = p;
+    *out = p;
     double ms = now_ms() - t0;
 
     const char *why = have_dir ? NULL : "no cache directory (set CLGRAD_CACHE_DIR or HOME)";
@@ -299,11 +307,11 @@ clg_status ocl_program_open(clg_bk_device *dev)
     if (discarded)
         snprintf(note, sizeof note, " (cache entry discarded: %s)", discarded);
     if (why)
-        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms%s; not cached: %s",
-                 dev->name, ms, note, why);
+        ocl_info(dev, "opencl: '%s': %s built from source in %.0f ms%s; not cached: %s",
+                 dev->name, what, ms, note, why);
     else
-        ocl_info(dev, "opencl: '%s': program built from source in %.0f ms%s, cached to %s",
-                 dev->name, ms, note, path);
+        ocl_info(dev, "opencl: '%s': %s built from source in %.0f ms%s, cached to %s",
+                 dev->name, what, ms, note, path);
     log_line(dev->err);
     return CLG_OK;
 }

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define CLG_BACKEND_ABI_MAJOR 2
-#define CLG_BACKEND_ABI_MINOR 0
+#define CLG_BACKEND_ABI_MINOR 1
 #define CLG_BACKEND_ENTRY_SYMBOL "clg_backend_entry"
 
 typedef struct clg_bk_device clg_bk_device; /* backend-defined */
@@ -117,6 +117,15 @@ typedef struct clg_backend {
     /* Required. Message for the last failure on dev (dev may be NULL for
      * failures of device_count/device_info/open). Never NULL. */
     const char *(*last_error)(clg_bk_device *dev);
+
+    /* --- ABI 2.1 --- (read only from a backend that states minor >= 1) */
+    /* Optional (NULL: the core counts one kernel per op and per copy it
+     * sends). How many kernels this device has run since open: passes over
+     * memory on a host; launches, copies and library calls (one each, whatever
+     * a library launches inside) on an accelerator. The core reads it
+     * before and after a plan runs, so a step's kernel count is the
+     * backend's own, and a fused op shows as the one pass it is. */
+    uint64_t (*kernels_run)(clg_bk_device *dev);
 } clg_backend;
 
 typedef const clg_backend *(*clg_backend_entry_fn)(void);

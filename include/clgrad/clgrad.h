@@ -225,6 +225,11 @@ clg_t clg_max(clg_graph *g, clg_t a, const int *axes, int naxes, int keepdim);
 clg_t clg_argmax(clg_graph *g, clg_t a, int axis, int keepdim); /* i32, no gradient */
 clg_t clg_softmax(clg_graph *g, clg_t a, int axis);
 clg_t clg_log_softmax(clg_graph *g, clg_t a, int axis);
+/* Per-row softmax cross-entropy: logits f32 [N, C], target i32 [N] -> f32 [N],
+ * -log_softmax(logits)[n, target[n]], 0 where target[n] == ignore_index
+ * (torch.nn.functional.cross_entropy with reduction='none'). A target
+ * outside [0, C) that is not ignore_index is an error when the plan runs. */
+clg_t clg_cross_entropy(clg_graph *g, clg_t logits, clg_t target, int ignore_index);
 
 /* a [..., M, K] @ b [..., K, N] (after the transposes of the last two dims).
  * Batch dims: equal, or one side 2-D (broadcast over the other's batch). */
@@ -307,6 +312,21 @@ typedef struct clg_plan_stats {
     int n_nodes;          /* graph nodes in the plan */
 } clg_plan_stats;
 clg_status clg_plan_stats_get(const clg_plan *p, clg_plan_stats *out);
+
+/* What a plan costs on its device, for benchmarks (a struct of its own so
+ * that clg_plan_stats keeps its size). */
+typedef struct clg_plan_usage {
+    /* Kernels the last clg_plan_run ran, as the backend counts them (its
+     * kernels_run slot); a backend that keeps no count gets one per op and
+     * per copy sent. -1 before the first run. */
+    int64_t kernels_last_run;
+    /* Device memory the plan itself holds: its arena of intermediates, its
+     * inputs and constants. Store tensors (parameters, optimizer state) are
+     * the store's and not counted here. */
+    size_t device_bytes;
+    int fused_ops;    /* ops the compiler fused into others (0: none) */
+} clg_plan_usage;
+clg_status clg_plan_usage_get(const clg_plan *p, clg_plan_usage *out);
 
 /* --------------------------------------------------------- random numbers */
 /* xoshiro256** seeded through splitmix64: fixed across platforms. */

@@ -97,6 +97,15 @@ clg_status clg_dataset_text(clg_ctx *ctx, const char *path, int64_t seq, double 
 clg_status clg_dataset_split(clg_ctx *ctx, const clg_dataset *ds, double frac, uint64_t seed,
                              clg_dataset **train, clg_dataset **val);
 
+/* Few-shot subsets of a classification set: the samples of the listed
+ * classes (n_classes 0: every class), at most `limit` per class (-1: all),
+ * the first ones in ds's order. The listed classes are relabelled 0..K-1 in
+ * the order given (classes = K), as a new head of K outputs expects; with
+ * no list the labels stay. Refused, by name: a class out of range, a class
+ * listed twice, limit 0, a data set without one label per sample. */
+clg_status clg_dataset_subset(clg_ctx *ctx, const clg_dataset *ds, const int32_t *classes,
+                              int n_classes, int64_t limit, clg_dataset **out);
+
 /* ---------------------------------------------------------------- batches */
 /* Walks a data set in mini-batches, gathering each batch into contiguous
  * host buffers. The order is 0..n-1, or (shuffle) a fresh Fisher-Yates
@@ -170,8 +179,9 @@ clg_status clg_tensor_set_meta(clg_ctx *ctx, clg_tensor_set *s, const char *key,
                                const char *value);
 const char *clg_tensor_set_get_meta(const clg_tensor_set *s, const char *key); /* or NULL */
 
-/* Reads F32 and I32 tensors as they are, F64 and I64 converted to F32 and I32
- * (F64 values must be within float32 range, I64 values must fit); other
+/* Reads F32 and I32 tensors as they are, F16, BF16 (exactly) and F64 converted
+ * to F32, I64 to I32 (F64 values must be within float32 range, I64 values
+ * must fit); other
  * dtypes are refused by name. As the reference implementation, refused too:
  * a name that appears twice in the header, tensors whose data ranges
  * overlap or leave gaps, and bytes after the last tensor's data. */
@@ -187,6 +197,12 @@ clg_status clg_tensor_set_check_finite(clg_ctx *ctx, const clg_tensor_set *s, co
  * named "num_batches_tracked" or "*.num_batches_tracked" is written as I64,
  * as PyTorch's BatchNorm keeps it (the reader narrows it back). */
 clg_status clg_safetensors_write(clg_ctx *ctx, const char *path, const clg_tensor_set *s);
+
+/* Narrows every F32 tensor of s to dt (CLG_F16 or CLG_BF16; CLG_F32 is a
+ * no-op) rounding to nearest even, as torch's .half() and .bfloat16(): f16
+ * overflows to inf from 65520 and keeps subnormals. Integer tensors stay as
+ * they are. clg_safetensors_write then writes them as F16 / BF16. */
+clg_status clg_tensor_set_convert(clg_ctx *ctx, clg_tensor_set *s, clg_dtype dt);
 
 /* Store <-> file. names/n select store tensors (NULL/0: all of them), in
  * that order. clg_store_load_file requires that the file holds exactly the

@@ -170,7 +170,21 @@ typedef struct clg_trainer_opts {
      * clipping, accumulation and the update see them. Borrowed: it must
      * outlive the trainer. */
     clg_collective *collective;
+    /* Parameter groups, as torch's optimizer param_groups: with params
+     * given, lr_scale[i] (finite, >= 0; NULL: all 1) multiplies the
+     * learning rate of params[i]. Parameters of one factor F form a group
+     * whose lr is lr * F, with a scheduler of its own (the same spec)
+     * started from base_lr = lr * F, as torch schedules every group from its
+     * initial_lr (so cosine's eta_min and plateau's min_lr are absolute, as
+     * there). clg_trainer_lr reports the factor-1 group's lr; checkpoint
+     * values of group g >= 1 are "group.<g>.lr" (constant) or
+     * "group.<g>.sched.*". At most CLG_TRAINER_MAX_GROUPS - 1 factors other
+     * than 1. Parameters left out of params are frozen: no gradient is
+     * built for them, no optimizer state kept, and they never change. */
+    const double *lr_scale;
 } clg_trainer_opts;
+
+#define CLG_TRAINER_MAX_GROUPS 16
 
 /* Adds to g the gradient of `loss` (a one-element f32 node) w.r.t. the
  * parameters, the optional clipping and accumulation, the optimizer's update
@@ -227,7 +241,8 @@ clg_status clg_trainer_use_plan(clg_trainer *tr, int id);
 
 /* Learning rate the next optimizer step uses. */
 double clg_trainer_lr(const clg_trainer *tr);
-/* Overrides the current lr (the scheduler continues from it). */
+/* Overrides the current lr (the scheduler continues from it); every
+ * parameter group's is set to lr times its factor. */
 clg_status clg_trainer_set_lr(clg_trainer *tr, double lr);
 int64_t clg_trainer_steps(const clg_trainer *tr);   /* optimizer steps done */
 int64_t clg_trainer_epochs(const clg_trainer *tr);  /* epochs ended */

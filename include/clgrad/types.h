@@ -151,7 +151,15 @@ typedef enum clg_status {
      * reads SCALAR); col2im is its adjoint (overlaps summed, padding dropped).       \
      * KERNEL, STRIDE, PAD, DILATION: (h, w) pairs */                                    \
     X(IM2COL,         "im2col",         1, MOVEMENT,    F32,  0x1, PRIM)                   \
-    X(COL2IM,         "col2im",         1, MOVEMENT,    F32,  0x1, PRIM)
+    X(COL2IM,         "col2im",         1, MOVEMENT,    F32,  0x1, PRIM)                   \
+    /* made by the compiler, never by a graph builder: a chain of elementwise ops \
+     * run as one pass; the parameter block is its program (CLG_FUSED_* below) */     \
+    X(FUSED,          "fused",         -1, FUSED,       F32,  0x0, FUSED)                  \
+    /* softmax cross-entropy per row, one pass: logits f32 [N, C], targets i32 [N] ->  \
+     * f32 [N], -log_softmax(x)[n, t_n], 0 where t_n == IGNORE; its backward,         \
+     * (softmax(x) - one_hot(t)) * G[n] (0 rows where ignored), takes G [N] third */   \
+    X(CROSS_ENTROPY,  "cross_entropy",  2, NN,          INDEX, 0x1, COMPOSITE)             \
+    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,
@@ -172,7 +180,8 @@ typedef enum clg_op_family {
     CLG_FAMILY_MOVEMENT,
     CLG_FAMILY_INDEX,
     CLG_FAMILY_NN,
-    CLG_FAMILY_RANDOM
+    CLG_FAMILY_RANDOM,
+    CLG_FAMILY_FUSED
 } clg_op_family;
 
 typedef enum clg_dtype_rule {
@@ -184,7 +193,13 @@ typedef enum clg_dtype_rule {
     CLG_DTRULE_INDEX
 } clg_dtype_rule;
 
-typedef enum clg_op_kind { CLG_OPKIND_PRIM = 0, CLG_OPKIND_COMPOSITE = 1 } clg_op_kind;
+/* FUSED: made by the compiler from ops the backend runs; a backend that
+ * does not support it gets those ops instead. */
+typedef enum clg_op_kind {
+    CLG_OPKIND_PRIM = 0,
+    CLG_OPKIND_COMPOSITE = 1,
+    CLG_OPKIND_FUSED = 2
+} clg_op_kind;
 
 /* The table's columns for one op; an op outside the table gets the values
  * of an impossible op (name NULL, arity -2, family SOURCE). */
@@ -242,8 +257,9 @@ enum {
     CLG_P_KERNEL = 23,  /* im2col/col2im: 2 ints (h, w), slots 23..24 */
     CLG_P_STRIDE = 25,  /* 2 ints, slots 25..26 */
     CLG_P_PADDING = 27, /* 2 ints, slots 27..28 */
-    CLG_P_DILATION = 29 /* 2 ints, slots 29..30 */
-    /* 31..63: free for ops to come */
+    CLG_P_DILATION = 29, /* 2 ints, slots 29..30 */
+    CLG_P_IGNORE = 31   /* cross_entropy: the target value that contributes nothing */
+    /* 32..63: free for ops to come */
 };
 
 static inline int64_t clg_param_i64(const clg_params *p, int slot)
@@ -270,6 +286,76 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
     union { float f; uint32_t u; } v;
     v.f = value;
     clg_param_set_i64(p, slot, (int64_t)v.u);
+}
+
+/* ------------------------------------------------------ fused programs
+ * CLG_OP_FUSED runs a small program once per element: instruction i is one
+ * elementwise op of the table (f32 in, f32 out) whose operands are inputs or
+ * the results of earlier instructions, and whose result is register i. It
+ * must give, element for element, the bits the ops it replaces would give
+ * one at a time (same f32 operations in the same order, no contraction
+ * into FMA).
+ *   - Operands: CLG_FUSED_IN(j) is input j; CLG_FUSED_REG(i) is register i.
+ *   - Input j is read as slot CLG_FUSED_P_BCAST + j says: CLG_FUSED_ALIGNED,
+ *     element-aligned with the output (same element count); CLG_FUSED_ONE, a
+ *     single element read for every output element; CLG_FUSED_ROW, a row of
+ *     slot CLG_FUSED_P_COLS elements, element e of the output reading
+ *     element e % COLS (a bias over the last dim).
+ *   - Epilogue: when slot CLG_FUSED_P_GEMM has CLG_FUSED_GEMM set, in[0] and
+ *     in[1] are a MATMUL's operands (its shape rules, transposes in
+ *     CLG_FUSED_GEMM_TA/TB, its output as many elements as out), and operand
+ *     CLG_FUSED_ACC reads the product; the program's inputs start at in[2].
+ *     No output is then an input.
+ *   - Outputs: n_out >= 1, all of the output's element count; output 0 is
+ *     `out`, output k > 0 is in[n_in - n_out + k] (the last n_out - 1
+ *     entries of in[] are written, not read). Output k holds register
+ *     slot CLG_FUSED_P_OUTREG + k.
+ *   - An output may be the very tensor of an input (same buffer, offset and
+ *     size: an update in place); it never overlaps one partly. Every input
+ *     element must be read before the output element of that index is written.
+ * Slots: CLG_FUSED_P_NINSTR (count), CLG_FUSED_P_NOUT, then per-output
+ * registers, per-input modes, the GEMM flags, COLS, and one instruction per slot from
+ * CLG_FUSED_P_CODE: op in bits 0..7, operands a, b, c in bits 8..15, 16..23,
+ * 24..31, the f32 SCALAR parameter in bits 32..63. */
+enum {
+    CLG_FUSED_P_NINSTR = 0,
+    CLG_FUSED_P_NOUT = 1,
+    CLG_FUSED_P_OUTREG = 2,  /* CLG_MAX_INPUTS slots: 2..9 */
+    CLG_FUSED_P_BCAST = 10,  /* CLG_MAX_INPUTS slots: 10..17 */
+    CLG_FUSED_P_GEMM = 18,
+    CLG_FUSED_P_COLS = 19,
+    CLG_FUSED_P_CODE = 20,   /* instructions: 20..63 */
+    CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 20
+};
+enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2 };
+enum { CLG_FUSED_GEMM = 1, CLG_FUSED_GEMM_TA = 2, CLG_FUSED_GEMM_TB = 4 };
+#define CLG_FUSED_IN(j) (j)
+#define CLG_FUSED_ACC 0x3f
+#define CLG_FUSED_REG(i) (0x40 + (i))
+
+typedef struct clg_fused_instr {
+    clg_op op;
+    int a, b, c;  /* operands (unused ones 0) */
+    float scalar; /* the op's SCALAR parameter */
+} clg_fused_instr;
+
+static inline clg_fused_instr clg_fused_instr_get(const clg_params *p, int i)
+{
+    uint64_t w = (uint64_t)clg_param_i64(p, CLG_FUSED_P_CODE + i);
+    union { float f; uint32_t u; } v;
+    v.u = (uint32_t)(w >> 32);
+    clg_fused_instr in = { (clg_op)(w & 0xff), (int)((w >> 8) & 0xff), (int)((w >> 16) & 0xff),
+                           (int)((w >> 24) & 0xff), v.f };
+    return in;
+}
+static inline void clg_fused_instr_set(clg_params *p, int i, const clg_fused_instr *in)
+{
+    union { float f; uint32_t u; } v;
+    v.f = in->scalar;
+    uint64_t w = ((uint64_t)v.u << 32) | ((uint64_t)(in->c & 0xff) << 24) |
+                 ((uint64_t)(in->b & 0xff) << 16) | ((uint64_t)(in->a & 0xff) << 8) |
+                 ((uint64_t)in->op & 0xff);
+    clg_param_set_i64(p, CLG_FUSED_P_CODE + i, (int64_t)w);
 }
 
 typedef enum clg_device_type {

@@ -242,18 +242,25 @@ static clg_status ce_build(clg_ctx *ctx, clg_graph *g, const clg_hparams *hp, cl
     clg_status st = check_class(ctx, g, hp, pred, target);
     if (st != CLG_OK)
         return st;
+    double eps = clg_hp_float(hp, "label_smoothing");
+    if (eps == 0) {
+        /* the core's fused op: one pass per row forward and backward on a
+         * backend that runs it, these very ops spelled out on one that does
+         * not */
+        int32_t ign = (int32_t)clg_hp_int(hp, "ignore_index");
+        clg_t mask = clg_ne(g, target, clg_const(g, CLG_I32, &scalar_shape, &ign));
+        *loss = masked_reduce(g, hp, clg_cross_entropy(g, pred, target, ign), mask);
+        return CLG_OK;
+    }
     clg_t logp = clg_log_softmax(g, pred, 1);
     clg_t mask;
     clg_t per = picked_nll(g, hp, logp, target, &mask);
-    double eps = clg_hp_float(hp, "label_smoothing");
-    if (eps > 0) {
-        /* (1-eps) * nll + eps/C * sum_c -logp[i, c], ignored rows masked */
-        int64_t c = clg_shape_of(g, pred).dim[1];
-        int ax = 1;
-        clg_t smooth = clg_mul(g, clg_neg(g, clg_sum(g, logp, &ax, 1, 0)), mask);
-        per = clg_add(g, clg_mul_scalar(g, per, (float)(1.0 - eps)),
-                      clg_mul_scalar(g, smooth, (float)(eps / (double)c)));
-    }
+    /* (1-eps) * nll + eps/C * sum_c -logp[i, c], ignored rows masked */
+    int64_t c = clg_shape_of(g, pred).dim[1];
+    int ax = 1;
+    clg_t smooth = clg_mul(g, clg_neg(g, clg_sum(g, logp, &ax, 1, 0)), mask);
+    per = clg_add(g, clg_mul_scalar(g, per, (float)(1.0 - eps)),
+                  clg_mul_scalar(g, smooth, (float)(eps / (double)c)));
     *loss = masked_reduce(g, hp, per, mask);
     return CLG_OK;
 }

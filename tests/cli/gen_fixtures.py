@@ -217,6 +217,18 @@ CASES = [
      "causal=1,activation=gelu > layernorm > linear", "cross-entropy", "sgd:momentum=0.9", 0.1, None, 2, []),
     ("pipe_views", "cls", "linear:out=6,bias=0 > tanh > reshape:shape=2/-1 > layernorm > flatten > "
      "sigmoid > linear:out=5 > relu > linear > logsoftmax", "nll", "sgd", 0.1, None, 3, []),
+    # fine-tuning (issue #13): --lr-scale as torch param_groups, each group's
+    # scheduler from its own initial_lr (cosine's eta_min and plateau's min_lr
+    # are absolute, so the groups' curves differ in shape); --freeze as
+    # requires_grad_(False) and the parameter left out of the optimizer
+    # (BatchNorm's running statistics still update in train mode).
+    ("groups_cosine", "reg", "mlp:6", "mse", "sgd:momentum=0.9", 0.05, "cosine:T_max=4,eta_min=0.01", 3,
+     ["--lr-scale", "0.*=0.1,2.bias=3,2.*=0.5"]),
+    ("groups_plateau", "reg", "mlp:6", "mse", "adam", 0.01, "plateau:patience=0,factor=0.5,threshold=0.5,min_lr=0.004", 4,
+     ["--lr-scale", "2.*=0.5"]),
+    ("freeze_head", "cls", "mlp:6", "cross-entropy", "adam:weight_decay=0.1", 0.01, None, 3, ["--freeze", "2.*"]),
+    ("freeze_bn_groups", "reg", "linear:out=6 > batchnorm:momentum=0.2 > leakyrelu:slope=0.1 > linear",
+     "mse", "sgd:momentum=0.9", 0.02, "exponential:gamma=0.7", 3, ["--freeze", "1.*", "--lr-scale", "0.*=2"]),
 ]
 
 
@@ -479,6 +491,27 @@ def make_scheduler(spec, opt):
     raise ValueError(name)
 
 
+def param_groups(model, extra, lr):
+    """--freeze and --lr-scale as torch does them: frozen parameters get
+    requires_grad=False and stay out of the optimizer; the others go to one
+    group per factor (the first matching pattern wins) with lr = lr * F."""
+    import fnmatch
+    frozen = extra[extra.index("--freeze") + 1].split(",") if "--freeze" in extra else []
+    scales = []
+    if "--lr-scale" in extra:
+        for item in extra[extra.index("--lr-scale") + 1].split(","):
+            pat, f = item.split("=")
+            scales.append((pat, float(f)))
+    groups = {}
+    for name, p in model.named_parameters():
+        if any(fnmatch.fnmatchcase(name, g) for g in frozen):
+            p.requires_grad_(False)
+            continue
+        f = next((f for pat, f in scales if fnmatch.fnmatchcase(name, pat)), 1.0)
+        groups.setdefault(f, []).append(p)
+    return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
+
+
 def train_torch(case):
     name, data, model_spec, loss_spec, opt_spec, lr, sched_spec, epochs, extra = case
     x, y = read_data(data)
@@ -487,7 +520,7 @@ def train_torch(case):
     init = st_load(os.path.join(FIX, "init_%s.safetensors" % init_key(model_spec, n_out)))
     model.load_state_dict(init, strict=True)  # the torch file clgrad reads with --init
     crit = make_loss(loss_spec)
-    opt = make_optimizer(opt_spec, model.parameters(), lr)
+    opt = make_optimizer(opt_spec, param_groups(model, extra, lr), lr)
     sched, interval = make_scheduler(sched_spec, opt)
     clip = float(extra[extra.index("--clip-grad-norm") + 1]) if "--clip-grad-norm" in extra else 0
     k = int(extra[extra.index("--accumulate") + 1]) if "--accumulate" in extra else 1

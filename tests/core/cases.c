@@ -201,6 +201,12 @@ const tc_case tc_cases[] = {
       .in = { SH(4, 10) }, .gen = G_WIDE, .axis = 1 },
     { .name = "log_softmax_ax_neg1", .kind = T_SOFTMAX, .op = CLG_OP_LOG_SOFTMAX, .n_in = 1,
       .in = { SH(4, 10) }, .axis = -1 },
+    { .name = "cross_entropy", .kind = T_XENT, .n_in = 2, .in = { SH(6, 7), SH(6) },
+      .dt = { 0, I32 }, .start = -100 },
+    { .name = "cross_entropy_ignore_class", .kind = T_XENT, .n_in = 2, .in = { SH(9, 4), SH(9) },
+      .dt = { 0, I32 }, .start = 2 },
+    { .name = "cross_entropy_wide", .kind = T_XENT, .n_in = 2, .in = { SH(4, 10), SH(4) },
+      .dt = { 0, I32 }, .gen = G_WIDE, .start = -1, .no_grad = 1 },
 
     /* matmul */
     { .name = "mm_nn", .kind = T_MATMUL, .n_in = 2, .in = { SH(3, 4), SH(4, 5) } },
@@ -336,6 +342,8 @@ const tc_case tc_cases[] = {
       .in = { SH(2, 3, 4), SH(2, 3, 4) } },
     { .name = "pad_slice_vjp", .kind = T_VJP, .op = CLG_OP_SLICE, .n_in = 2,
       .in = { SH(4, 6), SH(4, 3) }, .axis = 1, .start = 1, .end = 4 },
+    { .name = "cross_entropy_grad_vjp", .kind = T_VJP, .op = CLG_OP_CROSS_ENTROPY, .n_in = 3,
+      .in = { SH(6, 5), SH(6), SH(6) }, .dt = { 0, 0, I32 }, .start = -100 },
 };
 
 const int tc_n_cases = (int)(sizeof(tc_cases) / sizeof(tc_cases[0]));
@@ -401,6 +409,9 @@ static void fill_input(const tc_case *c, int i, tc_rng *r, ref_t *t)
             v = draw_int(r, 0, c->shape.dim[norm_axis(c->axis, c->shape.ndim)]);
         else if (c->kind == T_ONE_HOT)
             v = draw_int(r, 0, c->classes);
+        else if ((c->kind == T_XENT && i == 1) || (c->kind == T_VJP && i == 2))
+            /* a class, or now and then the ignored value */
+            v = tc_uniform(r) < 0.25 ? (double)c->start : draw_int(r, 0, c->in[0].dim[1]);
         else if (c->dt[i] == CLG_I32)
             v = draw_int(r, -3, 4);
         else
@@ -538,9 +549,11 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
             return clg_mul(g, clg_softmax(g, x[0], 1), x[0]);
         }
         return CLG_NONE;
+    case T_XENT: return clg_cross_entropy(g, x[0], x[1], (int)c->start);
     case T_VJP: {
-        clg_t y = c->op == CLG_OP_SLICE ? clg_slice(g, x[0], c->axis, c->start, c->end)
-                                        : clg_gelu(g, x[0], c->op == CLG_OP_GELU_TANH);
+        clg_t y = c->op == CLG_OP_SLICE           ? clg_slice(g, x[0], c->axis, c->start, c->end)
+                  : c->op == CLG_OP_CROSS_ENTROPY ? clg_cross_entropy(g, x[0], x[2], (int)c->start)
+                                                  : clg_gelu(g, x[0], c->op == CLG_OP_GELU_TANH);
         clg_t grad = CLG_NONE;
         if (y == CLG_NONE || clg_grad(g, y, x[1], &x[0], 1, &grad) != CLG_OK)
             return CLG_NONE;
@@ -700,9 +713,36 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
         }
         return -1;
     }
+    case T_XENT:
     case T_VJP:
         if (c->op == CLG_OP_SLICE)
             return ref_pad(&in[1], norm_axis(c->axis, nd), c->start, &in[0].s, out);
+        if (c->kind == T_XENT || c->op == CLG_OP_CROSS_ENTROPY) {
+            /* -log softmax(x)[n, t] per row; its vjp (softmax - one_hot) * G */
+            const ref_t *t = c->kind == T_XENT ? &in[1] : &in[2];
+            int64_t rows = in[0].s.dim[0], cls = in[0].s.dim[1];
+            clg_shape os = c->kind == T_XENT ? CLG_SHAPE(rows) : in[0].s;
+            if (ref_alloc(out, &os))
+                return -1;
+            for (int64_t n = 0; n < rows; n++) {
+                const double *xr = in[0].d + n * cls;
+                double m = xr[0], sum = 0;
+                for (int64_t k = 1; k < cls; k++)
+                    m = xr[k] > m ? xr[k] : m;
+                for (int64_t k = 0; k < cls; k++)
+                    sum += exp(xr[k] - m);
+                int ignored = (int64_t)t->d[n] == c->start;
+                int64_t tn = (int64_t)t->d[n];
+                if (c->kind == T_XENT) {
+                    out->d[n] = ignored ? 0.0 : -(xr[tn] - m - log(sum));
+                    continue;
+                }
+                for (int64_t k = 0; k < cls; k++)
+                    out->d[n * cls + k] =
+                        ignored ? 0.0 : (exp(xr[k] - m) / sum - (k == tn)) * in[1].d[n];
+            }
+            return 0;
+        }
         if (ref_unary(c->op == CLG_OP_GELU ? CLG_OP_GELU_GRAD : CLG_OP_GELU_TANH_GRAD, 0,
                       &in[0], out))
             return -1;
@@ -718,7 +758,8 @@ unsigned tc_grad_inputs(const tc_case *c)
     if (c->gen == G_GRID || c->no_grad)
         return 0; /* ties on purpose: not differentiable there; or too large */
     for (int i = 0; i < c->n_in; i++)
-        if (c->dt[i] != CLG_F32 && !((c->kind == T_GATHER || c->kind == T_SCATTER) && i == 1))
+        if (c->dt[i] != CLG_F32 &&
+            !((c->kind == T_GATHER || c->kind == T_SCATTER || c->kind == T_XENT) && i == 1))
             return 0;
     switch (c->kind) {
     case T_FULL:
@@ -736,6 +777,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_WHERE: return 6;
     case T_GATHER:
     case T_SCATTER:
+    case T_XENT:
         return 1;
     default:
         return (1u << c->n_in) - 1;
@@ -763,6 +805,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
+    case T_XENT:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;

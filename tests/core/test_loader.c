@@ -55,8 +55,10 @@ START_TEST(test_abi1_module_refused)
     const char *msg = clg_ctx_error(ctx);
     ck_assert_msg(st == CLG_ERR_ABI, "status %s, message \"%s\"", clg_status_name(st), msg);
     ck_assert_msg(strstr(msg, FAKE_ABI1_PATH), "message lacks the path: \"%s\"", msg);
-    ck_assert_msg(strstr(msg, "1.0") && strstr(msg, "2.0"),
-                  "message should give both versions (1.0 and 2.0): \"%s\"", msg);
+    char ours[32];
+    snprintf(ours, sizeof ours, "%d.%d", CLG_BACKEND_ABI_MAJOR, CLG_BACKEND_ABI_MINOR);
+    ck_assert_msg(strstr(msg, "1.0") && strstr(msg, ours),
+                  "message should give both versions (1.0 and %s): \"%s\"", ours, msg);
     ck_assert_int_eq(clg_backend_count(ctx), 0);
     clg_ctx_free(ctx);
 }

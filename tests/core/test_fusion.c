@@ -1,0 +1,406 @@
+/* Elementwise fusion and the kernel count. The reference for every fused
+ * plan is the naive plan of the same graph (no_reuse: no fusion, one
+ * buffer per node), and the two must agree bit for bit: random elementwise
+ * graphs with broadcast scalars, views and readers outside the chains, and
+ * optimizer steps through the trainer (SGD momentum, Nesterov, Adam, AdamW,
+ * AMSGrad), parameters and optimizer state included. On a backend that runs
+ * fused ops (cpu, opencl) an Adam step must also launch fewer kernels; on
+ * one that does not nothing is fused and the results are the same. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clgrad/train.h>
+
+#include "cases.h"
+#include "tutil.h"
+
+static clg_plan *compile(clg_graph *g, const clg_t *outs, int n, int no_reuse)
+{
+    clg_compile_opts opts = { .no_reuse = no_reuse };
+    clg_plan *p = NULL;
+    clg_status st = clg_compile(g, tu_device(), outs, n, &opts, &p);
+    ck_assert_msg(st == CLG_OK, "compile (no_reuse=%d) on %s: %s", no_reuse, tu_backend,
+                  clg_ctx_error(tu_ctx()));
+    return p;
+}
+
+static clg_plan_usage usage(const clg_plan *p)
+{
+    clg_plan_usage u;
+    ck_assert_int_eq(clg_plan_usage_get(p, &u), CLG_OK);
+    return u;
+}
+
+/* The in-tree backends run fused ops; any other (minimal.c) gets the ops. */
+static int fuses(void)
+{
+    return strcmp(tu_backend, "cpu") == 0 || strcmp(tu_backend, "opencl") == 0;
+}
+
+/* ---------------------------------------------------------- the count */
+
+/* Unfused, every op is one kernel and so is every assignment's copy; the
+ * count is -1 before a run. */
+START_TEST(test_count_unfused)
+{
+    clg_graph *g = clg_graph_new(tu_ctx());
+    clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(4, 3));
+    clg_t w = clg_input(g, "w", CLG_F32, &CLG_SHAPE(3, 2));
+    clg_t y = clg_tanh(g, clg_matmul(g, clg_exp(g, x), w, 0, 0));
+    clg_t l = clg_sum(g, y, NULL, 0, 0);
+    ck_assert_msg(l != CLG_NONE, "%s", clg_graph_error(g));
+    clg_plan *p = compile(g, &l, 1, 1);
+    ck_assert_int_eq(usage(p).kernels_last_run, -1);
+    float xs[12] = { 0 }, ws[6] = { 0 };
+    ck_assert_int_eq(clg_plan_set_input(p, "x", xs, sizeof xs), CLG_OK);
+    ck_assert_int_eq(clg_plan_set_input(p, "w", ws, sizeof ws), CLG_OK);
+    ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+    /* exp, matmul, tanh, sum */
+    ck_assert_int_eq(usage(p).kernels_last_run, 4);
+    ck_assert_int_eq(usage(p).fused_ops, 0);
+    ck_assert_uint_gt(usage(p).device_bytes, 0);
+    clg_plan_free(p);
+    clg_graph_free(g);
+}
+END_TEST
+
+/* ------------------------------------------------------- random graphs */
+
+enum { ROWS = 5, COLS = 123, N = ROWS * COLS }; /* three tiles of 256, the last partial */
+
+static clg_t pick(tc_rng *r, const clg_t *pool, int n)
+{
+    return pool[(int)(tc_uniform(r) * n) % n];
+}
+
+/* One random node over pool: unary, binary, comparison or where, with
+ * scalars ([] and [1]) broadcast in; now and then a reduction (a reader
+ * that is not elementwise) fed back as a scalar, or a reshape view. */
+static clg_t random_node(clg_graph *g, tc_rng *r, const clg_t *pool, int n, const clg_t *sc)
+{
+    clg_t a = pick(r, pool, n), b = pick(r, pool, n);
+    if (tc_uniform(r) < 0.2)
+        b = sc[(int)(tc_uniform(r) * 2) % 2];
+    int k = (int)(tc_uniform(r) * 22) % 22;
+    switch (k) {
+    case 0: return clg_neg(g, a);
+    case 1: return clg_exp(g, clg_mul_scalar(g, a, 0.25f));
+    case 2: return clg_log(g, clg_add_scalar(g, clg_abs(g, a), 1.0f));
+    case 3: return clg_sqrt(g, clg_abs(g, a));
+    case 4: return clg_tanh(g, a);
+    case 5: return clg_relu(g, a);
+    case 6: return clg_sigmoid(g, a);
+    case 7: return clg_leaky_relu(g, a, 0.1f);
+    case 8: return clg_pow_scalar(g, a, 2.0f);
+    case 9: return clg_sign(g, a);
+    case 10: return clg_add(g, a, b);
+    case 11: return clg_sub(g, a, b);
+    case 12: return clg_mul(g, a, b);
+    case 13: return clg_div(g, a, clg_add_scalar(g, clg_abs(g, b), 0.5f));
+    case 14: return clg_maximum(g, a, b);
+    case 15: return clg_minimum(g, a, b);
+    case 16: return clg_where(g, clg_lt(g, a, b), a, b);
+    case 17: return clg_mul(g, clg_ge(g, a, b), a);
+    case 18: return clg_rsqrt(g, clg_add_scalar(g, clg_mul(g, a, a), 1.0f));
+    case 19: /* a reduction between chain members, read back as a scalar */
+        return clg_mul(g, a, clg_mean(g, b, NULL, 0, 0));
+    case 20: /* a view inside the chain */
+        return clg_add(g, clg_reshape(g, a, &CLG_SHAPE(N)),
+                       clg_reshape(g, pick(r, pool, n), &CLG_SHAPE(N)));
+    default: return clg_mul_scalar(g, clg_add(g, a, b), 0.5f);
+    }
+}
+
+START_TEST(test_random_graphs_bit_identical)
+{
+    int fused_total = 0;
+    for (int seed = 0; seed < 40; seed++) {
+        tc_rng r;
+        tc_rng_seed(&r, 1000 + (uint64_t)seed);
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_t pool[64];
+        int n = 0;
+        char nm[8];
+        for (int i = 0; i < 3; i++) {
+            snprintf(nm, sizeof nm, "x%d", i);
+            pool[n++] = clg_input(g, nm, CLG_F32, &CLG_SHAPE(ROWS, COLS));
+        }
+        clg_t sc[2] = { clg_input(g, "s0", CLG_F32, &(clg_shape){ 0 }),
+                        clg_input(g, "s1", CLG_F32, &CLG_SHAPE(1)) };
+        int steps = 6 + seed % 14;
+        for (int i = 0; i < steps; i++) {
+            clg_t t = random_node(g, &r, pool, n, sc);
+            if (clg_shape_of(g, t).ndim != 2) /* case 20's flat view */
+                t = clg_reshape(g, t, &CLG_SHAPE(ROWS, COLS));
+            pool[n++] = t;
+        }
+        ck_assert_msg(clg_graph_status(g) == CLG_OK, "seed %d: %s", seed, clg_graph_error(g));
+        /* The last node and two others, which chains must then keep. */
+        clg_t outs[3] = { pool[n - 1], pool[3 + seed % (n - 3)], pool[3 + (seed * 7) % (n - 3)] };
+        clg_plan *pf = compile(g, outs, 3, 0), *pn = compile(g, outs, 3, 1);
+        clg_plan *ps[2] = { pf, pn };
+        float in[N], s0 = 0.75f, s1 = -1.25f;
+        for (int k = 0; k < 2; k++) {
+            tc_rng_seed(&r, 7 + (uint64_t)seed);
+            for (int i = 0; i < 3; i++) {
+                for (int e = 0; e < N; e++)
+                    in[e] = (float)tc_normal(&r);
+                snprintf(nm, sizeof nm, "x%d", i);
+                ck_assert_int_eq(clg_plan_set_input(ps[k], nm, in, sizeof in), CLG_OK);
+            }
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "s0", &s0, sizeof s0), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "s1", &s1, sizeof s1), CLG_OK);
+            ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+        }
+        for (int o = 0; o < 3; o++) {
+            const size_t bytes = (size_t)N * sizeof(float);
+            static float a[N], b[N];
+            ck_assert_int_eq(clg_plan_read(pf, outs[o], a, bytes), CLG_OK);
+            ck_assert_int_eq(clg_plan_read(pn, outs[o], b, bytes), CLG_OK);
+            for (int e = 0; e < N; e++)
+                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
+                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
+                              o, e, a[e], b[e]);
+        }
+        clg_plan_usage uf = usage(pf), un = usage(pn);
+        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
+        ck_assert_uint_le(uf.device_bytes, un.device_bytes);
+        fused_total += uf.fused_ops;
+        clg_plan_free(pf);
+        clg_plan_free(pn);
+        clg_graph_free(g);
+    }
+    printf("fusion[%s]: %d ops fused over 40 random graphs\n", tu_backend, fused_total);
+    if (fuses())
+        ck_assert_int_gt(fused_total, 40);
+    else
+        ck_assert_int_eq(fused_total, 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ epilogues */
+
+/* matmul + bias (+ activation) for the shapes GEMM splits differently:
+ * tall (cut by rows over threads), wide (cut by columns), small (one
+ * call), transposed operands, and a batch against a shared B. */
+static void epilogue_cases(void)
+{
+    static const struct { int ba, m, k, n, ta, tb, act; } cs[] = {
+        { 1, 128, 784, 256, 0, 1, 1 }, { 1, 7, 5, 300, 0, 0, 2 }, { 1, 300, 20, 3, 1, 0, 0 },
+        { 1, 64, 96, 1000, 0, 1, 1 },  { 3, 16, 8, 24, 0, 0, 1 }, { 1, 1, 3, 1, 1, 1, 2 },
+    };
+    int fused = 0;
+    /* CLG_TEST_SMALL (a simulated device): not the two large shapes */
+    const int small = getenv("CLG_TEST_SMALL") != NULL;
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        if (small && (size_t)cs[c].m * cs[c].k * cs[c].n > 1000000)
+            continue;
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_shape sa = cs[c].ta ? CLG_SHAPE(cs[c].ba, cs[c].k, cs[c].m)
+                                : CLG_SHAPE(cs[c].ba, cs[c].m, cs[c].k);
+        clg_shape sb = cs[c].tb ? CLG_SHAPE(cs[c].n, cs[c].k) : CLG_SHAPE(cs[c].k, cs[c].n);
+        if (cs[c].ba == 1) {
+            sa = cs[c].ta ? CLG_SHAPE(cs[c].k, cs[c].m) : CLG_SHAPE(cs[c].m, cs[c].k);
+        }
+        clg_t a = clg_input(g, "a", CLG_F32, &sa), b = clg_input(g, "b", CLG_F32, &sb);
+        clg_t bias = clg_input(g, "bias", CLG_F32, &CLG_SHAPE(cs[c].n));
+        clg_t y = clg_add(g, clg_matmul(g, a, b, cs[c].ta, cs[c].tb), bias);
+        y = cs[c].act == 1 ? clg_relu(g, y) : cs[c].act == 2 ? clg_tanh(g, y) : y;
+        ck_assert_msg(y != CLG_NONE, "case %zu: %s", c, clg_graph_error(g));
+        clg_plan *pf = compile(g, &y, 1, 0), *pn = compile(g, &y, 1, 1);
+        size_t na = (size_t)clg_shape_numel(&sa), nb = (size_t)clg_shape_numel(&sb);
+        size_t no = (size_t)cs[c].ba * (size_t)cs[c].m * (size_t)cs[c].n;
+        float *av = malloc(na * 4), *bv = malloc(nb * 4), *biasv = malloc((size_t)cs[c].n * 4);
+        float *of = malloc(no * 4), *on = malloc(no * 4);
+        tc_rng r;
+        tc_rng_seed(&r, 11 + c);
+        for (size_t i = 0; i < na; i++)
+            av[i] = (float)tc_normal(&r);
+        for (size_t i = 0; i < nb; i++)
+            bv[i] = (float)tc_normal(&r);
+        for (int i = 0; i < cs[c].n; i++)
+            biasv[i] = (float)tc_normal(&r);
+        clg_plan *ps[2] = { pf, pn };
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "a", av, na * 4), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "b", bv, nb * 4), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "bias", biasv, (size_t)cs[c].n * 4),
+                             CLG_OK);
+            ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+        }
+        ck_assert_int_eq(clg_plan_read(pf, y, of, no * 4), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(pn, y, on, no * 4), CLG_OK);
+        for (size_t i = 0; i < no; i++)
+            ck_assert_msg(memcmp(&of[i], &on[i], 4) == 0, "case %zu element %zu: fused %.9g, "
+                          "unfused %.9g", c, i, of[i], on[i]);
+        fused += usage(pf).fused_ops;
+        /* cpu: one pass; opencl: CLBlast's GEMM, then the epilogue kernel */
+        if (fuses())
+            ck_assert_int_eq(usage(pf).kernels_last_run, strcmp(tu_backend, "cpu") ? 2 : 1);
+        free(av);
+        free(bv);
+        free(biasv);
+        free(of);
+        free(on);
+        clg_plan_free(pf);
+        clg_plan_free(pn);
+        clg_graph_free(g);
+    }
+    if (!fuses())
+        ck_assert_int_eq(fused, 0);
+}
+
+START_TEST(test_epilogue_bit_identical) { epilogue_cases(); }
+END_TEST
+
+/* The same on the portable GEMM kernel (the build without CBLAS). */
+START_TEST(test_epilogue_portable_gemm)
+{
+    setenv("CLG_CPU_GEMM", "portable", 1);
+    epilogue_cases();
+    unsetenv("CLG_CPU_GEMM");
+}
+END_TEST
+
+/* ------------------------------------------------------ optimizer steps */
+
+enum { B = 16, IN = 12, HID = 20, OUT = 3 };
+static const char *const pnames[4] = { "0.weight", "0.bias", "2.weight", "2.bias" };
+
+typedef struct run {
+    clg_store *st;
+    clg_trainer *tr;
+    float loss[5];
+    int64_t kernels;
+} run;
+
+static void train(const char *spec, int no_reuse, run *out)
+{
+    clg_device *dev = tu_device();
+    clg_shape shapes[4] = { CLG_SHAPE(HID, IN), CLG_SHAPE(HID), CLG_SHAPE(OUT, HID),
+                            CLG_SHAPE(OUT) };
+    ck_assert_int_eq(clg_store_new(dev, &out->st), CLG_OK);
+    tc_rng r;
+    tc_rng_seed(&r, 3);
+    for (int i = 0; i < 4; i++) {
+        static float w[HID * IN];
+        for (int k = 0; k < HID * IN; k++)
+            w[k] = 0.3f * (float)tc_normal(&r);
+        ck_assert_int_eq(clg_store_add(out->st, pnames[i], CLG_F32, &shapes[i], w), CLG_OK);
+    }
+    clg_graph *g = clg_graph_new(tu_ctx());
+    clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(B, IN));
+    clg_t y = clg_input(g, "y", CLG_F32, &CLG_SHAPE(B, OUT));
+    clg_t h = clg_tanh(g, clg_add(g, clg_matmul(g, x, clg_param(g, out->st, "0.weight"), 0, 1),
+                                  clg_param(g, out->st, "0.bias")));
+    clg_t yh = clg_add(g, clg_matmul(g, h, clg_param(g, out->st, "2.weight"), 0, 1),
+                       clg_param(g, out->st, "2.bias"));
+    clg_t loss;
+    ck_assert_msg(clg_loss_build(g, "mse", yh, y, &loss) == CLG_OK, "%s",
+                  clg_ctx_error(tu_ctx()));
+    clg_compile_opts co = { .no_reuse = no_reuse };
+    clg_trainer_opts o = { .lr = 0.01, .optimizer = spec, .compile = &co };
+    clg_status st = clg_trainer_new(g, out->st, loss, &o, &out->tr);
+    ck_assert_msg(st == CLG_OK, "%s: %s", spec, clg_ctx_error(tu_ctx()));
+    clg_graph_free(g);
+    for (int s = 0; s < 5; s++) {
+        float xs[B * IN], ys[B * OUT];
+        for (int k = 0; k < B * IN; k++)
+            xs[k] = (float)tc_normal(&r);
+        for (int k = 0; k < B * OUT; k++)
+            ys[k] = (float)tc_normal(&r);
+        ck_assert_int_eq(clg_trainer_set_input(out->tr, "x", xs, sizeof xs), CLG_OK);
+        ck_assert_int_eq(clg_trainer_set_input(out->tr, "y", ys, sizeof ys), CLG_OK);
+        st = clg_trainer_step(out->tr, &out->loss[s]);
+        ck_assert_msg(st == CLG_OK, "%s step %d: %s", spec, s, clg_ctx_error(tu_ctx()));
+    }
+    out->kernels = usage(clg_trainer_plan(out->tr)).kernels_last_run;
+}
+
+static void run_free(run *r)
+{
+    clg_trainer_free(r->tr);
+    clg_store_free(r->st);
+}
+
+static void optimizer_case(const char *spec, int expect_drop)
+{
+    run f = { 0 }, n = { 0 };
+    train(spec, 0, &f);
+    train(spec, 1, &n);
+    for (int s = 0; s < 5; s++)
+        ck_assert_msg(memcmp(&f.loss[s], &n.loss[s], sizeof(float)) == 0,
+                      "%s step %d: loss fused %.9g, unfused %.9g", spec, s, f.loss[s], n.loss[s]);
+    /* Every store tensor: parameters and the optimizer's state. */
+    ck_assert_int_eq(clg_store_count(f.st), clg_store_count(n.st));
+    for (int i = 0; i < clg_store_count(f.st); i++) {
+        const char *name = clg_store_name(f.st, i);
+        clg_shape sh = clg_store_shape(f.st, i);
+        size_t bytes = (size_t)clg_shape_numel(&sh) * clg_dtype_size(clg_store_dtype(f.st, i));
+        unsigned char *a = malloc(bytes + 1), *b = malloc(bytes + 1);
+        ck_assert_int_eq(clg_store_read(f.st, name, a, bytes), CLG_OK);
+        ck_assert_int_eq(clg_store_read(n.st, name, b, bytes), CLG_OK);
+        ck_assert_msg(memcmp(a, b, bytes) == 0, "%s: store tensor '%s' differs", spec, name);
+        free(a);
+        free(b);
+    }
+    printf("fusion[%s] %s: %lld kernels per step fused, %lld unfused\n", tu_backend, spec,
+           (long long)f.kernels, (long long)n.kernels);
+    if (expect_drop && fuses())
+        ck_assert_msg(f.kernels < n.kernels, "%s: %lld kernels fused, %lld unfused", spec,
+                      (long long)f.kernels, (long long)n.kernels);
+    else if (!fuses())
+        ck_assert_int_eq(f.kernels, n.kernels);
+    run_free(&f);
+    run_free(&n);
+}
+
+START_TEST(test_sgd_momentum) { optimizer_case("sgd:momentum=0.9", 1); }
+END_TEST
+START_TEST(test_sgd_nesterov) { optimizer_case("sgd:momentum=0.9,nesterov=1", 1); }
+END_TEST
+START_TEST(test_adam) { optimizer_case("adam", 1); }
+END_TEST
+START_TEST(test_adamw) { optimizer_case("adamw:weight_decay=0.01", 1); }
+END_TEST
+START_TEST(test_amsgrad) { optimizer_case("adam:amsgrad=1,weight_decay=0.001", 0); }
+END_TEST
+
+/* An Adam step's update is one pass per parameter: of its 13 elementwise
+ * ops and 3 copies per parameter, one fused op remains. */
+START_TEST(test_adam_one_pass_per_param)
+{
+    if (!fuses())
+        return;
+    run f = { 0 }, n = { 0 };
+    train("adam", 0, &f);
+    train("adam", 1, &n);
+    printf("fusion[%s] adam: %lld -> %lld kernels per step\n", tu_backend,
+           (long long)n.kernels, (long long)f.kernels);
+    ck_assert_int_le(f.kernels, n.kernels - 4 * 15);
+    run_free(&f);
+    run_free(&n);
+}
+END_TEST
+
+static void add_tests(TCase *tc, const char *backend)
+{
+    (void)backend;
+    tcase_add_test(tc, test_count_unfused);
+    tcase_add_test(tc, test_random_graphs_bit_identical);
+    tcase_add_test(tc, test_epilogue_bit_identical);
+    tcase_add_test(tc, test_epilogue_portable_gemm);
+    tcase_add_test(tc, test_sgd_momentum);
+    tcase_add_test(tc, test_sgd_nesterov);
+    tcase_add_test(tc, test_adam);
+    tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_amsgrad);
+    tcase_add_test(tc, test_adam_one_pass_per_param);
+}
+
+int main(void)
+{
+    return tu_main("fusion", add_tests, 300);
+}
