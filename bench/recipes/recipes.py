@@ -14,7 +14,7 @@ RECIPES = {
         "data": "fashion-mnist",
         "spec": "cnn:32,64,fc=128,bn=1",
         "model": {"channels": (32, 64), "fc": 128, "bn": 1},
-        "batch": 128, "lr": 0.001, "epochs": 3, "cosine": True,
+        "batch": 128, "lr": 0.001, "epochs": 6, "cosine": True,
     },
     # Byte-level language models on the fortunes corpus (common.fortunes_corpus,
     # its first 600 kB by default), seq 64, the last 10 % of windows as the
