@@ -20,7 +20,9 @@ pkgs=(
   protobuf-c-compiler libprotobuf-c-dev libisal-dev        # --tensorboard: Event records (protoc-c), CRC-32C (ISA-L)
 )
 if [ "${1:-}" = "--dev" ]; then
-  pkgs+=(python3-torch python3-numpy python3-venv libxsmm-dev)  # libxsmm: bench/libs only
+  pkgs+=(python3-torch python3-numpy python3-venv)
+  pkgs+=(libxsmm-dev)           # bench/libs only
+  pkgs+=(fortunes linux-perf)   # bench/recipes and bench/layers: the text corpus; where a step's time goes
 fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
