@@ -44,6 +44,28 @@ int cli_plot_check(const char *path)
 #ifdef CLG_HAVE_CAIRO
 typedef struct panel { double x, y, w, h; } panel;
 
+/* The picture, drawn into tmp, replaces path (a regular file of ours or
+ * nothing) when rc is 0; tmp goes either way. */
+static int finish_file(const char *flag, const char *path, char *tmp, int rc)
+{
+    if (rc == 0 && cli_check_output(flag, path))
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) {
+        cli_error("%s %s: cannot replace it: %m", flag, cli_short(path));
+        rc = -1;
+    }
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    /* Drop the font caches cairo and fontconfig keep for the process, so a
+     * leak checker sees only real leaks. */
+    cairo_debug_reset_static_data();
+#ifdef CLG_HAVE_FONTCONFIG
+    FcFini();
+#endif
+    return rc;
+}
+
 /* One series in a panel scaled to [lo, hi]; NaN points are skipped. */
 static void series(cairo_t *cr, const panel *p, const cli_epoch *e, int n, size_t off, double lo,
                    double hi, double r, double g, double b, int dashed)
@@ -225,22 +247,7 @@ int cli_plot(const char *path, const cli_epoch *e, int n, int classifying)
         rc = -1;
     }
     cairo_surface_destroy(s);
-    if (rc == 0 && cli_check_output("--plot", path))
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0) {
-        cli_error("--plot %s: cannot replace it: %m", cli_short(path));
-        rc = -1;
-    }
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    /* Drop the font caches cairo and fontconfig keep for the process, so a
-     * leak checker sees only real leaks. */
-    cairo_debug_reset_static_data();
-#ifdef CLG_HAVE_FONTCONFIG
-    FcFini();
-#endif
-    return rc;
+    return finish_file("--plot", path, tmp, rc);
 #endif
 }
 
@@ -484,19 +491,6 @@ int cli_plot_chart(const char *flag, const char *path, const cli_chart *c, const
         rc = -1;
     }
     cairo_surface_destroy(surf);
-    if (rc == 0 && cli_check_output(flag, path))
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0) {
-        cli_error("%s %s: cannot replace it: %m", flag, cli_short(path));
-        rc = -1;
-    }
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    cairo_debug_reset_static_data();
-#ifdef CLG_HAVE_FONTCONFIG
-    FcFini();
-#endif
-    return rc;
+    return finish_file(flag, path, tmp, rc);
 #endif
 }
