@@ -181,6 +181,18 @@ const tc_case tc_cases[] = {
     { .name = "argmax_ax_neg1_3d", .kind = T_ARGMAX, .n_in = 1, .in = { SH(2, 3, 4) }, .axis = -1 },
     { .name = "argmax_ties_first", .kind = T_ARGMAX, .n_in = 1, .in = { SH(4, 6) }, .gen = G_GRID,
       .axis = 1 },
+    /* the CPU's column-block path: a strided axis, more columns than one
+     * block (256) and ties everywhere, so the first maximum must win */
+    { .name = "argmax_ties_strided", .kind = T_ARGMAX, .n_in = 1, .in = { SH(3, 4, 300) },
+      .gen = G_GRID, .axis = 1 },
+    /* pooling's shape [N, C, KH*KW, L], window axis strided */
+    { .name = "argmax_windows", .kind = T_ARGMAX, .n_in = 1, .in = { SH(2, 3, 4, 9) },
+      .gen = G_GRID, .axis = 2, .keepdim = 1 },
+    /* BatchNorm's per-channel sum: runs of 37 (two lane sweeps and a tail) */
+    { .name = "sum_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(3, 4, 1, 37) }, .axes = { 0, 2, 3 }, .naxes = 3 },
+    { .name = "mean_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1,
+      .in = { SH(4, 2, 5, 7) }, .axes = { 0, 2, 3 }, .naxes = 3, .keepdim = 1 },
     { .name = "softmax_ax0", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
       .in = { SH(2, 3, 4) }, .axis = 0 },
     { .name = "softmax_ax1", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
