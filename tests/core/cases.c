@@ -329,6 +329,12 @@ const tc_case tc_cases[] = {
       .shape = SH(2, 3, 5, 6), .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
     { .name = "col2im_stride2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 12, 16) },
       .shape = SH(1, 2, 7, 8), .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } } },
+    /* a horizontal stride over 1 with padding and dilation on both sides
+     * (the CPU clips each window row to its in-range columns) */
+    { .name = "im2col_wstride3_pad2_dil2", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 2, 6, 11) },
+      .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .f = 0.25f },
+    { .name = "col2im_wstride3_pad2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 18, 24) },
+      .shape = SH(1, 2, 6, 11), .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } } },
 
     /* random: bit-exact against clgrad/philox.h (checked itself against
      * Random123's known answers in test_gradcheck's dropout tests) */
