@@ -306,6 +306,11 @@ const tc_case tc_cases[] = {
       .dt = { 0, I32 }, .axis = 1, .shape = SH(3, 5) },
     { .name = "scatter_add_ax0_dups", .kind = T_SCATTER, .n_in = 2, .in = { SH(4, 3), SH(4, 3) },
       .dt = { 0, I32 }, .axis = 0, .shape = SH(2, 3) },
+    /* axis in the middle, an index smaller than the output before and after
+     * it, duplicates: the CPU splits the leading dims over threads */
+    { .name = "scatter_add_mid_axis_dups", .kind = T_SCATTER, .n_in = 2,
+      .in = { SH(2, 3, 5, 2), SH(2, 3, 5, 2) }, .dt = { 0, I32 }, .axis = 2,
+      .shape = SH(3, 4, 2, 3) },
     { .name = "one_hot_1d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(4) }, .dt = { I32 },
       .classes = 5 },
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
