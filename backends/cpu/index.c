@@ -81,17 +81,41 @@ clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
     float *out = cpu_data(outt);
     const float *src = cpu_data(srct);
     memset(out, 0, (size_t)cpu_numel(outt) * sizeof(float));
+    /* Several source elements may land on one output element, and they must
+     * add up in one fixed order (the source's). Only elements that share
+     * every coordinate but the axis can meet, so the slices along the dims
+     * before the axis are independent: threads take whole slices, each
+     * walked in source order (the sums are those of a serial loop). */
+    int64_t sstride[3][CLG_MAX_DIMS], outer = 1, slice = 1;
+    cpu_contig_strides(index->ndim, index->dim, sstride[0]);
+    cpu_contig_strides(index->ndim, index->dim, sstride[1]);
+    cpu_contig_strides(outt->ndim, outt->dim, sstride[2]);
+    const int64_t axis_stride = sstride[2][axis];
+    sstride[2][axis] = 0;
+    for (int d = 0; d < index->ndim; d++)
+        *(d < axis ? &outer : &slice) *= index->dim[d];
+    int64_t tail[3][CLG_MAX_DIMS];
+    for (int k = 0; k < 3; k++)
+        memcpy(tail[k], sstride[k] + axis, (size_t)(index->ndim - axis) * sizeof(int64_t));
     cpu_walk w;
-    int64_t axis_stride;
-    index_walk(&w, index, outt, axis, &axis_stride);
-    /* Serial: several source elements may land on one output element, and
-     * they must add up in one fixed order (the source's). */
-    for (int64_t i = 0; i < w.n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(&w, i, &p);
-        for (int64_t j = 0; j < p.len; j++) {
-            const int64_t k = idx[p.off[1] + j * p.step[1]];
-            out[p.off[2] + j * p.step[2] + k * axis_stride] += src[p.off[0] + j * p.step[0]];
+    cpu_walk_init(&w, index->ndim - axis, index->dim + axis, 3, tail);
+    CPU_PARALLEL_FOR(CPU_PAR(outer * slice, 2) && outer > 1)
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t base = 0, rest = o; /* out's offset of slice o */
+        for (int d = axis - 1; d >= 0; d--) {
+            base += (rest % index->dim[d]) * sstride[2][d];
+            rest /= index->dim[d];
+        }
+        const float *so = src + o * slice;
+        const int32_t *io = idx + o * slice;
+        float *oo = out + base;
+        for (int64_t i = 0; i < w.n_pieces; i++) {
+            cpu_piece p;
+            cpu_walk_piece(&w, i, &p);
+            for (int64_t j = 0; j < p.len; j++) {
+                const int64_t k = io[p.off[1] + j * p.step[1]];
+                oo[p.off[2] + j * p.step[2] + k * axis_stride] += so[p.off[0] + j * p.step[0]];
+            }
         }
     }
     return CLG_OK;

@@ -1,10 +1,10 @@
 /* Reductions (sum, mean, max over a set of axes), argmax and softmax /
  * log_softmax over one axis.
  *
- * Each output element accumulates its inputs in one fixed order (ascending
- * flat index) into a double, whichever path and however many threads run it:
- * threads only ever split the set of output elements. That makes results
- * bit-identical run to run, and the double keeps long sums accurate. */
+ * Each output element accumulates its inputs in one fixed order into
+ * doubles, whichever path and however many threads run it: threads only ever
+ * split the set of output elements. That makes results bit-identical run to
+ * run and across thread counts, and the doubles keep long sums accurate. */
 #include "cpu.h"
 
 #include <math.h>
@@ -46,6 +46,35 @@ static int64_t offset_of(const dim_list *l, int64_t linear)
 static inline double max_nan(double acc, double v)
 {
     return (v > acc || v != v) ? v : acc; /* NaN wins and stays, as PyTorch */
+}
+
+/* Independent partial sums of a contiguous-run sum. One accumulator chains
+ * every add on the previous one's latency (the loop cannot be vectorised
+ * without reassociating, which C forbids); LANES of them, filled in a fixed
+ * pattern and combined in a fixed order, vectorise and keep the result
+ * independent of threads. The pattern depends only on the position in the
+ * run, so a given output always sums in the same order. */
+#define LANES 16
+
+/* lane[k] += p[j] for j = k mod LANES over the run, the tail starting again
+ * at lane 0 (a fixed pattern: only n decides it). */
+static void sum_run(double *restrict lane, const float *restrict p, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++)
+            lane[k] += (double)p[j + k];
+    for (int k = 0; j < n; j++, k++)
+        lane[k] += (double)p[j];
+}
+
+/* The lanes added pairwise in a fixed tree. */
+static double sum_lanes(double *lane)
+{
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++)
+            lane[k] += lane[k + w];
+    return lane[0];
 }
 
 /* Columns one work item of the kept-inner path accumulates at once. */
@@ -103,15 +132,19 @@ clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op)
         CPU_PARALLEL_FOR(CPU_PAR(n_in, 1))
         for (int64_t i = 0; i < n_out; i++) {
             const int64_t base = offset_of(&kept, i);
-            double acc = is_max ? -INFINITY : 0.0;
-            for (int64_t r = 0; r < n_runs; r++) {
-                const float *p = a + base + offset_of(&red, r);
-                if (is_max)
+            double acc;
+            if (is_max) {
+                acc = -INFINITY;
+                for (int64_t r = 0; r < n_runs; r++) {
+                    const float *p = a + base + offset_of(&red, r);
                     for (int64_t j = 0; j < run; j++)
                         acc = max_nan(acc, p[j]);
-                else
-                    for (int64_t j = 0; j < run; j++)
-                        acc += p[j];
+                }
+            } else {
+                double lane[LANES] = { 0 };
+                for (int64_t r = 0; r < n_runs; r++)
+                    sum_run(lane, a + base + offset_of(&red, r), run);
+                acc = sum_lanes(lane);
             }
             o[i] = (float)(op->op == CLG_OP_MEAN ? acc / n_reduced : acc);
         }
@@ -162,6 +195,16 @@ static void split_at_axis(const clg_bk_tensor *t, int axis, int64_t *outer, int6
     }
 }
 
+/* Whether v replaces best: strictly greater keeps the first maximum, and
+ * the first NaN wins (as PyTorch). */
+static inline int better(float v, float best)
+{
+    return v > best || (v != v && best == best);
+}
+
+/* Columns one work item of argmax's strided path tracks at once. */
+#define ARG_BLOCK 256
+
 clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
@@ -169,20 +212,46 @@ clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
     split_at_axis(&op->in[0], clg_param_int(&op->params, CLG_P_AXIS), &outer, &len, &inner);
     const float *a = cpu_data(&op->in[0]);
     int32_t *o = cpu_data(&op->out);
+    if (inner == 1) {
+        CPU_PARALLEL_FOR(CPU_PAR(outer * len, 1))
+        for (int64_t i = 0; i < outer; i++) {
+            const float *p = a + i * len;
+            float best = p[0];
+            int32_t at = 0;
+            for (int64_t j = 1; j < len; j++)
+                if (better(p[j], best)) {
+                    best = p[j];
+                    at = (int32_t)j;
+                }
+            o[i] = at;
+        }
+        return CLG_OK;
+    }
+    /* The axis strided (pooling windows: [N, C, KH*KW, L]): sweep each of
+     * its positions across a block of contiguous neighbours at once, the
+     * running best of every column in a small array, so the compares are
+     * branch-free and vectorise. */
+    const int64_t blocks = (inner + ARG_BLOCK - 1) / ARG_BLOCK;
     CPU_PARALLEL_FOR(CPU_PAR(outer * len * inner, 1))
-    for (int64_t i = 0; i < outer * inner; i++) {
-        const float *p = a + (i / inner) * len * inner + i % inner;
-        float best = p[0];
-        int64_t at = 0;
+    for (int64_t item = 0; item < outer * blocks; item++) {
+        const int64_t i = item / blocks, c0 = (item % blocks) * ARG_BLOCK;
+        const int64_t nc = inner - c0 < ARG_BLOCK ? inner - c0 : ARG_BLOCK;
+        const float *p = a + i * len * inner + c0;
+        float best[ARG_BLOCK];
+        int32_t at[ARG_BLOCK];
+        for (int64_t c = 0; c < nc; c++) {
+            best[c] = p[c];
+            at[c] = 0;
+        }
         for (int64_t j = 1; j < len; j++) {
-            const float v = p[j * inner];
-            /* strictly greater keeps the first maximum; the first NaN wins */
-            if (v > best || (v != v && best == best)) {
-                best = v;
-                at = j;
+            const float *row = p + j * inner;
+            for (int64_t c = 0; c < nc; c++) {
+                const int take = better(row[c], best[c]);
+                best[c] = take ? row[c] : best[c];
+                at[c] = take ? (int32_t)j : at[c];
             }
         }
-        o[i] = (int32_t)at;
+        memcpy(o + i * inner + c0, at, (size_t)nc * sizeof *at);
     }
     return CLG_OK;
 }

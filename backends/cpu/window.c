@@ -24,6 +24,25 @@ static geom geom_of(const clg_bk_op *op, const clg_bk_tensor *img)
     return g;
 }
 
+/* The output columns [*lo, *hi) of a window row whose input column
+ * oj * sw - pw + off lies inside [0, w); the rest read padding. Computing
+ * the range once leaves the inner loops branch-free (a plain copy when the
+ * stride is 1). */
+static void valid_cols(const geom *g, int64_t off, int64_t *lo, int64_t *hi)
+{
+    /* smallest oj with oj * sw >= pw - off, and one past the largest with
+     * oj * sw <= w - 1 + pw - off */
+    const int64_t a = g->pw - off, b = g->w - 1 + g->pw - off;
+    int64_t l = a <= 0 ? 0 : (a + g->sw - 1) / g->sw;
+    int64_t h = b < 0 ? 0 : b / g->sw + 1;
+    if (h > g->ow)
+        h = g->ow;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
 clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
@@ -39,6 +58,8 @@ clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op)
         for (int64_t ki = 0; ki < g.kh; ki++)
             for (int64_t kj = 0; kj < g.kw; kj++) {
                 float *row = op_ + (ki * g.kw + kj) * l;
+                int64_t lo, hi;
+                valid_cols(&g, kj * g.dw, &lo, &hi);
                 for (int64_t oi = 0; oi < g.oh; oi++) {
                     const int64_t ii = oi * g.sh - g.ph + ki * g.dh;
                     float *r = row + oi * g.ow;
@@ -47,11 +68,16 @@ clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op)
                             r[oj] = padv;
                         continue;
                     }
-                    const float *xr = xp + ii * g.w;
-                    for (int64_t oj = 0; oj < g.ow; oj++) {
-                        const int64_t jj = oj * g.sw - g.pw + kj * g.dw;
-                        r[oj] = (jj >= 0 && jj < g.w) ? xr[jj] : padv;
-                    }
+                    const int64_t base = ii * g.w - g.pw + kj * g.dw; /* + oj * sw */
+                    for (int64_t oj = 0; oj < lo; oj++)
+                        r[oj] = padv;
+                    if (g.sw == 1)
+                        memcpy(r + lo, xp + base + lo, (size_t)(hi - lo) * sizeof *r);
+                    else
+                        for (int64_t oj = lo; oj < hi; oj++)
+                            r[oj] = xp[base + oj * g.sw];
+                    for (int64_t oj = hi; oj < g.ow; oj++)
+                        r[oj] = padv;
                 }
             }
     }
@@ -73,17 +99,20 @@ clg_status cpu_col2im(clg_bk_device *dev, const clg_bk_op *op)
         for (int64_t ki = 0; ki < g.kh; ki++)
             for (int64_t kj = 0; kj < g.kw; kj++) {
                 const float *row = cp + (ki * g.kw + kj) * l;
+                int64_t lo, hi;
+                valid_cols(&g, kj * g.dw, &lo, &hi);
                 for (int64_t oi = 0; oi < g.oh; oi++) {
                     const int64_t ii = oi * g.sh - g.ph + ki * g.dh;
                     if (ii < 0 || ii >= g.h)
                         continue;
-                    float *ir = img + ii * g.w;
+                    const int64_t base = ii * g.w - g.pw + kj * g.dw; /* + oj * sw */
                     const float *r = row + oi * g.ow;
-                    for (int64_t oj = 0; oj < g.ow; oj++) {
-                        const int64_t jj = oj * g.sw - g.pw + kj * g.dw;
-                        if (jj >= 0 && jj < g.w)
-                            ir[jj] += r[oj];
-                    }
+                    if (g.sw == 1)
+                        for (int64_t oj = lo; oj < hi; oj++)
+                            img[base + oj] += r[oj];
+                    else
+                        for (int64_t oj = lo; oj < hi; oj++)
+                            img[base + oj * g.sw] += r[oj];
                 }
             }
     }

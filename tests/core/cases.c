@@ -181,6 +181,18 @@ const tc_case tc_cases[] = {
     { .name = "argmax_ax_neg1_3d", .kind = T_ARGMAX, .n_in = 1, .in = { SH(2, 3, 4) }, .axis = -1 },
     { .name = "argmax_ties_first", .kind = T_ARGMAX, .n_in = 1, .in = { SH(4, 6) }, .gen = G_GRID,
       .axis = 1 },
+    /* the CPU's column-block path: a strided axis, more columns than one
+     * block (256) and ties everywhere, so the first maximum must win */
+    { .name = "argmax_ties_strided", .kind = T_ARGMAX, .n_in = 1, .in = { SH(3, 4, 300) },
+      .gen = G_GRID, .axis = 1 },
+    /* pooling's shape [N, C, KH*KW, L], window axis strided */
+    { .name = "argmax_windows", .kind = T_ARGMAX, .n_in = 1, .in = { SH(2, 3, 4, 9) },
+      .gen = G_GRID, .axis = 2, .keepdim = 1 },
+    /* BatchNorm's per-channel sum: runs of 37 (two lane sweeps and a tail) */
+    { .name = "sum_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(3, 4, 1, 37) }, .axes = { 0, 2, 3 }, .naxes = 3 },
+    { .name = "mean_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1,
+      .in = { SH(4, 2, 5, 7) }, .axes = { 0, 2, 3 }, .naxes = 3, .keepdim = 1 },
     { .name = "softmax_ax0", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
       .in = { SH(2, 3, 4) }, .axis = 0 },
     { .name = "softmax_ax1", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
@@ -294,6 +306,11 @@ const tc_case tc_cases[] = {
       .dt = { 0, I32 }, .axis = 1, .shape = SH(3, 5) },
     { .name = "scatter_add_ax0_dups", .kind = T_SCATTER, .n_in = 2, .in = { SH(4, 3), SH(4, 3) },
       .dt = { 0, I32 }, .axis = 0, .shape = SH(2, 3) },
+    /* axis in the middle, an index smaller than the output before and after
+     * it, duplicates: the CPU splits the leading dims over threads */
+    { .name = "scatter_add_mid_axis_dups", .kind = T_SCATTER, .n_in = 2,
+      .in = { SH(2, 3, 5, 2), SH(2, 3, 5, 2) }, .dt = { 0, I32 }, .axis = 2,
+      .shape = SH(3, 4, 2, 3) },
     { .name = "one_hot_1d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(4) }, .dt = { I32 },
       .classes = 5 },
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
@@ -317,6 +334,12 @@ const tc_case tc_cases[] = {
       .shape = SH(2, 3, 5, 6), .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
     { .name = "col2im_stride2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 12, 16) },
       .shape = SH(1, 2, 7, 8), .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } } },
+    /* a horizontal stride over 1 with padding and dilation on both sides
+     * (the CPU clips each window row to its in-range columns) */
+    { .name = "im2col_wstride3_pad2_dil2", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 2, 6, 11) },
+      .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .f = 0.25f },
+    { .name = "col2im_wstride3_pad2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 18, 24) },
+      .shape = SH(1, 2, 6, 11), .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } } },
 
     /* random: bit-exact against clgrad/philox.h (checked itself against
      * Random123's known answers in test_gradcheck's dropout tests) */
