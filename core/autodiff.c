@@ -15,10 +15,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The gradient of one SLICE node, held back from its input's sum: pieces
+ * that tile an axis are joined by one concat when the input's gradient is
+ * complete, instead of each being zero-padded to the input's full shape and
+ * added (T slices of a [B, T, F] tensor, as a recurrent layer takes of its
+ * input projection, would cost T full-size fills and adds). */
+typedef struct slice_piece {
+    clg_t G;       /* the gradient of the slice's output */
+    clg_t slice;   /* the SLICE node, for its offsets */
+    int axis;      /* the one axis it cuts */
+    int64_t start, len;
+    int next;      /* next piece of the same input, or -1 */
+} slice_piece;
+
 typedef struct grad_ctx {
     clg_graph *g;
     clg_t *grad;         /* accumulated gradient per forward node, or CLG_NONE */
     unsigned char *live; /* on a path from a wrt to y */
+    int *pieces;         /* per forward node: its first held-back slice piece, or -1 */
+    slice_piece *piece;
+    int n_piece, cap_piece;
 } grad_ctx;
 
 static const clg_node *nd(const clg_graph *g, clg_t t) { return &g->nodes[CLG__IDX(t)]; }
@@ -47,6 +63,130 @@ static int accumulate(grad_ctx *a, clg_t j, clg_t c, clg_op from)
     return a->grad[j] == CLG_NONE;
 }
 
+/* The one axis a SLICE node cuts (where its output differs from its input in
+ * size or offset), or -1 if it cuts several. */
+static int slice_axis(const clg_graph *g, const clg_node *n)
+{
+    clg_shape sx = nd(g, n->in[0])->shape;
+    int axis = -1;
+    for (int d = 0; d < sx.ndim; d++) {
+        if (sx.dim[d] == n->shape.dim[d] && clg_param_i64(&n->params, CLG_P_START + d) == 0)
+            continue;
+        if (axis >= 0)
+            return -1;
+        axis = d;
+    }
+    return axis;
+}
+
+/* Holds back G, the gradient of SLICE node i, for its input. Returns 0 if the
+ * slice is not one a concat can rebuild (the caller pads it instead). */
+static int hold_slice(grad_ctx *a, clg_t i, clg_t G)
+{
+    const clg_node *n = nd(a->g, i);
+    int axis = slice_axis(a->g, n);
+    if (axis < 0)
+        return 0;
+    if (a->n_piece == a->cap_piece) {
+        int cap = a->cap_piece ? 2 * a->cap_piece : 64;
+        slice_piece *p = realloc(a->piece, (size_t)cap * sizeof *p);
+        if (!p) {
+            clg__graph_fail(a->g, "grad: out of memory");
+            return 1;
+        }
+        a->piece = p;
+        a->cap_piece = cap;
+    }
+    clg_t j = n->in[0];
+    a->piece[a->n_piece] = (slice_piece){ .G = G, .slice = i, .axis = axis,
+                                          .start = clg_param_i64(&n->params, CLG_P_START + axis),
+                                          .len = n->shape.dim[axis], .next = a->pieces[j] };
+    a->pieces[j] = a->n_piece++;
+    return 1;
+}
+
+static int by_start(const void *x, const void *y)
+{
+    const slice_piece *p = x, *q = y;
+    if (p->start != q->start)
+        return (p->start > q->start) - (p->start < q->start);
+    return (p->slice > q->slice) - (p->slice < q->slice);
+}
+
+/* Adds node j's held-back slice gradients to its gradient: one concat along
+ * their axis, with zeros for the gaps, when they share that axis and do not
+ * partly overlap (pieces over the same range are summed first); otherwise,
+ * or for a lone piece, each padded to j's shape. Returns nonzero if the graph
+ * failed. */
+static int settle_slices(grad_ctx *a, clg_t j)
+{
+    clg_graph *g = a->g;
+    int n = 0;
+    for (int p = a->pieces[j]; p >= 0; p = a->piece[p].next)
+        n++;
+    if (n == 0)
+        return 0;
+    slice_piece *ps = malloc((size_t)n * sizeof *ps);
+    clg_t *parts = malloc((size_t)(2 * n + 1) * sizeof *parts);
+    if (!ps || !parts) {
+        free(ps);
+        free(parts);
+        clg__graph_fail(g, "grad: out of memory");
+        return 1;
+    }
+    int k = 0;
+    for (int p = a->pieces[j]; p >= 0; p = a->piece[p].next)
+        ps[k++] = a->piece[p];
+    a->pieces[j] = -1;
+    /* by offset; equal ranges by node id, so that their sum is the same from
+     * build to build */
+    qsort(ps, (size_t)n, sizeof *ps, by_start);
+    int tiles = n > 1;
+    for (k = 1; k < n && tiles; k++)
+        tiles = ps[k].axis == ps[0].axis &&
+                (ps[k].start >= ps[k - 1].start + ps[k - 1].len ||
+                 (ps[k].start == ps[k - 1].start && ps[k].len == ps[k - 1].len));
+    if (tiles) {
+        const int ax = ps[0].axis;
+        const clg_shape sj = nd(g, j)->shape;
+        int m = 0;
+        int64_t at = 0;
+        for (k = 0; k < n; k++) {
+            if (k > 0 && ps[k].start == ps[k - 1].start) {
+                parts[m - 1] = clg_add(g, parts[m - 1], ps[k].G);
+                continue;
+            }
+            if (ps[k].start > at) {
+                clg_shape gap = sj;
+                gap.dim[ax] = ps[k].start - at;
+                parts[m++] = clg_full(g, &gap, 0.0f);
+            }
+            parts[m++] = ps[k].G;
+            at = ps[k].start + ps[k].len;
+        }
+        if (at < sj.dim[ax]) {
+            clg_shape gap = sj;
+            gap.dim[ax] = sj.dim[ax] - at;
+            parts[m++] = clg_full(g, &gap, 0.0f);
+        }
+        int bad = accumulate(a, j, clg_concat(g, parts, m, ax), CLG_OP_SLICE);
+        free(ps);
+        free(parts);
+        return bad;
+    }
+    /* copies: building nodes moves g->nodes */
+    const clg_shape sj = nd(g, j)->shape;
+    int bad = 0;
+    for (k = 0; k < n && !bad; k++) {
+        const clg_params at = nd(g, ps[k].slice)->params;
+        bad = accumulate(a, j, clg__node_add(g, CLG_OP_PAD, CLG_F32, &sj, &ps[k].G, 1, &at),
+                         CLG_OP_SLICE);
+    }
+    free(ps);
+    free(parts);
+    return bad || g->err != CLG_OK;
+}
+
 /* Gradients of node i's inputs from G, the gradient of its output. Returns
  * nonzero if the graph failed. */
 static int backward(grad_ctx *a, clg_t i, clg_t G)
@@ -57,6 +197,8 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     int need[CLG_MAX_INPUTS] = { 0 };
     for (int k = 0; k < n.n_in; k++)
         need[k] = a->live[n.in[k]] && diff_edge(&n, k);
+    if (n.op == CLG_OP_SLICE && need[0] && hold_slice(a, i, G))
+        return g->err != CLG_OK;
     clg_t d[CLG_MAX_INPUTS];
     for (int k = 0; k < CLG_MAX_INPUTS; k++)
         d[k] = CLG_NONE;
@@ -164,15 +306,19 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
     grad_ctx a = { .g = g };
     a.grad = malloc((size_t)n0 * sizeof *a.grad);
     a.live = calloc((size_t)n0, 1);
+    a.pieces = malloc((size_t)n0 * sizeof *a.pieces);
     unsigned char *up = calloc((size_t)n0, 1);
-    if (!a.grad || !a.live || !up) {
+    if (!a.grad || !a.live || !a.pieces || !up) {
         free(a.grad);
         free(a.live);
+        free(a.pieces);
         free(up);
         return clg_ctx_set_error(g->ctx, CLG_ERR_NOMEM, "grad: out of memory for %d nodes", n0);
     }
-    for (int i = 0; i < n0; i++)
+    for (int i = 0; i < n0; i++) {
         a.grad[i] = CLG_NONE;
+        a.pieces[i] = -1;
+    }
 
     /* live = reachable from a wrt through differentiable f32 edges, and an
      * ancestor of y. */
@@ -200,7 +346,7 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
     if (a.live[y])
         a.grad[y] = seed != CLG_NONE ? seed : clg_full(g, &sy, 1.0f);
     for (int i = y; i >= 0 && g->err == CLG_OK; i--) {
-        if (!a.live[i] || a.grad[i] == CLG_NONE)
+        if (!a.live[i] || settle_slices(&a, i) || a.grad[i] == CLG_NONE)
             continue;
         if (backward(&a, i, a.grad[i]))
             break;
@@ -215,6 +361,8 @@ clg_status clg_grad(clg_graph *g, clg_t y, clg_t seed, const clg_t *wrt, int n,
     }
     free(a.grad);
     free(a.live);
+    free(a.pieces);
+    free(a.piece);
     if (g->err != CLG_OK) {
         for (int i = 0; i < n; i++)
             grads[i] = CLG_NONE;

@@ -307,7 +307,9 @@ int clg__backward_movement(clg_graph *g, const clg__grad_in *in, clg_t *d)
         break;
     case CLG_OP_SLICE:
     case CLG_OP_PAD:
-        /* each is the other's adjoint, with the same offsets */
+        /* each is the other's adjoint, with the same offsets (clg_grad joins
+         * the gradients of slices that tile one axis with a concat instead,
+         * and reaches this rule only for the others: see autodiff.c) */
         d[0] = clg__node_add(g, n.op == CLG_OP_SLICE ? CLG_OP_PAD : CLG_OP_SLICE, CLG_F32, &sx,
                              &G, 1, &n.params);
         break;

@@ -200,12 +200,113 @@ START_TEST(test_grad_nonscalar_needs_seed)
 }
 END_TEST
 
+/* Gradients through several slices of one tensor: L = sum_k c_k sum(exp(x[s_k]))
+ * + sum(x^2)/2 over slices s_k of x [2, T, 3], so dL/dx = x + exp(x) * (sum of
+ * c_k over the slices holding that element), in closed form. Slices that tile
+ * one axis (with gaps, or repeating a range) get their gradient as one concat
+ * and no zero-padded full-size pieces; slices that partly overlap or cut
+ * different axes take the padded path. Both must give the same answer. */
+typedef struct slice_spec {
+    int axis;
+    int64_t start, end;
+    float c;
+} slice_spec;
+
+static void check_slice_grads(int64_t t, const slice_spec *sl, int n, int want_pads)
+{
+    clg_ctx *ctx = tu_ctx();
+    clg_graph *g = clg_graph_new(ctx);
+    const clg_shape sx = CLG_SHAPE(2, t, 3);
+    clg_t x = clg_input(g, "x", CLG_F32, &sx);
+    clg_t l = clg_mul_scalar(g, clg_sum(g, clg_mul(g, x, x), NULL, 0, 0), 0.5f);
+    for (int k = 0; k < n; k++) {
+        clg_t s = clg_slice(g, x, sl[k].axis, sl[k].start, sl[k].end);
+        l = clg_add(g, l, clg_mul_scalar(g, clg_sum(g, clg_exp(g, s), NULL, 0, 0), sl[k].c));
+    }
+    int before = clg_graph_size(g);
+    clg_t gx;
+    ck_assert_msg(clg_grad(g, l, CLG_NONE, &x, 1, &gx) == CLG_OK, "%s", clg_ctx_error(ctx));
+    int pads = 0, concats = 0;
+    for (int i = before; i < clg_graph_size(g); i++) {
+        pads += clg_op_of(g, i) == CLG_OP_PAD;
+        concats += clg_op_of(g, i) == CLG_OP_CONCAT;
+    }
+    if (want_pads)
+        ck_assert_msg(pads == n, "%d pads for %d padded slices", pads, n);
+    else
+        ck_assert_msg(pads == 0 && concats > 0, "tiling slices: %d pads, %d concats", pads,
+                      concats);
+    clg_compile_opts opts = { 0 };
+    clg_plan *p = NULL;
+    ck_assert_msg(clg_compile(g, tu_device(), &gx, 1, &opts, &p) == CLG_OK, "%s",
+                  clg_ctx_error(ctx));
+    int64_t m = 2 * t * 3;
+    float *xv = malloc((size_t)m * sizeof *xv), *gv = malloc((size_t)m * sizeof *gv);
+    ck_assert(xv && gv);
+    for (int64_t i = 0; i < m; i++)
+        xv[i] = (float)((i * 37 % 23) - 11) / 16.0f;
+    ck_assert_int_eq(clg_plan_set_input(p, "x", xv, (size_t)m * sizeof *xv), CLG_OK);
+    ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+    ck_assert_int_eq(clg_plan_read(p, gx, gv, (size_t)m * sizeof *gv), CLG_OK);
+    for (int64_t i = 0; i < m; i++) {
+        int64_t at[3] = { i / (t * 3), i / 3 % t, i % 3 };
+        double c = 0;
+        for (int k = 0; k < n; k++)
+            c += at[sl[k].axis] >= sl[k].start && at[sl[k].axis] < sl[k].end ? sl[k].c : 0;
+        double want = xv[i] + exp((double)xv[i]) * c;
+        ck_assert_msg(fabs(gv[i] - want) <= 1e-5 * fmax(1.0, fabs(want)),
+                      "on %s: dL/dx[%lld] = %.7g, closed form %.7g", tu_backend, (long long)i,
+                      (double)gv[i], want);
+    }
+    free(xv);
+    free(gv);
+    clg_plan_free(p);
+    clg_graph_free(g);
+}
+
+START_TEST(test_grad_slices_tiling)
+{
+    /* out of order, a repeated range, gaps at both ends and inside */
+    static const slice_spec sl[] = { { 1, 4, 6, 1.5f }, { 1, 1, 3, 1.0f }, { 1, 3, 4, -2.0f },
+                                     { 1, 1, 3, 0.25f } };
+    check_slice_grads(7, sl, 4, 0);
+}
+END_TEST
+
+/* More steps than a concat node takes inputs, as a recurrent layer's T steps */
+START_TEST(test_grad_slices_many_steps)
+{
+    slice_spec sl[20];
+    for (int k = 0; k < 20; k++)
+        sl[k] = (slice_spec){ 1, k, k + 1, 0.5f + 0.125f * (float)k };
+    check_slice_grads(20, sl, 20, 0);
+}
+END_TEST
+
+START_TEST(test_grad_slices_overlapping)
+{
+    static const slice_spec sl[] = { { 1, 0, 3, 1.0f }, { 1, 2, 5, -0.5f } };
+    check_slice_grads(5, sl, 2, 1);
+}
+END_TEST
+
+START_TEST(test_grad_slices_two_axes)
+{
+    static const slice_spec sl[] = { { 1, 0, 2, 1.0f }, { 2, 1, 3, 0.75f } };
+    check_slice_grads(4, sl, 2, 1);
+}
+END_TEST
+
 static void add_tests(TCase *tc, const char *backend)
 {
     (void)backend;
     tcase_add_loop_test(tc, test_gradcheck, 0, g_n_grad);
     tcase_add_test(tc, test_grad_unrelated_is_zero);
     tcase_add_test(tc, test_grad_nonscalar_needs_seed);
+    tcase_add_test(tc, test_grad_slices_tiling);
+    tcase_add_test(tc, test_grad_slices_many_steps);
+    tcase_add_test(tc, test_grad_slices_overlapping);
+    tcase_add_test(tc, test_grad_slices_two_axes);
 }
 
 int main(void)
