@@ -27,7 +27,7 @@ read -r -a threads <<<"${THREADS:-1 2}"
 default_peers=/usr/bin/python3
 [ -x /work/torchvenv/bin/python ] && default_peers+=" /work/torchvenv/bin/python"
 read -r -a peers <<<"${TORCH_PYTHON:-$default_peers}"
-[ -x "$clgrad" ] || { echo "bench: $clgrad not found (build first, or pass its path)"; exit 1; }
+[ -f "$clgrad" ] && [ -x "$clgrad" ] || { echo "bench: $clgrad not found (build first, or pass its path)"; exit 1; }
 [ -e "$dir/train-images-idx3-ubyte.gz" ] || [ -e "$dir/train-images-idx3-ubyte" ] ||
   { echo "bench: no Fashion-MNIST in $dir (apt-get install dataset-fashion-mnist)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
