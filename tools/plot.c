@@ -44,6 +44,21 @@ int cli_plot_check(const char *path)
 #ifdef CLG_HAVE_CAIRO
 typedef struct panel { double x, y, w, h; } panel;
 
+/* A picture is drawn to a temporary name next to path (NULL: out of memory,
+ * said), renamed over it when complete by finish_file. */
+static char *tmp_name(const char *path)
+{
+    size_t tl = strlen(path) + 32;
+    char *tmp = malloc(tl);
+    if (!tmp) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp);
+    return tmp;
+}
+
 /* The picture, drawn into tmp, replaces path (a regular file of ours or
  * nothing) when rc is 0; tmp goes either way. */
 static int finish_file(const char *flag, const char *path, char *tmp, int rc)
@@ -180,15 +195,9 @@ int cli_plot(const char *path, const cli_epoch *e, int n, int classifying)
     if (n_bad)
         cli_error("--plot %s: the loss is not finite (nan or inf) at epoch%s %s; those points "
                   "are not drawn", cli_short(path), n_bad > 1 ? "s" : "", bad);
-    /* Drawn to a temporary name next to it, renamed over it when complete. */
-    size_t tl = strlen(path) + 32;
-    char *tmp = malloc(tl);
-    if (!tmp) {
-        cli_error("out of memory");
+    char *tmp = tmp_name(path);
+    if (!tmp)
         return -1;
-    }
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    unlink(tmp);
     const double W = 720, H = classifying ? 560 : 320;
     int svg = ends_with(path, ".svg");
     cairo_surface_t *s = svg ? cairo_svg_surface_create(tmp, W, H)
@@ -369,14 +378,9 @@ int cli_plot_chart(const char *flag, const char *path, const cli_chart *c, const
 #else
     if (cli_plot_check(path) || cli_check_output(flag, path))
         return -1;
-    size_t tl = strlen(path) + 32;
-    char *tmp = malloc(tl);
-    if (!tmp) {
-        cli_error("out of memory");
+    char *tmp = tmp_name(path);
+    if (!tmp)
         return -1;
-    }
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    unlink(tmp);
     int labels = 0;
     for (int i = 0; i < n; i++)
         labels += s[i].label != NULL;
