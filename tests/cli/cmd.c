@@ -86,3 +86,17 @@ void cmd_refused(int rc, ...)
         ck_assert_msg(strstr(cmd_err, s) != NULL, "stderr lacks '%s':\n%s", s, cmd_err);
     va_end(ap);
 }
+
+static void append_option(const char *var, const char *opt)
+{
+    const char *old = getenv(var);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s%s%s", old ? old : "", old && *old ? ":" : "", opt);
+    setenv(var, buf, 1);
+}
+
+void cmd_sanitizer_exits(void)
+{
+    append_option("ASAN_OPTIONS", "exitcode=86");
+    append_option("UBSAN_OPTIONS", "exitcode=87");
+}

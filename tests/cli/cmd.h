@@ -29,5 +29,9 @@ int cmd_run_to(const char *redir, const char *fmt, ...) __attribute__((format(pr
 /* A refused input: exit 1 or 2 (not a crash), and every needle (a NULL-ended
  * list) in stderr. */
 void cmd_refused(int rc, ...);
+/* ASan and UBSan exit with 86 and 87 (appended to ASAN_OPTIONS and
+ * UBSAN_OPTIONS), so a sanitizer report never passes for a clean error
+ * exit; call once in main, before any run. */
+void cmd_sanitizer_exits(void);
 
 #endif

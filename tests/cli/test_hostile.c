@@ -24,19 +24,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cmd_short.h"
 
-/* The shared command runner (cmd.h) under this suite's short names. */
-#define clgrad cmd_clgrad
-#define dir cmd_dir
-#define out cmd_out
-#define err cmd_err
-#define P cmd_path
-#define slurp cmd_slurp
-#define run(...) cmd_run_to(NULL, __VA_ARGS__)
-#define run_to cmd_run_to
-#define refused cmd_refused
-#define setup cmd_setup
-#define teardown cmd_teardown
 #define run_prefix cmd_prefix
 
 static void write_text(const char *path, const char *s)
@@ -780,13 +769,7 @@ int main(int argc, char **argv)
     cmd_suite = "hostile";
     cmd_in_dir = 1;      /* commands run from the test's directory */
     cmd_timeout_s = 60;  /* a hang is a failure (exit 137), not a stuck suite */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", buf, 1);
-    const char *ubsan = getenv("UBSAN_OPTIONS");
-    snprintf(buf, sizeof buf, "%s%sexitcode=87", ubsan ? ubsan : "", ubsan && *ubsan ? ":" : "");
-    setenv("UBSAN_OPTIONS", buf, 1);
+    cmd_sanitizer_exits();
 
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("hostile");

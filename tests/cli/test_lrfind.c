@@ -195,10 +195,7 @@ int main(int argc, char **argv)
     cmd_clgrad = argv[1];
     cmd_suite = "lrfind";
     cmd_in_dir = 1; /* relative outputs would land in the scratch dir */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", buf, 1);
+    cmd_sanitizer_exits();
     Suite *s = suite_create("lrfind");
     TCase *tc = tcase_create("lrfind");
     tcase_add_checked_fixture(tc, cmd_setup, cmd_teardown);

@@ -17,19 +17,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cmd_short.h"
 
-/* The shared command runner (cmd.h) under this suite's short names. */
-#define clgrad cmd_clgrad
-#define dir cmd_dir
-#define out cmd_out
-#define err cmd_err
-#define P cmd_path
-#define slurp cmd_slurp
-#define run(...) cmd_run_to(NULL, __VA_ARGS__)
-#define run_to cmd_run_to
-#define refused cmd_refused
-#define setup cmd_setup
-#define teardown cmd_teardown
 static const char *fixtures;
 
 static clg_tensor_set *load(const char *path)
@@ -454,13 +443,7 @@ int main(int argc, char **argv)
     clgrad = argv[1];
     cmd_suite = "pipe";
     fixtures = argv[2];
-    const char *asan = getenv("ASAN_OPTIONS");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", buf, 1);
-    const char *ubsan = getenv("UBSAN_OPTIONS");
-    snprintf(buf, sizeof buf, "%s%sexitcode=87", ubsan ? ubsan : "", ubsan && *ubsan ? ":" : "");
-    setenv("UBSAN_OPTIONS", buf, 1);
+    cmd_sanitizer_exits();
 
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("pipeline");

@@ -386,10 +386,7 @@ int main(int argc, char **argv)
     cmd_suite = "sweep";
     /* OMP_NUM_THREADS is left as it is: the sweep's runs get a share of the
      * cores, the runs by hand all of them, and the results must agree. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s%sexitcode=86", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", buf, 1);
+    cmd_sanitizer_exits();
     Suite *s = suite_create("sweep");
     TCase *tc = tcase_create("sweep");
     tcase_add_checked_fixture(tc, cmd_setup, cmd_teardown);
