@@ -27,8 +27,8 @@ int64_t cpu_numel(const clg_bk_tensor *t)
     return n;
 }
 
-static int fail(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *msg, size_t len, const char *fmt, ...)
+/* A refusal's message into msg; -1. */
+int cpu_refuse(char *msg, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -89,7 +89,7 @@ static int want(const clg_bk_op *op, const clg_bk_tensor *t, const char *who, in
 {
     if ((t->dtype == CLG_F32 && f32_ok) || (t->dtype == CLG_I32 && i32_ok))
         return 0;
-    return fail(msg, len, "%s: %s has dtype %s; it must be %s", cpu_op_name(op->op), who,
+    return cpu_refuse(msg, len, "%s: %s has dtype %s; it must be %s", cpu_op_name(op->op), who,
                 dtype_str(t->dtype), f32_ok && i32_ok ? "f32 or i32" : f32_ok ? "f32" : "i32");
 }
 
@@ -98,16 +98,16 @@ static int same_dtype(const clg_bk_op *op, const clg_bk_tensor *a, const char *w
 {
     if (a->dtype == b->dtype)
         return 0;
-    return fail(msg, len, "%s: %s (%s) and %s (%s) must have the same dtype",
+    return cpu_refuse(msg, len, "%s: %s (%s) and %s (%s) must have the same dtype",
                 cpu_op_name(op->op), wa, dtype_str(a->dtype), wb, dtype_str(b->dtype));
 }
 
 int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
 {
     if (!op)
-        return fail(msg, len, "op is NULL");
+        return cpu_refuse(msg, len, "op is NULL");
     if (!is_kernel(op->op))
-        return fail(msg, len, "op %d is not a kernel op of op table version %u", (int)op->op,
+        return cpu_refuse(msg, len, "op %d is not a kernel op of op table version %u", (int)op->op,
                     (unsigned)CLG_OP_TABLE_VERSION);
     const clg_op_info info = clg_op_info_of(op->op);
     const char *name = info.name;
@@ -115,16 +115,16 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
     const int max_in = info.arity < 0 ? CLG_MAX_INPUTS : info.arity;
     if (op->n_in < min_in || op->n_in > max_in) {
         if (min_in == max_in)
-            return fail(msg, len, "%s: takes %d input(s), got %d", name, min_in, op->n_in);
-        return fail(msg, len, "%s: takes %d..%d inputs, got %d", name, min_in, max_in,
+            return cpu_refuse(msg, len, "%s: takes %d input(s), got %d", name, min_in, op->n_in);
+        return cpu_refuse(msg, len, "%s: takes %d..%d inputs, got %d", name, min_in, max_in,
                     op->n_in);
     }
     for (int i = 0; i < op->n_in; i++)
         if (!valid_dtype(op->in[i].dtype))
-            return fail(msg, len, "%s: input %d has unknown dtype %d", name, i,
+            return cpu_refuse(msg, len, "%s: input %d has unknown dtype %d", name, i,
                         (int)op->in[i].dtype);
     if (!valid_dtype(op->out.dtype))
-        return fail(msg, len, "%s: output has unknown dtype %d", name, (int)op->out.dtype);
+        return cpu_refuse(msg, len, "%s: output has unknown dtype %d", name, (int)op->out.dtype);
 
     const clg_bk_tensor *in = op->in, *out = &op->out;
     switch (op->op) {
@@ -208,22 +208,22 @@ static int check_tensor(const clg_bk_op *op, const clg_bk_tensor *t, const char 
 {
     const char *name = cpu_op_name(op->op);
     if (t->ndim < 0 || t->ndim > CLG_MAX_DIMS)
-        return fail(msg, len, "%s: %s has ndim %d (0..%d allowed)", name, who, t->ndim,
+        return cpu_refuse(msg, len, "%s: %s has ndim %d (0..%d allowed)", name, who, t->ndim,
                     CLG_MAX_DIMS);
     int64_t n = 1;
     for (int d = 0; d < t->ndim; d++) {
         if (t->dim[d] < 0)
-            return fail(msg, len, "%s: %s has negative dim %d (%lld)", name, who, d,
+            return cpu_refuse(msg, len, "%s: %s has negative dim %d (%lld)", name, who, d,
                         (long long)t->dim[d]);
         if (t->dim[d] > 0 && n > MAX_NUMEL / t->dim[d])
-            return fail(msg, len, "%s: %s is too large", name, who);
+            return cpu_refuse(msg, len, "%s: %s is too large", name, who);
         n *= t->dim[d];
     }
     if (!t->buf)
-        return fail(msg, len, "%s: %s has no buffer", name, who);
+        return cpu_refuse(msg, len, "%s: %s has no buffer", name, who);
     const size_t bytes = (size_t)n * clg_dtype_size(t->dtype);
     if (t->offset > t->buf->size || bytes > t->buf->size - t->offset)
-        return fail(msg, len,
+        return cpu_refuse(msg, len,
                     "%s: %s (%lld elements at byte offset %zu) overruns its buffer of %zu bytes",
                     name, who, (long long)n, t->offset, t->buf->size);
     return 0;
@@ -254,7 +254,7 @@ static int shape_mismatch(const clg_bk_op *op, const char *what, const clg_bk_te
                           size_t len)
 {
     char sa[96], sb[96];
-    return fail(msg, len, "%s: %s: %s %s vs %s %s", cpu_op_name(op->op), what, wa,
+    return cpu_refuse(msg, len, "%s: %s: %s %s vs %s %s", cpu_op_name(op->op), what, wa,
                 shape_str(a, sa, sizeof sa), wb, shape_str(b, sb, sizeof sb));
 }
 
@@ -276,7 +276,7 @@ static int check_axis(const clg_bk_op *op, int axis, int ndim, char *msg, size_t
 {
     if (axis >= 0 && axis < ndim)
         return 0;
-    return fail(msg, len, "%s: axis %d out of range for rank %d", cpu_op_name(op->op), axis, ndim);
+    return cpu_refuse(msg, len, "%s: axis %d out of range for rank %d", cpu_op_name(op->op), axis, ndim);
 }
 
 static int check_reduce(const clg_bk_op *op, char *msg, size_t len)
@@ -284,7 +284,7 @@ static int check_reduce(const clg_bk_op *op, char *msg, size_t len)
     const clg_bk_tensor *in = &op->in[0], *out = &op->out;
     const uint32_t axes = (uint32_t)clg_param_i64(&op->params, CLG_P_AXES);
     if (in->ndim < 32 && (axes >> in->ndim) != 0)
-        return fail(msg, len, "%s: axes mask 0x%x names dims beyond rank %d",
+        return cpu_refuse(msg, len, "%s: axes mask 0x%x names dims beyond rank %d",
                     cpu_op_name(op->op), (unsigned)axes, in->ndim);
     int ok = out->ndim == in->ndim;
     for (int d = 0; ok && d < in->ndim; d++)
@@ -293,7 +293,7 @@ static int check_reduce(const clg_bk_op *op, char *msg, size_t len)
         return shape_mismatch(op, "output must be the input with reduced dims set to 1", in,
                               "input", out, "output", msg, len);
     if (op->op == CLG_OP_MAX && cpu_numel(out) > 0 && cpu_numel(in) == 0)
-        return fail(msg, len, "max: reduction over an empty dim has no identity");
+        return cpu_refuse(msg, len, "max: reduction over an empty dim has no identity");
     return 0;
 }
 
@@ -312,7 +312,7 @@ static int check_argmax(const clg_bk_op *op, char *msg, size_t len)
         return shape_mismatch(op, "output must be the input with dim axis set to 1", in, "input",
                               out, "output", msg, len);
     if (in->ndim > 0 && cpu_numel(out) > 0 && in->dim[clg_param_int(&op->params, CLG_P_AXIS)] == 0)
-        return fail(msg, len, "argmax: axis %d is empty", clg_param_int(&op->params, CLG_P_AXIS));
+        return cpu_refuse(msg, len, "argmax: axis %d is empty", clg_param_int(&op->params, CLG_P_AXIS));
     return 0;
 }
 
@@ -320,7 +320,7 @@ static int check_matmul(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *a = &op->in[0], *b = &op->in[1], *out = &op->out;
     if (a->ndim != 3 || b->ndim != 3 || out->ndim != 3)
-        return fail(msg, len, "matmul: operands must be 3-D, got ranks %d, %d -> %d", a->ndim,
+        return cpu_refuse(msg, len, "matmul: operands must be 3-D, got ranks %d, %d -> %d", a->ndim,
                     b->ndim, out->ndim);
     const int64_t M = clg_param_int(&op->params, CLG_P_TRANS_A) ? a->dim[2] : a->dim[1];
     const int64_t Ka = clg_param_int(&op->params, CLG_P_TRANS_A) ? a->dim[1] : a->dim[2];
@@ -334,7 +334,7 @@ static int check_matmul(const clg_bk_op *op, char *msg, size_t len)
                               len);
     const int64_t batch = out->dim[0];
     if ((a->dim[0] != 1 && a->dim[0] != batch) || (b->dim[0] != 1 && b->dim[0] != batch))
-        return fail(msg, len, "matmul: batch dims %lld and %lld must be 1 or %lld",
+        return cpu_refuse(msg, len, "matmul: batch dims %lld and %lld must be 1 or %lld",
                     (long long)a->dim[0], (long long)b->dim[0], (long long)batch);
     return 0;
 }
@@ -348,7 +348,7 @@ static int check_permute(const clg_bk_op *op, char *msg, size_t len)
     for (int d = 0; d < in->ndim; d++) {
         const int p = clg_param_int(&op->params, CLG_P_PERM + d);
         if (p < 0 || p >= in->ndim || seen[p])
-            return fail(msg, len, "permute: perm is not a permutation of 0..%d (perm[%d] = %d)",
+            return cpu_refuse(msg, len, "permute: perm is not a permutation of 0..%d (perm[%d] = %d)",
                         in->ndim - 1, d, p);
         seen[p] = 1;
         if (out->dim[d] != in->dim[p])
@@ -368,7 +368,7 @@ static int check_window(const clg_bk_op *op, const clg_bk_tensor *big, const clg
     for (int d = 0; d < big->ndim; d++) {
         const int64_t s = clg_param_i64(&op->params, CLG_P_START + d);
         if (s < 0 || s > big->dim[d] || small->dim[d] > big->dim[d] - s)
-            return fail(msg, len,
+            return cpu_refuse(msg, len,
                         "%s: dim %d: window of %lld at start %lld does not fit in size %lld",
                         cpu_op_name(op->op), d, (long long)small->dim[d], (long long)s,
                         (long long)big->dim[d]);
@@ -397,7 +397,7 @@ static int check_concat(const clg_bk_op *op, char *msg, size_t len)
         total += in->dim[axis];
     }
     if (total != out->dim[axis])
-        return fail(msg, len, "concat: inputs add up to %lld along axis %d, output has %lld",
+        return cpu_refuse(msg, len, "concat: inputs add up to %lld along axis %d, output has %lld",
                     (long long)total, axis, (long long)out->dim[axis]);
     return 0;
 }
@@ -435,11 +435,11 @@ static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
         int64_t pd = clg_param_i64(p, CLG_P_PADDING + d), dl = clg_param_i64(p, CLG_P_DILATION + d);
         if (kd < 1 || s < 1 || dl < 1 || pd < 0 || kd > (1 << 20) || s > (1 << 20) ||
             dl > (1 << 20) || pd > (1 << 20))
-            return fail(msg, len, "%s: kernel, stride, dilation must be >= 1 and padding >= 0",
+            return cpu_refuse(msg, len, "%s: kernel, stride, dilation must be >= 1 and padding >= 0",
                         cpu_op_name(op->op));
         int64_t span = dl * (kd - 1) + 1, room = img->dim[2 + d] + 2 * pd;
         if (span > room)
-            return fail(msg, len, "%s: the window spans %lld but the image dim is %lld + padding",
+            return cpu_refuse(msg, len, "%s: the window spans %lld but the image dim is %lld + padding",
                         cpu_op_name(op->op), (long long)span, (long long)img->dim[2 + d]);
         o[d] = (room - span) / s + 1;
         k[d] = kd;
@@ -470,7 +470,7 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
         if (rows < 0 || in[1].ndim != 1 || in[1].dim[0] != rows ||
             (grad ? in[2].ndim != 1 || in[2].dim[0] != rows || !same_shape(&in[0], out)
                   : out->ndim != 1 || out->dim[0] != rows))
-            return fail(msg, len, "%s: needs logits [N, C], target [N]%s and output %s",
+            return cpu_refuse(msg, len, "%s: needs logits [N, C], target [N]%s and output %s",
                         cpu_op_name(op->op), grad ? ", gradient [N]" : "",
                         grad ? "[N, C]" : "[N]");
         return 0;
@@ -516,7 +516,7 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
             ok = out->dim[d] == in->dim[d];
         if (!ok) {
             char sa[96], sb[96];
-            return fail(msg, len, "one_hot: output must be input %s + [n = %lld], got %s",
+            return cpu_refuse(msg, len, "one_hot: output must be input %s + [n = %lld], got %s",
                         shape_str(in, sa, sizeof sa), (long long)clg_param_i64(&op->params, CLG_P_N),
                         shape_str(out, sb, sizeof sb));
         }
@@ -528,7 +528,7 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
                               op->op == CLG_OP_IM2COL ? out : in, msg, len);
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
-            return fail(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",
+            return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",
                         (long long)cpu_numel(in));
         return 0;
     default:
@@ -545,7 +545,7 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
                                   len);
         return 0;
     }
-    return fail(msg, len, "%s: no shape rule (internal error)", cpu_op_name(op->op));
+    return cpu_refuse(msg, len, "%s: no shape rule (internal error)", cpu_op_name(op->op));
 }
 
 /* A fused op's outputs overlap no other output, and an input only when it
@@ -561,11 +561,11 @@ static int check_fused_overlap(const clg_bk_op *op, char *msg, size_t len)
         clg_bk_op mm;
         cpu_fused_gemm_op(op, &mm);
         if (op->in[0].ndim != 3 || op->in[1].ndim != 3)
-            return fail(msg, len, "fused: the GEMM's operands are not 3-D");
+            return cpu_refuse(msg, len, "fused: the GEMM's operands are not 3-D");
         if (check_matmul(&mm, msg, len))
             return -1;
         if (cpu_numel(&mm.out) != cpu_numel(&op->out))
-            return fail(msg, len, "fused: the GEMM's product has %lld elements, the output %lld",
+            return cpu_refuse(msg, len, "fused: the GEMM's product has %lld elements, the output %lld",
                         (long long)cpu_numel(&mm.out), (long long)cpu_numel(&op->out));
     }
     for (int k = 0; k < n_out; k++) {
@@ -579,7 +579,7 @@ static int check_fused_overlap(const clg_bk_op *op, char *msg, size_t len)
                               cpu_numel(t) == cpu_numel(o) &&
                               !clg_param_i64(&op->params, CLG_FUSED_P_BCAST + j);
             if (!exact)
-                return fail(msg, len, "fused: output %d overlaps in[%d] without being it", k, j);
+                return cpu_refuse(msg, len, "fused: output %d overlaps in[%d] without being it", k, j);
         }
     }
     return 0;
@@ -603,7 +603,7 @@ int cpu_check_op(const clg_bk_op *op, char *msg, size_t len)
         return -1;
     for (int i = 0; i < op->n_in; i++)
         if (overlaps(&op->in[i], &op->out))
-            return fail(msg, len, "%s: output overlaps input %d in the same buffer",
+            return cpu_refuse(msg, len, "%s: output overlaps input %d in the same buffer",
                         cpu_op_name(op->op), i);
     return 0;
 }

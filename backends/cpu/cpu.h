@@ -34,6 +34,9 @@ CPU_INTERNAL clg_status cpu_fail(clg_bk_device *dev, clg_status st, const char *
     __attribute__((format(printf, 3, 4)));
 
 /* ---- op validation (check.c) ---- */
+/* Writes a refusal's message (for supports/check) into msg; returns -1. */
+CPU_INTERNAL int cpu_refuse(char *msg, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 CPU_INTERNAL const char *cpu_op_name(clg_op op);
 /* Arity and dtypes only: what supports() answers. 0 or -1 with a message. */
 CPU_INTERNAL int cpu_check_types(const clg_bk_op *op, char *msg, size_t len);

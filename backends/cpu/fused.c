@@ -13,15 +13,6 @@
 
 #define TILE 256
 
-static int fail(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int arity(clg_op op)
 {
@@ -52,23 +43,23 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
     const int64_t cols = clg_param_i64(p, CLG_FUSED_P_COLS);
     const int first = gemm ? 2 : 0;
     if (n_instr < 1 || n_instr > CLG_FUSED_MAX_INSTR)
-        return fail(msg, len, "fused: %lld instructions (1..%d allowed)", (long long)n_instr,
+        return cpu_refuse(msg, len, "fused: %lld instructions (1..%d allowed)", (long long)n_instr,
                     CLG_FUSED_MAX_INSTR);
     if (n_out < 1 || n_out - 1 > op->n_in - first)
-        return fail(msg, len, "fused: %lld outputs with %d tensors in in[]", (long long)n_out,
+        return cpu_refuse(msg, len, "fused: %lld outputs with %d tensors in in[]", (long long)n_out,
                     op->n_in);
     if (gemm < 0 || gemm > (CLG_FUSED_GEMM | CLG_FUSED_GEMM_TA | CLG_FUSED_GEMM_TB) ||
         (gemm && !(gemm & CLG_FUSED_GEMM)))
-        return fail(msg, len, "fused: GEMM flags %lld", (long long)gemm);
+        return cpu_refuse(msg, len, "fused: GEMM flags %lld", (long long)gemm);
     const int n_in = op->n_in - (int)(n_out - 1);
     const int64_t n = cpu_numel(&op->out);
     if (op->out.dtype != CLG_F32)
-        return fail(msg, len, "fused: output 0 is not f32");
+        return cpu_refuse(msg, len, "fused: output 0 is not f32");
     for (int k = 0; k < op->n_in; k++) {
         const clg_bk_tensor *t = &op->in[k];
         const int64_t b = clg_param_i64(p, CLG_FUSED_P_BCAST + k);
         if (t->dtype != CLG_F32)
-            return fail(msg, len, "fused: in[%d] is not f32", k);
+            return cpu_refuse(msg, len, "fused: in[%d] is not f32", k);
         if (k < first)
             continue; /* the GEMM's operands: check.c checks them as a MATMUL's */
         const int64_t want = k >= n_in || b == CLG_FUSED_ALIGNED ? n
@@ -77,20 +68,20 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
                                                                    : -1;
         if ((k >= n_in && b != 0) || want < 0 || cpu_numel(t) != want ||
             (b == CLG_FUSED_ROW && (cols < 1 || n % cols != 0)))
-            return fail(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld), the "
+            return cpu_refuse(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld), the "
                         "output %lld", k, (long long)cpu_numel(t), (long long)b,
                         (long long)cols, (long long)n);
     }
     for (int k = 0; k < n_out; k++) {
         const int64_t r = clg_param_i64(p, CLG_FUSED_P_OUTREG + k);
         if (r < 0 || r >= n_instr)
-            return fail(msg, len, "fused: output %d holds register %lld of %lld", k,
+            return cpu_refuse(msg, len, "fused: output %d holds register %lld of %lld", k,
                         (long long)r, (long long)n_instr);
     }
     for (int i = 0; i < n_instr; i++) {
         const clg_fused_instr in = clg_fused_instr_get(p, i);
         if (!program_op(in.op))
-            return fail(msg, len, "fused: instruction %d: op %d cannot be fused", i, (int)in.op);
+            return cpu_refuse(msg, len, "fused: instruction %d: op %d cannot be fused", i, (int)in.op);
         const int opnd[3] = { in.a, in.b, in.c };
         for (int q = 0; q < arity(in.op); q++) {
             const int c = opnd[q];
@@ -98,7 +89,7 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
                            : c < CLG_FUSED_REG(0) ? c >= first && c < n_in
                                                   : c - CLG_FUSED_REG(0) < i;
             if (!ok)
-                return fail(msg, len, "fused: instruction %d: operand %d (code %d) is neither "
+                return cpu_refuse(msg, len, "fused: instruction %d: operand %d (code %d) is neither "
                             "an input, the product nor an earlier register", i, q, c);
         }
     }
