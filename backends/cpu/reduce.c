@@ -6,6 +6,7 @@
  * split the set of output elements. That makes results bit-identical run to
  * run and across thread counts, and the doubles keep long sums accurate. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -257,8 +258,11 @@ clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
 }
 
 /* softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k, so that
- * no exp overflows; log_softmax(x)_j = x_j - m - log(sum_k exp(x_k - m)). */
-static void softmax_line(float *o, const float *x, int64_t len, int64_t step, int log_form)
+ * no exp overflows; log_softmax(x)_j = x_j - m - log(sum_k exp(x_k - m)).
+ * The exps run as vector passes (vmath.h) over blocks of the line. */
+#define SM_BLOCK 256
+
+static float line_max(const float *x, int64_t len, int64_t step)
 {
     float m = x[0];
     for (int64_t j = 1; j < len; j++) {
@@ -266,16 +270,42 @@ static void softmax_line(float *o, const float *x, int64_t len, int64_t step, in
         if (v > m || v != v)
             m = v;
     }
+    return m;
+}
+
+/* sum_j exp(x_j - m) in double, in order; with e, also stores each exp
+ * there (e[j * step]), for softmax's second pass. cross_entropy's row_shift
+ * uses it too, so the fused loss has the unfused bits. */
+static double line_exp_sum(const float *x, int64_t len, int64_t step, float m, float *e)
+{
+    float t[SM_BLOCK];
     double sum = 0.0;
-    for (int64_t j = 0; j < len; j++)
-        sum += expf(x[j * step] - m);
+    for (int64_t s = 0; s < len; s += SM_BLOCK) {
+        const int64_t n = len - s < SM_BLOCK ? len - s : SM_BLOCK;
+        for (int64_t j = 0; j < n; j++)
+            t[j] = x[(s + j) * step] - m;
+        cpu_vm_exp(t, t, n);
+        for (int64_t j = 0; j < n; j++)
+            sum += t[j];
+        if (e)
+            for (int64_t j = 0; j < n; j++)
+                e[(s + j) * step] = t[j];
+    }
+    return sum;
+}
+
+static void softmax_line(float *o, const float *x, int64_t len, int64_t step, int log_form)
+{
+    const float m = line_max(x, len, step);
     if (log_form) {
-        const double shift = (double)m + log(sum);
+        const double shift = (double)m + log(line_exp_sum(x, len, step, m, NULL));
         for (int64_t j = 0; j < len; j++)
             o[j * step] = (float)((double)x[j * step] - shift);
     } else {
+        /* o holds the exps until the sum is known */
+        const double sum = line_exp_sum(x, len, step, m, o);
         for (int64_t j = 0; j < len; j++)
-            o[j * step] = (float)(expf(x[j * step] - m) / sum);
+            o[j * step] = (float)(o[j * step] / sum);
     }
 }
 
@@ -303,14 +333,8 @@ clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
  * backward), so the bits are those of the unfused loss. */
 static double row_shift(const float *x, int64_t len)
 {
-    float m = x[0];
-    for (int64_t j = 1; j < len; j++)
-        if (x[j] > m || x[j] != x[j])
-            m = x[j];
-    double sum = 0.0;
-    for (int64_t j = 0; j < len; j++)
-        sum += expf(x[j] - m);
-    return (double)m + log(sum);
+    const float m = line_max(x, len, 1);
+    return (double)m + log(line_exp_sum(x, len, 1, m, NULL));
 }
 
 clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
@@ -342,8 +366,11 @@ clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
         }
         const float g = G[r] * mask;
         float *orow = o + r * cls;
+        for (int64_t c = 0; c < cls; c++)
+            orow[c] = (float)((double)xr[c] - shift);
+        cpu_vm_exp(orow, orow, cls);
         for (int64_t c = 0; c < cls; c++) {
-            const float e = expf((float)((double)xr[c] - shift)) * g;
+            const float e = orow[c] * g;
             orow[c] = c == safe ? e - g : e;
         }
     }
