@@ -262,35 +262,64 @@ clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
  * The exps run as vector passes (vmath.h) over blocks of the line. */
 #define SM_BLOCK 256
 
+/* Lanes of the max and sum passes: SM_LANES independent accumulators, combined
+ * in a fixed order at the end, so the compiler can keep them in vector
+ * registers and the result still depends on the data only. */
+#define SM_LANES 8
+
+/* NaN if any element is NaN (as PyTorch), else the largest. */
+static inline float max_step(float m, float v)
+{
+    return (v > m || v != v) ? v : m;
+}
+
 static float line_max(const float *x, int64_t len, int64_t step)
 {
     float m = x[0];
-    for (int64_t j = 1; j < len; j++) {
-        const float v = x[j * step];
-        if (v > m || v != v)
-            m = v;
+    int64_t j = 1;
+    if (step == 1 && len >= 2 * SM_LANES) {
+        float acc[SM_LANES];
+        for (int k = 0; k < SM_LANES; k++)
+            acc[k] = x[k];
+        for (j = SM_LANES; j + SM_LANES <= len; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++)
+                acc[k] = max_step(acc[k], x[j + k]);
+        m = acc[0];
+        for (int k = 1; k < SM_LANES; k++)
+            m = max_step(m, acc[k]);
     }
+    for (; j < len; j++)
+        m = max_step(m, x[j * step]);
     return m;
 }
 
-/* sum_j exp(x_j - m) in double, in order; with e, also stores each exp
- * there (e[j * step]), for softmax's second pass. cross_entropy's row_shift
- * uses it too, so the fused loss has the unfused bits. */
+/* sum_j exp(x_j - m) in double, element j into lane j % SM_LANES; with e, also
+ * stores each exp there (e[j * step]), for softmax's second pass.
+ * cross_entropy's row_shift uses it too, so the fused loss has the unfused
+ * bits. */
 static double line_exp_sum(const float *x, int64_t len, int64_t step, float m, float *e)
 {
+    _Static_assert(SM_BLOCK % SM_LANES == 0, "lanes continue across blocks");
     float t[SM_BLOCK];
-    double sum = 0.0;
+    double acc[SM_LANES] = { 0 };
     for (int64_t s = 0; s < len; s += SM_BLOCK) {
         const int64_t n = len - s < SM_BLOCK ? len - s : SM_BLOCK;
         for (int64_t j = 0; j < n; j++)
             t[j] = x[(s + j) * step] - m;
         cpu_vm_exp(t, t, n);
-        for (int64_t j = 0; j < n; j++)
-            sum += t[j];
+        int64_t j = 0;
+        for (; j + SM_LANES <= n; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++)
+                acc[k] += t[j + k];
+        for (; j < n; j++)
+            acc[j % SM_LANES] += t[j];
         if (e)
-            for (int64_t j = 0; j < n; j++)
+            for (j = 0; j < n; j++)
                 e[(s + j) * step] = t[j];
     }
+    double sum = acc[0];
+    for (int k = 1; k < SM_LANES; k++)
+        sum += acc[k];
     return sum;
 }
 
