@@ -154,8 +154,10 @@ static void vm_log1p_exp(float *o, const float *x, int64_t n)
 }
 
 /* sigmoid: e = exp(-|x|), 1 / (1 + e) for x >= 0 and e / (1 + e) below:
- * exp of a non-positive argument only, so no overflow for large |x|. */
-UNARY_VM(u_sigmoid, -fabsf(x), cpu_vm_exp, x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e))
+ * exp of a non-positive argument only, so no overflow for large |x|. One
+ * division of a chosen numerator: a division under a condition would keep
+ * the loop scalar (it may trap). */
+UNARY_VM(u_sigmoid, -fabsf(x), cpu_vm_exp, (x >= 0.0f ? 1.0f : e) / (1.0f + e))
 /* gelu: 0.5 x (1 + erf(x / sqrt 2)) */
 UNARY_VM(u_gelu, x * (float)M_SQRT1_2, cpu_vm_erf, 0.5f * x * (1.0f + e))
 /* gelu_tanh: 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + k x^3) */
