@@ -77,7 +77,9 @@ static double bound_of(const cpu_vm_table *t, double r)
     return fabs(r) < 0x1p-120 ? 2.0 : 1.1;
 }
 
-/* Checks n inputs of function f of table t; returns the largest error. */
+/* Checks n inputs of function f of table t; returns the largest error.
+ * Fails through ck_abort_msg only: a ck_assert per element would report
+ * progress to Check's parent process a million times. */
 static double check_inputs(const cpu_vm_table *t, int f, const float *x, float *y, int64_t n)
 {
     fn_of(t, f)(y, x, n);
@@ -85,27 +87,23 @@ static double check_inputs(const cpu_vm_table *t, int f, const float *x, float *
     for (int64_t i = 0; i < n; i++) {
         const double r = fns[f].ref((double)x[i]);
         if (isnan(r)) {
-            ck_assert_msg(isnan(y[i]), "%s %s(%a) = %a, want NaN", t->name, fns[f].name,
-                          (double)x[i], (double)y[i]);
+            if (!isnan(y[i]))
+                ck_abort_msg("%s %s(%a) = %a, want NaN", t->name, fns[f].name, (double)x[i],
+                             (double)y[i]);
             continue;
         }
         if (fns[f].ref == log1p && x[i] > 1e38f)
             continue; /* outside log1p's domain in vmath.h */
         if (isinf((float)r)) { /* overflow: the result must be that infinity */
-            ck_assert_msg(y[i] == (float)r, "%s %s(%a) = %a, want %a", t->name, fns[f].name,
-                          (double)x[i], (double)y[i], (double)(float)r);
-            continue;
-        }
-        if (r == 0.0 || r == 1.0 || r == -1.0) {
-            /* exact: log(1) = 0, saturated tanh and erf */
-            const double err = ulp_error(y[i], r);
-            ck_assert_msg(err <= bound_of(t, r), "%s %s(%a) = %a, want %a", t->name, fns[f].name,
-                          (double)x[i], (double)y[i], r);
+            if (y[i] != (float)r)
+                ck_abort_msg("%s %s(%a) = %a, want %a", t->name, fns[f].name, (double)x[i],
+                             (double)y[i], (double)(float)r);
             continue;
         }
         const double err = ulp_error(y[i], r), bound = bound_of(t, r);
-        ck_assert_msg(err <= bound, "%s %s(%a) = %a, want %a: %.3f ULP > %.1f", t->name,
-                      fns[f].name, (double)x[i], (double)y[i], r, err, bound);
+        if (!(err <= bound))
+            ck_abort_msg("%s %s(%a) = %a, want %a: %.3f ULP > %.1f", t->name, fns[f].name,
+                         (double)x[i], (double)y[i], r, err, bound);
         if (err > worst)
             worst = err;
     }
