@@ -17,11 +17,12 @@ clg_status cpu_rand_uniform(clg_bk_device *dev, const clg_bk_op *op)
     const int64_t n = cpu_numel(&op->out);
     const int64_t per = cpu_philox_group_elems();
     const int64_t groups = (n + per - 1) / per;
+    const int path = cpu_philox_best_path();
     CPU_PARALLEL_FOR(CPU_PAR(n, 8))
     for (int64_t g = 0; g < groups; g++) {
         const int64_t i0 = g * per;
-        cpu_philox_uniform_group(out + i0, n - i0 < per ? n - i0 : per, (uint64_t)g, seed,
-                                 stream, step);
+        cpu_philox_uniform_group_path(out + i0, n - i0 < per ? n - i0 : per, (uint64_t)g, seed,
+                                      stream, step, path);
     }
     return CLG_OK;
 }

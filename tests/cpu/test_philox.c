@@ -3,30 +3,42 @@
  * against Random123's known answers in tests/core/test_layers.c): the same
  * bits for every group length (whole groups and tails that are not a
  * multiple of 4), for groups whose block numbers cross 2^32 (the counter's
- * high word), and for several seeds, streams and steps. */
+ * high word), and for several seeds, streams and steps; on each path the
+ * CPU runs (portable C, AVX2). */
 #include "philox_rows.h"
 
 #include <clgrad/philox.h>
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void check_group(uint64_t g, int64_t n, uint32_t seed, uint32_t stream, uint32_t step)
+static void check_group_path(uint64_t g, int64_t n, uint32_t seed, uint32_t stream,
+                             uint32_t step, int path)
 {
     const int64_t per = cpu_philox_group_elems();
     float got[256];
     ck_assert(per <= 255 && n <= per);
     got[n] = 42.0f; /* must stay: nothing written past n */
-    cpu_philox_uniform_group(got, n, g, seed, stream, step);
+    cpu_philox_uniform_group_path(got, n, g, seed, stream, step, path);
     for (int64_t i = 0; i < n; i++) {
         const float want = clg_philox_uniform(seed, stream, step, g * (uint64_t)per + (uint64_t)i);
         ck_assert_msg(memcmp(&got[i], &want, sizeof want) == 0,
-                      "group %llu element %lld (seed %u stream %u step %u): %a, want %a",
-                      (unsigned long long)g, (long long)i, seed, stream, step, (double)got[i],
+                      "path %d group %llu element %lld (seed %u stream %u step %u): %a, want %a",
+                      path, (unsigned long long)g, (long long)i, seed, stream, step, (double)got[i],
                       (double)want);
     }
     ck_assert(got[n] == 42.0f);
+}
+
+static int n_paths, paths[2];
+
+/* Each path this CPU runs (the portable C one always). */
+static void check_group(uint64_t g, int64_t n, uint32_t seed, uint32_t stream, uint32_t step)
+{
+    for (int k = 0; k < n_paths; k++)
+        check_group_path(g, n, seed, stream, step, paths[k]);
 }
 
 START_TEST(every_length)
@@ -68,6 +80,10 @@ END_TEST
 
 int main(void)
 {
+    paths[n_paths++] = CPU_PHILOX_C;
+    if (cpu_philox_best_path() != CPU_PHILOX_C)
+        paths[n_paths++] = cpu_philox_best_path();
+    printf("philox: checking %d path(s)%s\n", n_paths, n_paths > 1 ? " (C, AVX2)" : " (C)");
     Suite *s = suite_create("cpu-philox");
     TCase *tc = tcase_create("philox");
     tcase_add_test(tc, every_length);
