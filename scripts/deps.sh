@@ -9,6 +9,7 @@ pkgs=(
   check                                                    # unit-test framework
   libopenblas-dev                                          # CPU GEMM (CBLAS)
   libdnnl-dev                                              # CPU GEMM: oneDNN matmul, faster at the models' shapes
+  libsleef-dev                                             # CPU exp/log/tanh/erf: SLEEF vector functions
   ocl-icd-opencl-dev opencl-c-headers clinfo               # OpenCL ICD loader + headers
   libclblast-dev                                           # OpenCL GEMM
   pocl-opencl-icd                                          # OpenCL on the CPU, so OpenCL tests run without a GPU

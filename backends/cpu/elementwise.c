@@ -3,6 +3,7 @@
  * through a strided walk (walk.c) whose inner rows have steps 0 or 1, and
  * each row kernel has a plain loop for the common step combinations. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -72,49 +73,6 @@ clg_status cpu_cast(clg_bk_device *dev, const clg_bk_op *op)
 #define GELU_TANH_K 0.044715f
 #define INV_SQRT_2PI 0.3989422804014327f /* 1 / sqrt(2 pi): the normal pdf at 0 */
 
-static inline float sigmoid(float x)
-{
-    /* exp of a non-positive argument only: no overflow for large |x|. */
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    const float e = expf(x);
-    return e / (1.0f + e);
-}
-
-static inline float gelu(float x)
-{
-    return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-}
-
-/* d/dx x Phi(x) = Phi(x) + x phi(x) */
-static inline float gelu_grad(float x)
-{
-    const float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-    const float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-    return cdf + x * pdf;
-}
-
-static inline float gelu_tanh(float x)
-{
-    const float u = SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(u));
-}
-
-/* d/dx 0.5 x (1 + tanh u(x)) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'(x) */
-static inline float gelu_tanh_grad(float x)
-{
-    const float u = SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x);
-    const float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_K * x * x);
-    const float t = tanhf(u);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
-
-static inline float softplus(float x)
-{
-    /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|); the exp never overflows. */
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
-}
-
 /* PyTorch's sign: NaN gives 0. */
 static inline float sign(float x)
 {
@@ -135,26 +93,116 @@ static inline float sign(float x)
         }                                                                                  \
     }
 
+/* Kernels around one transcendental, which runs as a vector pass (vmath.h)
+ * over a block: pre gives its argument from x, post the result from x and
+ * its value e. */
+#define VM_BLOCK 256
+#define UNARY_VM(name, pre, vm, post)                                                      \
+    static void name(float *restrict o, const float *restrict a, int64_t n, float f,       \
+                     float f2)                                                             \
+    {                                                                                      \
+        (void)f;                                                                           \
+        (void)f2;                                                                          \
+        float t[VM_BLOCK];                                                                 \
+        for (int64_t s = 0; s < n; s += VM_BLOCK) {                                        \
+            const int64_t m = n - s < VM_BLOCK ? n - s : VM_BLOCK;                         \
+            for (int64_t i = 0; i < m; i++) {                                              \
+                const float x = a[s + i];                                                  \
+                t[i] = (pre);                                                              \
+            }                                                                              \
+            vm(t, t, m);                                                                   \
+            for (int64_t i = 0; i < m; i++) {                                              \
+                const float x = a[s + i], e = t[i];                                        \
+                o[s + i] = (post);                                                         \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+static void u_exp(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
+{
+    (void)f;
+    (void)f2;
+    cpu_vm_exp(o, a, n);
+}
+
+static void u_log(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
+{
+    (void)f;
+    (void)f2;
+    cpu_vm_log(o, a, n);
+}
+
+static void u_tanh(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
+{
+    (void)f;
+    (void)f2;
+    cpu_vm_tanh(o, a, n);
+}
+
+static void u_erf(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
+{
+    (void)f;
+    (void)f2;
+    cpu_vm_erf(o, a, n);
+}
+
+/* log1p(exp(y)) for softplus */
+static void vm_log1p_exp(float *o, const float *x, int64_t n)
+{
+    cpu_vm_exp(o, x, n);
+    cpu_vm_log1p(o, o, n);
+}
+
+/* sigmoid: e = exp(-|x|), 1 / (1 + e) for x >= 0 and e / (1 + e) below:
+ * exp of a non-positive argument only, so no overflow for large |x|. One
+ * division of a chosen numerator: a division under a condition would keep
+ * the loop scalar (it may trap). */
+UNARY_VM(u_sigmoid, -fabsf(x), cpu_vm_exp, (x >= 0.0f ? 1.0f : e) / (1.0f + e))
+/* gelu: 0.5 x (1 + erf(x / sqrt 2)) */
+UNARY_VM(u_gelu, x * (float)M_SQRT1_2, cpu_vm_erf, 0.5f * x * (1.0f + e))
+/* gelu_tanh: 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + k x^3) */
+UNARY_VM(u_gelu_tanh, SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x), cpu_vm_tanh,
+         0.5f * x * (1.0f + e))
+/* d/dx 0.5 x (1 + tanh u(x)) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'(x) */
+UNARY_VM(u_gelu_tanh_grad, SQRT_2_OVER_PI * (x + GELU_TANH_K * x * x * x), cpu_vm_tanh,
+         0.5f * (1.0f + e) +
+             0.5f * x * (1.0f - e * e) * (SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_K * x * x)))
+/* softplus: log(1 + e^x) = max(x, 0) + log(1 + e^-|x|); the exp never overflows. */
+UNARY_VM(u_softplus, -fabsf(x), vm_log1p_exp, fmaxf(x, 0.0f) + e)
+
+/* gelu_grad: d/dx x Phi(x) = Phi(x) + x phi(x), with two transcendentals. */
+static void u_gelu_grad(float *restrict o, const float *restrict a, int64_t n, float f,
+                        float f2)
+{
+    (void)f;
+    (void)f2;
+    float cdf[VM_BLOCK], pdf[VM_BLOCK];
+    for (int64_t s = 0; s < n; s += VM_BLOCK) {
+        const int64_t m = n - s < VM_BLOCK ? n - s : VM_BLOCK;
+        for (int64_t i = 0; i < m; i++) {
+            const float x = a[s + i];
+            cdf[i] = x * (float)M_SQRT1_2;
+            pdf[i] = -0.5f * x * x;
+        }
+        cpu_vm_erf(cdf, cdf, m);
+        cpu_vm_exp(pdf, pdf, m);
+        for (int64_t i = 0; i < m; i++) {
+            const float x = a[s + i];
+            o[s + i] = 0.5f * (1.0f + cdf[i]) + x * (INV_SQRT_2PI * pdf[i]);
+        }
+    }
+}
+
 UNARY(u_neg, -x)
-UNARY(u_exp, expf(x))
-UNARY(u_log, logf(x))
 UNARY(u_sqrt, sqrtf(x))
 UNARY(u_rsqrt, 1.0f / sqrtf(x))
 UNARY(u_abs, fabsf(x))
 UNARY(u_sign, sign(x))
 UNARY(u_relu, x < 0.0f ? 0.0f : x) /* keeps NaN, as PyTorch */
 UNARY(u_leaky_relu, x > 0.0f ? x : f * x)
-UNARY(u_sigmoid, sigmoid(x))
-UNARY(u_tanh, tanhf(x))
-UNARY(u_gelu, gelu(x))
-UNARY(u_gelu_tanh, gelu_tanh(x))
-UNARY(u_gelu_grad, gelu_grad(x))
-UNARY(u_gelu_tanh_grad, gelu_tanh_grad(x))
-UNARY(u_softplus, softplus(x))
 UNARY(u_add_scalar, x + f)
 UNARY(u_mul_scalar, x * f)
 UNARY(u_pow_scalar, powf(x, f))
-UNARY(u_erf, erff(x))
 UNARY(u_clamp, x < f ? f : x > f2 ? f2 : x) /* keeps NaN, as torch.clamp */
 
 /* fn and the per-element cost used to decide on threads. */

@@ -6,6 +6,7 @@
  * split the set of output elements. That makes results bit-identical run to
  * run and across thread counts, and the doubles keep long sums accurate. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -257,25 +258,83 @@ clg_status cpu_argmax(clg_bk_device *dev, const clg_bk_op *op)
 }
 
 /* softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k, so that
- * no exp overflows; log_softmax(x)_j = x_j - m - log(sum_k exp(x_k - m)). */
-static void softmax_line(float *o, const float *x, int64_t len, int64_t step, int log_form)
+ * no exp overflows; log_softmax(x)_j = x_j - m - log(sum_k exp(x_k - m)).
+ * The exps run as vector passes (vmath.h) over blocks of the line. */
+#define SM_BLOCK 256
+
+/* Lanes of the max and sum passes: SM_LANES independent accumulators, combined
+ * in a fixed order at the end, so the compiler can keep them in vector
+ * registers and the result still depends on the data only. */
+#define SM_LANES 8
+
+/* NaN if any element is NaN (as PyTorch), else the largest. */
+static inline float max_step(float m, float v)
+{
+    return (v > m || v != v) ? v : m;
+}
+
+static float line_max(const float *x, int64_t len, int64_t step)
 {
     float m = x[0];
-    for (int64_t j = 1; j < len; j++) {
-        const float v = x[j * step];
-        if (v > m || v != v)
-            m = v;
+    int64_t j = 1;
+    if (step == 1 && len >= 2 * SM_LANES) {
+        float acc[SM_LANES];
+        for (int k = 0; k < SM_LANES; k++)
+            acc[k] = x[k];
+        for (j = SM_LANES; j + SM_LANES <= len; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++)
+                acc[k] = max_step(acc[k], x[j + k]);
+        m = acc[0];
+        for (int k = 1; k < SM_LANES; k++)
+            m = max_step(m, acc[k]);
     }
-    double sum = 0.0;
-    for (int64_t j = 0; j < len; j++)
-        sum += expf(x[j * step] - m);
+    for (; j < len; j++)
+        m = max_step(m, x[j * step]);
+    return m;
+}
+
+/* sum_j exp(x_j - m) in double, element j into lane j % SM_LANES; with e, also
+ * stores each exp there (e[j * step]), for softmax's second pass.
+ * cross_entropy's row_shift uses it too, so the fused loss has the unfused
+ * bits. */
+static double line_exp_sum(const float *x, int64_t len, int64_t step, float m, float *e)
+{
+    _Static_assert(SM_BLOCK % SM_LANES == 0, "lanes continue across blocks");
+    float t[SM_BLOCK];
+    double acc[SM_LANES] = { 0 };
+    for (int64_t s = 0; s < len; s += SM_BLOCK) {
+        const int64_t n = len - s < SM_BLOCK ? len - s : SM_BLOCK;
+        for (int64_t j = 0; j < n; j++)
+            t[j] = x[(s + j) * step] - m;
+        cpu_vm_exp(t, t, n);
+        int64_t j = 0;
+        for (; j + SM_LANES <= n; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++)
+                acc[k] += t[j + k];
+        for (; j < n; j++)
+            acc[j % SM_LANES] += t[j];
+        if (e)
+            for (j = 0; j < n; j++)
+                e[(s + j) * step] = t[j];
+    }
+    double sum = acc[0];
+    for (int k = 1; k < SM_LANES; k++)
+        sum += acc[k];
+    return sum;
+}
+
+static void softmax_line(float *o, const float *x, int64_t len, int64_t step, int log_form)
+{
+    const float m = line_max(x, len, step);
     if (log_form) {
-        const double shift = (double)m + log(sum);
+        const double shift = (double)m + log(line_exp_sum(x, len, step, m, NULL));
         for (int64_t j = 0; j < len; j++)
             o[j * step] = (float)((double)x[j * step] - shift);
     } else {
+        /* o holds the exps until the sum is known */
+        const double sum = line_exp_sum(x, len, step, m, o);
         for (int64_t j = 0; j < len; j++)
-            o[j * step] = (float)(expf(x[j * step] - m) / sum);
+            o[j * step] = (float)(o[j * step] / sum);
     }
 }
 
@@ -303,14 +362,8 @@ clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
  * backward), so the bits are those of the unfused loss. */
 static double row_shift(const float *x, int64_t len)
 {
-    float m = x[0];
-    for (int64_t j = 1; j < len; j++)
-        if (x[j] > m || x[j] != x[j])
-            m = x[j];
-    double sum = 0.0;
-    for (int64_t j = 0; j < len; j++)
-        sum += expf(x[j] - m);
-    return (double)m + log(sum);
+    const float m = line_max(x, len, 1);
+    return (double)m + log(line_exp_sum(x, len, 1, m, NULL));
 }
 
 clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
@@ -342,8 +395,11 @@ clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
         }
         const float g = G[r] * mask;
         float *orow = o + r * cls;
+        for (int64_t c = 0; c < cls; c++)
+            orow[c] = (float)((double)xr[c] - shift);
+        cpu_vm_exp(orow, orow, cls);
         for (int64_t c = 0; c < cls; c++) {
-            const float e = expf((float)((double)xr[c] - shift)) * g;
+            const float e = orow[c] * g;
             orow[c] = c == safe ? e - g : e;
         }
     }
