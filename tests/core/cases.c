@@ -307,6 +307,12 @@ const tc_case tc_cases[] = {
       .dt = { 0, I32 }, .axis = -1 },
     { .name = "gather_i32_data", .kind = T_GATHER, .n_in = 2, .in = { SH(3, 4), SH(3, 2) },
       .dt = { I32, I32 }, .axis = 1 },
+    /* an index smaller than the data before and after the axis */
+    { .name = "gather_smaller_index", .kind = T_GATHER, .n_in = 2,
+      .in = { SH(3, 4, 5), SH(2, 3, 4) }, .dt = { 0, I32 }, .axis = 1 },
+    /* max pooling's shape: [N, C, 1, L] from windows [N, C, KH*KW, L] */
+    { .name = "gather_windows", .kind = T_GATHER, .n_in = 2,
+      .in = { SH(2, 3, 4, 9), SH(2, 3, 1, 9) }, .dt = { 0, I32 }, .axis = 2 },
     { .name = "scatter_add_ax1", .kind = T_SCATTER, .n_in = 2, .in = { SH(3, 2), SH(3, 2) },
       .dt = { 0, I32 }, .axis = 1, .shape = SH(3, 5) },
     { .name = "scatter_add_ax0_dups", .kind = T_SCATTER, .n_in = 2, .in = { SH(4, 3), SH(4, 3) },
