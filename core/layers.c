@@ -189,10 +189,12 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     for (int i = 0; i < xs.ndim; i++)
         if (i != 1)
             axes[na++] = i;
-    clg_t mean, var;
+    clg_t mean, var, xc;
     if (mode == CLG_TRAINING) {
         mean = clg_mean(g, x, axes, na, 0); /* [C] */
-        clg_t xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        /* one centred tensor for the variance and the output: a pass and a
+         * stored [N, C, ...] tensor less, forward and backward */
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
         var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
         /* running stats: (1 - m) * running + m * batch, the variance unbiased */
         clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
@@ -206,10 +208,11 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     } else {
         mean = rm;
         var = rv;
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
     }
     clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, eps));
     clg_t scale = clg_reshape(g, clg_mul(g, inv, w), &bc);
-    clg_t y = clg_mul(g, clg_sub(g, x, clg_reshape(g, mean, &bc)), scale);
+    clg_t y = clg_mul(g, xc, scale);
     return clg_add(g, y, clg_reshape(g, b, &bc));
 }
 
