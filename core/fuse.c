@@ -99,6 +99,43 @@ static int input_mode(const fuser *f, int id, clg_t in, int64_t *a, int64_t *b)
     return inner == 1 ? CLG_FUSED_ROW : CLG_FUSED_CHAN;
 }
 
+/* The node member id reads for its input q, and how (*mode, *a, *b as
+ * input_mode gives them). An EXPAND read whole (no view between, the
+ * member's shape) whose source broadcasts to it is read as that source: the
+ * program broadcasts as the expand would, and the expand's full-size copy
+ * (a reduction's gradient, spread back over [N, C, H, W]) need not exist. */
+static clg_t operand_node(const fuser *f, int id, int q, int *mode, int64_t *a, int64_t *b)
+{
+    const clg_node *nd = &f->g->nodes[id];
+    const clg_t in = nd->in[q];
+    const clg_node *e = &f->g->nodes[in];
+    if (e->op == CLG_OP_EXPAND && e->dtype == CLG_F32 && f->root[in] == in &&
+        f->step[in] >= 0 && e->shape.ndim == nd->shape.ndim &&
+        memcmp(e->shape.dim, nd->shape.dim, (size_t)nd->shape.ndim * sizeof nd->shape.dim[0]) ==
+            0) {
+        const int m = input_mode(f, id, e->in[0], a, b);
+        if (m == CLG_FUSED_ONE || m == CLG_FUSED_ROW || m == CLG_FUSED_CHAN) {
+            *mode = m;
+            return e->in[0];
+        }
+    }
+    *mode = input_mode(f, id, in, a, b);
+    return in;
+}
+
+/* 1 if member id reads some input through an expand (operand_node). */
+static int looks_through(const fuser *f, int id)
+{
+    const clg_node *nd = &f->g->nodes[id];
+    for (int q = 0; q < nd->n_in; q++) {
+        int mode;
+        int64_t a, b;
+        if (operand_node(f, id, q, &mode, &a, &b) != nd->in[q])
+            return 1;
+    }
+    return 0;
+}
+
 static int fusable(const fuser *f, int id)
 {
     const clg_node *nd = &f->g->nodes[id];
@@ -142,7 +179,8 @@ static int measure(const fuser *f, int a, int b, int upto, group_info *gi)
             if (f->step[r] >= 0 && in_groups(f, f->step[r], a, b))
                 continue;
             int64_t pa = 0, pb = 0;
-            int mode = input_mode(f, id, nd->in[q], &pa, &pb);
+            int mode;
+            r = f->root[operand_node(f, id, q, &mode, &pa, &pb)];
             if (mode == CLG_FUSED_ROW) {
                 if (gi->cols && gi->cols != pa)
                     return -1; /* one COLS per op */
@@ -274,12 +312,14 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
                 continue;
             }
             int64_t pa = 0, pb = 0;
-            int mode = input_mode(f, id, nd->in[q], &pa, &pb);
+            int mode;
+            const clg_t src = operand_node(f, id, q, &mode, &pa, &pb);
+            r = f->root[src];
             while (k < n_in && (f->root[fo->in_node[k]] != r ||
                                 clg_param_i64(&op->params, CLG_FUSED_P_BCAST + k) != mode))
                 k++;
             if (k == n_in) {
-                fo->in_node[n_in] = nd->in[q];
+                fo->in_node[n_in] = src;
                 clg_param_set_i64(&op->params, CLG_FUSED_P_BCAST + k, mode);
                 if (mode == CLG_FUSED_ROW)
                     clg_param_set_i64(&op->params, CLG_FUSED_P_COLS, pa);
@@ -493,7 +533,7 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
                     f.gid[t] = -1;
             continue;
         }
-        if (members < 2)
+        if (members < 2 && !looks_through(&f, order[s]))
             continue; /* alone: fused below only to write in place */
         for (int t = 0; t < s; t++)
             if (f.gid[t] == s || t == f.head[s]) {
@@ -501,6 +541,32 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
                 fu->n_fused++;
             }
         fu->op_at[s] = fu->n_ops++;
+    }
+    /* Expands that only fused ops read, each reading the source instead,
+     * run nowhere: the last of those ops takes their step (so the source
+     * lives until then), and they need no buffer. Before the in-place
+     * writes below, which then see that step's reads. */
+    for (int e = 0; st == CLG_OK && e < n_ops; e++) {
+        const int id = order[e];
+        if (g->nodes[id].op != CLG_OP_EXPAND || f.ext[id] || root[id] != id)
+            continue;
+        int at = -1;
+        for (int k = f.rd_start[id]; k < f.rd_start[id + 1]; k++) {
+            const int u = f.rd[k];
+            const clg_node *nd = &g->nodes[order[u]];
+            int ok = f.gid[u] >= 0 && (fu->exec[u] != u || fu->op_at[u] >= 0);
+            for (int q = 0; ok && q < nd->n_in; q++) {
+                int mode;
+                int64_t pa, pb;
+                if (root[nd->in[q]] == id)
+                    ok = operand_node(&f, order[u], q, &mode, &pa, &pb) != nd->in[q];
+            }
+            at = !ok ? n_ops : fu->exec[u] > at ? fu->exec[u] : at;
+        }
+        if (at < 0 || at >= n_ops)
+            continue;
+        fu->exec[e] = at;
+        fu->n_fused++;
     }
     /* Results written straight into the store tensors they are assigned to;
      * a lone op is worth a fused op of one instruction for that. */

@@ -209,7 +209,14 @@ static clg_t random_bcast_node(clg_graph *g, tc_rng *r, const clg_t *pool, int n
     clg_t a = pick(r, pool, n), b = pick(r, pool, n);
     if (tc_uniform(r) < 0.6)
         b = bc[(int)(tc_uniform(r) * N_BC) % N_BC];
-    switch ((int)(tc_uniform(r) * 8) % 8) {
+    /* the 4-d operands, spread to the full shape by an expand */
+    static const int four_d[3] = { 1, 2, 6 };
+    clg_t e = clg_expand(g, bc[four_d[(int)(tc_uniform(r) * 3) % 3]],
+                         &CLG_SHAPE(BN, BC, BH, BW));
+    switch ((int)(tc_uniform(r) * 10) % 10) {
+    case 8: return clg_sub(g, clg_mul(g, a, e), e);
+    case 9: /* the expand also read by a reduction: it must stay */
+        return clg_add(g, clg_mul(g, a, e), clg_mean(g, e, NULL, 0, 0));
     case 0: return clg_add(g, a, b);
     case 1: return clg_sub(g, b, a); /* the broadcast operand first */
     case 2: return clg_mul(g, a, b);
@@ -297,6 +304,43 @@ END_TEST
  * the ReLU after it is one kernel; operands broadcast in two different ways
  * ([C, 1, 1] and [N, 1, 1, 1]) are two, as an op holds one such pair. The
  * values are the closed form. */
+/* A gradient spread back by expands ([1, C, 1, 1] and [1, 1, H, W] sources)
+ * and combined: each expand is read as its source, so the step is one
+ * kernel and no [N, C, H, W] copy of either is made. */
+START_TEST(test_expand_read_as_broadcast)
+{
+    clg_graph *g = clg_graph_new(tu_ctx());
+    const clg_shape full = CLG_SHAPE(BN, BC, BH, BW);
+    clg_t x = clg_input(g, "x", CLG_F32, &full);
+    clg_t s = clg_input(g, "s", CLG_F32, &CLG_SHAPE(1, BC, 1, 1));
+    clg_t t = clg_input(g, "t", CLG_F32, &CLG_SHAPE(1, 1, BH, BW));
+    clg_t y = clg_add(g, clg_mul(g, x, clg_expand(g, s, &full)), clg_expand(g, t, &full));
+    ck_assert_msg(y != CLG_NONE, "%s", clg_graph_error(g));
+    clg_plan *p = compile(g, &y, 1, 0);
+    static float xv[BNUM], yv[BNUM];
+    float sv[BC], tv[BH * BW];
+    for (int e = 0; e < BNUM; e++)
+        xv[e] = 0.5f * (float)(e % 13) - 3.0f;
+    for (int c = 0; c < BC; c++)
+        sv[c] = 1.5f - 0.25f * (float)c;
+    for (int i = 0; i < BH * BW; i++)
+        tv[i] = 2.0f * (float)(i % 5);
+    ck_assert_int_eq(clg_plan_set_input(p, "x", xv, sizeof xv), CLG_OK);
+    ck_assert_int_eq(clg_plan_set_input(p, "s", sv, sizeof sv), CLG_OK);
+    ck_assert_int_eq(clg_plan_set_input(p, "t", tv, sizeof tv), CLG_OK);
+    ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+    ck_assert_int_eq(clg_plan_read(p, y, yv, sizeof yv), CLG_OK);
+    for (int e = 0; e < BNUM; e++) {
+        const float want = xv[e] * sv[e / (BH * BW) % BC] + tv[e % (BH * BW)];
+        ck_assert_msg(yv[e] == want, "element %d: %.9g, want %.9g", e, yv[e], want);
+    }
+    if (fuses())
+        ck_assert_int_eq(usage(p).kernels_last_run, 1);
+    clg_plan_free(p);
+    clg_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_channel_chain_one_kernel)
 {
     for (int pairs = 1; pairs <= 2; pairs++) {
@@ -552,6 +596,7 @@ static void add_tests(TCase *tc, const char *backend)
     tcase_add_test(tc, test_random_graphs_bit_identical);
     tcase_add_test(tc, test_channel_broadcasts_bit_identical);
     tcase_add_test(tc, test_channel_chain_one_kernel);
+    tcase_add_test(tc, test_expand_read_as_broadcast);
     tcase_add_test(tc, test_epilogue_bit_identical);
     tcase_add_test(tc, test_epilogue_portable_gemm);
     tcase_add_test(tc, test_sgd_momentum);
