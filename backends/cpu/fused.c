@@ -2,9 +2,10 @@
  * tiles of TILE elements. Each instruction runs over the whole tile with the
  * same row kernel its op uses alone (elementwise.c), so every element gets
  * the very bits the unfused ops would give; the tile's registers stay in L1,
- * and memory is read and written once. Outputs are stored when the tile's
- * program is done, which is what makes an output that is also an input (an
- * update in place) safe. */
+ * and memory is read and written once. An output that shares no memory
+ * with an input is computed straight into its tensor; the others (an update
+ * in place, a GEMM's product) are stored when the tile's program is done,
+ * which is what makes an output that is also an input safe. */
 #include "cpu.h"
 
 #include <stdarg.h>

@@ -89,8 +89,11 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
         for (int64_t j = 0; j < m; j++) {
             const int32_t *ir = idx + (o * m + j) * inner;
             uint32_t *orow = out + (o * m + j) * inner;
-            if (!row_in_range(ir, inner, len)) {
-                bad = 1; /* reported below, with the first offender */
+            if (!row_in_range(ir, inner, len)) { /* reported below, with the first offender */
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
                 continue;
             }
             for (int64_t c = 0; c < inner; c++)
@@ -150,6 +153,9 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
             const int32_t *ir = idx + (o * m + j) * inner;
             const float *srow = src + (o * m + j) * inner;
             if (!row_in_range(ir, inner, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
                 bad = 1;
                 continue;
             }
