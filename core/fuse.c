@@ -1,7 +1,8 @@
 /* Elementwise fusion, a compile pass between ordering and the memory plan.
  *
  * Ops of the elementwise family over tensors of one element count (operands
- * of that count, or single elements broadcast) are grouped with the ops that
+ * of that count, or broadcast: single elements, rows over trailing dims,
+ * per-channel blocks such as batch norm's [C, 1, 1]) are grouped with the ops that
  * read them, so that a chain or tree such as an optimizer's update runs as
  * one CLG_OP_FUSED op: one pass over memory, its intermediates in registers
  * and never in the arena. A group runs where its last member stood; a member
@@ -54,9 +55,11 @@ static int fusable_op(clg_op op)
     return op == CLG_OP_WHERE;
 }
 
-/* How member id reads input node `in`: aligned, one element, or a row over
- * its last dim (whose length goes to *cols); -1 for none of these. */
-static int input_mode(const fuser *f, int id, clg_t in, int64_t *cols)
+/* How member id reads input node `in`, by broadcasting: aligned, one
+ * element, a row over its trailing dims (length to *a), or a block of its
+ * dims broadcast over leading and trailing ones (a channel: its length to
+ * *a, the elements after it to *b); -1 for none of these. */
+static int input_mode(const fuser *f, int id, clg_t in, int64_t *a, int64_t *b)
 {
     const clg_shape *s = &f->g->nodes[id].shape, *is = &f->g->nodes[in].shape;
     int64_t n = f->numel[in];
@@ -64,12 +67,73 @@ static int input_mode(const fuser *f, int id, clg_t in, int64_t *cols)
         return CLG_FUSED_ALIGNED;
     if (n == 1)
         return CLG_FUSED_ONE;
-    if (s->ndim >= 1 && is->ndim >= 1 && is->dim[is->ndim - 1] == n &&
-        s->dim[s->ndim - 1] == n) {
-        *cols = n;
-        return CLG_FUSED_ROW;
+    if (is->ndim > s->ndim)
+        return -1;
+    /* right-aligned dims; the kept ones (equal, not 1) must be contiguous
+     * among the output's dims that are not 1 */
+    int lo = -1, hi = -1, gap = 0;
+    for (int i = 0; i < s->ndim; i++) {
+        int j = i - (s->ndim - is->ndim);
+        int64_t d = j >= 0 ? is->dim[j] : 1;
+        if (s->dim[i] == 1)
+            continue;
+        if (d == s->dim[i]) {
+            if (gap)
+                return -1;
+            if (lo < 0)
+                lo = i;
+            hi = i;
+        } else if (d == 1) {
+            gap = lo >= 0;
+        } else {
+            return -1;
+        }
     }
-    return -1;
+    if (lo < 0)
+        return -1;
+    int64_t inner = 1;
+    for (int i = hi + 1; i < s->ndim; i++)
+        inner *= s->dim[i];
+    *a = n;
+    *b = inner;
+    return inner == 1 ? CLG_FUSED_ROW : CLG_FUSED_CHAN;
+}
+
+/* The node member id reads for its input q, and how (*mode, *a, *b as
+ * input_mode gives them). An EXPAND read whole (no view between, the
+ * member's shape) whose source broadcasts to it is read as that source: the
+ * program broadcasts as the expand would, and the expand's full-size copy
+ * (a reduction's gradient, spread back over [N, C, H, W]) need not exist. */
+static clg_t operand_node(const fuser *f, int id, int q, int *mode, int64_t *a, int64_t *b)
+{
+    const clg_node *nd = &f->g->nodes[id];
+    const clg_t in = nd->in[q];
+    const clg_node *e = &f->g->nodes[in];
+    if (e->op == CLG_OP_EXPAND && e->dtype == CLG_F32 && f->root[in] == in &&
+        f->step[in] >= 0 && e->shape.ndim == nd->shape.ndim &&
+        memcmp(e->shape.dim, nd->shape.dim, (size_t)nd->shape.ndim * sizeof nd->shape.dim[0]) ==
+            0) {
+        const int m = input_mode(f, id, e->in[0], a, b);
+        if (m == CLG_FUSED_ONE || m == CLG_FUSED_ROW || m == CLG_FUSED_CHAN) {
+            *mode = m;
+            return e->in[0];
+        }
+    }
+    *mode = input_mode(f, id, in, a, b);
+    return in;
+}
+
+/* 1 if member id reads some input through an expand (operand_node). */
+static int looks_through(const fuser *f, int id)
+{
+    const clg_node *nd = &f->g->nodes[id];
+    for (int q = 0; q < nd->n_in; q++) {
+        int mode;
+        int64_t a, b;
+        if (operand_node(f, id, q, &mode, &a, &b) != nd->in[q])
+            return 1;
+    }
+    return 0;
 }
 
 static int fusable(const fuser *f, int id)
@@ -78,8 +142,8 @@ static int fusable(const fuser *f, int id)
     if (!fusable_op(nd->op) || nd->dtype != CLG_F32 || nd->n_in < 1)
         return 0;
     for (int q = 0; q < nd->n_in; q++) {
-        int64_t cols;
-        if (f->g->nodes[nd->in[q]].dtype != CLG_F32 || input_mode(f, id, nd->in[q], &cols) < 0)
+        int64_t a, b;
+        if (f->g->nodes[nd->in[q]].dtype != CLG_F32 || input_mode(f, id, nd->in[q], &a, &b) < 0)
             return 0;
     }
     return 1;
@@ -88,8 +152,9 @@ static int fusable(const fuser *f, int id)
 /* What a group would be: its inputs, outputs and size. */
 typedef struct group_info {
     int n_instr, n_in, n_out;
-    int in_root[CLG_MAX_INPUTS + 1];
-    int64_t cols; /* of the row inputs (0: none) */
+    int in_root[CLG_MAX_INPUTS + 1], in_mode[CLG_MAX_INPUTS + 1];
+    int64_t cols;          /* of the row inputs (0: none) */
+    int64_t period, inner; /* of the channel inputs (0: none) */
 } group_info;
 
 /* 1 if step u belongs to group a or b. */
@@ -113,18 +178,26 @@ static int measure(const fuser *f, int a, int b, int upto, group_info *gi)
             int r = f->root[nd->in[q]];
             if (f->step[r] >= 0 && in_groups(f, f->step[r], a, b))
                 continue;
-            int64_t cols = 0;
-            if (input_mode(f, id, nd->in[q], &cols) == CLG_FUSED_ROW) {
-                if (gi->cols && gi->cols != cols)
+            int64_t pa = 0, pb = 0;
+            int mode;
+            r = f->root[operand_node(f, id, q, &mode, &pa, &pb)];
+            if (mode == CLG_FUSED_ROW) {
+                if (gi->cols && gi->cols != pa)
                     return -1; /* one COLS per op */
-                gi->cols = cols;
+                gi->cols = pa;
+            } else if (mode == CLG_FUSED_CHAN) {
+                if (gi->period && (gi->period != pa || gi->inner != pb))
+                    return -1; /* one PERIOD/INNER pair per op */
+                gi->period = pa;
+                gi->inner = pb;
             }
             int k = 0;
-            while (k < gi->n_in && gi->in_root[k] != r)
+            while (k < gi->n_in && (gi->in_root[k] != r || gi->in_mode[k] != mode))
                 k++;
             if (k == gi->n_in) {
                 if (gi->n_in == CLG_MAX_INPUTS)
                     return -1;
+                gi->in_mode[gi->n_in] = mode;
                 gi->in_root[gi->n_in++] = r;
             }
         }
@@ -238,15 +311,22 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
                 opnd[q] = CLG_FUSED_REG(k);
                 continue;
             }
-            while (k < n_in && f->root[fo->in_node[k]] != r)
+            int64_t pa = 0, pb = 0;
+            int mode;
+            const clg_t src = operand_node(f, id, q, &mode, &pa, &pb);
+            r = f->root[src];
+            while (k < n_in && (f->root[fo->in_node[k]] != r ||
+                                clg_param_i64(&op->params, CLG_FUSED_P_BCAST + k) != mode))
                 k++;
             if (k == n_in) {
-                int64_t cols = 0;
-                int mode = input_mode(f, id, nd->in[q], &cols);
-                fo->in_node[n_in] = nd->in[q];
+                fo->in_node[n_in] = src;
                 clg_param_set_i64(&op->params, CLG_FUSED_P_BCAST + k, mode);
                 if (mode == CLG_FUSED_ROW)
-                    clg_param_set_i64(&op->params, CLG_FUSED_P_COLS, cols);
+                    clg_param_set_i64(&op->params, CLG_FUSED_P_COLS, pa);
+                if (mode == CLG_FUSED_CHAN) {
+                    clg_param_set_i64(&op->params, CLG_FUSED_P_PERIOD, pa);
+                    clg_param_set_i64(&op->params, CLG_FUSED_P_INNER, pb);
+                }
                 n_in++;
             }
             opnd[q] = CLG_FUSED_IN(k);
@@ -453,7 +533,7 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
                     f.gid[t] = -1;
             continue;
         }
-        if (members < 2)
+        if (members < 2 && !looks_through(&f, order[s]))
             continue; /* alone: fused below only to write in place */
         for (int t = 0; t < s; t++)
             if (f.gid[t] == s || t == f.head[s]) {
@@ -461,6 +541,32 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
                 fu->n_fused++;
             }
         fu->op_at[s] = fu->n_ops++;
+    }
+    /* Expands that only fused ops read, each reading the source instead,
+     * run nowhere: the last of those ops takes their step (so the source
+     * lives until then), and they need no buffer. Before the in-place
+     * writes below, which then see that step's reads. */
+    for (int e = 0; st == CLG_OK && e < n_ops; e++) {
+        const int id = order[e];
+        if (g->nodes[id].op != CLG_OP_EXPAND || f.ext[id] || root[id] != id)
+            continue;
+        int at = -1;
+        for (int k = f.rd_start[id]; k < f.rd_start[id + 1]; k++) {
+            const int u = f.rd[k];
+            const clg_node *nd = &g->nodes[order[u]];
+            int ok = f.gid[u] >= 0 && (fu->exec[u] != u || fu->op_at[u] >= 0);
+            for (int q = 0; ok && q < nd->n_in; q++) {
+                int mode;
+                int64_t pa, pb;
+                if (root[nd->in[q]] == id)
+                    ok = operand_node(&f, order[u], q, &mode, &pa, &pb) != nd->in[q];
+            }
+            at = !ok ? n_ops : fu->exec[u] > at ? fu->exec[u] : at;
+        }
+        if (at < 0 || at >= n_ops)
+            continue;
+        fu->exec[e] = at;
+        fu->n_fused++;
     }
     /* Results written straight into the store tensors they are assigned to;
      * a lone op is worth a fused op of one instruction for that. */

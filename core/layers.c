@@ -189,10 +189,12 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     for (int i = 0; i < xs.ndim; i++)
         if (i != 1)
             axes[na++] = i;
-    clg_t mean, var;
+    clg_t mean, var, xc;
     if (mode == CLG_TRAINING) {
         mean = clg_mean(g, x, axes, na, 0); /* [C] */
-        clg_t xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        /* one centred tensor for the variance and the output: a pass and a
+         * stored [N, C, ...] tensor less, forward and backward */
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
         var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
         /* running stats: (1 - m) * running + m * batch, the variance unbiased */
         clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
@@ -206,10 +208,11 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     } else {
         mean = rm;
         var = rv;
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
     }
     clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, eps));
     clg_t scale = clg_reshape(g, clg_mul(g, inv, w), &bc);
-    clg_t y = clg_mul(g, clg_sub(g, x, clg_reshape(g, mean, &bc)), scale);
+    clg_t y = clg_mul(g, xc, scale);
     return clg_add(g, y, clg_reshape(g, b, &bc));
 }
 
@@ -287,17 +290,13 @@ clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64
         return CLG_NONE;
     clg_t cols = clg_im2col(g, x, w, 0.0f); /* [N, C*KK, L] */
     clg_t y;
-    static const int swap01[3] = { 1, 0, 2 };
-    if (groups == 1 && m < 16) {
-        /* few rows of columns (a first layer): [O, C*KK] @ [N, C*KK, L] -> [N, O, L],
-         * one GEMM per image */
+    if (groups == 1) {
+        /* [O, C*KK] @ [N, C*KK, L] -> [N, O, L], one GEMM per image. Folding
+         * the batch into one GEMM ([O, C*KK] @ [C*KK, N*L]) made the GEMM
+         * itself faster (the cnn preset's second layer: 6.4 against 7.2 ms),
+         * but its permute copies of the columns and of the output, forward
+         * and backward, cost more than that (docs/performance.md) */
         y = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(out_channels, m)), cols, 0, 0);
-    } else if (groups == 1) {
-        /* the batch folded into one GEMM: [O, C*KK] @ [C*KK, N*L]; per-image
-         * GEMMs of this size run far below the BLAS's speed (docs/backends.md) */
-        clg_t ck = clg_reshape(g, clg_permute(g, cols, swap01), &CLG_SHAPE(m, n * l));
-        clg_t yo = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(out_channels, m)), ck, 0, 0);
-        y = clg_permute(g, clg_reshape(g, yo, &CLG_SHAPE(out_channels, n, l)), swap01);
     } else {
         /* per group: [G, O/G, M] @ [G, M, N*L] */
         static const int to_g[4] = { 1, 2, 0, 3 }, to_n[4] = { 2, 0, 1, 3 };

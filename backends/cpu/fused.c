@@ -2,12 +2,14 @@
  * tiles of TILE elements. Each instruction runs over the whole tile with the
  * same row kernel its op uses alone (elementwise.c), so every element gets
  * the very bits the unfused ops would give; the tile's registers stay in L1,
- * and memory is read and written once. Outputs are stored when the tile's
- * program is done, which is what makes an output that is also an input (an
- * update in place) safe. */
+ * and memory is read and written once. An output that shares no memory
+ * with an input is computed straight into its tensor; the others (an update
+ * in place, a GEMM's product) are stored when the tile's program is done,
+ * which is what makes an output that is also an input safe. */
 #include "cpu.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +43,8 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
     const int64_t n_out = clg_param_i64(p, CLG_FUSED_P_NOUT);
     const int64_t gemm = clg_param_i64(p, CLG_FUSED_P_GEMM);
     const int64_t cols = clg_param_i64(p, CLG_FUSED_P_COLS);
+    const int64_t period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
+    const int64_t inner = clg_param_i64(p, CLG_FUSED_P_INNER);
     const int first = gemm ? 2 : 0;
     if (n_instr < 1 || n_instr > CLG_FUSED_MAX_INSTR)
         return cpu_refuse(msg, len, "fused: %lld instructions (1..%d allowed)", (long long)n_instr,
@@ -65,12 +69,17 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
         const int64_t want = k >= n_in || b == CLG_FUSED_ALIGNED ? n
                              : b == CLG_FUSED_ONE                  ? 1
                              : b == CLG_FUSED_ROW                  ? cols
+                             : b == CLG_FUSED_CHAN                 ? period
                                                                    : -1;
         if ((k >= n_in && b != 0) || want < 0 || cpu_numel(t) != want ||
-            (b == CLG_FUSED_ROW && (cols < 1 || n % cols != 0)))
-            return cpu_refuse(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld), the "
-                        "output %lld", k, (long long)cpu_numel(t), (long long)b,
-                        (long long)cols, (long long)n);
+            (b == CLG_FUSED_ROW && (cols < 1 || n % cols != 0)) ||
+            (b == CLG_FUSED_CHAN &&
+             (period < 1 || inner < 1 || inner > n || period > n / inner ||
+              n % (inner * period) != 0)))
+            return cpu_refuse(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld, "
+                        "period %lld, inner %lld), the output %lld", k, (long long)cpu_numel(t),
+                        (long long)b, (long long)cols, (long long)period, (long long)inner,
+                        (long long)n);
     }
     for (int k = 0; k < n_out; k++) {
         const int64_t r = clg_param_i64(p, CLG_FUSED_P_OUTREG + k);
@@ -101,10 +110,11 @@ typedef struct program {
     int n_instr, n_out;
     const float *in[CLG_MAX_INPUTS];
     int mode[CLG_MAX_INPUTS];
-    int64_t cols;
+    int64_t cols, period, inner;
     const float *acc; /* the GEMM's product (output 0's memory), or NULL */
     float *out[CLG_MAX_INPUTS];
     int out_reg[CLG_MAX_INPUTS];
+    float *direct[CLG_FUSED_MAX_INSTR]; /* an output register's memory, or NULL */
     clg_fused_instr code[CLG_FUSED_MAX_INSTR];
     cpu_unary_fn *un[CLG_FUSED_MAX_INSTR];
     cpu_binary_fn *bin[CLG_FUSED_MAX_INSTR];
@@ -117,6 +127,8 @@ static void decode(const clg_bk_op *op, program *pg)
     pg->n_instr = (int)clg_param_i64(p, CLG_FUSED_P_NINSTR);
     pg->n_out = (int)clg_param_i64(p, CLG_FUSED_P_NOUT);
     pg->cols = clg_param_i64(p, CLG_FUSED_P_COLS);
+    pg->period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
+    pg->inner = clg_param_i64(p, CLG_FUSED_P_INNER);
     const int n_in = op->n_in - (pg->n_out - 1);
     for (int k = 0; k < n_in; k++) {
         pg->in[k] = cpu_data(&op->in[k]);
@@ -127,6 +139,25 @@ static void decode(const clg_bk_op *op, program *pg)
         pg->out_reg[k] = (int)clg_param_i64(p, CLG_FUSED_P_OUTREG + k);
     }
     pg->acc = clg_param_i64(p, CLG_FUSED_P_GEMM) ? pg->out[0] : NULL;
+    /* An output register whose memory no input shares is computed right
+     * there: one pass less through L1, and the stores stream. The product
+     * (output 0 of an epilogue) and an update in place keep their tile. */
+    const int64_t n = cpu_numel(&op->out);
+    memset(pg->direct, 0, sizeof pg->direct);
+    for (int k = pg->acc ? 1 : 0; k < pg->n_out; k++) {
+        const uintptr_t o0 = (uintptr_t)pg->out[k], o1 = (uintptr_t)(pg->out[k] + n);
+        int shared = pg->direct[pg->out_reg[k]] != NULL;
+        for (int j = pg->acc ? 2 : 0; j < n_in && !shared; j++) {
+            const int64_t len = pg->mode[j] == CLG_FUSED_ONE    ? 1
+                                : pg->mode[j] == CLG_FUSED_ROW  ? pg->cols
+                                : pg->mode[j] == CLG_FUSED_CHAN ? pg->period
+                                                                : n;
+            const uintptr_t i0 = (uintptr_t)pg->in[j], i1 = (uintptr_t)(pg->in[j] + len);
+            shared = i0 < o1 && o0 < i1;
+        }
+        if (!shared)
+            pg->direct[pg->out_reg[k]] = pg->out[k];
+    }
     pg->cost = 0;
     for (int i = 0; i < pg->n_instr; i++) {
         int c = 1;
@@ -145,7 +176,7 @@ typedef struct operand {
     int64_t step;
 } operand;
 
-static operand get(const program *pg, int code, float (*reg)[TILE], float *row, int64_t start,
+static operand get(const program *pg, int code, float *const *reg, float *row, int64_t start,
                    int64_t len)
 {
     if (code == CLG_FUSED_ACC)
@@ -163,18 +194,58 @@ static operand get(const program *pg, int code, float (*reg)[TILE], float *row, 
             row[e] = pg->in[code][c];
         return (operand){ row, 1 };
     }
+    case CLG_FUSED_CHAN: {
+        /* runs of one value: a tile inside one run reads it broadcast */
+        int64_t i = start / pg->inner, left = pg->inner - start % pg->inner;
+        const float *in = pg->in[code];
+        if (left >= len)
+            return (operand){ in + i % pg->period, 0 };
+        for (int64_t e = 0; e < len; i++, left = pg->inner) {
+            const float v = in[i % pg->period];
+            for (const int64_t end = e + left < len ? e + left : len; e < end; e++)
+                row[e] = v;
+        }
+        return (operand){ row, 1 };
+    }
     default:
         return (operand){ pg->in[code] + start, 1 };
     }
 }
 
+/* where over one tile: the chosen side's bits, as cpu_where moves them.
+ * Both sides are loaded and the bits selected, which vectorises for the
+ * usual steps (a mask and a tensor against a broadcast zero). */
+static void where_row(float *restrict o, operand a, operand b, operand d, int64_t len)
+{
+#define WHERE_LOOP(sa, sb, sd)                                                             \
+    for (int64_t e = 0; e < len; e++) {                                                    \
+        uint32_t x, y;                                                                     \
+        memcpy(&x, &b.ptr[e * (sb)], sizeof x);                                            \
+        memcpy(&y, &d.ptr[e * (sd)], sizeof y);                                            \
+        const uint32_t r = a.ptr[e * (sa)] != 0 ? x : y;                                   \
+        memcpy(&o[e], &r, sizeof r);                                                       \
+    }
+    if (a.step == 1 && b.step == 1 && d.step == 0)
+        WHERE_LOOP(1, 1, 0)
+    else if (a.step == 1 && b.step == 0 && d.step == 1)
+        WHERE_LOOP(1, 0, 1)
+    else if (a.step == 1 && b.step == 1 && d.step == 1)
+        WHERE_LOOP(1, 1, 1)
+    else
+        WHERE_LOOP(a.step, b.step, d.step)
+#undef WHERE_LOOP
+}
+
 /* Elements [lo, hi) of every output, tile by tile. */
 static void run_range(const program *pg, int64_t lo, int64_t hi)
 {
-    float reg[CLG_FUSED_MAX_INSTR][TILE];
+    float tiles[CLG_FUSED_MAX_INSTR][TILE];
+    float *reg[CLG_FUSED_MAX_INSTR];
     float row[3][TILE];
     for (int64_t s = lo; s < hi; s += TILE) {
         const int64_t len = hi - s < TILE ? hi - s : TILE;
+        for (int i = 0; i < pg->n_instr; i++)
+            reg[i] = pg->direct[i] ? pg->direct[i] + s : tiles[i];
         for (int i = 0; i < pg->n_instr; i++) {
             const clg_fused_instr *c = &pg->code[i];
             const operand a = get(pg, c->a, reg, row[0], s, len);
@@ -188,17 +259,22 @@ static void run_range(const program *pg, int64_t lo, int64_t hi)
             } else if (pg->bin[i]) {
                 const operand b = get(pg, c->b, reg, row[1], s, len);
                 pg->bin[i](reg[i], a.ptr, a.step, b.ptr, b.step, len);
-            } else { /* where: the chosen side's bits, as cpu_where moves them */
+            } else {
                 const operand b = get(pg, c->b, reg, row[1], s, len);
                 const operand d = get(pg, c->c, reg, row[2], s, len);
-                for (int64_t e = 0; e < len; e++)
-                    memcpy(&reg[i][e], a.ptr[e * a.step] != 0 ? &b.ptr[e * b.step]
-                                                              : &d.ptr[e * d.step],
-                           sizeof(float));
+                where_row(reg[i], a, b, d, len);
             }
         }
-        for (int k = 0; k < pg->n_out; k++)
-            memcpy(pg->out[k] + s, reg[pg->out_reg[k]], (size_t)len * sizeof(float));
+        /* stored when the tile's program is done: an update in place reads
+         * its input first */
+        for (int k = 0; k < pg->n_out; k++) {
+            float *restrict o = pg->out[k] + s;
+            const float *restrict r = reg[pg->out_reg[k]];
+            if (r == o)
+                continue;
+            for (int64_t e = 0; e < len; e++)
+                o[e] = r[e];
+        }
     }
 }
 

@@ -43,11 +43,76 @@ static void index_walk(cpu_walk *w, const clg_bk_tensor *idx, const clg_bk_tenso
     cpu_walk_init(w, idx->ndim, idx->dim, 3, stride);
 }
 
+/* The index's shape as [outer, m, inner] around the axis, when it is the
+ * other tensor's shape but along the axis (where that one is `len` long):
+ * max pooling's [N, C, 1, L] against its windows [N, C, KH*KW, L]. */
+static int same_but_axis(const clg_bk_tensor *index, const clg_bk_tensor *full, int axis,
+                         int64_t *outer, int64_t *m, int64_t *len, int64_t *inner)
+{
+    if (index->ndim != full->ndim)
+        return 0;
+    *outer = *inner = 1;
+    for (int d = 0; d < index->ndim; d++) {
+        if (d != axis && index->dim[d] != full->dim[d])
+            return 0;
+        if (d < axis)
+            *outer *= index->dim[d];
+        if (d > axis)
+            *inner *= index->dim[d];
+    }
+    *m = index->dim[axis];
+    *len = full->dim[axis];
+    return 1;
+}
+
+/* 1 if every one of n indices lies in [0, len). */
+static int row_in_range(const int32_t *idx, int64_t n, int64_t len)
+{
+    int bad = 0;
+    for (int64_t c = 0; c < n; c++)
+        bad |= idx[c] < 0 || idx[c] >= len;
+    return !bad;
+}
+
+/* gather over [outer, m, inner] rows: each row of indices is checked while
+ * it is in L1 and then used, instead of a pass of its own over them all. */
+static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
+                              int64_t m, int64_t len, int64_t inner)
+{
+    const int32_t *idx = cpu_data(&op->in[1]);
+    const uint32_t *src = cpu_data(&op->in[0]);
+    uint32_t *out = cpu_data(&op->out);
+    int bad = 0;
+    CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
+    for (int64_t o = 0; o < outer; o++) {
+        const uint32_t *so = src + o * len * inner;
+        for (int64_t j = 0; j < m; j++) {
+            const int32_t *ir = idx + (o * m + j) * inner;
+            uint32_t *orow = out + (o * m + j) * inner;
+            if (!row_in_range(ir, inner, len)) { /* reported below, with the first offender */
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t c = 0; c < inner; c++)
+                orow[c] = so[ir[c] * inner + c];
+        }
+    }
+    if (bad)
+        return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
+    return CLG_OK;
+}
+
 clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
 {
     const clg_bk_tensor *data = &op->in[0], *index = &op->in[1];
     const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     const int32_t *idx = cpu_data(index);
+    int64_t ro, rm, rl, ri;
+    if (same_but_axis(index, data, axis, &ro, &rm, &rl, &ri))
+        return gather_rows(dev, op, axis, ro, rm, rl, ri);
     clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, data->dim[axis]);
     if (st != CLG_OK)
         return st;
@@ -69,11 +134,49 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
     return CLG_OK;
 }
 
+/* scatter_add over [outer, m, inner] rows (gather_rows' adjoint): slice o
+ * of the output is zeroed and filled while it is in cache, each row of
+ * indices checked before it is used; the adds come in source order, as in
+ * the general path. */
+static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
+                               int64_t m, int64_t len, int64_t inner)
+{
+    const int32_t *idx = cpu_data(&op->in[1]);
+    const float *src = cpu_data(&op->in[0]);
+    float *out = cpu_data(&op->out);
+    int bad = 0;
+    CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
+    for (int64_t o = 0; o < outer; o++) {
+        float *oo = out + o * len * inner;
+        memset(oo, 0, (size_t)(len * inner) * sizeof(float));
+        for (int64_t j = 0; j < m; j++) {
+            const int32_t *ir = idx + (o * m + j) * inner;
+            const float *srow = src + (o * m + j) * inner;
+            if (!row_in_range(ir, inner, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t c = 0; c < inner; c++)
+                oo[ir[c] * inner + c] += srow[c];
+        }
+    }
+    if (bad)
+        return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
+    return CLG_OK;
+}
+
 clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
 {
     const clg_bk_tensor *srct = &op->in[0], *index = &op->in[1], *outt = &op->out;
     const int axis = clg_param_int(&op->params, CLG_P_AXIS);
     const int32_t *idx = cpu_data(index);
+    int64_t ro, rm, rl, ri;
+    if (same_but_axis(index, outt, axis, &ro, &rm, &rl, &ri) &&
+        cpu_numel(srct) == cpu_numel(index))
+        return scatter_rows(dev, op, axis, ro, rm, rl, ri);
     clg_status st = check_axis_indices(dev, op, idx, cpu_numel(index), axis, outt->dim[axis]);
     if (st != CLG_OK)
         return st;

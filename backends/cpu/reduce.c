@@ -10,6 +10,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Dims of one kind (reduced, or kept) with their input strides. */
 typedef struct dim_list {
@@ -81,6 +84,61 @@ static double sum_lanes(double *lane)
 /* Columns one work item of the kept-inner path accumulates at once. */
 #define COL_BLOCK 256
 
+/* The streaming path: at most this many outputs (their lanes stay in L1),
+ * over runs of at least MIN_RUN elements. */
+#define STREAM_OUTS 256
+#define STREAM_MIN_RUN 16
+
+/* Outputs [i0, i1) of a reduction whose runs (contiguous, `run` long,
+ * the innermost reduced group) belong to few outputs, as batch norm's
+ * statistics over (0, 2, 3) of [N, C, H, W]: one pass over the input in
+ * memory order, so the hardware prefetcher sees one stream instead of a
+ * jump at every run. Output i still takes its runs in the order the
+ * per-output path does (row-major order over the input restricted to i's
+ * points is row-major order over its reduced points), so the results are
+ * that path's, bit for bit, whichever outputs a thread takes. */
+static void reduce_stream(const clg_bk_op *op, const float *a, float *o, const int64_t *size,
+                          const int *reduced, int ng, int64_t run, int64_t i0, int64_t i1,
+                          double n_reduced)
+{
+    const int is_max = op->op == CLG_OP_MAX;
+    const int nd = ng - 1; /* the groups outside the run */
+    int64_t kstep[CLG_MAX_DIMS], coord[CLG_MAX_DIMS] = { 0 }, pts = 1;
+    for (int g = nd - 1, k = 1; g >= 0; g--) {
+        kstep[g] = reduced[g] ? 0 : k;
+        k *= reduced[g] ? 1 : size[g];
+        pts *= size[g];
+    }
+    double lane[STREAM_OUTS][LANES];
+    for (int64_t i = i0; i < i1; i++)
+        for (int k = 0; k < LANES; k++)
+            lane[i - i0][k] = is_max ? -INFINITY : 0.0;
+    for (int64_t pt = 0, i = 0; pt < pts; pt++) {
+        if (i >= i0 && i < i1) {
+            const float *p = a + pt * run;
+            if (is_max) {
+                double acc = lane[i - i0][0];
+                for (int64_t j = 0; j < run; j++)
+                    acc = max_nan(acc, p[j]);
+                lane[i - i0][0] = acc;
+            } else {
+                sum_run(lane[i - i0], p, run);
+            }
+        }
+        for (int g = nd - 1; g >= 0; g--) { /* the next point, and its output */
+            i += kstep[g];
+            if (++coord[g] < size[g])
+                break;
+            coord[g] = 0;
+            i -= kstep[g] * size[g];
+        }
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        const double acc = is_max ? lane[i - i0][0] : sum_lanes(lane[i - i0]);
+        o[i] = (float)(op->op == CLG_OP_MEAN ? acc / n_reduced : acc);
+    }
+}
+
 clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op)
 {
     (void)dev;
@@ -130,6 +188,18 @@ clg_status cpu_reduce(clg_bk_device *dev, const clg_bk_op *op)
         if (ng > 0)
             run = red.size[--red.n];
         const int64_t n_runs = count(&red);
+        if (red.n > 0 && run >= STREAM_MIN_RUN && n_out <= STREAM_OUTS) {
+            int64_t parts = 1;
+#ifdef _OPENMP
+            parts = CPU_PAR(n_in, 1) ? omp_get_max_threads() : 1;
+#endif
+            parts = parts < n_out ? parts : n_out;
+            CPU_PARALLEL_FOR(parts > 1)
+            for (int64_t t = 0; t < parts; t++)
+                reduce_stream(op, a, o, size, reduced, ng, run, n_out * t / parts,
+                              n_out * (t + 1) / parts, n_reduced);
+            return CLG_OK;
+        }
         CPU_PARALLEL_FOR(CPU_PAR(n_in, 1))
         for (int64_t i = 0; i < n_out; i++) {
             const int64_t base = offset_of(&kept, i);

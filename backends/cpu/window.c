@@ -73,6 +73,9 @@ clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op)
                         r[oj] = padv;
                     if (g.sw == 1)
                         memcpy(r + lo, xp + base + lo, (size_t)(hi - lo) * sizeof *r);
+                    else if (g.sw == 2) /* pooling's stride: a constant one vectorises */
+                        for (int64_t oj = lo; oj < hi; oj++)
+                            r[oj] = xp[base + 2 * oj];
                     else
                         for (int64_t oj = lo; oj < hi; oj++)
                             r[oj] = xp[base + oj * g.sw];
@@ -110,6 +113,9 @@ clg_status cpu_col2im(clg_bk_device *dev, const clg_bk_op *op)
                     if (g.sw == 1)
                         for (int64_t oj = lo; oj < hi; oj++)
                             img[base + oj] += r[oj];
+                    else if (g.sw == 2)
+                        for (int64_t oj = lo; oj < hi; oj++)
+                            img[base + 2 * oj] += r[oj];
                     else
                         for (int64_t oj = lo; oj < hi; oj++)
                             img[base + oj * g.sw] += r[oj];

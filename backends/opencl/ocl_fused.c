@@ -110,6 +110,8 @@ int ocl_fused_supports(const clg_bk_op *op)
     const int64_t n_out = clg_param_i64(p, CLG_FUSED_P_NOUT);
     const int64_t gemm = clg_param_i64(p, CLG_FUSED_P_GEMM);
     const int64_t cols = clg_param_i64(p, CLG_FUSED_P_COLS);
+    const int64_t period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
+    const int64_t inner = clg_param_i64(p, CLG_FUSED_P_INNER);
     const int first = gemm ? 2 : 0;
     const int64_t n = numel(&op->out);
     if (n_instr < 1 || n_instr > CLG_FUSED_MAX_INSTR || n_out < 1 ||
@@ -132,9 +134,12 @@ int ocl_fused_supports(const clg_bk_op *op)
         const int64_t want = k >= n_in || b == CLG_FUSED_ALIGNED ? n
                              : b == CLG_FUSED_ONE                  ? 1
                              : b == CLG_FUSED_ROW                  ? cols
+                             : b == CLG_FUSED_CHAN                 ? period
                                                                    : -1;
         if ((k >= n_in && b != 0) || want < 0 || numel(t) != want ||
-            (b == CLG_FUSED_ROW && (cols < 1 || cols > INT_MAX || n % cols != 0)))
+            (b == CLG_FUSED_ROW && (cols < 1 || cols > INT_MAX || n % cols != 0)) ||
+            (b == CLG_FUSED_CHAN && (period < 1 || inner < 1 || inner > n ||
+                                     period > n / inner || n % (inner * period) != 0)))
             return 0;
     }
     if (gemm) {
@@ -209,6 +214,8 @@ static void operand(const clg_params *p, int code, char *buf, size_t len)
         snprintf(buf, len, "i%d[o%d]", code, code);
     else if (clg_param_i64(p, CLG_FUSED_P_BCAST + code) == CLG_FUSED_ROW)
         snprintf(buf, len, "i%d[o%d + e %% cols]", code, code);
+    else if (clg_param_i64(p, CLG_FUSED_P_BCAST + code) == CLG_FUSED_CHAN)
+        snprintf(buf, len, "i%d[o%d + e / inner %% period]", code, code);
     else
         snprintf(buf, len, "i%d[o%d + e]", code, code);
 }
@@ -222,7 +229,7 @@ static char *source(const clg_bk_op *op)
     const int first = clg_param_i64(p, CLG_FUSED_P_GEMM) ? 2 : 0;
     const int n_in = op->n_in - (n_out - 1);
     text t = { 0 };
-    int bad = put(&t, "%s__kernel void k_fused(int n, int cols", prelude);
+    int bad = put(&t, "%s__kernel void k_fused(int n, int cols, int period, int inner", prelude);
     for (int j = first; j < n_in; j++)
         bad |= put(&t, ", __global const float *i%d, int o%d", j, j);
     for (int k = 0; k < n_out; k++)
@@ -338,6 +345,10 @@ clg_status ocl_fused(clg_bk_device *dev, const clg_bk_op *op)
     cl_int ni = (cl_int)n, cols = (cl_int)clg_param_i64(p, CLG_FUSED_P_COLS);
     cst |= clSetKernelArg(k, arg++, sizeof ni, &ni);
     cst |= clSetKernelArg(k, arg++, sizeof cols, &cols);
+    cl_int period = (cl_int)clg_param_i64(p, CLG_FUSED_P_PERIOD);
+    cl_int inner = (cl_int)clg_param_i64(p, CLG_FUSED_P_INNER);
+    cst |= clSetKernelArg(k, arg++, sizeof period, &period);
+    cst |= clSetKernelArg(k, arg++, sizeof inner, &inner);
     for (int j = first; j < n_in; j++) {
         cl_int off = (cl_int)(op->in[j].offset / 4);
         cst |= clSetKernelArg(k, arg++, sizeof(cl_mem), &op->in[j].buf->mem);

@@ -300,7 +300,12 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  *     element-aligned with the output (same element count); CLG_FUSED_ONE, a
  *     single element read for every output element; CLG_FUSED_ROW, a row of
  *     slot CLG_FUSED_P_COLS elements, element e of the output reading
- *     element e % COLS (a bias over the last dim).
+ *     element e % COLS (a bias over the last dim); CLG_FUSED_CHAN, a block
+ *     of slot CLG_FUSED_P_PERIOD elements broadcast over leading and
+ *     trailing dims, element e of the output reading element
+ *     (e / INNER) % PERIOD with INNER in slot CLG_FUSED_P_INNER (a [C, 1, 1]
+ *     per-channel operand against [N, C, H, W]: INNER = H * W, PERIOD = C).
+ *     One op has one COLS and one INNER/PERIOD pair for all its inputs.
  *   - Epilogue: when slot CLG_FUSED_P_GEMM has CLG_FUSED_GEMM set, in[0] and
  *     in[1] are a MATMUL's operands (its shape rules, transposes in
  *     CLG_FUSED_GEMM_TA/TB, its output as many elements as out), and operand
@@ -314,7 +319,8 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  *     size: an update in place); it never overlaps one partly. Every input
  *     element must be read before the output element of that index is written.
  * Slots: CLG_FUSED_P_NINSTR (count), CLG_FUSED_P_NOUT, then per-output
- * registers, per-input modes, the GEMM flags, COLS, and one instruction per slot from
+ * registers, per-input modes, the GEMM flags, COLS, PERIOD, INNER, and one
+ * instruction per slot from
  * CLG_FUSED_P_CODE: op in bits 0..7, operands a, b, c in bits 8..15, 16..23,
  * 24..31, the f32 SCALAR parameter in bits 32..63. */
 enum {
@@ -324,10 +330,12 @@ enum {
     CLG_FUSED_P_BCAST = 10,  /* CLG_MAX_INPUTS slots: 10..17 */
     CLG_FUSED_P_GEMM = 18,
     CLG_FUSED_P_COLS = 19,
-    CLG_FUSED_P_CODE = 20,   /* instructions: 20..63 */
-    CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 20
+    CLG_FUSED_P_PERIOD = 20,
+    CLG_FUSED_P_INNER = 21,
+    CLG_FUSED_P_CODE = 22,   /* instructions: 22..63 */
+    CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 22
 };
-enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2 };
+enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2, CLG_FUSED_CHAN = 3 };
 enum { CLG_FUSED_GEMM = 1, CLG_FUSED_GEMM_TA = 2, CLG_FUSED_GEMM_TB = 4 };
 #define CLG_FUSED_IN(j) (j)
 #define CLG_FUSED_ACC 0x3f

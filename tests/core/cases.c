@@ -193,6 +193,11 @@ const tc_case tc_cases[] = {
       .in = { SH(3, 4, 1, 37) }, .axes = { 0, 2, 3 }, .naxes = 3 },
     { .name = "mean_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_MEAN, .n_in = 1,
       .in = { SH(4, 2, 5, 7) }, .axes = { 0, 2, 3 }, .naxes = 3, .keepdim = 1 },
+    { .name = "max_ax023_channels", .kind = T_REDUCE, .op = CLG_OP_MAX, .n_in = 1,
+      .in = { SH(3, 5, 2, 9) }, .axes = { 0, 2, 3 }, .naxes = 3 },
+    /* kept dims on both sides of a reduced one, runs of 17 */
+    { .name = "sum_ax13_blocks", .kind = T_REDUCE, .op = CLG_OP_SUM, .n_in = 1,
+      .in = { SH(2, 3, 4, 17) }, .axes = { 1, 3 }, .naxes = 2 },
     { .name = "softmax_ax0", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
       .in = { SH(2, 3, 4) }, .axis = 0 },
     { .name = "softmax_ax1", .kind = T_SOFTMAX, .op = CLG_OP_SOFTMAX, .n_in = 1,
@@ -302,6 +307,12 @@ const tc_case tc_cases[] = {
       .dt = { 0, I32 }, .axis = -1 },
     { .name = "gather_i32_data", .kind = T_GATHER, .n_in = 2, .in = { SH(3, 4), SH(3, 2) },
       .dt = { I32, I32 }, .axis = 1 },
+    /* an index smaller than the data before and after the axis */
+    { .name = "gather_smaller_index", .kind = T_GATHER, .n_in = 2,
+      .in = { SH(3, 4, 5), SH(2, 3, 4) }, .dt = { 0, I32 }, .axis = 1 },
+    /* max pooling's shape: [N, C, 1, L] from windows [N, C, KH*KW, L] */
+    { .name = "gather_windows", .kind = T_GATHER, .n_in = 2,
+      .in = { SH(2, 3, 4, 9), SH(2, 3, 1, 9) }, .dt = { 0, I32 }, .axis = 2 },
     { .name = "scatter_add_ax1", .kind = T_SCATTER, .n_in = 2, .in = { SH(3, 2), SH(3, 2) },
       .dt = { 0, I32 }, .axis = 1, .shape = SH(3, 5) },
     { .name = "scatter_add_ax0_dups", .kind = T_SCATTER, .n_in = 2, .in = { SH(4, 3), SH(4, 3) },

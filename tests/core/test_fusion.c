@@ -1,7 +1,8 @@
 /* Elementwise fusion and the kernel count. The reference for every fused
  * plan is the naive plan of the same graph (no_reuse: no fusion, one
  * buffer per node), and the two must agree bit for bit: random elementwise
- * graphs with broadcast scalars, views and readers outside the chains, and
+ * graphs with broadcast scalars, views and readers outside the chains, the
+ * same with per-channel and row operands over [N, C, H, W], and
  * optimizer steps through the trainer (SGD momentum, Nesterov, Adam, AdamW,
  * AMSGrad), parameters and optimizer state included. On a backend that runs
  * fused ops (cpu, opencl) an Adam step must also launch fewer kernels; on
@@ -177,6 +178,209 @@ START_TEST(test_random_graphs_bit_identical)
         ck_assert_int_gt(fused_total, 40);
     else
         ck_assert_int_eq(fused_total, 0);
+}
+END_TEST
+
+/* -------------------------------------------------- channel broadcasts */
+
+/* [N, C, H, W] with operands broadcast over leading and trailing dims (a
+ * channel's [C, 1, 1] as batch norm has it, a sample's [N, 1, 1, 1], a
+ * block [C, H, 1]) and over trailing ones only (rows: [W], [1, 1, H, W]):
+ * a run of one value is 63, 378, 9 or 42 elements long, so 256-element
+ * tiles start and end inside runs and across them. */
+enum { BN = 4, BC = 6, BH = 7, BW = 9, BNUM = BN * BC * BH * BW, N_BC = 7 };
+
+static const clg_shape *bcast_shape(int i)
+{
+    static clg_shape s[N_BC];
+    s[0] = CLG_SHAPE(BC, 1, 1);
+    s[1] = CLG_SHAPE(1, BC, 1, 1);
+    s[2] = CLG_SHAPE(BN, 1, 1, 1);
+    s[3] = CLG_SHAPE(BH, 1);
+    s[4] = CLG_SHAPE(BW);
+    s[5] = CLG_SHAPE(BC, BH, 1);
+    s[6] = CLG_SHAPE(1, 1, BH, BW);
+    return &s[i];
+}
+
+static clg_t random_bcast_node(clg_graph *g, tc_rng *r, const clg_t *pool, int n,
+                               const clg_t *bc)
+{
+    clg_t a = pick(r, pool, n), b = pick(r, pool, n);
+    if (tc_uniform(r) < 0.6)
+        b = bc[(int)(tc_uniform(r) * N_BC) % N_BC];
+    /* the 4-d operands, spread to the full shape by an expand */
+    static const int four_d[3] = { 1, 2, 6 };
+    clg_t e = clg_expand(g, bc[four_d[(int)(tc_uniform(r) * 3) % 3]],
+                         &CLG_SHAPE(BN, BC, BH, BW));
+    switch ((int)(tc_uniform(r) * 10) % 10) {
+    case 8: return clg_sub(g, clg_mul(g, a, e), e);
+    case 9: /* the expand also read by a reduction: it must stay */
+        return clg_add(g, clg_mul(g, a, e), clg_mean(g, e, NULL, 0, 0));
+    case 0: return clg_add(g, a, b);
+    case 1: return clg_sub(g, b, a); /* the broadcast operand first */
+    case 2: return clg_mul(g, a, b);
+    case 3: return clg_div(g, a, clg_add_scalar(g, clg_abs(g, b), 0.5f));
+    case 4: return clg_relu(g, clg_add(g, clg_mul(g, a, b), b));
+    case 5: return clg_where(g, clg_gt(g, a, b), a, b);
+    case 6: return clg_rsqrt(g, clg_add_scalar(g, clg_abs(g, clg_mul(g, b, a)), 2.0f));
+    default: return clg_maximum(g, b, clg_neg(g, a));
+    }
+}
+
+static void fill_normal(clg_plan *p, const char *name, tc_rng *r, int64_t n)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (int64_t e = 0; e < n; e++)
+        v[e] = (float)tc_normal(r);
+    ck_assert_int_eq(clg_plan_set_input(p, name, v, (size_t)n * sizeof *v), CLG_OK);
+    free(v);
+}
+
+START_TEST(test_channel_broadcasts_bit_identical)
+{
+    int fused_total = 0;
+    for (int seed = 0; seed < 30; seed++) {
+        tc_rng r;
+        tc_rng_seed(&r, 5000 + (uint64_t)seed);
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_t pool[64], bc[N_BC];
+        int n = 0;
+        char nm[8];
+        for (int i = 0; i < 2; i++) {
+            snprintf(nm, sizeof nm, "x%d", i);
+            pool[n++] = clg_input(g, nm, CLG_F32, &CLG_SHAPE(BN, BC, BH, BW));
+        }
+        for (int i = 0; i < N_BC; i++) {
+            snprintf(nm, sizeof nm, "b%d", i);
+            bc[i] = clg_input(g, nm, CLG_F32, bcast_shape(i));
+        }
+        for (int i = 0, steps = 5 + seed % 12; i < steps; i++) {
+            clg_t t = random_bcast_node(g, &r, pool, n, bc);
+            pool[n++] = t;
+        }
+        ck_assert_msg(clg_graph_status(g) == CLG_OK, "seed %d: %s", seed, clg_graph_error(g));
+        clg_t outs[2] = { pool[n - 1], pool[2 + seed % (n - 2)] };
+        clg_plan *ps[2] = { compile(g, outs, 2, 0), compile(g, outs, 2, 1) };
+        for (int k = 0; k < 2; k++) {
+            tc_rng_seed(&r, 11 + (uint64_t)seed);
+            for (int i = 0; i < 2; i++) {
+                snprintf(nm, sizeof nm, "x%d", i);
+                fill_normal(ps[k], nm, &r, BNUM);
+            }
+            for (int i = 0; i < N_BC; i++) {
+                snprintf(nm, sizeof nm, "b%d", i);
+                fill_normal(ps[k], nm, &r, clg_shape_numel(bcast_shape(i)));
+            }
+            ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+        }
+        for (int o = 0; o < 2; o++) {
+            static float a[BNUM], b[BNUM];
+            ck_assert_int_eq(clg_plan_read(ps[0], outs[o], a, sizeof a), CLG_OK);
+            ck_assert_int_eq(clg_plan_read(ps[1], outs[o], b, sizeof b), CLG_OK);
+            for (int e = 0; e < BNUM; e++)
+                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
+                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
+                              o, e, a[e], b[e]);
+        }
+        clg_plan_usage uf = usage(ps[0]), un = usage(ps[1]);
+        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
+        fused_total += uf.fused_ops;
+        clg_plan_free(ps[0]);
+        clg_plan_free(ps[1]);
+        clg_graph_free(g);
+    }
+    printf("fusion[%s]: %d ops fused over 30 channel-broadcast graphs\n", tu_backend,
+           fused_total);
+    if (fuses())
+        ck_assert_int_gt(fused_total, 60);
+    else
+        ck_assert_int_eq(fused_total, 0);
+}
+END_TEST
+
+/* Batch norm's normalisation with its [C, 1, 1] mean, scale and shift and
+ * the ReLU after it is one kernel; operands broadcast in two different ways
+ * ([C, 1, 1] and [N, 1, 1, 1]) are two, as an op holds one such pair. The
+ * values are the closed form. */
+/* A gradient spread back by expands ([1, C, 1, 1] and [1, 1, H, W] sources)
+ * and combined: each expand is read as its source, so the step is one
+ * kernel and no [N, C, H, W] copy of either is made. */
+START_TEST(test_expand_read_as_broadcast)
+{
+    clg_graph *g = clg_graph_new(tu_ctx());
+    const clg_shape full = CLG_SHAPE(BN, BC, BH, BW);
+    clg_t x = clg_input(g, "x", CLG_F32, &full);
+    clg_t s = clg_input(g, "s", CLG_F32, &CLG_SHAPE(1, BC, 1, 1));
+    clg_t t = clg_input(g, "t", CLG_F32, &CLG_SHAPE(1, 1, BH, BW));
+    clg_t y = clg_add(g, clg_mul(g, x, clg_expand(g, s, &full)), clg_expand(g, t, &full));
+    ck_assert_msg(y != CLG_NONE, "%s", clg_graph_error(g));
+    clg_plan *p = compile(g, &y, 1, 0);
+    static float xv[BNUM], yv[BNUM];
+    float sv[BC], tv[BH * BW];
+    for (int e = 0; e < BNUM; e++)
+        xv[e] = 0.5f * (float)(e % 13) - 3.0f;
+    for (int c = 0; c < BC; c++)
+        sv[c] = 1.5f - 0.25f * (float)c;
+    for (int i = 0; i < BH * BW; i++)
+        tv[i] = 2.0f * (float)(i % 5);
+    ck_assert_int_eq(clg_plan_set_input(p, "x", xv, sizeof xv), CLG_OK);
+    ck_assert_int_eq(clg_plan_set_input(p, "s", sv, sizeof sv), CLG_OK);
+    ck_assert_int_eq(clg_plan_set_input(p, "t", tv, sizeof tv), CLG_OK);
+    ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+    ck_assert_int_eq(clg_plan_read(p, y, yv, sizeof yv), CLG_OK);
+    for (int e = 0; e < BNUM; e++) {
+        const float want = xv[e] * sv[e / (BH * BW) % BC] + tv[e % (BH * BW)];
+        ck_assert_msg(yv[e] == want, "element %d: %.9g, want %.9g", e, yv[e], want);
+    }
+    if (fuses())
+        ck_assert_int_eq(usage(p).kernels_last_run, 1);
+    clg_plan_free(p);
+    clg_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_channel_chain_one_kernel)
+{
+    for (int pairs = 1; pairs <= 2; pairs++) {
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(BN, BC, BH, BW));
+        clg_t m = clg_input(g, "m", CLG_F32, &CLG_SHAPE(BC, 1, 1));
+        clg_t s = clg_input(g, "s", CLG_F32, &CLG_SHAPE(BC, 1, 1));
+        clg_t t = clg_input(g, "t", CLG_F32, pairs == 1 ? &CLG_SHAPE(BC, 1, 1)
+                                                         : &CLG_SHAPE(BN, 1, 1, 1));
+        clg_t y = clg_relu(g, clg_add(g, clg_mul(g, clg_sub(g, x, m), s), t));
+        ck_assert_msg(y != CLG_NONE, "%s", clg_graph_error(g));
+        clg_plan *p = compile(g, &y, 1, 0);
+        static float xv[BNUM], yv[BNUM];
+        float mv[BC], sv[BC], tv[BN > BC ? BN : BC];
+        for (int e = 0; e < BNUM; e++)
+            xv[e] = (float)(e % 17) - 8.0f;
+        for (int c = 0; c < BC; c++) {
+            mv[c] = 0.5f * (float)c;
+            sv[c] = 1.0f + 0.25f * (float)c;
+        }
+        const int nt = pairs == 1 ? BC : BN;
+        for (int i = 0; i < nt; i++)
+            tv[i] = (float)i - 2.0f;
+        ck_assert_int_eq(clg_plan_set_input(p, "x", xv, sizeof xv), CLG_OK);
+        ck_assert_int_eq(clg_plan_set_input(p, "m", mv, sizeof mv), CLG_OK);
+        ck_assert_int_eq(clg_plan_set_input(p, "s", sv, sizeof sv), CLG_OK);
+        ck_assert_int_eq(clg_plan_set_input(p, "t", tv, (size_t)nt * sizeof(float)), CLG_OK);
+        ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(p, y, yv, sizeof yv), CLG_OK);
+        for (int e = 0; e < BNUM; e++) {
+            const int c = e / (BH * BW) % BC, i = pairs == 1 ? c : e / (BC * BH * BW);
+            const float want = fmaxf((xv[e] - mv[c]) * sv[c] + tv[i], 0.0f);
+            ck_assert_msg(yv[e] == want, "pairs %d element %d: %.9g, want %.9g", pairs, e,
+                          yv[e], want);
+        }
+        if (fuses())
+            ck_assert_int_eq(usage(p).kernels_last_run, pairs);
+        clg_plan_free(p);
+        clg_graph_free(g);
+    }
 }
 END_TEST
 
@@ -390,6 +594,9 @@ static void add_tests(TCase *tc, const char *backend)
     (void)backend;
     tcase_add_test(tc, test_count_unfused);
     tcase_add_test(tc, test_random_graphs_bit_identical);
+    tcase_add_test(tc, test_channel_broadcasts_bit_identical);
+    tcase_add_test(tc, test_channel_chain_one_kernel);
+    tcase_add_test(tc, test_expand_read_as_broadcast);
     tcase_add_test(tc, test_epilogue_bit_identical);
     tcase_add_test(tc, test_epilogue_portable_gemm);
     tcase_add_test(tc, test_sgd_momentum);
