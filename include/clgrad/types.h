@@ -319,10 +319,10 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  *     size: an update in place); it never overlaps one partly. Every input
  *     element must be read before the output element of that index is written.
  * Slots: CLG_FUSED_P_NINSTR (count), CLG_FUSED_P_NOUT, then per-output
- * registers, per-input modes, the GEMM flags, COLS, PERIOD, INNER, and one
- * instruction per slot from
- * CLG_FUSED_P_CODE: op in bits 0..7, operands a, b, c in bits 8..15, 16..23,
- * 24..31, the f32 SCALAR parameter in bits 32..63. */
+ * registers, per-input modes, the GEMM flags, COLS, one instruction per slot
+ * from CLG_FUSED_P_CODE (op in bits 0..7, operands a, b, c in bits 8..15,
+ * 16..23, 24..31, the f32 SCALAR parameter in bits 32..63), and PERIOD and
+ * INNER in the last two slots. */
 enum {
     CLG_FUSED_P_NINSTR = 0,
     CLG_FUSED_P_NOUT = 1,
@@ -330,9 +330,12 @@ enum {
     CLG_FUSED_P_BCAST = 10,  /* CLG_MAX_INPUTS slots: 10..17 */
     CLG_FUSED_P_GEMM = 18,
     CLG_FUSED_P_COLS = 19,
-    CLG_FUSED_P_PERIOD = 20,
-    CLG_FUSED_P_INNER = 21,
-    CLG_FUSED_P_CODE = 22,   /* instructions: 22..63 */
+    CLG_FUSED_P_CODE = 20,   /* instructions: 20..61 */
+    /* appended at the end, so a backend built before CLG_FUSED_CHAN reads
+     * the program where it always was (and refuses the mode it does not
+     * know, which leaves those ops unfused) */
+    CLG_FUSED_P_PERIOD = CLG_PARAM_SLOTS - 2,
+    CLG_FUSED_P_INNER = CLG_PARAM_SLOTS - 1,
     CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 22
 };
 enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2, CLG_FUSED_CHAN = 3 };
