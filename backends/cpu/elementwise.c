@@ -118,33 +118,20 @@ static inline float sign(float x)
         }                                                                                  \
     }
 
-static void u_exp(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
-{
-    (void)f;
-    (void)f2;
-    cpu_vm_exp(o, a, n);
-}
+/* A whole row through one vector-math function (vmath.h). */
+#define VM_UNARY(name, vm)                                                                 \
+    static void name(float *restrict o, const float *restrict a, int64_t n, float f,       \
+                     float f2)                                                             \
+    {                                                                                      \
+        (void)f;                                                                           \
+        (void)f2;                                                                          \
+        vm(o, a, n);                                                                       \
+    }
 
-static void u_log(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
-{
-    (void)f;
-    (void)f2;
-    cpu_vm_log(o, a, n);
-}
-
-static void u_tanh(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
-{
-    (void)f;
-    (void)f2;
-    cpu_vm_tanh(o, a, n);
-}
-
-static void u_erf(float *restrict o, const float *restrict a, int64_t n, float f, float f2)
-{
-    (void)f;
-    (void)f2;
-    cpu_vm_erf(o, a, n);
-}
+VM_UNARY(u_exp, cpu_vm_exp)
+VM_UNARY(u_log, cpu_vm_log)
+VM_UNARY(u_tanh, cpu_vm_tanh)
+VM_UNARY(u_erf, cpu_vm_erf)
 
 /* log1p(exp(y)) for softplus */
 static void vm_log1p_exp(float *o, const float *x, int64_t n)
