@@ -43,18 +43,33 @@ void cli_error(const char *fmt, ...)
     } else if (!msg) {
         msg = stack;
     }
-    fputs("clgrad: ", stderr);
-    for (const char *p = msg; *p;) {
-        size_t w = strcspn(p, " \n");
-        if (w > 200)
-            fprintf(stderr, "%.100s...%.60s", p, p + w - 60);
-        else
-            fwrite(p, 1, w, stderr);
-        p += w;
-        if (*p)
-            fputc(*p++, stderr);
+    /* The line is built whole and written at once: stderr is unbuffered, and
+     * written piece by piece the lines of two MPI ranks interleave mid-word.
+     * Words over 200 characters (a pasted blob) are shortened, so the line
+     * is never longer than "clgrad: " + msg + "\n". */
+    const size_t len = strlen(msg), cap = len + 16;
+    char line_stack[2048 + 16], *line = cap <= sizeof line_stack ? line_stack : malloc(cap);
+    if (!line) {
+        fprintf(stderr, "clgrad: %s\n", msg);
+    } else {
+        size_t o = (size_t)snprintf(line, cap, "clgrad: ");
+        for (const char *p = msg; *p;) {
+            size_t w = strcspn(p, " \n");
+            if (w > 200)
+                o += (size_t)snprintf(line + o, cap - o, "%.100s...%.60s", p, p + w - 60);
+            else {
+                memcpy(line + o, p, w);
+                o += w;
+            }
+            p += w;
+            if (*p)
+                line[o++] = *p++;
+        }
+        line[o++] = '\n';
+        fwrite(line, 1, o, stderr);
+        if (line != line_stack)
+            free(line);
     }
-    fputc('\n', stderr);
     if (msg != stack)
         free(msg);
 }
