@@ -66,16 +66,8 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
             return cpu_refuse(msg, len, "fused: in[%d] is not f32", k);
         if (k < first)
             continue; /* the GEMM's operands: check.c checks them as a MATMUL's */
-        const int64_t want = k >= n_in || b == CLG_FUSED_ALIGNED ? n
-                             : b == CLG_FUSED_ONE                  ? 1
-                             : b == CLG_FUSED_ROW                  ? cols
-                             : b == CLG_FUSED_CHAN                 ? period
-                                                                   : -1;
-        if ((k >= n_in && b != 0) || want < 0 || cpu_numel(t) != want ||
-            (b == CLG_FUSED_ROW && (cols < 1 || n % cols != 0)) ||
-            (b == CLG_FUSED_CHAN &&
-             (period < 1 || inner < 1 || inner > n || period > n / inner ||
-              n % (inner * period) != 0)))
+        const int64_t want = clg_fused_input_numel(p, k, n_in, n);
+        if (want < 0 || cpu_numel(t) != want)
             return cpu_refuse(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld, "
                         "period %lld, inner %lld), the output %lld", k, (long long)cpu_numel(t),
                         (long long)b, (long long)cols, (long long)period, (long long)inner,

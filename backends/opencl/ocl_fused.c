@@ -110,8 +110,6 @@ int ocl_fused_supports(const clg_bk_op *op)
     const int64_t n_out = clg_param_i64(p, CLG_FUSED_P_NOUT);
     const int64_t gemm = clg_param_i64(p, CLG_FUSED_P_GEMM);
     const int64_t cols = clg_param_i64(p, CLG_FUSED_P_COLS);
-    const int64_t period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
-    const int64_t inner = clg_param_i64(p, CLG_FUSED_P_INNER);
     const int first = gemm ? 2 : 0;
     const int64_t n = numel(&op->out);
     if (n_instr < 1 || n_instr > CLG_FUSED_MAX_INSTR || n_out < 1 ||
@@ -131,15 +129,8 @@ int ocl_fused_supports(const clg_bk_op *op)
                 return 0;
             continue;
         }
-        const int64_t want = k >= n_in || b == CLG_FUSED_ALIGNED ? n
-                             : b == CLG_FUSED_ONE                  ? 1
-                             : b == CLG_FUSED_ROW                  ? cols
-                             : b == CLG_FUSED_CHAN                 ? period
-                                                                   : -1;
-        if ((k >= n_in && b != 0) || want < 0 || numel(t) != want ||
-            (b == CLG_FUSED_ROW && (cols < 1 || cols > INT_MAX || n % cols != 0)) ||
-            (b == CLG_FUSED_CHAN && (period < 1 || inner < 1 || inner > n ||
-                                     period > n / inner || n % (inner * period) != 0)))
+        const int64_t want = clg_fused_input_numel(p, k, n_in, n);
+        if (want < 0 || numel(t) != want || (b == CLG_FUSED_ROW && cols > INT_MAX))
             return 0;
     }
     if (gemm) {

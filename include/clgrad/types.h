@@ -369,6 +369,32 @@ static inline void clg_fused_instr_set(clg_params *p, int i, const clg_fused_ins
     clg_param_set_i64(p, CLG_FUSED_P_CODE + i, (int64_t)w);
 }
 
+/* The element count input k of a fused op over n output elements must have
+ * (inputs k >= n_in are the extra outputs, always aligned), or -1 when its
+ * mode, or the COLS / PERIOD / INNER the mode reads, is not a valid reading
+ * of the output: the check every backend that runs fused ops makes. */
+static inline int64_t clg_fused_input_numel(const clg_params *p, int k, int n_in, int64_t n)
+{
+    const int64_t mode = clg_param_i64(p, CLG_FUSED_P_BCAST + k);
+    const int64_t cols = clg_param_i64(p, CLG_FUSED_P_COLS);
+    const int64_t period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
+    const int64_t inner = clg_param_i64(p, CLG_FUSED_P_INNER);
+    if (mode == CLG_FUSED_ALIGNED)
+        return n;
+    if (k >= n_in)
+        return -1;
+    if (mode == CLG_FUSED_ONE)
+        return 1;
+    if (mode == CLG_FUSED_ROW)
+        return cols >= 1 && n % cols == 0 ? cols : -1;
+    if (mode == CLG_FUSED_CHAN)
+        return period >= 1 && inner >= 1 && inner <= n && period <= n / inner &&
+                       n % (inner * period) == 0
+                   ? period
+                   : -1;
+    return -1;
+}
+
 typedef enum clg_device_type {
     CLG_DEVICE_CPU = 1,
     CLG_DEVICE_GPU = 2,
