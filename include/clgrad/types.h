@@ -422,7 +422,7 @@ static inline int64_t clg_fused_window(int64_t w, int64_t off)
 static inline int64_t clg_fused_mode(const clg_params *p, int k)
 {
     const int64_t v = clg_param_i64(p, CLG_FUSED_P_BCAST + k);
-    return (v & 0xff) == CLG_FUSED_WINDOW ? CLG_FUSED_WINDOW : v;
+    return v >= 0 && (v & 0xff) == CLG_FUSED_WINDOW ? CLG_FUSED_WINDOW : v;
 }
 static inline int64_t clg_fused_window_w(const clg_params *p, int k)
 {
