@@ -466,6 +466,16 @@ static clg_status compile(compiler *c, const clg_t *outputs, int n,
                 c->last[r] = at;
         }
     }
+    /* ... and reads an expand's or a slice's source itself (fuse.c), which
+     * must live until then even where that expand or slice also runs. */
+    for (int s = 0; c->fu.exec && s < n_ops && st == CLG_OK; s++) {
+        const clg__fused_op *fo = c->fu.op_at[s] >= 0 ? &c->fu.ops[c->fu.op_at[s]] : NULL;
+        for (int q = 0; fo && q < fo->n_in; q++) {
+            int r = c->root[fo->in_node[q]];
+            if (c->step[r] >= 0 && c->last[r] < s)
+                c->last[r] = s;
+        }
+    }
     for (int i = 0; i < n && st == CLG_OK; i++) {
         int r = c->root[outputs[i]];
         if (c->step[r] >= 0)

@@ -2,7 +2,8 @@
  *
  * Ops of the elementwise family over tensors of one element count (operands
  * of that count, or broadcast: single elements, rows over trailing dims,
- * per-channel blocks such as batch norm's [C, 1, 1]) are grouped with the ops that
+ * per-channel blocks such as batch norm's [C, 1, 1]; or slices of larger
+ * tensors, read where they lie) are grouped with the ops that
  * read them, so that a chain or tree such as an optimizer's update runs as
  * one CLG_OP_FUSED op: one pass over memory, its intermediates in registers
  * and never in the arena. A group runs where its last member stood; a member
@@ -99,21 +100,56 @@ static int input_mode(const fuser *f, int id, clg_t in, int64_t *a, int64_t *b)
     return inner == 1 ? CLG_FUSED_ROW : CLG_FUSED_CHAN;
 }
 
+/* The slot of a window reading the output of SLICE node s (cut along one
+ * axis) where it lies in the slice's input, or -1. */
+static int64_t window_of(const fuser *f, clg_t s)
+{
+    const clg_node *sl = &f->g->nodes[s];
+    const clg_shape *src = &f->g->nodes[sl->in[0]].shape;
+    int axis = -1;
+    for (int d = 0; d < src->ndim; d++) {
+        if (src->dim[d] == sl->shape.dim[d] && clg_param_i64(&sl->params, CLG_P_START + d) == 0)
+            continue;
+        if (axis >= 0)
+            return -1;
+        axis = d;
+    }
+    if (axis < 0 || sl->shape.dim[axis] < 1)
+        return -1;
+    int64_t inner = 1;
+    for (int d = axis + 1; d < src->ndim; d++)
+        inner *= src->dim[d];
+    return clg_fused_window(sl->shape.dim[axis] * inner,
+                            clg_param_i64(&sl->params, CLG_P_START + axis) * inner);
+}
+
 /* The node member id reads for its input q, and how (*mode, *a, *b as
  * input_mode gives them). An EXPAND read whole (no view between, the
  * member's shape) whose source broadcasts to it is read as that source: the
  * program broadcasts as the expand would, and the expand's full-size copy
- * (a reduction's gradient, spread back over [N, C, H, W]) need not exist. */
-static clg_t operand_node(const fuser *f, int id, int q, int *mode, int64_t *a, int64_t *b)
+ * (a reduction's gradient, spread back over [N, C, H, W]) need not exist.
+ * Likewise a SLICE along one axis (through views) is read as a window of its
+ * input: the gate slices of a recurrent step and its slice of the input
+ * projection then cost no copy. *mode is then the window's whole slot. */
+static clg_t operand_node(const fuser *f, int id, int q, int64_t *mode, int64_t *a, int64_t *b)
 {
     const clg_node *nd = &f->g->nodes[id];
     const clg_t in = nd->in[q];
     const clg_node *e = &f->g->nodes[in];
+    const clg_t r = f->root[in];
+    if (f->g->nodes[r].op == CLG_OP_SLICE && f->g->nodes[r].dtype == CLG_F32 && f->step[r] >= 0 &&
+        f->numel[r] == f->numel[id] && f->numel[id] > 0) {
+        const int64_t w = window_of(f, r);
+        if (w >= 0) {
+            *mode = w;
+            return f->g->nodes[r].in[0];
+        }
+    }
     if (e->op == CLG_OP_EXPAND && e->dtype == CLG_F32 && f->root[in] == in &&
         f->step[in] >= 0 && e->shape.ndim == nd->shape.ndim &&
         memcmp(e->shape.dim, nd->shape.dim, (size_t)nd->shape.ndim * sizeof nd->shape.dim[0]) ==
             0) {
-        const int m = input_mode(f, id, e->in[0], a, b);
+        const int64_t m = input_mode(f, id, e->in[0], a, b);
         if (m == CLG_FUSED_ONE || m == CLG_FUSED_ROW || m == CLG_FUSED_CHAN) {
             *mode = m;
             return e->in[0];
@@ -128,8 +164,7 @@ static int looks_through(const fuser *f, int id)
 {
     const clg_node *nd = &f->g->nodes[id];
     for (int q = 0; q < nd->n_in; q++) {
-        int mode;
-        int64_t a, b;
+        int64_t mode, a, b;
         if (operand_node(f, id, q, &mode, &a, &b) != nd->in[q])
             return 1;
     }
@@ -152,7 +187,8 @@ static int fusable(const fuser *f, int id)
 /* What a group would be: its inputs, outputs and size. */
 typedef struct group_info {
     int n_instr, n_in, n_out;
-    int in_root[CLG_MAX_INPUTS + 1], in_mode[CLG_MAX_INPUTS + 1];
+    int in_root[CLG_MAX_INPUTS + 1];
+    int64_t in_mode[CLG_MAX_INPUTS + 1]; /* the input's slot */
     int64_t cols;          /* of the row inputs (0: none) */
     int64_t period, inner; /* of the channel inputs (0: none) */
 } group_info;
@@ -178,8 +214,7 @@ static int measure(const fuser *f, int a, int b, int upto, group_info *gi)
             int r = f->root[nd->in[q]];
             if (f->step[r] >= 0 && in_groups(f, f->step[r], a, b))
                 continue;
-            int64_t pa = 0, pb = 0;
-            int mode;
+            int64_t pa = 0, pb = 0, mode;
             r = f->root[operand_node(f, id, q, &mode, &pa, &pb)];
             if (mode == CLG_FUSED_ROW) {
                 if (gi->cols && gi->cols != pa)
@@ -311,8 +346,7 @@ static void build(const fuser *f, int h, int s, clg__fused_op *fo)
                 opnd[q] = CLG_FUSED_REG(k);
                 continue;
             }
-            int64_t pa = 0, pb = 0;
-            int mode;
+            int64_t pa = 0, pb = 0, mode;
             const clg_t src = operand_node(f, id, q, &mode, &pa, &pb);
             r = f->root[src];
             while (k < n_in && (f->root[fo->in_node[k]] != r ||
@@ -542,13 +576,14 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
             }
         fu->op_at[s] = fu->n_ops++;
     }
-    /* Expands that only fused ops read, each reading the source instead,
-     * run nowhere: the last of those ops takes their step (so the source
+    /* Expands and slices that only fused ops read, each reading the source
+     * instead, run nowhere: the last of those ops takes their step (so the source
      * lives until then), and they need no buffer. Before the in-place
      * writes below, which then see that step's reads. */
     for (int e = 0; st == CLG_OK && e < n_ops; e++) {
         const int id = order[e];
-        if (g->nodes[id].op != CLG_OP_EXPAND || f.ext[id] || root[id] != id)
+        if ((g->nodes[id].op != CLG_OP_EXPAND && g->nodes[id].op != CLG_OP_SLICE) || f.ext[id] ||
+            root[id] != id)
             continue;
         int at = -1;
         for (int k = f.rd_start[id]; k < f.rd_start[id + 1]; k++) {
@@ -556,8 +591,7 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
             const clg_node *nd = &g->nodes[order[u]];
             int ok = f.gid[u] >= 0 && (fu->exec[u] != u || fu->op_at[u] >= 0);
             for (int q = 0; ok && q < nd->n_in; q++) {
-                int mode;
-                int64_t pa, pb;
+                int64_t mode, pa, pb;
                 if (root[nd->in[q]] == id)
                     ok = operand_node(&f, order[u], q, &mode, &pa, &pb) != nd->in[q];
             }
@@ -578,8 +612,11 @@ clg_status clg__fuse(const clg_graph *g, const clg_device *dev, const int *order
         clg__fused_op *fo = lone ? &tmp : &fu->ops[k];
         if (lone)
             build(&f, s, s, fo);
-        int any = 0;
-        for (int o = 0; o < fo->n_out; o++) {
+        /* a window may read other elements of the tensor written in place */
+        int any = 0, window = 0;
+        for (int k = 0; k < fo->n_in; k++)
+            window |= clg_fused_mode(&fo->op.params, k) == CLG_FUSED_WINDOW;
+        for (int o = 0; o < fo->n_out && !window; o++) {
             int target = in_place_target(&f, fu, fo->out_node[o], s, outputs, n_out);
             if (target >= 0) {
                 fu->in_place[fo->out_node[o]] = target;

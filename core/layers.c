@@ -491,15 +491,26 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
         clg_t bhh = ensure_param(g, st, layer, prefix, n_bhh, &s_b, u, rng);
         if (bhh == CLG_NONE || wih == CLG_NONE || whh == CLG_NONE || bih == CLG_NONE)
             return CLG_NONE;
-        /* the input half of every gate for all steps at once: one GEMM */
-        clg_t xw = clg_add(g, clg_matmul(g, seq, wih, 0, 1), bih); /* [B, T, G*H] */
+        /* The input half of every gate for all steps at once: one GEMM.
+         * b_hh joins b_ih there (GRU: all but b_hn, which r scales), which
+         * saves an add per step and, backward, a batch sum per step; both
+         * biases' gradients are the same sum either way. */
+        clg_t bias, b_hn = CLG_NONE;
+        if (kind == CLG_GRU) {
+            clg_t parts[2] = { clg_slice(g, bhh, 0, 0, 2 * h), clg_full(g, &CLG_SHAPE(h), 0.0f) };
+            bias = clg_add(g, bih, clg_concat(g, parts, 2, 0));
+            b_hn = clg_slice(g, bhh, 0, 2 * h, 3 * h);
+        } else {
+            bias = clg_add(g, bih, bhh);
+        }
+        clg_t xw = clg_add(g, clg_matmul(g, seq, wih, 0, 1), bias); /* [B, T, G*H] */
         clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f), cs = hs;
         clg_t *outs = malloc((size_t)t_len * sizeof *outs);
         if (!outs)
             return clg__graph_fail(g, "%s '%s': out of memory", layer, prefix);
         for (int64_t t = 0; t < t_len; t++) {
             clg_t xt = clg_reshape(g, clg_slice(g, xw, 1, t, t + 1), &CLG_SHAPE(b, gates * h));
-            clg_t hw = clg_add(g, clg_matmul(g, hs, whh, 0, 1), bhh); /* [B, G*H] */
+            clg_t hw = clg_matmul(g, hs, whh, 0, 1); /* [B, G*H] */
             if (kind == CLG_RNN_TANH || kind == CLG_RNN_RELU) {
                 clg_t a = clg_add(g, xt, hw);
                 hs = kind == CLG_RNN_TANH ? clg_tanh(g, a) : clg_relu(g, a);
@@ -512,7 +523,8 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
             } else { /* GRU: r, z, n; n = tanh(x_n + r * (W_hn h + b_hn)) */
                 clg_t r = clg_sigmoid(g, clg_add(g, gate(g, xt, 0, h), gate(g, hw, 0, h)));
                 clg_t z = clg_sigmoid(g, clg_add(g, gate(g, xt, 1, h), gate(g, hw, 1, h)));
-                clg_t nn = clg_tanh(g, clg_add(g, gate(g, xt, 2, h), clg_mul(g, r, gate(g, hw, 2, h))));
+                clg_t hn = clg_add(g, gate(g, hw, 2, h), b_hn);
+                clg_t nn = clg_tanh(g, clg_add(g, gate(g, xt, 2, h), clg_mul(g, r, hn)));
                 /* h' = (1 - z) n + z h = n + z (h - n) */
                 hs = clg_add(g, nn, clg_mul(g, z, clg_sub(g, hs, nn)));
             }

@@ -66,8 +66,7 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
             return cpu_refuse(msg, len, "fused: in[%d] is not f32", k);
         if (k < first)
             continue; /* the GEMM's operands: check.c checks them as a MATMUL's */
-        const int64_t want = clg_fused_input_numel(p, k, n_in, n);
-        if (want < 0 || cpu_numel(t) != want)
+        if (!clg_fused_input_fits(p, k, n_in, n, cpu_numel(t)))
             return cpu_refuse(msg, len, "fused: in[%d] has %lld elements (mode %lld, cols %lld, "
                         "period %lld, inner %lld), the output %lld", k, (long long)cpu_numel(t),
                         (long long)b, (long long)cols, (long long)period, (long long)inner,
@@ -100,8 +99,10 @@ int cpu_fused_check(const clg_bk_op *op, char *msg, size_t len)
 /* A program ready to run over any range of the output. */
 typedef struct program {
     int n_instr, n_out;
-    const float *in[CLG_MAX_INPUTS];
+    const float *in[CLG_MAX_INPUTS]; /* a window's: its first row's start */
     int mode[CLG_MAX_INPUTS];
+    int64_t span[CLG_MAX_INPUTS];      /* elements from the tensor's start */
+    int64_t win_w[CLG_MAX_INPUTS], win_stride[CLG_MAX_INPUTS];
     int64_t cols, period, inner;
     const float *acc; /* the GEMM's product (output 0's memory), or NULL */
     float *out[CLG_MAX_INPUTS];
@@ -122,9 +123,16 @@ static void decode(const clg_bk_op *op, program *pg)
     pg->period = clg_param_i64(p, CLG_FUSED_P_PERIOD);
     pg->inner = clg_param_i64(p, CLG_FUSED_P_INNER);
     const int n_in = op->n_in - (pg->n_out - 1);
+    const int64_t n = cpu_numel(&op->out);
     for (int k = 0; k < n_in; k++) {
         pg->in[k] = cpu_data(&op->in[k]);
-        pg->mode[k] = (int)clg_param_i64(p, CLG_FUSED_P_BCAST + k);
+        pg->mode[k] = (int)clg_fused_mode(p, k);
+        pg->span[k] = cpu_numel(&op->in[k]);
+        if (pg->mode[k] == CLG_FUSED_WINDOW) {
+            pg->win_w[k] = clg_fused_window_w(p, k);
+            pg->win_stride[k] = pg->span[k] / (n / pg->win_w[k]);
+            pg->in[k] += clg_fused_window_off(p, k);
+        }
     }
     for (int k = 0; k < pg->n_out; k++) {
         pg->out[k] = cpu_data(k ? &op->in[n_in + k - 1] : &op->out);
@@ -134,17 +142,13 @@ static void decode(const clg_bk_op *op, program *pg)
     /* An output register whose memory no input shares is computed right
      * there: one pass less through L1, and the stores stream. The product
      * (output 0 of an epilogue) and an update in place keep their tile. */
-    const int64_t n = cpu_numel(&op->out);
     memset(pg->direct, 0, sizeof pg->direct);
     for (int k = pg->acc ? 1 : 0; k < pg->n_out; k++) {
         const uintptr_t o0 = (uintptr_t)pg->out[k], o1 = (uintptr_t)(pg->out[k] + n);
         int shared = pg->direct[pg->out_reg[k]] != NULL;
         for (int j = pg->acc ? 2 : 0; j < n_in && !shared; j++) {
-            const int64_t len = pg->mode[j] == CLG_FUSED_ONE    ? 1
-                                : pg->mode[j] == CLG_FUSED_ROW  ? pg->cols
-                                : pg->mode[j] == CLG_FUSED_CHAN ? pg->period
-                                                                : n;
-            const uintptr_t i0 = (uintptr_t)pg->in[j], i1 = (uintptr_t)(pg->in[j] + len);
+            const float *base = cpu_data(&op->in[j]);
+            const uintptr_t i0 = (uintptr_t)base, i1 = (uintptr_t)(base + pg->span[j]);
             shared = i0 < o1 && o0 < i1;
         }
         if (!shared)
@@ -196,6 +200,20 @@ static operand get(const program *pg, int code, float *const *reg, float *row, i
             const float v = in[i % pg->period];
             for (const int64_t end = e + left < len ? e + left : len; e < end; e++)
                 row[e] = v;
+        }
+        return (operand){ row, 1 };
+    }
+    case CLG_FUSED_WINDOW: {
+        /* a tile inside one row reads it where it lies; one that crosses
+         * rows gathers its pieces */
+        const int64_t w = pg->win_w[code], stride = pg->win_stride[code];
+        int64_t r = start / w, c = start % w;
+        if (c + len <= w)
+            return (operand){ pg->in[code] + r * stride + c, 1 };
+        for (int64_t e = 0; e < len; r++, c = 0) {
+            const int64_t piece = w - c < len - e ? w - c : len - e;
+            memcpy(row + e, pg->in[code] + r * stride + c, (size_t)piece * sizeof *row);
+            e += piece;
         }
         return (operand){ row, 1 };
     }

@@ -129,8 +129,9 @@ int ocl_fused_supports(const clg_bk_op *op)
                 return 0;
             continue;
         }
-        const int64_t want = clg_fused_input_numel(p, k, n_in, n);
-        if (want < 0 || numel(t) != want || (b == CLG_FUSED_ROW && cols > INT_MAX))
+        /* a window's rows are indexed with ints, its start too */
+        if (!clg_fused_input_fits(p, k, n_in, n, numel(t)) || (b == CLG_FUSED_ROW && cols > INT_MAX) ||
+            numel(t) > INT_MAX || t->offset / 4 + (size_t)numel(t) > INT_MAX)
             return 0;
     }
     if (gemm) {
@@ -195,8 +196,9 @@ static int put(text *t, const char *fmt, ...)
     }
 }
 
-static void operand(const clg_params *p, int code, char *buf, size_t len)
+static void operand(const clg_bk_op *op, int code, char *buf, size_t len)
 {
+    const clg_params *p = &op->params;
     if (code == CLG_FUSED_ACC)
         snprintf(buf, len, "q0[p0 + e]");
     else if (code >= CLG_FUSED_REG(0))
@@ -207,6 +209,13 @@ static void operand(const clg_params *p, int code, char *buf, size_t len)
         snprintf(buf, len, "i%d[o%d + e %% cols]", code, code);
     else if (clg_param_i64(p, CLG_FUSED_P_BCAST + code) == CLG_FUSED_CHAN)
         snprintf(buf, len, "i%d[o%d + e / inner %% period]", code, code);
+    else if (clg_fused_mode(p, code) == CLG_FUSED_WINDOW) {
+        /* W and STRIDE in the text (one kernel for every step of a
+         * sequence), OFF added to the input's offset argument */
+        const long long w = clg_fused_window_w(p, code);
+        snprintf(buf, len, "i%d[o%d + e / %lld * %lld + e %% %lld]", code, code, w,
+                 (long long)(numel(&op->in[code]) / (numel(&op->out) / w)), w);
+    }
     else
         snprintf(buf, len, "i%d[o%d + e]", code, code);
 }
@@ -228,10 +237,10 @@ static char *source(const clg_bk_op *op)
     bad |= put(&t, ")\n{\n    int e = get_global_id(0);\n    if (e >= n)\n        return;\n");
     for (int i = 0; i < n_instr; i++) {
         const clg_fused_instr in = clg_fused_instr_get(p, i);
-        char x[48], y[48], z[48], f[40];
-        operand(p, in.a, x, sizeof x);
-        operand(p, in.b, y, sizeof y);
-        operand(p, in.c, z, sizeof z);
+        char x[96], y[96], z[96], f[40];
+        operand(op, in.a, x, sizeof x);
+        operand(op, in.b, y, sizeof y);
+        operand(op, in.c, z, sizeof z);
         union { float f; uint32_t u; } v = { in.scalar };
         snprintf(f, sizeof f, "as_float(0x%08xu)", (unsigned)v.u);
         const char *args[4] = { x, y, z, f };
@@ -342,6 +351,8 @@ clg_status ocl_fused(clg_bk_device *dev, const clg_bk_op *op)
     cst |= clSetKernelArg(k, arg++, sizeof inner, &inner);
     for (int j = first; j < n_in; j++) {
         cl_int off = (cl_int)(op->in[j].offset / 4);
+        if (clg_fused_mode(p, j) == CLG_FUSED_WINDOW)
+            off += (cl_int)clg_fused_window_off(p, j);
         cst |= clSetKernelArg(k, arg++, sizeof(cl_mem), &op->in[j].buf->mem);
         cst |= clSetKernelArg(k, arg++, sizeof off, &off);
     }

@@ -306,6 +306,12 @@ static inline void clg_param_set_f32(clg_params *p, int slot, float value)
  *     (e / INNER) % PERIOD with INNER in slot CLG_FUSED_P_INNER (a [C, 1, 1]
  *     per-channel operand against [N, C, H, W]: INNER = H * W, PERIOD = C).
  *     One op has one COLS and one INNER/PERIOD pair for all its inputs.
+ *     CLG_FUSED_WINDOW, rows of a larger tensor (a slice along one axis, read
+ *     where it lies instead of copied out): the slot also holds the row
+ *     length W and the start OFF (clg_fused_window), and element e reads
+ *     element (e / W) * STRIDE + OFF + e % W of the input, which holds the
+ *     n / W rows of STRIDE elements each (STRIDE = its element count * W / n,
+ *     OFF + W <= STRIDE). Each window input has its own W and OFF.
  *   - Epilogue: when slot CLG_FUSED_P_GEMM has CLG_FUSED_GEMM set, in[0] and
  *     in[1] are a MATMUL's operands (its shape rules, transposes in
  *     CLG_FUSED_GEMM_TA/TB, its output as many elements as out), and operand
@@ -338,7 +344,15 @@ enum {
     CLG_FUSED_P_INNER = CLG_PARAM_SLOTS - 1,
     CLG_FUSED_MAX_INSTR = CLG_PARAM_SLOTS - 22
 };
-enum { CLG_FUSED_ALIGNED = 0, CLG_FUSED_ONE = 1, CLG_FUSED_ROW = 2, CLG_FUSED_CHAN = 3 };
+enum {
+    CLG_FUSED_ALIGNED = 0,
+    CLG_FUSED_ONE = 1,
+    CLG_FUSED_ROW = 2,
+    CLG_FUSED_CHAN = 3,
+    CLG_FUSED_WINDOW = 4 /* W in bits 8..35 of the slot, OFF in bits 36..62 */
+};
+#define CLG_FUSED_WINDOW_MAX_W ((INT64_C(1) << 28) - 1)
+#define CLG_FUSED_WINDOW_MAX_OFF ((INT64_C(1) << 27) - 1)
 enum { CLG_FUSED_GEMM = 1, CLG_FUSED_GEMM_TA = 2, CLG_FUSED_GEMM_TB = 4 };
 #define CLG_FUSED_IN(j) (j)
 #define CLG_FUSED_ACC 0x3f
@@ -393,6 +407,44 @@ static inline int64_t clg_fused_input_numel(const clg_params *p, int k, int n_in
                    ? period
                    : -1;
     return -1;
+}
+
+/* The slot of a window input of row length w starting at off, or -1 when
+ * they do not fit its bits. A backend built before CLG_FUSED_WINDOW sees a
+ * mode it does not know and refuses the op, which then stays unfused. */
+static inline int64_t clg_fused_window(int64_t w, int64_t off)
+{
+    if (w < 1 || w > CLG_FUSED_WINDOW_MAX_W || off < 0 || off > CLG_FUSED_WINDOW_MAX_OFF)
+        return -1;
+    return CLG_FUSED_WINDOW | (w << 8) | (off << 36);
+}
+/* The mode in input k's slot (a window's W and OFF masked off). */
+static inline int64_t clg_fused_mode(const clg_params *p, int k)
+{
+    const int64_t v = clg_param_i64(p, CLG_FUSED_P_BCAST + k);
+    return v >= 0 && (v & 0xff) == CLG_FUSED_WINDOW ? CLG_FUSED_WINDOW : v;
+}
+static inline int64_t clg_fused_window_w(const clg_params *p, int k)
+{
+    return (clg_param_i64(p, CLG_FUSED_P_BCAST + k) >> 8) & CLG_FUSED_WINDOW_MAX_W;
+}
+static inline int64_t clg_fused_window_off(const clg_params *p, int k)
+{
+    return (clg_param_i64(p, CLG_FUSED_P_BCAST + k) >> 36) & CLG_FUSED_WINDOW_MAX_OFF;
+}
+
+/* 1 if input k of a fused op over n output elements may have `numel`
+ * elements: clg_fused_input_numel's check, and for a window that its rows
+ * tile the input and it lies inside each. */
+static inline int clg_fused_input_fits(const clg_params *p, int k, int n_in, int64_t n,
+                                       int64_t numel)
+{
+    if (clg_fused_mode(p, k) != CLG_FUSED_WINDOW)
+        return numel == clg_fused_input_numel(p, k, n_in, n);
+    const int64_t w = clg_fused_window_w(p, k), off = clg_fused_window_off(p, k);
+    if (k >= n_in || w < 1 || n < 1 || n % w != 0 || numel % (n / w) != 0)
+        return 0;
+    return off + w <= numel / (n / w);
 }
 
 typedef enum clg_device_type {

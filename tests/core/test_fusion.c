@@ -2,7 +2,8 @@
  * plan is the naive plan of the same graph (no_reuse: no fusion, one
  * buffer per node), and the two must agree bit for bit: random elementwise
  * graphs with broadcast scalars, views and readers outside the chains, the
- * same with per-channel and row operands over [N, C, H, W], and
+ * same with per-channel and row operands over [N, C, H, W], the same with
+ * slices read where they lie (windows; an LSTM step is two kernels), and
  * optimizer steps through the trainer (SGD momentum, Nesterov, Adam, AdamW,
  * AMSGrad), parameters and optimizer state included. On a backend that runs
  * fused ops (cpu, opencl) an Adam step must also launch fewer kernels; on
@@ -178,6 +179,174 @@ START_TEST(test_random_graphs_bit_identical)
         ck_assert_int_gt(fused_total, 40);
     else
         ck_assert_int_eq(fused_total, 0);
+}
+END_TEST
+
+/* ---------------------------------------------------- slices as windows */
+
+/* Slices of larger tensors to the pool's [ROWS, COLS], each cut along one
+ * axis and read by fused ops where it lies (a window): along a middle axis
+ * (a recurrent step of [B, T, F]), along the last (a gate of [B, 4H]),
+ * along the first (one row of W = N elements), along the last of size 2
+ * (W = 1), rows of 205 (tiles of 256 cross rows) and a slice of a slice
+ * (two axes: the inner one is copied, the outer read as a window). Source j
+ * is input "s<j>" of src_shape(j). */
+enum { N_SRC = 6 };
+
+static void fill_normal(clg_plan *p, const char *name, tc_rng *r, int64_t n);
+
+static clg_shape src_shape(int j)
+{
+    static const clg_shape s[N_SRC] = {
+        { 3, { ROWS, 3, COLS } }, { 2, { ROWS, 4 * COLS } }, { 2, { ROWS + 4, COLS } },
+        { 3, { ROWS, COLS, 2 } }, { 3, { 3, 2, N / 3 } },   { 3, { ROWS + 1, 1, COLS + 7 } },
+    };
+    return s[j];
+}
+
+static clg_t window_slice(clg_graph *g, clg_t src, int j, int k)
+{
+    const clg_shape flat = CLG_SHAPE(ROWS, COLS);
+    switch (j) {
+    case 0: return clg_reshape(g, clg_slice(g, src, 1, k % 3, k % 3 + 1), &flat);
+    case 1: return clg_slice(g, src, 1, (k % 4) * COLS, (k % 4 + 1) * COLS);
+    case 2: return clg_slice(g, src, 0, k % 5, k % 5 + ROWS);
+    case 3: return clg_reshape(g, clg_slice(g, src, 2, k % 2, k % 2 + 1), &flat);
+    case 4: return clg_reshape(g, clg_slice(g, src, 1, k % 2, k % 2 + 1), &flat);
+    default:
+        return clg_reshape(g, clg_slice(g, clg_slice(g, src, 0, 1, ROWS + 1), 2, k % 8, k % 8 + COLS),
+                           &CLG_SHAPE(ROWS, 1, COLS));
+    }
+}
+
+START_TEST(test_windows_bit_identical)
+{
+    int fused_total = 0;
+    for (int seed = 0; seed < 30; seed++) {
+        tc_rng r;
+        tc_rng_seed(&r, 9000 + (uint64_t)seed);
+        clg_graph *g = clg_graph_new(tu_ctx());
+        clg_t pool[64], src[N_SRC];
+        int n = 0;
+        char nm[8];
+        for (int j = 0; j < N_SRC; j++) {
+            snprintf(nm, sizeof nm, "s%d", j);
+            clg_shape sh = src_shape(j);
+            src[j] = clg_input(g, nm, CLG_F32, &sh);
+        }
+        pool[n++] = clg_input(g, "x", CLG_F32, &CLG_SHAPE(ROWS, COLS));
+        clg_t sc[2] = { clg_input(g, "c0", CLG_F32, &(clg_shape){ 0 }),
+                        clg_input(g, "c1", CLG_F32, &CLG_SHAPE(1)) };
+        for (int i = 0; i < 4; i++) {
+            const int j = (int)(tc_uniform(&r) * N_SRC) % N_SRC;
+            clg_t w = window_slice(g, src[j], j, (int)(tc_uniform(&r) * 8));
+            if (clg_shape_of(g, w).ndim != 2)
+                w = clg_reshape(g, w, &CLG_SHAPE(ROWS, COLS));
+            /* now and then also read by a reduction: the slice then runs,
+             * and its source must live until the fused op reads it too */
+            if (tc_uniform(&r) < 0.3)
+                w = clg_mul(g, w, clg_mean(g, w, NULL, 0, 0));
+            pool[n++] = w;
+        }
+        for (int i = 0, steps = 5 + seed % 10; i < steps; i++) {
+            clg_t t = random_node(g, &r, pool, n, sc);
+            if (clg_shape_of(g, t).ndim != 2)
+                t = clg_reshape(g, t, &CLG_SHAPE(ROWS, COLS));
+            pool[n++] = t;
+        }
+        ck_assert_msg(clg_graph_status(g) == CLG_OK, "seed %d: %s", seed, clg_graph_error(g));
+        /* the last node, another, and now and then a window itself */
+        clg_t outs[3] = { pool[n - 1], pool[5 + seed % (n - 5)], pool[1 + seed % 4] };
+        const int n_outs = seed % 3 == 0 ? 3 : 2;
+        clg_plan *ps[2] = { compile(g, outs, n_outs, 0), compile(g, outs, n_outs, 1) };
+        float c0 = 0.5f, c1 = -2.0f;
+        for (int k = 0; k < 2; k++) {
+            tc_rng_seed(&r, 13 + (uint64_t)seed);
+            for (int j = 0; j < N_SRC; j++) {
+                snprintf(nm, sizeof nm, "s%d", j);
+                clg_shape sh = src_shape(j);
+                fill_normal(ps[k], nm, &r, clg_shape_numel(&sh));
+            }
+            fill_normal(ps[k], "x", &r, N);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "c0", &c0, sizeof c0), CLG_OK);
+            ck_assert_int_eq(clg_plan_set_input(ps[k], "c1", &c1, sizeof c1), CLG_OK);
+            ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+        }
+        for (int o = 0; o < n_outs; o++) {
+            static float a[N], b[N];
+            ck_assert_int_eq(clg_plan_read(ps[0], outs[o], a, sizeof a), CLG_OK);
+            ck_assert_int_eq(clg_plan_read(ps[1], outs[o], b, sizeof b), CLG_OK);
+            for (int e = 0; e < N; e++)
+                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
+                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
+                              o, e, a[e], b[e]);
+        }
+        clg_plan_usage uf = usage(ps[0]), un = usage(ps[1]);
+        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
+        fused_total += uf.fused_ops;
+        clg_plan_free(ps[0]);
+        clg_plan_free(ps[1]);
+        clg_graph_free(g);
+    }
+    printf("fusion[%s]: %d ops fused over 30 graphs of windows\n", tu_backend, fused_total);
+    if (fuses())
+        ck_assert_int_gt(fused_total, 60);
+    else
+        ck_assert_int_eq(fused_total, 0);
+}
+END_TEST
+
+/* An LSTM cell's step: the step's slice of the input projection [B, T, 4H]
+ * plus the recurrent half, then the four gates sliced out of that sum and
+ * the cell update. Slices are windows, so the step is two kernels: the sum,
+ * and gates with the update; unfused it is 15. */
+START_TEST(test_lstm_step_two_kernels)
+{
+    enum { LB = 3, LT = 4, LH = 37 };
+    clg_graph *g = clg_graph_new(tu_ctx());
+    clg_t xw = clg_input(g, "xw", CLG_F32, &CLG_SHAPE(LB, LT, 4 * LH));
+    clg_t hw = clg_input(g, "hw", CLG_F32, &CLG_SHAPE(LB, 4 * LH));
+    clg_t c = clg_input(g, "c", CLG_F32, &CLG_SHAPE(LB, LH));
+    clg_t xt = clg_reshape(g, clg_slice(g, xw, 1, 2, 3), &CLG_SHAPE(LB, 4 * LH));
+    clg_t a = clg_add(g, xt, hw);
+    clg_t gt[4];
+    for (int k = 0; k < 4; k++) {
+        clg_t s = clg_slice(g, a, 1, k * LH, (k + 1) * LH);
+        gt[k] = k == 2 ? clg_tanh(g, s) : clg_sigmoid(g, s);
+    }
+    clg_t c2 = clg_add(g, clg_mul(g, gt[1], c), clg_mul(g, gt[0], gt[2]));
+    clg_t h2 = clg_mul(g, gt[3], clg_tanh(g, c2));
+    clg_t outs[2] = { h2, c2 };
+    ck_assert_msg(clg_graph_status(g) == CLG_OK, "%s", clg_graph_error(g));
+    clg_plan *ps[2] = { compile(g, outs, 2, 0), compile(g, outs, 2, 1) };
+    for (int k = 0; k < 2; k++) {
+        tc_rng r;
+        tc_rng_seed(&r, 21);
+        fill_normal(ps[k], "xw", &r, LB * LT * 4 * LH);
+        fill_normal(ps[k], "hw", &r, LB * 4 * LH);
+        fill_normal(ps[k], "c", &r, LB * LH);
+        ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
+    }
+    for (int o = 0; o < 2; o++) {
+        float fv[LB * LH], nv[LB * LH];
+        ck_assert_int_eq(clg_plan_read(ps[0], outs[o], fv, sizeof fv), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(ps[1], outs[o], nv, sizeof nv), CLG_OK);
+        for (int e = 0; e < LB * LH; e++)
+            ck_assert_msg(memcmp(&fv[e], &nv[e], sizeof(float)) == 0,
+                          "output %d element %d: fused %.9g, unfused %.9g", o, e, fv[e], nv[e]);
+    }
+    const int64_t kf = usage(ps[0]).kernels_last_run, kn = usage(ps[1]).kernels_last_run;
+    printf("fusion[%s] lstm step: %lld -> %lld kernels\n", tu_backend, (long long)kn,
+           (long long)kf);
+    /* sigmoid and tanh lowered to primitives (the -lowered suite) make
+     * more unfused kernels, the same two fused */
+    if (!getenv("CLGRAD_CPU_PRIMITIVES_ONLY"))
+        ck_assert_int_eq(kn, 15);
+    if (fuses())
+        ck_assert_int_eq(kf, 2);
+    clg_plan_free(ps[0]);
+    clg_plan_free(ps[1]);
+    clg_graph_free(g);
 }
 END_TEST
 
@@ -595,6 +764,8 @@ static void add_tests(TCase *tc, const char *backend)
     tcase_add_test(tc, test_count_unfused);
     tcase_add_test(tc, test_random_graphs_bit_identical);
     tcase_add_test(tc, test_channel_broadcasts_bit_identical);
+    tcase_add_test(tc, test_windows_bit_identical);
+    tcase_add_test(tc, test_lstm_step_two_kernels);
     tcase_add_test(tc, test_channel_chain_one_kernel);
     tcase_add_test(tc, test_expand_read_as_broadcast);
     tcase_add_test(tc, test_epilogue_bit_identical);
