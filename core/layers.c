@@ -309,16 +309,27 @@ clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64
     return bias ? clg_add(g, y, clg_reshape(g, b, &CLG_SHAPE(out_channels, 1, 1))) : y;
 }
 
+/* Whether a pooling window fits x (PyTorch's rules); its output size in o. */
+static int pool_fits(clg_graph *g, const char *layer, const char *prefix, clg_t x,
+                     const clg_window2d *w, clg_shape *xs, int64_t o[2])
+{
+    if (!image_input(g, layer, prefix, x, xs) || !window_fits(g, layer, prefix, xs, w, o))
+        return 0;
+    for (int k = 0; k < 2; k++)
+        if (2 * w->pad[k] > w->dilation[k] * (w->kernel[k] - 1) + 1) {
+            clg__graph_fail(g, "%s '%s': padding %d is more than half the kernel %d (as "
+                            "PyTorch refuses)", layer, prefix, w->pad[k], w->kernel[k]);
+            return 0;
+        }
+    return 1;
+}
+
 /* The windows of x as [N, C, KH*KW, L], padded with pad_value. */
 static clg_t windows(clg_graph *g, const char *layer, const char *prefix, clg_t x,
                      const clg_window2d *w, float pad_value, clg_shape *xs, int64_t o[2])
 {
-    if (!image_input(g, layer, prefix, x, xs) || !window_fits(g, layer, prefix, xs, w, o))
+    if (!pool_fits(g, layer, prefix, x, w, xs, o))
         return CLG_NONE;
-    for (int k = 0; k < 2; k++)
-        if (2 * w->pad[k] > w->dilation[k] * (w->kernel[k] - 1) + 1)
-            return clg__graph_fail(g, "%s '%s': padding %d is more than half the kernel %d (as "
-                                   "PyTorch refuses)", layer, prefix, w->pad[k], w->kernel[k]);
     clg_t cols = clg_im2col(g, x, w, pad_value);
     return clg_reshape(g, cols, &CLG_SHAPE(xs->dim[0], xs->dim[1],
                                            (int64_t)w->kernel[0] * w->kernel[1], o[0] * o[1]));
@@ -330,15 +341,19 @@ clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)
         return CLG_NONE;
     clg_shape xs;
     int64_t o[2];
-    clg_t c4 = w ? windows(g, "max_pool2d", "", x, w, -INFINITY, &xs, o)
-                 : clg__graph_fail(g, "max_pool2d: window is NULL");
-    if (c4 == CLG_NONE)
+    if (!w)
+        return clg__graph_fail(g, "max_pool2d: window is NULL");
+    if (!pool_fits(g, "max_pool2d", "", x, w, &xs, o))
         return CLG_NONE;
     /* the first maximum of each window (as PyTorch picks), so the gradient
-     * goes to that one input: gather's backward is a scatter to it */
-    clg_t idx = clg_argmax(g, c4, 2, 1);
-    clg_t y = clg_gather(g, c4, idx, 2);
-    return clg_reshape(g, y, &CLG_SHAPE(xs.dim[0], xs.dim[1], o[0], o[1]));
+     * goes to that one input: gather's backward is a scatter to it. The
+     * choice is one op over the image (not argmax over im2col's windows,
+     * which wrote KH*KW values per output for argmax and gather to read
+     * again), lowered to that form where a backend lacks it */
+    const int64_t n = xs.dim[0], c = xs.dim[1], l = o[0] * o[1];
+    clg_t idx = clg_reshape(g, clg_max_pool2d_index(g, x, w), &CLG_SHAPE(n, c, l));
+    clg_t y = clg_gather(g, clg_reshape(g, x, &CLG_SHAPE(n, c, xs.dim[2] * xs.dim[3])), idx, 2);
+    return clg_reshape(g, y, &CLG_SHAPE(n, c, o[0], o[1]));
 }
 
 clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)

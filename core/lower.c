@@ -9,6 +9,7 @@
  * rule, and only their arithmetic is spelled out in primitives. */
 #include "plan_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,49 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
     return clg_mul(g, clg_sub(g, clg_div(g, e, total), clg_one_hot(g, safe, s->dim[1])), gm);
 }
 
+/* Max pooling's index in primitives: argmax over im2col's windows, then
+ * the window offset k turned into the plane index base[l] + (k / KW) * DH *
+ * W + (k % KW) * DW in f32 (exact: every value is below 2^23, checked).
+ * Padding must never win a tie, so x is raised to -FLT_MAX first (NaN
+ * stays NaN) and only padding reads -inf. */
+static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
+{
+    const clg_params *p = &n->params;
+    const clg_shape *s = &g->nodes[x].shape;
+    clg_window2d w;
+    for (int k = 0; k < 2; k++) {
+        w.kernel[k] = (int)clg_param_i64(p, CLG_P_KERNEL + k);
+        w.stride[k] = (int)clg_param_i64(p, CLG_P_STRIDE + k);
+        w.pad[k] = (int)clg_param_i64(p, CLG_P_PADDING + k);
+        w.dilation[k] = (int)clg_param_i64(p, CLG_P_DILATION + k);
+    }
+    const int64_t nn = s->dim[0], c = s->dim[1], wd = s->dim[3];
+    const int64_t oh = n->shape.dim[2], ow = n->shape.dim[3], l = oh * ow;
+    const int64_t kk = (int64_t)w.kernel[0] * w.kernel[1];
+    if ((s->dim[2] + 2 * (int64_t)w.pad[0]) * (wd + 2 * (int64_t)w.pad[1]) >= (1 << 23))
+        return clg__graph_fail(g, "lower: max_pool2d_index: an image plane of %lldx%lld is too "
+                               "large for the primitives' f32 index arithmetic",
+                               (long long)s->dim[2], (long long)wd);
+    float *base = malloc((size_t)l * sizeof *base);
+    if (!base)
+        return clg__graph_fail(g, "lower: out of memory");
+    for (int64_t i = 0; i < oh; i++)
+        for (int64_t j = 0; j < ow; j++)
+            base[i * ow + j] = (float)((i * w.stride[0] - w.pad[0]) * wd +
+                                       (j * w.stride[1] - w.pad[1]));
+    clg_t t_base = clg_const(g, CLG_F32, &CLG_SHAPE(l), base);
+    free(base);
+    clg_t raised = clg_maximum(g, x, clg_scalar(g, -FLT_MAX));
+    clg_t cols = clg_reshape(g, clg_im2col(g, raised, &w, -INFINITY), &CLG_SHAPE(nn, c, kk, l));
+    clg_t k = clg_cast(g, clg_argmax(g, cols, 2, 0), CLG_F32); /* [N, C, L] */
+    clg_t kh = clg_cast(g, clg_cast(g, clg_div(g, k, clg_scalar(g, (float)w.kernel[1])), CLG_I32),
+                        CLG_F32);
+    clg_t kw = clg_sub(g, k, clg_mul_scalar(g, kh, (float)w.kernel[1]));
+    clg_t at = clg_add(g, t_base, clg_add(g, clg_mul_scalar(g, kh, (float)(w.dilation[0] * wd)),
+                                          clg_mul_scalar(g, kw, (float)w.dilation[1])));
+    return clg_reshape(g, clg_cast(g, at, CLG_I32), &n->shape);
+}
+
 /* Primitives computing composite node `n` of the source graph on its inputs
  * in[] (already in the new graph). */
 static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
@@ -171,6 +215,8 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_CROSS_ENTROPY:
     case CLG_OP_CROSS_ENTROPY_GRAD:
         return lower_xent(g, n, in);
+    case CLG_OP_MAX_POOL2D_INDEX:
+        return lower_pool_index(g, n, x);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

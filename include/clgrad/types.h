@@ -159,7 +159,12 @@ typedef enum clg_status {
      * f32 [N], -log_softmax(x)[n, t_n], 0 where t_n == IGNORE; its backward,         \
      * (softmax(x) - one_hot(t)) * G[n] (0 rows where ignored), takes G [N] third */   \
     X(CROSS_ENTROPY,  "cross_entropy",  2, NN,          INDEX, 0x1, COMPOSITE)             \
-    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)
+    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)             \
+    /* max pooling's choice, as torch's max_pool2d(return_indices=True): x [N, C, H, W] \
+     * -> i32 [N, C, OH, OW], the index h*W + w in its image plane of each window's   \
+     * first maximum (the first NaN wins; padding is never chosen). Window params as  \
+     * IM2COL's. Pooling is then gather / scatter_add on [N, C, H*W] */               \
+    X(MAX_POOL2D_INDEX, "max_pool2d_index", 1, NN,      I32,  0x0, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,

@@ -349,6 +349,18 @@ const tc_case tc_cases[] = {
      * (the CPU clips each window row to its in-range columns) */
     { .name = "im2col_wstride3_pad2_dil2", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 2, 6, 11) },
       .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .f = 0.25f },
+    /* max pooling's choice: ties on a grid (the first in window order wins),
+     * padding, dilation, an odd width the stride leaves a column of */
+    { .name = "pool_index_2x2_ties", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(2, 3, 6, 7) },
+      .gen = G_GRID, .win = { { 2, 2 }, { 2, 2 }, { 0, 0 }, { 1, 1 } } },
+    { .name = "pool_index_3x3_pad1", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(1, 2, 5, 6) },
+      .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
+    { .name = "pool_index_stride_pad_dil", .kind = T_POOL_INDEX, .n_in = 1,
+      .in = { SH(1, 2, 7, 9) }, .gen = G_GRID, .win = { { 2, 3 }, { 2, 1 }, { 1, 2 }, { 2, 2 } } },
+    { .name = "pool_index_inside_dil", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(2, 2, 8, 9) },
+      .gen = G_GRID, .win = { { 3, 2 }, { 1, 2 }, { 0, 0 }, { 2, 1 } } },
+    { .name = "pool_index_wide_rows", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(1, 1, 4, 600) },
+      .win = { { 2, 3 }, { 2, 2 }, { 0, 1 }, { 1, 1 } } },
     { .name = "col2im_wstride3_pad2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 18, 24) },
       .shape = SH(1, 2, 6, 11), .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } } },
 
@@ -571,6 +583,7 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_RAND: return clg_rand_uniform(g, x[0], &c->shape, (uint32_t)c->classes);
     case T_IM2COL: return clg_im2col(g, x[0], &c->win, c->f);
     case T_COL2IM: return clg_col2im(g, x[0], &c->win, &c->shape);
+    case T_POOL_INDEX: return clg_max_pool2d_index(g, x[0], &c->win);
     case T_COMPOSITE:
         switch (c->variant) {
         case 0: /* x*x + exp(x) - x */
@@ -712,6 +725,37 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
                             }
         return 0;
     }
+    case T_POOL_INDEX: {
+        /* torch's max_pool2d_with_indices: each window's first maximum in
+         * window order (rows, then columns), as h * W + w in its plane */
+        const clg_window2d *w = &c->win;
+        const clg_shape *img = &in[0].s;
+        int64_t o[2];
+        if (!clg_window2d_out(w, img->dim[2], img->dim[3], o, NULL, 0))
+            return -1;
+        clg_shape os = CLG_SHAPE(img->dim[0], img->dim[1], o[0], o[1]);
+        if (ref_alloc(out, &os))
+            return -1;
+        *dt = CLG_I32;
+        const int64_t hw = img->dim[2] * img->dim[3];
+        for (int64_t pl = 0; pl < img->dim[0] * img->dim[1]; pl++)
+            for (int64_t oi = 0; oi < o[0]; oi++)
+                for (int64_t oj = 0; oj < o[1]; oj++) {
+                    int64_t best = -1;
+                    for (int ki = 0; ki < w->kernel[0]; ki++)
+                        for (int kj = 0; kj < w->kernel[1]; kj++) {
+                            int64_t ii = oi * w->stride[0] - w->pad[0] + ki * w->dilation[0];
+                            int64_t jj = oj * w->stride[1] - w->pad[1] + kj * w->dilation[1];
+                            if (ii < 0 || ii >= img->dim[2] || jj < 0 || jj >= img->dim[3])
+                                continue;
+                            int64_t at = ii * img->dim[3] + jj;
+                            if (best < 0 || in[0].d[pl * hw + at] > in[0].d[pl * hw + best])
+                                best = at;
+                        }
+                    out->d[(pl * o[0] + oi) * o[1] + oj] = (double)best;
+                }
+        return 0;
+    }
     case T_COMPOSITE: {
         ref_t t1, t2, t3;
         int rc = -1;
@@ -800,6 +844,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_SCALAR:
     case T_CAST:
     case T_ARGMAX:
+    case T_POOL_INDEX:
     case T_ONE_HOT:
     case T_RAND:
     case T_VJP:
@@ -824,6 +869,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_FULL: case T_SCALAR: case T_CAST: case T_WHERE: case T_ARGMAX:
     case T_RESHAPE: case T_PERMUTE: case T_TRANSPOSE: case T_EXPAND:
     case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT: case T_RAND: case T_IM2COL:
+    case T_POOL_INDEX:
         return TOL_EXACT;
     case T_UNARY:
         switch (c->op) {

@@ -32,6 +32,7 @@ typedef enum tc_kind {
     T_RAND,     /* rand_uniform of `shape` from the i32 [2] state in[0]; stream = classes */
     T_IM2COL,   /* win, pad value f */
     T_COL2IM,   /* win, image shape `shape` */
+    T_POOL_INDEX, /* max_pool2d_index, win */
     T_XENT,     /* cross_entropy of logits in[0] [N, C], targets in[1] [N]; ignore = start */
     /* The backward-only kernels (GELU_GRAD, GELU_TANH_GRAD, PAD) reached
      * through clg_grad: out = vjp of op at in[0] with seed in[1]. op: GELU,
