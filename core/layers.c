@@ -181,21 +181,13 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
                               (param_init){ 0, 0 }, CLG_TENSOR_BUFFER, NULL);
     if (nbt == CLG_NONE)
         return CLG_NONE;
-    /* per-channel [C] tensors broadcast as [C, 1, ...] against [N, C, ...] */
-    clg_shape bc = { .ndim = xs.ndim - 1, .dim = { c } };
-    for (int i = 1; i < bc.ndim; i++)
-        bc.dim[i] = 1;
-    int axes[CLG_MAX_DIMS], na = 0;
-    for (int i = 0; i < xs.ndim; i++)
-        if (i != 1)
-            axes[na++] = i;
-    clg_t mean, var, xc;
+    clg_t stats, mean, var;
     if (mode == CLG_TRAINING) {
-        mean = clg_mean(g, x, axes, na, 0); /* [C] */
-        /* one centred tensor for the variance and the output: a pass and a
-         * stored [N, C, ...] tensor less, forward and backward */
-        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
-        var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
+        /* one op for the batch's mean and biased variance, one that
+         * normalises with them: their rules make the backward two passes */
+        stats = clg_bn_stats(g, x);
+        mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &cs);
+        var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &cs); /* biased, normalises */
         /* running stats: (1 - m) * running + m * batch, the variance unbiased */
         clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
                                clg_mul_scalar(g, mean, momentum));
@@ -206,14 +198,10 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
             clg_assign(g, nbt, cnt) != CLG_OK)
             return CLG_NONE;
     } else {
-        mean = rm;
-        var = rv;
-        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        clg_t rows[2] = { clg_reshape(g, rm, &CLG_SHAPE(1, c)), clg_reshape(g, rv, &CLG_SHAPE(1, c)) };
+        stats = clg_concat(g, rows, 2, 0);
     }
-    clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, eps));
-    clg_t scale = clg_reshape(g, clg_mul(g, inv, w), &bc);
-    clg_t y = clg_mul(g, xc, scale);
-    return clg_add(g, y, clg_reshape(g, b, &bc));
+    return clg_bn_apply(g, x, stats, w, b, eps);
 }
 
 clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream)

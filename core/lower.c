@@ -154,6 +154,48 @@ static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
     return clg_reshape(g, clg_cast(g, at, CLG_I32), &n->shape);
 }
 
+/* Batch norm's ops in primitives: means and sums over every dim but 1, the
+ * [C] rows broadcast as [C, 1, ...] (the form the layer used before the
+ * ops existed, which fuses into per-channel programs). */
+static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_t x = n->op == CLG_OP_BN_GRAD_SUMS ? in[1] : in[0];
+    const clg_shape *sx = &g->nodes[x].shape;
+    const int64_t c = sx->dim[1];
+    int axes[CLG_MAX_DIMS], na = 0;
+    for (int i = 0; i < sx->ndim; i++)
+        if (i != 1)
+            axes[na++] = i;
+    clg_shape bc = { .ndim = sx->ndim - 1, .dim = { c } };
+    for (int i = 1; i < bc.ndim; i++)
+        bc.dim[i] = 1;
+    clg_t mean, xc;
+    if (n->op == CLG_OP_BN_STATS) {
+        /* sum / count, as MEAN's own lowering (the output must be primitives) */
+        clg_t count = clg_scalar(g, (float)(clg_shape_numel(sx) / c));
+        mean = clg_div(g, clg_sum(g, x, axes, na, 0), count);
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        clg_t rows[2] = { clg_reshape(g, mean, &CLG_SHAPE(1, c)),
+                          clg_reshape(g, clg_div(g, clg_sum(g, clg_mul(g, xc, xc), axes, na, 0),
+                                                 count),
+                                      &CLG_SHAPE(1, c)) };
+        return clg_concat(g, rows, 2, 0);
+    }
+    const clg_t stats = n->op == CLG_OP_BN_APPLY ? in[1] : in[2];
+    mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &bc);
+    xc = clg_sub(g, x, mean);
+    if (n->op == CLG_OP_BN_APPLY) {
+        clg_t var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &CLG_SHAPE(c));
+        clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, clg_param_f32(&n->params, CLG_P_SCALAR)));
+        clg_t scale = clg_reshape(g, clg_mul(g, inv, in[2]), &bc);
+        return clg_add(g, clg_mul(g, xc, scale), clg_reshape(g, in[3], &bc));
+    }
+    clg_t rows[2] = { clg_reshape(g, clg_sum(g, in[0], axes, na, 0), &CLG_SHAPE(1, c)),
+                      clg_reshape(g, clg_sum(g, clg_mul(g, in[0], xc), axes, na, 0),
+                                  &CLG_SHAPE(1, c)) };
+    return clg_concat(g, rows, 2, 0);
+}
+
 /* Primitives computing composite node `n` of the source graph on its inputs
  * in[] (already in the new graph). */
 static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
@@ -217,6 +259,10 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
         return lower_xent(g, n, in);
     case CLG_OP_MAX_POOL2D_INDEX:
         return lower_pool_index(g, n, x);
+    case CLG_OP_BN_STATS:
+    case CLG_OP_BN_APPLY:
+    case CLG_OP_BN_GRAD_SUMS:
+        return lower_bn(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

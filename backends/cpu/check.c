@@ -130,6 +130,10 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
     switch (op->op) {
     case CLG_OP_FUSED:
         return cpu_fused_check(op, msg, len); /* the program, its dtypes and sizes */
+    case CLG_OP_BN_APPLY:
+        /* deliberately not run: lowered, it is per-channel elementwise ops
+         * that fuse with what follows (the ReLU after it, in a CNN) */
+        return cpu_refuse(msg, len, "bn_apply: left to the compiler's elementwise lowering");
     case CLG_OP_CROSS_ENTROPY:
     case CLG_OP_CROSS_ENTROPY_GRAD:
         if (want(op, &in[0], "the logits", 1, 0, msg, len) ||
@@ -461,6 +465,21 @@ static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
     return 0;
 }
 
+/* bn_stats: x [N, C, ...] -> [2, C]; bn_grad_sums: (G, x of one shape,
+ * stats [2, C]) -> [2, C]. */
+static int check_bn(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *x = op->op == CLG_OP_BN_STATS ? &op->in[0] : &op->in[1], *out = &op->out;
+    if (x->ndim < 2 || out->ndim != 2 || out->dim[0] != 2 || out->dim[1] != x->dim[1])
+        return shape_mismatch(op, "needs an input [N, C, ...] and an output [2, C]", x, "input",
+                              out, "output", msg, len);
+    if (op->op == CLG_OP_BN_GRAD_SUMS &&
+        (!same_shape(&op->in[0], x) || !same_shape(&op->in[2], out)))
+        return shape_mismatch(op, "the gradient must match the input, the stats the output",
+                              &op->in[0], "gradient", &op->in[2], "stats", msg, len);
+    return 0;
+}
+
 /* max_pool2d_index: [N, C, H, W] -> [N, C, OH, OW]. */
 static int check_pool_index(const clg_bk_op *op, char *msg, size_t len)
 {
@@ -558,6 +577,9 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
                               op->op == CLG_OP_IM2COL ? out : in, msg, len);
     case CLG_OP_MAX_POOL2D_INDEX:
         return check_pool_index(op, msg, len);
+    case CLG_OP_BN_STATS:
+    case CLG_OP_BN_GRAD_SUMS:
+        return check_bn(op, msg, len);
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
             return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",

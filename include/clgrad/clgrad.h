@@ -266,6 +266,13 @@ clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shap
  * clg_gather(x as [N, C, H*W], these as [N, C, OH*OW], 2). */
 clg_t clg_max_pool2d_index(clg_graph *g, clg_t x, const clg_window2d *w);
 
+/* Batch normalisation's parts (clg_batch_norm builds the layer from them):
+ * stats of x [N, C, ...] as [2, C] (row 0 the mean, row 1 the biased
+ * variance over every dim but 1), and x normalised with given stats,
+ * (x - mean) / sqrt(var + eps) * weight + bias, weight and bias [C]. */
+clg_t clg_bn_stats(clg_graph *g, clg_t x);
+clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias, float eps);
+
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);
 clg_t clg_scatter_add(clg_graph *g, clg_t src, clg_t index, int axis,

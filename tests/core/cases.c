@@ -381,6 +381,18 @@ const tc_case tc_cases[] = {
     { .name = "softmax_times_input", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(3, 5) },
       .variant = 3 },
 
+    /* batch norm's ops; a 2-D input, an image batch, a run not a multiple of 8 */
+    { .name = "bn_stats_2d", .kind = T_BN, .n_in = 1, .in = { SH(6, 4) }, .variant = 0 },
+    { .name = "bn_stats_image", .kind = T_BN, .n_in = 1, .in = { SH(3, 4, 5, 7) }, .variant = 0 },
+    { .name = "bn_apply_given_stats", .kind = T_BN, .n_in = 4,
+      .in = { SH(3, 4, 3, 3), SH(2, 4), SH(4), SH(4) }, .f = 1e-3f, .variant = 1 },
+    { .name = "bn_apply_batch_stats", .kind = T_BN, .n_in = 3,
+      .in = { SH(5, 3, 2, 9), SH(3), SH(3) }, .f = 1e-5f, .variant = 2 },
+    { .name = "bn_apply_batch_stats_2d", .kind = T_BN, .n_in = 3,
+      .in = { SH(7, 5), SH(5), SH(5) }, .f = 1e-5f, .variant = 2 },
+    { .name = "bn_grad_sums_vjp", .kind = T_BN, .n_in = 4,
+      .in = { SH(4, 3, 5, 3), SH(2, 3), SH(3), SH(4, 3, 5, 3) }, .f = 1e-3f, .variant = 3 },
+
     /* backward-only kernels through clg_grad */
     { .name = "gelu_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU, .n_in = 2,
       .in = { SH(2, 3, 4), SH(2, 3, 4) } },
@@ -458,6 +470,9 @@ static void fill_input(const tc_case *c, int i, tc_rng *r, ref_t *t)
         else if ((c->kind == T_XENT && i == 1) || (c->kind == T_VJP && i == 2))
             /* a class, or now and then the ignored value */
             v = tc_uniform(r) < 0.25 ? (double)c->start : draw_int(r, 0, c->in[0].dim[1]);
+        else if (c->kind == T_BN && i == 1 && (c->variant == 1 || c->variant == 3) &&
+                 j >= c->in[0].dim[1])
+            v = 0.5 + 1.5 * tc_uniform(r); /* a variance */
         else if (c->dt[i] == CLG_I32)
             v = draw_int(r, -3, 4);
         else
@@ -596,6 +611,20 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
             return clg_mul(g, clg_softmax(g, x[0], 1), x[0]);
         }
         return CLG_NONE;
+    case T_BN:
+        switch (c->variant) {
+        case 0: return clg_bn_stats(g, x[0]);
+        case 1: return clg_bn_apply(g, x[0], x[1], x[2], x[3], c->f);
+        case 2: return clg_bn_apply(g, x[0], clg_bn_stats(g, x[0]), x[1], x[2], c->f);
+        case 3: {
+            clg_t zero = clg_full(g, &CLG_SHAPE(c->in[0].dim[1]), 0.0f), d = CLG_NONE;
+            clg_t y = clg_bn_apply(g, x[0], x[1], x[2], zero, c->f);
+            if (y == CLG_NONE || clg_grad(g, y, x[3], &x[1], 1, &d) != CLG_OK)
+                return CLG_NONE;
+            return d;
+        }
+        }
+        return CLG_NONE;
     case T_XENT: return clg_cross_entropy(g, x[0], x[1], (int)c->start);
     case T_VJP: {
         clg_t y = c->op == CLG_OP_SLICE           ? clg_slice(g, x[0], c->axis, c->start, c->end)
@@ -608,6 +637,60 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     }
     }
     return CLG_NONE;
+}
+
+/* Batch norm's ops by their definitions, in double (see T_BN). */
+static int ref_bn(const tc_case *c, const ref_t *in, ref_t *out)
+{
+    const clg_shape *s = &in[0].s;
+    const int64_t ch = s->dim[1], total = ref_numel(s), per = total / ch;
+    int64_t inner = 1;
+    for (int d = 2; d < s->ndim; d++)
+        inner *= s->dim[d];
+    double *st = calloc((size_t)(2 * ch), sizeof *st);
+    if (!st)
+        return -1;
+    if (c->variant == 0 || c->variant == 2) {
+        for (int64_t e = 0; e < total; e++)
+            st[(e / inner) % ch] += in[0].d[e] / (double)per;
+        for (int64_t e = 0; e < total; e++) {
+            const double dv = in[0].d[e] - st[(e / inner) % ch];
+            st[ch + (e / inner) % ch] += dv * dv / (double)per;
+        }
+    } else {
+        for (int64_t k = 0; k < 2 * ch; k++)
+            st[k] = in[1].d[k];
+    }
+    int rc = -1;
+    if (c->variant == 0) {
+        if (ref_alloc(out, &CLG_SHAPE(2, ch)) == 0) {
+            for (int64_t k = 0; k < 2 * ch; k++)
+                out->d[k] = st[k];
+            rc = 0;
+        }
+    } else if (c->variant == 1 || c->variant == 2) {
+        const ref_t *w = &in[c->variant == 1 ? 2 : 1], *b = &in[c->variant == 1 ? 3 : 2];
+        if (ref_alloc(out, s) == 0) {
+            for (int64_t e = 0; e < total; e++) {
+                const int64_t k = (e / inner) % ch;
+                out->d[e] = (in[0].d[e] - st[k]) / sqrt(st[ch + k] + (double)c->f) * w->d[k] +
+                            b->d[k];
+            }
+            rc = 0;
+        }
+    } else if (ref_alloc(out, &CLG_SHAPE(2, ch)) == 0) {
+        /* y = (x - m) w / sqrt(v + eps): dy/dm = -w / sqrt(v + eps),
+         * dy/dv = -(x - m) w (v + eps)^-3/2 / 2, summed against the seed */
+        for (int64_t e = 0; e < total; e++) {
+            const int64_t k = (e / inner) % ch;
+            const double inv = 1.0 / sqrt(st[ch + k] + (double)c->f), g = in[3].d[e];
+            out->d[k] -= g * in[2].d[k] * inv;
+            out->d[ch + k] -= 0.5 * g * (in[0].d[e] - st[k]) * in[2].d[k] * inv * inv * inv;
+        }
+        rc = 0;
+    }
+    free(st);
+    return rc;
 }
 
 int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
@@ -791,6 +874,8 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
         }
         return -1;
     }
+    case T_BN:
+        return ref_bn(c, in, out);
     case T_XENT:
     case T_VJP:
         if (c->op == CLG_OP_SLICE)
@@ -858,6 +943,8 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_SCATTER:
     case T_XENT:
         return 1;
+    case T_BN:
+        return c->variant == 0 ? 1u : c->variant == 1 ? 0xfu : c->variant == 2 ? 7u : 0u;
     default:
         return (1u << c->n_in) - 1;
     }
@@ -885,7 +972,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
-    case T_XENT:
+    case T_XENT: case T_BN:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;
