@@ -135,12 +135,9 @@ clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     if (!(eps >= 0))
         return clg__graph_fail(g, "layer_norm '%s': eps %g is not >= 0", prefix, (double)eps);
     int64_t d = xs.dim[xs.ndim - 1];
-    int last = -1;
-    /* y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias, biased variance */
-    clg_t mu = clg_mean(g, x, &last, 1, 1);
-    clg_t xc = clg_sub(g, x, mu);
-    clg_t var = clg_mean(g, clg_mul(g, xc, xc), &last, 1, 1);
-    clg_t y = clg_mul(g, xc, clg_rsqrt(g, clg_add_scalar(g, var, eps)));
+    /* y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias, biased variance;
+     * the normalisation one op, the affine part elementwise (it fuses) */
+    clg_t y = clg_ln_norm(g, x, eps);
     if (!affine)
         return y;
     clg_shape ps = CLG_SHAPE(d);

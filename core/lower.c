@@ -196,6 +196,25 @@ static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
     return clg_concat(g, rows, 2, 0);
 }
 
+/* Layer norm's ops in primitives, over the last dim (means as sum / D). */
+static clg_t lower_ln(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_t x = n->op == CLG_OP_LN_NORM ? in[0] : in[1];
+    const clg_shape *sx = &g->nodes[x].shape;
+    int last = sx->ndim - 1;
+    const clg_t d = clg_scalar(g, (float)sx->dim[last]);
+    clg_t xc = clg_sub(g, x, clg_div(g, clg_sum(g, x, &last, 1, 1), d));
+    clg_t var = clg_div(g, clg_sum(g, clg_mul(g, xc, xc), &last, 1, 1), d);
+    clg_t rstd = clg_rsqrt(g, clg_add_scalar(g, var, clg_param_f32(&n->params, CLG_P_SCALAR)));
+    clg_t xhat = clg_mul(g, xc, rstd);
+    if (n->op == CLG_OP_LN_NORM)
+        return xhat;
+    const clg_t G = in[0];
+    clg_t a = clg_div(g, clg_sum(g, G, &last, 1, 1), d);
+    clg_t b = clg_div(g, clg_sum(g, clg_mul(g, G, xhat), &last, 1, 1), d);
+    return clg_mul(g, rstd, clg_sub(g, clg_sub(g, G, a), clg_mul(g, xhat, b)));
+}
+
 /* Primitives computing composite node `n` of the source graph on its inputs
  * in[] (already in the new graph). */
 static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
@@ -263,6 +282,9 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_BN_APPLY:
     case CLG_OP_BN_GRAD_SUMS:
         return lower_bn(g, n, in);
+    case CLG_OP_LN_NORM:
+    case CLG_OP_LN_NORM_GRAD:
+        return lower_ln(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

@@ -1,11 +1,13 @@
-/* Batch norm's ops: bn_stats, bn_apply and bn_grad_sums; builders and
- * backward rules.
+/* Normalisation ops: batch norm's bn_stats, bn_apply and bn_grad_sums, and
+ * layer norm's ln_norm and ln_norm_grad; builders and backward rules.
  *
  * Written as elementwise ops and reductions, batch norm's backward took
  * about eight passes over the activations (each gradient term materialised,
  * then reduced on its own). As ops, bn_apply's rule needs one pass for both
  * channel sums (bn_grad_sums) and leaves its input gradient, with
- * bn_stats's, as elementwise terms the compiler fuses into one more pass. A
+ * bn_stats's, as elementwise terms the compiler fuses into one more pass.
+ * Layer norm's rows are short and in cache: one op normalises a row, one
+ * computes its gradient, instead of a reduction and a pass per term. A
  * backend that lacks an op gets it spelled out in primitives (lower.c). */
 #include "ops_internal.h"
 
@@ -68,6 +70,20 @@ clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias,
     return clg__node_add(g, CLG_OP_BN_APPLY, CLG_F32, &node(g, x)->shape, in, 4, &at);
 }
 
+clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps)
+{
+    const char *name = "ln_norm";
+    if (bad(g, name, x) || need_dtype(g, name, "input", x, CLG_F32))
+        return CLG_NONE;
+    clg_shape s = shp(g, x);
+    if (s.ndim < 1)
+        return clg__graph_fail(g, "%s: input %s has no last dim to normalise", name, SS(&s));
+    if (!(eps >= 0.0f) || eps == INFINITY)
+        return clg__graph_fail(g, "%s: eps %g must be finite and >= 0", name, (double)eps);
+    clg_params at = clg__p_f32(CLG_P_SCALAR, eps);
+    return add1(g, CLG_OP_LN_NORM, CLG_F32, &s, x, &at);
+}
+
 /* Row r of a [2, C] tensor as [C]. */
 static clg_t row(clg_graph *g, clg_t t, int r, int64_t c)
 {
@@ -86,6 +102,11 @@ static clg_t per_channel(clg_graph *g, clg_t v, const clg_shape *sx)
 int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
     CLG__GRAD_LOCALS(in);
+    if (n.op == CLG_OP_LN_NORM) {
+        clg_t gin[2] = { G, x };
+        d[0] = clg__node_add(g, CLG_OP_LN_NORM_GRAD, CLG_F32, &sx, gin, 2, &n.params);
+        return 1;
+    }
     const int64_t c = sx.dim[1];
     switch (n.op) {
     case CLG_OP_BN_STATS: {

@@ -580,6 +580,13 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     case CLG_OP_BN_STATS:
     case CLG_OP_BN_GRAD_SUMS:
         return check_bn(op, msg, len);
+    case CLG_OP_LN_NORM:
+    case CLG_OP_LN_NORM_GRAD:
+        if (in[0].ndim < 1 || !same_shape(&in[0], out) ||
+            (op->n_in == 2 && !same_shape(&in[1], out)))
+            return shape_mismatch(op, "every tensor must have the output's shape, with a last dim",
+                                  &in[0], "input 0", out, "output", msg, len);
+        return 0;
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
             return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",

@@ -164,5 +164,7 @@ CPU_INTERNAL clg_status cpu_col2im(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_max_pool2d_index(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_bn_stats(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_bn_grad_sums(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_ln_norm(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_ln_norm_grad(clg_bk_device *dev, const clg_bk_op *op);
 
 #endif

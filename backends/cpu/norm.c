@@ -1,5 +1,5 @@
 /* Batch norm's channel statistics (bn_stats) and its backward's channel
- * sums (bn_grad_sums) on x viewed as [N, C, S].
+ * sums (bn_grad_sums) on x viewed as [N, C, S]; layer norm's rows (below).
  *
  * Each run of S values (one image's plane of a channel) is summed in f32
  * lanes that vectorise (a run shorter than the lanes straight in double),
@@ -9,6 +9,8 @@
  * the parallel-variance update: as exact as the two-pass formula over the
  * whole channel, at the cost of one pass over memory. */
 #include "cpu.h"
+
+#include <math.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -191,5 +193,106 @@ clg_status cpu_bn_grad_sums(clg_bk_device *dev, const clg_bk_op *op)
     for (int64_t t = 0; t < parts; t++)
         for (int64_t c0 = c * t / parts, end = c * (t + 1) / parts; c0 < end; c0 += CHUNK)
             grad_chunk(gr, x, stats, o, n, c, s, c0, end - c0 < CHUNK ? end : c0 + CHUNK);
+    return CLG_OK;
+}
+
+/* ------------------------------------------------------------ layer norm */
+
+enum { ROW_LANES = 8 };
+
+/* Eight f32 lanes into double, in a fixed order. */
+static double row_lanes(const float *acc)
+{
+    double t = 0.0;
+    for (int k = 0; k < ROW_LANES; k++)
+        t += (double)acc[k];
+    return t;
+}
+
+/* sum of p[0..d) */
+static double row_sum(const float *p, int64_t d)
+{
+    float acc[ROW_LANES] = { 0 };
+    int64_t j = 0;
+    for (; j + ROW_LANES <= d; j += ROW_LANES)
+        for (int k = 0; k < ROW_LANES; k++)
+            acc[k] += p[j + k];
+    for (int k = 0; j < d; j++, k++)
+        acc[k] += p[j];
+    return row_lanes(acc);
+}
+
+/* sum of p q over [0..d) */
+static double row_dot(const float *p, const float *q, int64_t d)
+{
+    float acc[ROW_LANES] = { 0 };
+    int64_t j = 0;
+    for (; j + ROW_LANES <= d; j += ROW_LANES)
+        for (int k = 0; k < ROW_LANES; k++)
+            acc[k] += p[j + k] * q[j + k];
+    for (int k = 0; j < d; j++, k++)
+        acc[k] += p[j] * q[j];
+    return row_lanes(acc);
+}
+
+/* A row's mean, and 1 / sqrt(biased variance + eps), the squares centred
+ * in a second pass over the row (in L1); xc receives x - mean. */
+static void row_stats(const float *x, int64_t d, float eps, float *xc, float *mean, float *rstd)
+{
+    const float m = (float)(row_sum(x, d) / (double)d);
+    for (int64_t j = 0; j < d; j++)
+        xc[j] = x[j] - m;
+    const double var = row_dot(xc, xc, d) / (double)d;
+    *mean = m;
+    *rstd = (float)(1.0 / sqrt(var + (double)eps));
+}
+
+static void ln_row(const float *x, float *y, int64_t d, float eps)
+{
+    float m, r;
+    row_stats(x, d, eps, y, &m, &r); /* y holds x - mean */
+    for (int64_t j = 0; j < d; j++)
+        y[j] *= r;
+}
+
+clg_status cpu_ln_norm(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    const clg_bk_tensor *t = &op->in[0];
+    const int64_t d = t->dim[t->ndim - 1], rows = d ? cpu_numel(t) / d : 0;
+    const float *x = cpu_data(t);
+    float *y = cpu_data(&op->out);
+    const float eps = clg_param_f32(&op->params, CLG_P_SCALAR);
+    CPU_PARALLEL_FOR(CPU_PAR(rows * d, 4))
+    for (int64_t i = 0; i < rows; i++)
+        ln_row(x + i * d, y + i * d, d, eps);
+    return CLG_OK;
+}
+
+/* dx = rstd (G - mean(G) - xhat mean(G xhat)) for one row; dx holds xhat
+ * until the means are known. */
+static void ln_grad_row(const float *gr, const float *x, float *dx, int64_t d, float eps)
+{
+    float m, r;
+    row_stats(x, d, eps, dx, &m, &r);
+    for (int64_t j = 0; j < d; j++)
+        dx[j] *= r;
+    const float a = (float)(row_sum(gr, d) / (double)d);
+    const float b = (float)(row_dot(gr, dx, d) / (double)d);
+    for (int64_t j = 0; j < d; j++)
+        dx[j] = r * (gr[j] - a - dx[j] * b);
+}
+
+clg_status cpu_ln_norm_grad(clg_bk_device *dev, const clg_bk_op *op)
+{
+    (void)dev;
+    const clg_bk_tensor *t = &op->in[1];
+    const int64_t d = t->dim[t->ndim - 1], rows = d ? cpu_numel(t) / d : 0;
+    const float *gr = cpu_data(&op->in[0]), *x = cpu_data(t);
+    float *dx = cpu_data(&op->out);
+    const float eps = clg_param_f32(&op->params, CLG_P_SCALAR);
+    CPU_PARALLEL_FOR(CPU_PAR(rows * d, 6))
+    for (int64_t i = 0; i < rows; i++)
+        ln_grad_row(gr + i * d, x + i * d, dx + i * d, d, eps);
     return CLG_OK;
 }

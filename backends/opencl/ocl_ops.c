@@ -766,7 +766,8 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
         return ocl_fused_supports(op);
     /* no kernels of their own: the compiler spells them out */
     if (op->op == CLG_OP_CROSS_ENTROPY || op->op == CLG_OP_CROSS_ENTROPY_GRAD ||
-        op->op == CLG_OP_BN_STATS || op->op == CLG_OP_BN_APPLY || op->op == CLG_OP_BN_GRAD_SUMS)
+        op->op == CLG_OP_BN_STATS || op->op == CLG_OP_BN_APPLY || op->op == CLG_OP_BN_GRAD_SUMS ||
+        op->op == CLG_OP_LN_NORM || op->op == CLG_OP_LN_NORM_GRAD)
         return 0;
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
         if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)

@@ -272,6 +272,9 @@ clg_t clg_max_pool2d_index(clg_graph *g, clg_t x, const clg_window2d *w);
  * (x - mean) / sqrt(var + eps) * weight + bias, weight and bias [C]. */
 clg_t clg_bn_stats(clg_graph *g, clg_t x);
 clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias, float eps);
+/* Layer normalisation without its affine part: x [..., D] normalised over
+ * the last dim, (x - mean) / sqrt(var + eps) with the biased variance. */
+clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps);
 
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);

@@ -172,7 +172,12 @@ typedef enum clg_status {
      * stats) -> [2, C]: sum G and sum G (x - mean) per channel, for bn_apply's rule */ \
     X(BN_STATS,       "bn_stats",       1, NN,          F32,  0x1, COMPOSITE)              \
     X(BN_APPLY,       "bn_apply",       4, NN,          F32,  0xf, COMPOSITE)              \
-    X(BN_GRAD_SUMS,   "bn_grad_sums",   3, NN,          F32,  0x0, COMPOSITE)
+    X(BN_GRAD_SUMS,   "bn_grad_sums",   3, NN,          F32,  0x0, COMPOSITE)             \
+    /* layer norm's core over the last dim, row by row in cache: x -> (x - mean)  \
+     * rsqrt(var + SCALAR), biased variance; its backward (G, x) -> rsqrt(var + eps) \
+     * (G - mean(G) - xhat mean(G xhat)) */                                            \
+    X(LN_NORM,        "ln_norm",        1, NN,          F32,  0x1, COMPOSITE)              \
+    X(LN_NORM_GRAD,   "ln_norm_grad",   2, NN,          F32,  0x0, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,

@@ -393,6 +393,14 @@ const tc_case tc_cases[] = {
     { .name = "bn_grad_sums_vjp", .kind = T_BN, .n_in = 4,
       .in = { SH(4, 3, 5, 3), SH(2, 3), SH(3), SH(4, 3, 5, 3) }, .f = 1e-3f, .variant = 3 },
 
+    /* layer norm's rows: short, one not a multiple of 8, a long one */
+    { .name = "ln_norm_rows", .kind = T_LN, .n_in = 1, .in = { SH(3, 4, 16) }, .f = 1e-5f },
+    { .name = "ln_norm_odd", .kind = T_LN, .n_in = 1, .in = { SH(5, 13) }, .f = 1e-3f },
+    { .name = "ln_norm_long", .kind = T_LN, .n_in = 1, .in = { SH(2, 1500) }, .f = 1e-5f,
+      .no_grad = 1 },
+    { .name = "ln_norm_grad_vjp", .kind = T_LN, .n_in = 2, .in = { SH(4, 3, 21), SH(4, 3, 21) },
+      .f = 1e-5f, .variant = 1 },
+
     /* backward-only kernels through clg_grad */
     { .name = "gelu_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU, .n_in = 2,
       .in = { SH(2, 3, 4), SH(2, 3, 4) } },
@@ -625,6 +633,12 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
         }
         }
         return CLG_NONE;
+    case T_LN: {
+        clg_t y = clg_ln_norm(g, x[0], c->f), d = CLG_NONE;
+        if (c->variant == 0 || y == CLG_NONE)
+            return y;
+        return clg_grad(g, y, x[1], &x[0], 1, &d) == CLG_OK ? d : CLG_NONE;
+    }
     case T_XENT: return clg_cross_entropy(g, x[0], x[1], (int)c->start);
     case T_VJP: {
         clg_t y = c->op == CLG_OP_SLICE           ? clg_slice(g, x[0], c->axis, c->start, c->end)
@@ -876,6 +890,32 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
     }
     case T_BN:
         return ref_bn(c, in, out);
+    case T_LN: {
+        /* per row: xhat = (x - mean) / sqrt(var + eps); its vjp
+         * (G - mean(G) - xhat mean(G xhat)) / sqrt(var + eps) */
+        const int64_t d = in[0].s.dim[in[0].s.ndim - 1], rows = ref_numel(&in[0].s) / d;
+        if (ref_alloc(out, &in[0].s))
+            return -1;
+        for (int64_t r = 0; r < rows; r++) {
+            const double *xr = in[0].d + r * d;
+            double m = 0, v = 0, a = 0, b = 0;
+            for (int64_t j = 0; j < d; j++)
+                m += xr[j] / (double)d;
+            for (int64_t j = 0; j < d; j++)
+                v += (xr[j] - m) * (xr[j] - m) / (double)d;
+            const double rs = 1.0 / sqrt(v + (double)c->f);
+            if (c->variant == 1)
+                for (int64_t j = 0; j < d; j++) {
+                    a += in[1].d[r * d + j] / (double)d;
+                    b += in[1].d[r * d + j] * (xr[j] - m) * rs / (double)d;
+                }
+            for (int64_t j = 0; j < d; j++) {
+                const double xh = (xr[j] - m) * rs;
+                out->d[r * d + j] = c->variant == 0 ? xh : rs * (in[1].d[r * d + j] - a - xh * b);
+            }
+        }
+        return 0;
+    }
     case T_XENT:
     case T_VJP:
         if (c->op == CLG_OP_SLICE)
@@ -945,6 +985,8 @@ unsigned tc_grad_inputs(const tc_case *c)
         return 1;
     case T_BN:
         return c->variant == 0 ? 1u : c->variant == 1 ? 0xfu : c->variant == 2 ? 7u : 0u;
+    case T_LN:
+        return c->variant == 0 ? 1u : 0u;
     default:
         return (1u << c->n_in) - 1;
     }
@@ -972,7 +1014,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
-    case T_XENT: case T_BN:
+    case T_XENT: case T_BN: case T_LN:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;
