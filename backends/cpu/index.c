@@ -122,15 +122,16 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
     index_walk(&w, index, data, axis, &axis_stride);
     uint32_t *out = cpu_data(&op->out);
     const uint32_t *src = cpu_data(data);
-    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(index), 2))
-    for (int64_t i = 0; i < w.n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(&w, i, &p);
-        for (int64_t j = 0; j < p.len; j++) {
-            const int64_t k = idx[p.off[1] + j * p.step[1]];
-            out[p.off[0] + j * p.step[0]] = src[p.off[2] + j * p.step[2] + k * axis_stride];
+    const int64_t parts = cpu_walk_parts(&w, CPU_PAR(cpu_numel(index), 2));
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int64_t t = 0; t < parts; t++)
+        for (cpu_walk_it it = cpu_walk_part(&w, t, parts); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            for (int64_t j = 0; j < p->len; j++) {
+                const int64_t k = idx[p->off[1] + j * p->step[1]];
+                out[p->off[0] + j * p->step[0]] = src[p->off[2] + j * p->step[2] + k * axis_stride];
+            }
         }
-    }
     return CLG_OK;
 }
 
@@ -212,12 +213,11 @@ clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
         const float *so = src + o * slice;
         const int32_t *io = idx + o * slice;
         float *oo = out + base;
-        for (int64_t i = 0; i < w.n_pieces; i++) {
-            cpu_piece p;
-            cpu_walk_piece(&w, i, &p);
-            for (int64_t j = 0; j < p.len; j++) {
-                const int64_t k = io[p.off[1] + j * p.step[1]];
-                oo[p.off[2] + j * p.step[2] + k * axis_stride] += so[p.off[0] + j * p.step[0]];
+        for (cpu_walk_it it = cpu_walk_part(&w, 0, 1); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            for (int64_t j = 0; j < p->len; j++) {
+                const int64_t k = io[p->off[1] + j * p->step[1]];
+                oo[p->off[2] + j * p->step[2] + k * axis_stride] += so[p->off[0] + j * p->step[0]];
             }
         }
     }
