@@ -95,7 +95,7 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
     clg_t x = in[0], t = in[1];
     int ax = 1;
     int32_t ign = (int32_t)clg_param_i64(&n->params, CLG_P_IGNORE);
-    const clg_shape *s = &g->nodes[x].shape;
+    const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
     clg_t mask = clg_ne(g, t, clg_const(g, CLG_I32, &(clg_shape){ 0 }, &ign));
     clg_t safe = clg_cast(g, clg_mul(g, clg_cast(g, t, CLG_F32), mask), CLG_I32);
     clg_t shifted = clg_sub(g, x, clg_max(g, x, &ax, 1, 1));
@@ -119,7 +119,7 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
 static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
 {
     const clg_params *p = &n->params;
-    const clg_shape *s = &g->nodes[x].shape;
+    const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
     clg_window2d w;
     for (int k = 0; k < 2; k++) {
         w.kernel[k] = (int)clg_param_i64(p, CLG_P_KERNEL + k);
@@ -160,7 +160,7 @@ static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
 static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
 {
     const clg_t x = n->op == CLG_OP_BN_GRAD_SUMS ? in[1] : in[0];
-    const clg_shape *sx = &g->nodes[x].shape;
+    const clg_shape xs = g->nodes[x].shape, *sx = &xs; /* a copy: adding nodes moves them */
     const int64_t c = sx->dim[1];
     int axes[CLG_MAX_DIMS], na = 0;
     for (int i = 0; i < sx->ndim; i++)
@@ -200,7 +200,7 @@ static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
 static clg_t lower_ln(clg_graph *g, const clg_node *n, const clg_t *in)
 {
     const clg_t x = n->op == CLG_OP_LN_NORM ? in[0] : in[1];
-    const clg_shape *sx = &g->nodes[x].shape;
+    const clg_shape xs = g->nodes[x].shape, *sx = &xs; /* a copy: adding nodes moves them */
     int last = sx->ndim - 1;
     const clg_t d = clg_scalar(g, (float)sx->dim[last]);
     clg_t xc = clg_sub(g, x, clg_div(g, clg_sum(g, x, &last, 1, 1), d));
@@ -261,7 +261,7 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     }
     case CLG_OP_MEAN: {
         uint32_t mask = (uint32_t)clg_param_i64(&n->params, CLG_P_AXES);
-        const clg_shape *s = &g->nodes[x].shape;
+        const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
         int axes[CLG_MAX_DIMS], na = 0;
         int64_t count = 1;
         for (int i = 0; i < s->ndim; i++) {

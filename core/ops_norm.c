@@ -67,7 +67,8 @@ clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias,
         return clg__graph_fail(g, "%s: eps %g must be finite and >= 0", name, (double)eps);
     clg_t in[4] = { x, stats, weight, bias };
     clg_params at = clg__p_f32(CLG_P_SCALAR, eps);
-    return clg__node_add(g, CLG_OP_BN_APPLY, CLG_F32, &node(g, x)->shape, in, 4, &at);
+    const clg_shape out = shp(g, x); /* a copy: adding the node may move the nodes */
+    return clg__node_add(g, CLG_OP_BN_APPLY, CLG_F32, &out, in, 4, &at);
 }
 
 clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps)
