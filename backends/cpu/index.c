@@ -86,6 +86,20 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
     CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
     for (int64_t o = 0; o < outer; o++) {
         const uint32_t *so = src + o * len * inner;
+        if (inner == 1) { /* a row of picks from a row (max pooling's plane) */
+            const int32_t *ir = idx + o * m;
+            uint32_t *orow = out + o * m;
+            if (!row_in_range(ir, m, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t j = 0; j < m; j++)
+                orow[j] = so[ir[j]];
+            continue;
+        }
         for (int64_t j = 0; j < m; j++) {
             const int32_t *ir = idx + (o * m + j) * inner;
             uint32_t *orow = out + (o * m + j) * inner;
@@ -150,6 +164,20 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
     for (int64_t o = 0; o < outer; o++) {
         float *oo = out + o * len * inner;
         memset(oo, 0, (size_t)(len * inner) * sizeof(float));
+        if (inner == 1) { /* a row scattered into a row, in source order */
+            const int32_t *ir = idx + o * m;
+            const float *srow = src + o * m;
+            if (!row_in_range(ir, m, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t j = 0; j < m; j++)
+                oo[ir[j]] += srow[j];
+            continue;
+        }
         for (int64_t j = 0; j < m; j++) {
             const int32_t *ir = idx + (o * m + j) * inner;
             const float *srow = src + (o * m + j) * inner;
