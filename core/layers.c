@@ -135,12 +135,9 @@ clg_t clg_layer_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
     if (!(eps >= 0))
         return clg__graph_fail(g, "layer_norm '%s': eps %g is not >= 0", prefix, (double)eps);
     int64_t d = xs.dim[xs.ndim - 1];
-    int last = -1;
-    /* y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias, biased variance */
-    clg_t mu = clg_mean(g, x, &last, 1, 1);
-    clg_t xc = clg_sub(g, x, mu);
-    clg_t var = clg_mean(g, clg_mul(g, xc, xc), &last, 1, 1);
-    clg_t y = clg_mul(g, xc, clg_rsqrt(g, clg_add_scalar(g, var, eps)));
+    /* y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias, biased variance;
+     * the normalisation one op, the affine part elementwise (it fuses) */
+    clg_t y = clg_ln_norm(g, x, eps);
     if (!affine)
         return y;
     clg_shape ps = CLG_SHAPE(d);
@@ -181,21 +178,13 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
                               (param_init){ 0, 0 }, CLG_TENSOR_BUFFER, NULL);
     if (nbt == CLG_NONE)
         return CLG_NONE;
-    /* per-channel [C] tensors broadcast as [C, 1, ...] against [N, C, ...] */
-    clg_shape bc = { .ndim = xs.ndim - 1, .dim = { c } };
-    for (int i = 1; i < bc.ndim; i++)
-        bc.dim[i] = 1;
-    int axes[CLG_MAX_DIMS], na = 0;
-    for (int i = 0; i < xs.ndim; i++)
-        if (i != 1)
-            axes[na++] = i;
-    clg_t mean, var, xc;
+    clg_t stats, mean, var;
     if (mode == CLG_TRAINING) {
-        mean = clg_mean(g, x, axes, na, 0); /* [C] */
-        /* one centred tensor for the variance and the output: a pass and a
-         * stored [N, C, ...] tensor less, forward and backward */
-        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
-        var = clg_mean(g, clg_mul(g, xc, xc), axes, na, 0); /* biased, normalises */
+        /* one op for the batch's mean and biased variance, one that
+         * normalises with them: their rules make the backward two passes */
+        stats = clg_bn_stats(g, x);
+        mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &cs);
+        var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &cs); /* biased, normalises */
         /* running stats: (1 - m) * running + m * batch, the variance unbiased */
         clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
                                clg_mul_scalar(g, mean, momentum));
@@ -206,14 +195,10 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
             clg_assign(g, nbt, cnt) != CLG_OK)
             return CLG_NONE;
     } else {
-        mean = rm;
-        var = rv;
-        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        clg_t rows[2] = { clg_reshape(g, rm, &CLG_SHAPE(1, c)), clg_reshape(g, rv, &CLG_SHAPE(1, c)) };
+        stats = clg_concat(g, rows, 2, 0);
     }
-    clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, eps));
-    clg_t scale = clg_reshape(g, clg_mul(g, inv, w), &bc);
-    clg_t y = clg_mul(g, xc, scale);
-    return clg_add(g, y, clg_reshape(g, b, &bc));
+    return clg_bn_apply(g, x, stats, w, b, eps);
 }
 
 clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream)
@@ -309,16 +294,27 @@ clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64
     return bias ? clg_add(g, y, clg_reshape(g, b, &CLG_SHAPE(out_channels, 1, 1))) : y;
 }
 
+/* Whether a pooling window fits x (PyTorch's rules); its output size in o. */
+static int pool_fits(clg_graph *g, const char *layer, const char *prefix, clg_t x,
+                     const clg_window2d *w, clg_shape *xs, int64_t o[2])
+{
+    if (!image_input(g, layer, prefix, x, xs) || !window_fits(g, layer, prefix, xs, w, o))
+        return 0;
+    for (int k = 0; k < 2; k++)
+        if (2 * w->pad[k] > w->dilation[k] * (w->kernel[k] - 1) + 1) {
+            clg__graph_fail(g, "%s '%s': padding %d is more than half the kernel %d (as "
+                            "PyTorch refuses)", layer, prefix, w->pad[k], w->kernel[k]);
+            return 0;
+        }
+    return 1;
+}
+
 /* The windows of x as [N, C, KH*KW, L], padded with pad_value. */
 static clg_t windows(clg_graph *g, const char *layer, const char *prefix, clg_t x,
                      const clg_window2d *w, float pad_value, clg_shape *xs, int64_t o[2])
 {
-    if (!image_input(g, layer, prefix, x, xs) || !window_fits(g, layer, prefix, xs, w, o))
+    if (!pool_fits(g, layer, prefix, x, w, xs, o))
         return CLG_NONE;
-    for (int k = 0; k < 2; k++)
-        if (2 * w->pad[k] > w->dilation[k] * (w->kernel[k] - 1) + 1)
-            return clg__graph_fail(g, "%s '%s': padding %d is more than half the kernel %d (as "
-                                   "PyTorch refuses)", layer, prefix, w->pad[k], w->kernel[k]);
     clg_t cols = clg_im2col(g, x, w, pad_value);
     return clg_reshape(g, cols, &CLG_SHAPE(xs->dim[0], xs->dim[1],
                                            (int64_t)w->kernel[0] * w->kernel[1], o[0] * o[1]));
@@ -330,15 +326,19 @@ clg_t clg_max_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)
         return CLG_NONE;
     clg_shape xs;
     int64_t o[2];
-    clg_t c4 = w ? windows(g, "max_pool2d", "", x, w, -INFINITY, &xs, o)
-                 : clg__graph_fail(g, "max_pool2d: window is NULL");
-    if (c4 == CLG_NONE)
+    if (!w)
+        return clg__graph_fail(g, "max_pool2d: window is NULL");
+    if (!pool_fits(g, "max_pool2d", "", x, w, &xs, o))
         return CLG_NONE;
     /* the first maximum of each window (as PyTorch picks), so the gradient
-     * goes to that one input: gather's backward is a scatter to it */
-    clg_t idx = clg_argmax(g, c4, 2, 1);
-    clg_t y = clg_gather(g, c4, idx, 2);
-    return clg_reshape(g, y, &CLG_SHAPE(xs.dim[0], xs.dim[1], o[0], o[1]));
+     * goes to that one input: gather's backward is a scatter to it. The
+     * choice is one op over the image (not argmax over im2col's windows,
+     * which wrote KH*KW values per output for argmax and gather to read
+     * again), lowered to that form where a backend lacks it */
+    const int64_t n = xs.dim[0], c = xs.dim[1], l = o[0] * o[1];
+    clg_t idx = clg_reshape(g, clg_max_pool2d_index(g, x, w), &CLG_SHAPE(n, c, l));
+    clg_t y = clg_gather(g, clg_reshape(g, x, &CLG_SHAPE(n, c, xs.dim[2] * xs.dim[3])), idx, 2);
+    return clg_reshape(g, y, &CLG_SHAPE(n, c, o[0], o[1]));
 }
 
 clg_t clg_avg_pool2d(clg_graph *g, clg_t x, const clg_window2d *w)

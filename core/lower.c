@@ -9,6 +9,7 @@
  * rule, and only their arithmetic is spelled out in primitives. */
 #include "plan_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,7 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
     clg_t x = in[0], t = in[1];
     int ax = 1;
     int32_t ign = (int32_t)clg_param_i64(&n->params, CLG_P_IGNORE);
-    const clg_shape *s = &g->nodes[x].shape;
+    const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
     clg_t mask = clg_ne(g, t, clg_const(g, CLG_I32, &(clg_shape){ 0 }, &ign));
     clg_t safe = clg_cast(g, clg_mul(g, clg_cast(g, t, CLG_F32), mask), CLG_I32);
     clg_t shifted = clg_sub(g, x, clg_max(g, x, &ax, 1, 1));
@@ -108,6 +109,110 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
     }
     clg_t gm = clg_reshape(g, clg_mul(g, in[2], mask), &CLG_SHAPE(s->dim[0], 1));
     return clg_mul(g, clg_sub(g, clg_div(g, e, total), clg_one_hot(g, safe, s->dim[1])), gm);
+}
+
+/* Max pooling's index in primitives: argmax over im2col's windows, then
+ * the window offset k turned into the plane index base[l] + (k / KW) * DH *
+ * W + (k % KW) * DW in f32 (exact: every value is below 2^23, checked).
+ * Padding must never win a tie, so x is raised to -FLT_MAX first (NaN
+ * stays NaN) and only padding reads -inf. */
+static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
+{
+    const clg_params *p = &n->params;
+    const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
+    clg_window2d w;
+    for (int k = 0; k < 2; k++) {
+        w.kernel[k] = (int)clg_param_i64(p, CLG_P_KERNEL + k);
+        w.stride[k] = (int)clg_param_i64(p, CLG_P_STRIDE + k);
+        w.pad[k] = (int)clg_param_i64(p, CLG_P_PADDING + k);
+        w.dilation[k] = (int)clg_param_i64(p, CLG_P_DILATION + k);
+    }
+    const int64_t nn = s->dim[0], c = s->dim[1], wd = s->dim[3];
+    const int64_t oh = n->shape.dim[2], ow = n->shape.dim[3], l = oh * ow;
+    const int64_t kk = (int64_t)w.kernel[0] * w.kernel[1];
+    if ((s->dim[2] + 2 * (int64_t)w.pad[0]) * (wd + 2 * (int64_t)w.pad[1]) >= (1 << 23))
+        return clg__graph_fail(g, "lower: max_pool2d_index: an image plane of %lldx%lld is too "
+                               "large for the primitives' f32 index arithmetic",
+                               (long long)s->dim[2], (long long)wd);
+    float *base = malloc((size_t)l * sizeof *base);
+    if (!base)
+        return clg__graph_fail(g, "lower: out of memory");
+    for (int64_t i = 0; i < oh; i++)
+        for (int64_t j = 0; j < ow; j++)
+            base[i * ow + j] = (float)((i * w.stride[0] - w.pad[0]) * wd +
+                                       (j * w.stride[1] - w.pad[1]));
+    clg_t t_base = clg_const(g, CLG_F32, &CLG_SHAPE(l), base);
+    free(base);
+    clg_t raised = clg_maximum(g, x, clg_scalar(g, -FLT_MAX));
+    clg_t cols = clg_reshape(g, clg_im2col(g, raised, &w, -INFINITY), &CLG_SHAPE(nn, c, kk, l));
+    clg_t k = clg_cast(g, clg_argmax(g, cols, 2, 0), CLG_F32); /* [N, C, L] */
+    clg_t kh = clg_cast(g, clg_cast(g, clg_div(g, k, clg_scalar(g, (float)w.kernel[1])), CLG_I32),
+                        CLG_F32);
+    clg_t kw = clg_sub(g, k, clg_mul_scalar(g, kh, (float)w.kernel[1]));
+    clg_t at = clg_add(g, t_base, clg_add(g, clg_mul_scalar(g, kh, (float)(w.dilation[0] * wd)),
+                                          clg_mul_scalar(g, kw, (float)w.dilation[1])));
+    return clg_reshape(g, clg_cast(g, at, CLG_I32), &n->shape);
+}
+
+/* Batch norm's ops in primitives: means and sums over every dim but 1, the
+ * [C] rows broadcast as [C, 1, ...] (the form the layer used before the
+ * ops existed, which fuses into per-channel programs). */
+static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_t x = n->op == CLG_OP_BN_GRAD_SUMS ? in[1] : in[0];
+    const clg_shape xs = g->nodes[x].shape, *sx = &xs; /* a copy: adding nodes moves them */
+    const int64_t c = sx->dim[1];
+    int axes[CLG_MAX_DIMS], na = 0;
+    for (int i = 0; i < sx->ndim; i++)
+        if (i != 1)
+            axes[na++] = i;
+    clg_shape bc = { .ndim = sx->ndim - 1, .dim = { c } };
+    for (int i = 1; i < bc.ndim; i++)
+        bc.dim[i] = 1;
+    clg_t mean, xc;
+    if (n->op == CLG_OP_BN_STATS) {
+        /* sum / count, as MEAN's own lowering (the output must be primitives) */
+        clg_t count = clg_scalar(g, (float)(clg_shape_numel(sx) / c));
+        mean = clg_div(g, clg_sum(g, x, axes, na, 0), count);
+        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
+        clg_t rows[2] = { clg_reshape(g, mean, &CLG_SHAPE(1, c)),
+                          clg_reshape(g, clg_div(g, clg_sum(g, clg_mul(g, xc, xc), axes, na, 0),
+                                                 count),
+                                      &CLG_SHAPE(1, c)) };
+        return clg_concat(g, rows, 2, 0);
+    }
+    const clg_t stats = n->op == CLG_OP_BN_APPLY ? in[1] : in[2];
+    mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &bc);
+    xc = clg_sub(g, x, mean);
+    if (n->op == CLG_OP_BN_APPLY) {
+        clg_t var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &CLG_SHAPE(c));
+        clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, clg_param_f32(&n->params, CLG_P_SCALAR)));
+        clg_t scale = clg_reshape(g, clg_mul(g, inv, in[2]), &bc);
+        return clg_add(g, clg_mul(g, xc, scale), clg_reshape(g, in[3], &bc));
+    }
+    clg_t rows[2] = { clg_reshape(g, clg_sum(g, in[0], axes, na, 0), &CLG_SHAPE(1, c)),
+                      clg_reshape(g, clg_sum(g, clg_mul(g, in[0], xc), axes, na, 0),
+                                  &CLG_SHAPE(1, c)) };
+    return clg_concat(g, rows, 2, 0);
+}
+
+/* Layer norm's ops in primitives, over the last dim (means as sum / D). */
+static clg_t lower_ln(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_t x = n->op == CLG_OP_LN_NORM ? in[0] : in[1];
+    const clg_shape xs = g->nodes[x].shape, *sx = &xs; /* a copy: adding nodes moves them */
+    int last = sx->ndim - 1;
+    const clg_t d = clg_scalar(g, (float)sx->dim[last]);
+    clg_t xc = clg_sub(g, x, clg_div(g, clg_sum(g, x, &last, 1, 1), d));
+    clg_t var = clg_div(g, clg_sum(g, clg_mul(g, xc, xc), &last, 1, 1), d);
+    clg_t rstd = clg_rsqrt(g, clg_add_scalar(g, var, clg_param_f32(&n->params, CLG_P_SCALAR)));
+    clg_t xhat = clg_mul(g, xc, rstd);
+    if (n->op == CLG_OP_LN_NORM)
+        return xhat;
+    const clg_t G = in[0];
+    clg_t a = clg_div(g, clg_sum(g, G, &last, 1, 1), d);
+    clg_t b = clg_div(g, clg_sum(g, clg_mul(g, G, xhat), &last, 1, 1), d);
+    return clg_mul(g, rstd, clg_sub(g, clg_sub(g, G, a), clg_mul(g, xhat, b)));
 }
 
 /* Primitives computing composite node `n` of the source graph on its inputs
@@ -156,7 +261,7 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     }
     case CLG_OP_MEAN: {
         uint32_t mask = (uint32_t)clg_param_i64(&n->params, CLG_P_AXES);
-        const clg_shape *s = &g->nodes[x].shape;
+        const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
         int axes[CLG_MAX_DIMS], na = 0;
         int64_t count = 1;
         for (int i = 0; i < s->ndim; i++) {
@@ -171,6 +276,15 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_CROSS_ENTROPY:
     case CLG_OP_CROSS_ENTROPY_GRAD:
         return lower_xent(g, n, in);
+    case CLG_OP_MAX_POOL2D_INDEX:
+        return lower_pool_index(g, n, x);
+    case CLG_OP_BN_STATS:
+    case CLG_OP_BN_APPLY:
+    case CLG_OP_BN_GRAD_SUMS:
+        return lower_bn(g, n, in);
+    case CLG_OP_LN_NORM:
+    case CLG_OP_LN_NORM_GRAD:
+        return lower_ln(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

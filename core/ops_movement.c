@@ -288,6 +288,53 @@ clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shap
     return add1(g, CLG_OP_COL2IM, CLG_F32, image, cols, &p);
 }
 
+/* 1 if some window of w over an image dim of size n (dim k) holds only
+ * padding: torch would pick an index outside the image there. */
+static int window_all_padding(const clg_window2d *w, int k, int64_t n, int64_t outs,
+                              int64_t *at)
+{
+    for (int64_t o = 0; o < outs; o++) {
+        int64_t first = o * w->stride[k] - w->pad[k], hit = 0;
+        for (int64_t t = 0; t < w->kernel[k] && !hit; t++) {
+            int64_t pos = first + t * w->dilation[k];
+            hit = pos >= 0 && pos < n;
+        }
+        if (!hit) {
+            *at = o;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+clg_t clg_max_pool2d_index(clg_graph *g, clg_t x, const clg_window2d *w)
+{
+    const char *name = "max_pool2d_index";
+    if (bad(g, name, x) || need_dtype(g, name, "input", x, CLG_F32))
+        return CLG_NONE;
+    if (!w)
+        return clg__graph_fail(g, "%s: window is NULL", name);
+    clg_shape s = shp(g, x);
+    if (s.ndim != 4)
+        return clg__graph_fail(g, "%s: input %s is not [N, C, H, W]", name, SS(&s));
+    int64_t o[2], at;
+    char why[256];
+    if (!clg_window2d_out(w, s.dim[2], s.dim[3], o, why, sizeof why))
+        return clg__graph_fail(g, "%s: input %s: %s", name, SS(&s), why);
+    if (s.dim[2] * s.dim[3] > INT32_MAX)
+        return clg__graph_fail(g, "%s: input %s: an image plane of more than 2^31 - 1 pixels "
+                               "cannot be indexed in i32", name, SS(&s));
+    for (int k = 0; k < 2; k++)
+        if (window_all_padding(w, k, s.dim[2 + k], o[k], &at))
+            return clg__graph_fail(g, "%s: input %s: the window at output %s %lld covers only "
+                                   "padding", name, SS(&s), k ? "column" : "row", (long long)at);
+    clg_shape out = CLG_SHAPE(s.dim[0], s.dim[1], o[0], o[1]);
+    if (check_shape(g, name, &out))
+        return CLG_NONE;
+    clg_params p = window_params(w, 0.0f);
+    return add1(g, CLG_OP_MAX_POOL2D_INDEX, CLG_I32, &out, x, &p);
+}
+
 int clg__backward_movement(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
     CLG__GRAD_LOCALS(in);

@@ -169,8 +169,8 @@ int clg__backward_reduce(clg_graph *g, const clg__grad_in *in, clg_t *d)
         d[0] = clg__node_add(g, CLG_OP_CROSS_ENTROPY_GRAD, CLG_F32, &sx, in3, 3, &n.params);
         break;
     }
-    default:
-        return 0;
+    default: /* the rest of the NN family: batch norm's ops */
+        return clg__backward_norm(g, in, d);
     }
     return 1;
 }

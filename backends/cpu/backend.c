@@ -247,6 +247,11 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_RAND_UNIFORM: return cpu_rand_uniform(dev, op);
     case CLG_OP_IM2COL: return cpu_im2col(dev, op);
     case CLG_OP_COL2IM: return cpu_col2im(dev, op);
+    case CLG_OP_MAX_POOL2D_INDEX: return cpu_max_pool2d_index(dev, op);
+    case CLG_OP_BN_STATS: return cpu_bn_stats(dev, op);
+    case CLG_OP_BN_GRAD_SUMS: return cpu_bn_grad_sums(dev, op);
+    case CLG_OP_LN_NORM: return cpu_ln_norm(dev, op);
+    case CLG_OP_LN_NORM_GRAD: return cpu_ln_norm_grad(dev, op);
     case CLG_OP_FUSED: return cpu_fused(dev, op);
     case CLG_OP_CROSS_ENTROPY: case CLG_OP_CROSS_ENTROPY_GRAD: return cpu_cross_entropy(dev, op);
     default: break;

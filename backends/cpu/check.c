@@ -130,6 +130,10 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
     switch (op->op) {
     case CLG_OP_FUSED:
         return cpu_fused_check(op, msg, len); /* the program, its dtypes and sizes */
+    case CLG_OP_BN_APPLY:
+        /* deliberately not run: lowered, it is per-channel elementwise ops
+         * that fuse with what follows (the ReLU after it, in a CNN) */
+        return cpu_refuse(msg, len, "bn_apply: left to the compiler's elementwise lowering");
     case CLG_OP_CROSS_ENTROPY:
     case CLG_OP_CROSS_ENTROPY_GRAD:
         if (want(op, &in[0], "the logits", 1, 0, msg, len) ||
@@ -159,6 +163,7 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
             return -1;
         return 0;
     case CLG_OP_ARGMAX:
+    case CLG_OP_MAX_POOL2D_INDEX:
         if (want(op, &in[0], "the input", 1, 0, msg, len) ||
             want(op, out, "the output", 0, 1, msg, len))
             return -1;
@@ -422,14 +427,11 @@ static int check_index_shape(const clg_bk_op *op, const clg_bk_tensor *full, con
 
 /* im2col/col2im: img [N, C, H, W], cols [N, C*KH*KW, OH*OW] for the window
  * in the parameters. */
-static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
-                          const clg_bk_tensor *cols, char *msg, size_t len)
+/* The window parameters of op over img: its output size o and kernel k. */
+static int check_window_params(const clg_bk_op *op, const clg_bk_tensor *img, int64_t o[2],
+                               int64_t k[2], char *msg, size_t len)
 {
     const clg_params *p = &op->params;
-    int64_t o[2] = { 0, 0 }, k[2];
-    if (img->ndim != 4 || cols->ndim != 3)
-        return shape_mismatch(op, "needs an image [N, C, H, W] and columns [N, C*KH*KW, L]", img,
-                              "image", cols, "columns", msg, len);
     for (int d = 0; d < 2; d++) {
         int64_t kd = clg_param_i64(p, CLG_P_KERNEL + d), s = clg_param_i64(p, CLG_P_STRIDE + d);
         int64_t pd = clg_param_i64(p, CLG_P_PADDING + d), dl = clg_param_i64(p, CLG_P_DILATION + d);
@@ -444,10 +446,57 @@ static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
         o[d] = (room - span) / s + 1;
         k[d] = kd;
     }
+    return 0;
+}
+
+static int check_window2d(const clg_bk_op *op, const clg_bk_tensor *img,
+                          const clg_bk_tensor *cols, char *msg, size_t len)
+{
+    int64_t o[2] = { 0, 0 }, k[2];
+    if (img->ndim != 4 || cols->ndim != 3)
+        return shape_mismatch(op, "needs an image [N, C, H, W] and columns [N, C*KH*KW, L]", img,
+                              "image", cols, "columns", msg, len);
+    if (check_window_params(op, img, o, k, msg, len))
+        return -1;
     if (cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] * k[0] * k[1] ||
         cols->dim[2] != o[0] * o[1])
         return shape_mismatch(op, "columns do not match the image and window", img, "image", cols,
                               "columns", msg, len);
+    return 0;
+}
+
+/* bn_stats: x [N, C, ...] -> [2, C]; bn_grad_sums: (G, x of one shape,
+ * stats [2, C]) -> [2, C]. */
+static int check_bn(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *x = op->op == CLG_OP_BN_STATS ? &op->in[0] : &op->in[1], *out = &op->out;
+    if (x->ndim < 2 || out->ndim != 2 || out->dim[0] != 2 || out->dim[1] != x->dim[1])
+        return shape_mismatch(op, "needs an input [N, C, ...] and an output [2, C]", x, "input",
+                              out, "output", msg, len);
+    if (op->op == CLG_OP_BN_GRAD_SUMS &&
+        (!same_shape(&op->in[0], x) || !same_shape(&op->in[2], out)))
+        return shape_mismatch(op, "the gradient must match the input, the stats the output",
+                              &op->in[0], "gradient", &op->in[2], "stats", msg, len);
+    return 0;
+}
+
+/* max_pool2d_index: [N, C, H, W] -> [N, C, OH, OW]. */
+static int check_pool_index(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_bk_tensor *img = &op->in[0], *out = &op->out;
+    int64_t o[2] = { 0, 0 }, k[2];
+    if (img->ndim != 4 || out->ndim != 4)
+        return shape_mismatch(op, "needs an image [N, C, H, W] and an output [N, C, OH, OW]", img,
+                              "image", out, "output", msg, len);
+    if (check_window_params(op, img, o, k, msg, len))
+        return -1;
+    if (out->dim[0] != img->dim[0] || out->dim[1] != img->dim[1] || out->dim[2] != o[0] ||
+        out->dim[3] != o[1])
+        return shape_mismatch(op, "the output does not match the image and window", img, "image",
+                              out, "output", msg, len);
+    if (img->dim[2] * img->dim[3] > INT32_MAX)
+        return cpu_refuse(msg, len, "%s: an image plane of more than 2^31 - 1 pixels",
+                          cpu_op_name(op->op));
     return 0;
 }
 
@@ -526,6 +575,18 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     case CLG_OP_COL2IM:
         return check_window2d(op, op->op == CLG_OP_IM2COL ? in : out,
                               op->op == CLG_OP_IM2COL ? out : in, msg, len);
+    case CLG_OP_MAX_POOL2D_INDEX:
+        return check_pool_index(op, msg, len);
+    case CLG_OP_BN_STATS:
+    case CLG_OP_BN_GRAD_SUMS:
+        return check_bn(op, msg, len);
+    case CLG_OP_LN_NORM:
+    case CLG_OP_LN_NORM_GRAD:
+        if (in[0].ndim < 1 || !same_shape(&in[0], out) ||
+            (op->n_in == 2 && !same_shape(&in[1], out)))
+            return shape_mismatch(op, "every tensor must have the output's shape, with a last dim",
+                                  &in[0], "input 0", out, "output", msg, len);
+        return 0;
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
             return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",

@@ -96,7 +96,27 @@ typedef struct cpu_piece {
 
 CPU_INTERNAL void cpu_walk_init(cpu_walk *w, int ndim, const int64_t *dim, int nops,
                                 int64_t stride[][CLG_MAX_DIMS]);
-CPU_INTERNAL void cpu_walk_piece(const cpu_walk *w, int64_t index, cpu_piece *p);
+
+/* A walk's pieces [i, end) in order, each found from the last by stepping
+ * (finding a piece from its index costs a division per dim, which
+ * outweighed copying a short piece: attention's head permutes move 16
+ * floats a piece):
+ *     for (cpu_walk_it it = cpu_walk_part(&w, t, parts); it.i < it.end;
+ *          cpu_walk_next(&w, &it))
+ *         ... it.p ...
+ * Part t of `parts` is the same contiguous range an OpenMP static schedule
+ * gives thread t. */
+typedef struct cpu_walk_it {
+    int64_t i, end, start; /* piece index, end, start within its row */
+    int64_t coord[CLG_MAX_DIMS];
+    int64_t base[CPU_WALK_MAX_OPS]; /* each operand's offset of the row */
+    cpu_piece p;
+} cpu_walk_it;
+CPU_INTERNAL cpu_walk_it cpu_walk_part(const cpu_walk *w, int64_t t, int64_t parts);
+CPU_INTERNAL void cpu_walk_next(const cpu_walk *w, cpu_walk_it *it);
+/* How many parts to cut a walk into: the threads when cond holds, at most
+ * one per piece. */
+CPU_INTERNAL int64_t cpu_walk_parts(const cpu_walk *w, int cond);
 /* Strides that read `in` (ndim <= out_ndim, right-aligned, dims 1 or equal)
  * as if it had out's shape: size-1 dims get stride 0. */
 CPU_INTERNAL void cpu_broadcast_strides(const clg_bk_tensor *in, int out_ndim,
@@ -161,5 +181,10 @@ CPU_INTERNAL clg_status cpu_one_hot(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_rand_uniform(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_col2im(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_max_pool2d_index(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_bn_stats(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_bn_grad_sums(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_ln_norm(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_ln_norm_grad(clg_bk_device *dev, const clg_bk_op *op);
 
 #endif

@@ -340,13 +340,14 @@ clg_status cpu_binary(clg_bk_device *dev, const clg_bk_op *op)
     broadcast_walk(&w, op, 2);
     float *o = cpu_data(&op->out);
     const int32_t *a = cpu_data(&op->in[0]), *b = cpu_data(&op->in[1]);
-    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(&op->out), 1))
-    for (int64_t i = 0; i < w.n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(&w, i, &p);
-        /* out is contiguous, so its step is 1; a and b are 4-byte either way */
-        fn(o + p.off[0], a + p.off[1], p.step[1], b + p.off[2], p.step[2], p.len);
-    }
+    const int64_t parts = cpu_walk_parts(&w, CPU_PAR(cpu_numel(&op->out), 1));
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int64_t t = 0; t < parts; t++)
+        for (cpu_walk_it it = cpu_walk_part(&w, t, parts); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            /* out is contiguous, so its step is 1; a and b are 4-byte either way */
+            fn(o + p->off[0], a + p->off[1], p->step[1], b + p->off[2], p->step[2], p->len);
+        }
     return CLG_OK;
 }
 
@@ -396,16 +397,17 @@ clg_status cpu_where(clg_bk_device *dev, const clg_bk_op *op)
     const uint32_t *m = cpu_data(&op->in[0]);
     const uint32_t *a = cpu_data(&op->in[1]), *b = cpu_data(&op->in[2]);
     const int f32_mask = op->in[0].dtype == CLG_F32;
-    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(&op->out), 1))
-    for (int64_t i = 0; i < w.n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(&w, i, &p);
-        if (f32_mask)
-            where_f32_mask(o + p.off[0], m + p.off[1], p.step[1], a + p.off[2], p.step[2],
-                           b + p.off[3], p.step[3], p.len);
-        else
-            where_i32_mask(o + p.off[0], m + p.off[1], p.step[1], a + p.off[2], p.step[2],
-                           b + p.off[3], p.step[3], p.len);
-    }
+    const int64_t parts = cpu_walk_parts(&w, CPU_PAR(cpu_numel(&op->out), 1));
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int64_t t = 0; t < parts; t++)
+        for (cpu_walk_it it = cpu_walk_part(&w, t, parts); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            if (f32_mask)
+                where_f32_mask(o + p->off[0], m + p->off[1], p->step[1], a + p->off[2],
+                               p->step[2], b + p->off[3], p->step[3], p->len);
+            else
+                where_i32_mask(o + p->off[0], m + p->off[1], p->step[1], a + p->off[2],
+                               p->step[2], b + p->off[3], p->step[3], p->len);
+        }
     return CLG_OK;
 }

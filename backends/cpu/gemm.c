@@ -311,6 +311,44 @@ clg_status cpu_matmul_epilogue(clg_bk_device *dev, const clg_bk_op *op, cpu_epil
 
     const int64_t a_step = a->dim[0] == 1 ? 0 : a->dim[1] * a->dim[2];
     const int64_t b_step = b->dim[0] == 1 ? 0 : b->dim[1] * b->dim[2];
+#ifdef CLG_CPU_HAVE_DNNL
+    /* Many small GEMMs (attention's heads): a few calls of oneDNN's batched
+     * matmul, one slice of the batch per thread, instead of one wrapped
+     * call each, whose set-up cost more than the arithmetic. Each product
+     * sums in an order its shape fixes, whatever the slicing. */
+    if (!dev->gemm_portable && batch > 1 && (double)M * N * K < (1 << 21) &&
+        cpu_gemm_dnnl_wanted(M * batch, N, K) && M <= INT_MAX && N <= INT_MAX &&
+        K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX) {
+        int parts = 1;
+#ifdef _OPENMP
+        if ((double)batch * M * N * K >= (1 << 21))
+            parts = omp_get_max_threads();
+#endif
+        enum { MAX_PARTS = 64 };
+        parts = parts > MAX_PARTS ? MAX_PARTS : parts;
+        parts = parts > batch ? (int)batch : parts;
+        char failed[MAX_PARTS] = { 0 };
+        CPU_PARALLEL_FOR(parts > 1)
+        for (int p = 0; p < parts; p++) {
+            const int64_t s = batch * p / parts, e = batch * (p + 1) / parts;
+            failed[p] = (char)cpu_gemm_dnnl_batch(ta, tb, e - s, M, N, K, A + s * a_step, a_step,
+                                                  lda, B + s * b_step, b_step, ldb,
+                                                  C + s * M * N);
+            if (!failed[p] && epi)
+                epi(ctx, s * M * N, e * M * N);
+        }
+        /* a slice oneDNN declined (C untouched): its GEMMs one at a time */
+        for (int p = 0; p < parts; p++)
+            for (int64_t i = batch * p / parts; failed[p] && i < batch * (p + 1) / parts; i++) {
+                ep.base = i * M * N;
+                clg_status st = sgemm(dev, ta, tb, M, N, K, A + i * a_step, lda,
+                                      B + i * b_step, ldb, C + i * M * N, &ep);
+                if (st != CLG_OK)
+                    return st;
+            }
+        return CLG_OK;
+    }
+#endif
     for (int64_t i = 0; i < batch; i++) {
         ep.base = i * M * N;
         clg_status st = sgemm(dev, ta, tb, M, N, K, A + i * a_step, lda, B + i * b_step, ldb,

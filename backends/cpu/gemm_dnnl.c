@@ -29,6 +29,7 @@ enum { CACHE = 128 }; /* shapes kept; a model has a few dozen */
 typedef struct {
     int ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
+    int64_t batch, a_step, b_step; /* batch 1: one 2-D GEMM; a step 0: A shared */
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a, b, c, scratch;
 } entry;
@@ -52,16 +53,27 @@ static void init(void)
 /* A new primitive for a key, or 0 when oneDNN declines the shape. */
 static int make(entry *e)
 {
-    const dnnl_dims_t ad = { e->M, e->K }, bd = { e->K, e->N }, cd = { e->M, e->N };
-    /* op(A) [M, K] and op(B) [K, N] as strides over the stored rows */
-    const dnnl_dims_t as = { e->ta ? 1 : e->lda, e->ta ? e->lda : 1 },
-                      bs = { e->tb ? 1 : e->ldb, e->tb ? e->ldb : 1 }, cs = { e->ldc, 1 };
+    /* op(A) [M, K] and op(B) [K, N] as strides over the stored rows; with a
+     * batch, a leading dim (of 1 where the operand is shared: oneDNN
+     * broadcasts it) */
+    const int nd = e->batch > 1 ? 3 : 2, o = nd - 2;
+    dnnl_dims_t ad = { 0 }, bd = { 0 }, cd = { 0 }, as = { 0 }, bs = { 0 }, cs = { 0 };
+    ad[o] = e->M, ad[o + 1] = e->K, bd[o] = e->K, bd[o + 1] = e->N, cd[o] = e->M, cd[o + 1] = e->N;
+    as[o] = e->ta ? 1 : e->lda, as[o + 1] = e->ta ? e->lda : 1;
+    bs[o] = e->tb ? 1 : e->ldb, bs[o + 1] = e->tb ? e->ldb : 1;
+    cs[o] = e->ldc, cs[o + 1] = 1;
+    if (nd == 3) {
+        ad[0] = e->a_step ? e->batch : 1, bd[0] = e->b_step ? e->batch : 1, cd[0] = e->batch;
+        as[0] = e->a_step ? e->a_step : e->M * e->K;
+        bs[0] = e->b_step ? e->b_step : e->K * e->N;
+        cs[0] = e->M * e->ldc;
+    }
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    int ok = dnnl_memory_desc_init_by_strides(&e->a, 2, ad, dnnl_f32, as) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&e->b, 2, bd, dnnl_f32, bs) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&e->c, 2, cd, dnnl_f32, cs) == dnnl_success &&
+    int ok = dnnl_memory_desc_init_by_strides(&e->a, nd, ad, dnnl_f32, as) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&e->b, nd, bd, dnnl_f32, bs) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&e->c, nd, cd, dnnl_f32, cs) == dnnl_success &&
              dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
@@ -77,19 +89,21 @@ static int make(entry *e)
     return ok;
 }
 
-static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-                           int64_t ldb, int64_t ldc)
+static const entry *lookup(const entry *key)
 {
     const entry *found = NULL;
     pthread_mutex_lock(&lock);
     int i = 0;
-    while (i < ncache && !(cache[i].ta == ta && cache[i].tb == tb && cache[i].M == M &&
-                           cache[i].N == N && cache[i].K == K && cache[i].lda == lda &&
-                           cache[i].ldb == ldb && cache[i].ldc == ldc))
+    while (i < ncache && !(cache[i].ta == key->ta && cache[i].tb == key->tb &&
+                           cache[i].M == key->M && cache[i].N == key->N && cache[i].K == key->K &&
+                           cache[i].lda == key->lda && cache[i].ldb == key->ldb &&
+                           cache[i].ldc == key->ldc && cache[i].batch == key->batch &&
+                           cache[i].a_step == key->a_step && cache[i].b_step == key->b_step))
         i++;
     if (i == ncache && ncache < CACHE) {
         /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
-        cache[i] = (entry){ ta, tb, M, N, K, lda, ldb, ldc, NULL, { 0 }, { 0 }, { 0 }, { 0 } };
+        cache[i] = *key;
+        cache[i].prim = NULL;
         if (!make(&cache[i]))
             cache[i].prim = NULL;
         ncache++;
@@ -100,12 +114,10 @@ static const entry *lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int6
     return found;
 }
 
-static int run1(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                const float *B, int64_t ldb, float *C, int64_t ldc);
+static int run1(const entry *key, const float *A, const float *B, float *C);
 
-/* One block on the calling thread; 0 when it ran. */
-static int run(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-               const float *B, int64_t ldb, float *C, int64_t ldc)
+/* One block (or batch of them) on the calling thread; 0 when it ran. */
+static int run(const entry *key, const float *A, const float *B, float *C)
 {
 #ifdef _OPENMP
     /* oneDNN sizes a primitive for, and runs it on, this many threads */
@@ -113,7 +125,7 @@ static int run(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, 
     if (outer != 1)
         omp_set_num_threads(1);
 #endif
-    const int rc = run1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    const int rc = run1(key, A, B, C);
 #ifdef _OPENMP
     if (outer != 1)
         omp_set_num_threads(outer);
@@ -121,10 +133,9 @@ static int run(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, 
     return rc;
 }
 
-static int run1(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                const float *B, int64_t ldb, float *C, int64_t ldc)
+static int run1(const entry *key, const float *A, const float *B, float *C)
 {
-    const entry *e = lookup(ta, tb, M, N, K, lda, ldb, ldc);
+    const entry *e = lookup(key);
     if (!e)
         return 1;
     const size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
@@ -168,5 +179,19 @@ int cpu_gemm_dnnl_wanted(int64_t M, int64_t N, int64_t K)
 int cpu_gemm_dnnl_block(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                         int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
-    return run(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    const entry key = { .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                        .ldc = ldc, .batch = 1 };
+    return run(&key, A, B, C);
+}
+
+int cpu_gemm_dnnl_batch(int ta, int tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                        const float *A, int64_t a_step, int64_t lda, const float *B,
+                        int64_t b_step, int64_t ldb, float *C)
+{
+    pthread_once(&once, init);
+    if (!engine || K < 1 || batch < 1)
+        return 1;
+    const entry key = { .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                        .ldc = N, .batch = batch, .a_step = a_step, .b_step = b_step };
+    return run(&key, A, B, C);
 }

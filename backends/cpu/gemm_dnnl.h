@@ -17,4 +17,11 @@ CPU_INTERNAL int cpu_gemm_dnnl_block(int ta, int tb, int64_t M, int64_t N, int64
                                      const float *A, int64_t lda, const float *B, int64_t ldb,
                                      float *C, int64_t ldc);
 
+/* A batch of small GEMMs in one call (attention's per-head products):
+ * C[i] = op(A + i a_step) op(B + i b_step) for i < batch, C contiguous
+ * [batch, M, N]; a step of 0 shares that operand. Returns as _block. */
+CPU_INTERNAL int cpu_gemm_dnnl_batch(int ta, int tb, int64_t batch, int64_t M, int64_t N,
+                                     int64_t K, const float *A, int64_t a_step, int64_t lda,
+                                     const float *B, int64_t b_step, int64_t ldb, float *C);
+
 #endif

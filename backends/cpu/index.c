@@ -86,6 +86,20 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
     CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
     for (int64_t o = 0; o < outer; o++) {
         const uint32_t *so = src + o * len * inner;
+        if (inner == 1) { /* a row of picks from a row (max pooling's plane) */
+            const int32_t *ir = idx + o * m;
+            uint32_t *orow = out + o * m;
+            if (!row_in_range(ir, m, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t j = 0; j < m; j++)
+                orow[j] = so[ir[j]];
+            continue;
+        }
         for (int64_t j = 0; j < m; j++) {
             const int32_t *ir = idx + (o * m + j) * inner;
             uint32_t *orow = out + (o * m + j) * inner;
@@ -122,15 +136,16 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
     index_walk(&w, index, data, axis, &axis_stride);
     uint32_t *out = cpu_data(&op->out);
     const uint32_t *src = cpu_data(data);
-    CPU_PARALLEL_FOR(CPU_PAR(cpu_numel(index), 2))
-    for (int64_t i = 0; i < w.n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(&w, i, &p);
-        for (int64_t j = 0; j < p.len; j++) {
-            const int64_t k = idx[p.off[1] + j * p.step[1]];
-            out[p.off[0] + j * p.step[0]] = src[p.off[2] + j * p.step[2] + k * axis_stride];
+    const int64_t parts = cpu_walk_parts(&w, CPU_PAR(cpu_numel(index), 2));
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int64_t t = 0; t < parts; t++)
+        for (cpu_walk_it it = cpu_walk_part(&w, t, parts); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            for (int64_t j = 0; j < p->len; j++) {
+                const int64_t k = idx[p->off[1] + j * p->step[1]];
+                out[p->off[0] + j * p->step[0]] = src[p->off[2] + j * p->step[2] + k * axis_stride];
+            }
         }
-    }
     return CLG_OK;
 }
 
@@ -149,6 +164,20 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
     for (int64_t o = 0; o < outer; o++) {
         float *oo = out + o * len * inner;
         memset(oo, 0, (size_t)(len * inner) * sizeof(float));
+        if (inner == 1) { /* a row scattered into a row, in source order */
+            const int32_t *ir = idx + o * m;
+            const float *srow = src + o * m;
+            if (!row_in_range(ir, m, len)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                bad = 1;
+                continue;
+            }
+            for (int64_t j = 0; j < m; j++)
+                oo[ir[j]] += srow[j];
+            continue;
+        }
         for (int64_t j = 0; j < m; j++) {
             const int32_t *ir = idx + (o * m + j) * inner;
             const float *srow = src + (o * m + j) * inner;
@@ -212,12 +241,11 @@ clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
         const float *so = src + o * slice;
         const int32_t *io = idx + o * slice;
         float *oo = out + base;
-        for (int64_t i = 0; i < w.n_pieces; i++) {
-            cpu_piece p;
-            cpu_walk_piece(&w, i, &p);
-            for (int64_t j = 0; j < p.len; j++) {
-                const int64_t k = io[p.off[1] + j * p.step[1]];
-                oo[p.off[2] + j * p.step[2] + k * axis_stride] += so[p.off[0] + j * p.step[0]];
+        for (cpu_walk_it it = cpu_walk_part(&w, 0, 1); it.i < it.end; cpu_walk_next(&w, &it)) {
+            const cpu_piece *p = &it.p;
+            for (int64_t j = 0; j < p->len; j++) {
+                const int64_t k = io[p->off[1] + j * p->step[1]];
+                oo[p->off[2] + j * p->step[2] + k * axis_stride] += so[p->off[0] + j * p->step[0]];
             }
         }
     }

@@ -9,22 +9,23 @@
  * starting at the given element offsets. */
 static void copy_walk(const cpu_walk *w, uint32_t *out, const uint32_t *in)
 {
-    CPU_PARALLEL_FOR(CPU_PAR(w->n_pieces * w->chunk, 1))
-    for (int64_t i = 0; i < w->n_pieces; i++) {
-        cpu_piece p;
-        cpu_walk_piece(w, i, &p);
-        uint32_t *restrict o = out + p.off[0];
-        const uint32_t *restrict a = in + p.off[1];
-        const int64_t so = p.step[0], sa = p.step[1];
-        if (so == 1 && sa == 1)
-            memcpy(o, a, (size_t)p.len * 4);
-        else if (so == 1 && sa == 0)
-            for (int64_t j = 0; j < p.len; j++)
-                o[j] = a[0];
-        else
-            for (int64_t j = 0; j < p.len; j++)
-                o[j * so] = a[j * sa];
-    }
+    const int64_t parts = cpu_walk_parts(w, CPU_PAR(w->n_pieces * w->chunk, 1));
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int64_t t = 0; t < parts; t++)
+        for (cpu_walk_it it = cpu_walk_part(w, t, parts); it.i < it.end; cpu_walk_next(w, &it)) {
+            const cpu_piece *p = &it.p;
+            uint32_t *restrict o = out + p->off[0];
+            const uint32_t *restrict a = in + p->off[1];
+            const int64_t so = p->step[0], sa = p->step[1];
+            if (so == 1 && sa == 1)
+                memcpy(o, a, (size_t)p->len * 4);
+            else if (so == 1 && sa == 0)
+                for (int64_t j = 0; j < p->len; j++)
+                    o[j] = a[0];
+            else
+                for (int64_t j = 0; j < p->len; j++)
+                    o[j * so] = a[j * sa];
+        }
 }
 
 /* Start offset of the window at the START parameters in a tensor with strides s. */

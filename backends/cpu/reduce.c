@@ -377,12 +377,18 @@ static double line_exp_sum(const float *x, int64_t len, int64_t step, float m, f
         for (int64_t j = 0; j < n; j++)
             t[j] = x[(s + j) * step] - m;
         cpu_vm_exp(t, t, n);
+        /* a block's lanes in f32 (at most SM_BLOCK / SM_LANES terms each,
+         * every one in (0, 1]), then into double: converting each exp cost
+         * more than the exp */
+        float part[SM_LANES] = { 0 };
         int64_t j = 0;
         for (; j + SM_LANES <= n; j += SM_LANES)
             for (int k = 0; k < SM_LANES; k++)
-                acc[k] += t[j + k];
+                part[k] += t[j + k];
         for (; j < n; j++)
-            acc[j % SM_LANES] += t[j];
+            part[j % SM_LANES] += t[j];
+        for (int k = 0; k < SM_LANES; k++)
+            acc[k] += (double)part[k];
         if (e)
             for (j = 0; j < n; j++)
                 e[(s + j) * step] = t[j];
@@ -401,10 +407,16 @@ static void softmax_line(float *o, const float *x, int64_t len, int64_t step, in
         for (int64_t j = 0; j < len; j++)
             o[j * step] = (float)((double)x[j * step] - shift);
     } else {
-        /* o holds the exps until the sum is known */
-        const double sum = line_exp_sum(x, len, step, m, o);
-        for (int64_t j = 0; j < len; j++)
-            o[j * step] = (float)(o[j * step] / sum);
+        /* o holds the exps until the sum is known; then one rounded
+         * reciprocal scales them (as PyTorch's kernel does), which
+         * vectorises where a division per element did not */
+        const float r = (float)(1.0 / line_exp_sum(x, len, step, m, o));
+        if (step == 1)
+            for (int64_t j = 0; j < len; j++)
+                o[j] *= r;
+        else
+            for (int64_t j = 0; j < len; j++)
+                o[j * step] *= r;
     }
 }
 

@@ -2,6 +2,10 @@
  * into (offset, step, length) rows. See cpu_walk in cpu.h. */
 #include "cpu.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* Long rows are cut so that a single huge row still spreads over threads,
  * while each piece stays long enough for its inner loop to dominate. */
 #define WALK_CHUNK 16384
@@ -72,23 +76,70 @@ void cpu_walk_init(cpu_walk *w, int ndim, const int64_t *dim, int nops,
     w->n_pieces = rows * ((len + w->chunk - 1) / w->chunk);
 }
 
-void cpu_walk_piece(const cpu_walk *w, int64_t index, cpu_piece *p)
+int64_t cpu_walk_parts(const cpu_walk *w, int cond)
+{
+    int64_t parts = 1;
+#ifdef _OPENMP
+    if (cond)
+        parts = omp_get_max_threads();
+#endif
+    (void)cond;
+    return parts < w->n_pieces ? parts : (w->n_pieces > 0 ? w->n_pieces : 1);
+}
+
+/* The piece at it->i from the row's offsets and the start within it. */
+static void fill_piece(const cpu_walk *w, cpu_walk_it *it)
 {
     const int last = w->ndim - 1;
     const int64_t len = w->dim[last];
-    const int64_t per_row = (len + w->chunk - 1) / w->chunk;
-    int64_t row = index / per_row;
-    const int64_t start = (index % per_row) * w->chunk;
-
-    p->len = len - start < w->chunk ? len - start : w->chunk;
+    it->p.len = len - it->start < w->chunk ? len - it->start : w->chunk;
     for (int k = 0; k < w->nops; k++) {
-        p->off[k] = start * w->stride[k][last];
-        p->step[k] = w->stride[k][last];
+        it->p.step[k] = w->stride[k][last];
+        it->p.off[k] = it->base[k] + it->start * w->stride[k][last];
     }
+}
+
+cpu_walk_it cpu_walk_part(const cpu_walk *w, int64_t t, int64_t parts)
+{
+    cpu_walk_it it;
+    it.i = w->n_pieces * t / parts;
+    it.end = w->n_pieces * (t + 1) / parts;
+    if (it.i >= it.end)
+        return it;
+    const int last = w->ndim - 1;
+    const int64_t per_row = (w->dim[last] + w->chunk - 1) / w->chunk;
+    int64_t row = it.i / per_row;
+    it.start = (it.i % per_row) * w->chunk;
+    for (int k = 0; k < w->nops; k++)
+        it.base[k] = 0;
     for (int d = last - 1; d >= 0; d--) {
-        const int64_t i = row % w->dim[d];
+        it.coord[d] = row % w->dim[d];
         row /= w->dim[d];
         for (int k = 0; k < w->nops; k++)
-            p->off[k] += i * w->stride[k][d];
+            it.base[k] += it.coord[d] * w->stride[k][d];
     }
+    fill_piece(w, &it);
+    return it;
+}
+
+void cpu_walk_next(const cpu_walk *w, cpu_walk_it *it)
+{
+    if (++it->i >= it->end)
+        return;
+    const int last = w->ndim - 1;
+    it->start += w->chunk;
+    if (it->start >= w->dim[last]) {
+        /* the next row: an odometer over the outer dims */
+        it->start = 0;
+        for (int d = last - 1; d >= 0; d--) {
+            for (int k = 0; k < w->nops; k++)
+                it->base[k] += w->stride[k][d];
+            if (++it->coord[d] < w->dim[d])
+                break;
+            for (int k = 0; k < w->nops; k++)
+                it->base[k] -= w->stride[k][d] * w->dim[d];
+            it->coord[d] = 0;
+        }
+    }
+    fill_piece(w, it);
 }

@@ -25,6 +25,7 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_RAND_UNIFORM] = "k_rand_uniform",
     [K_IM2COL] = "k_im2col",
     [K_COL2IM] = "k_col2im",
+    [K_POOL_INDEX] = "k_pool_index",
     [K_SOFTMAX_WG] = "k_softmax_wg",
     [K_GEMM] = "k_gemm",
 };

@@ -35,6 +35,7 @@ enum {
     K_RAND_UNIFORM,
     K_IM2COL,
     K_COL2IM,
+    K_POOL_INDEX,
     K_SOFTMAX_WG,
     K_COUNT
 };

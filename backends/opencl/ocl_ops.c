@@ -684,14 +684,20 @@ static clg_status exec_index(clg_bk_device *dev, const clg_bk_op *op)
     return s;
 }
 
-/* im2col / col2im: the geometry checked here, the work in window.cl. */
+/* im2col / col2im / max_pool2d_index: the geometry checked here, the work
+ * in window.cl. */
 static clg_status exec_window(clg_bk_device *dev, const clg_bk_op *op)
 {
-    int fwd = op->op == CLG_OP_IM2COL;
-    const clg_bk_tensor *img = fwd ? &op->in[0] : &op->out, *cols = fwd ? &op->out : &op->in[0];
+    const int fwd = op->op == CLG_OP_IM2COL, pool = op->op == CLG_OP_MAX_POOL2D_INDEX;
+    const clg_bk_tensor *img = fwd || pool ? &op->in[0] : &op->out;
+    const clg_bk_tensor *cols = fwd || pool ? &op->out : &op->in[0];
     const clg_params *p = &op->params;
-    if (img->dtype != CLG_F32 || cols->dtype != CLG_F32 || img->ndim != 4 || cols->ndim != 3)
-        return bad(dev, op, "needs an f32 image [N, C, H, W] and f32 columns, output %s", &op->out);
+    if (pool ? img->dtype != CLG_F32 || cols->dtype != CLG_I32 || img->ndim != 4 ||
+                   cols->ndim != 4
+             : img->dtype != CLG_F32 || cols->dtype != CLG_F32 || img->ndim != 4 ||
+                   cols->ndim != 3)
+        return bad(dev, op, "needs an f32 image [N, C, H, W] and f32 columns or i32 indices, "
+                   "output %s", &op->out);
     int64_t k[2], s[2], pd[2], dl[2], o[2];
     for (int d = 0; d < 2; d++) {
         k[d] = clg_param_i64(p, CLG_P_KERNEL + d);
@@ -706,11 +712,29 @@ static clg_status exec_window(clg_bk_device *dev, const clg_bk_op *op)
             return bad(dev, op, "the window does not fit the image (output %s)", &op->out);
         o[d] = (room - span) / s[d] + 1;
     }
-    if (cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] * k[0] * k[1] ||
-        cols->dim[2] != o[0] * o[1])
-        return bad(dev, op, "columns do not match the image and window (output %s)", &op->out);
+    if (pool ? cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] ||
+                   cols->dim[2] != o[0] || cols->dim[3] != o[1]
+             : cols->dim[0] != img->dim[0] || cols->dim[1] != img->dim[1] * k[0] * k[1] ||
+                   cols->dim[2] != o[0] * o[1])
+        return bad(dev, op, "the output does not match the image and window (output %s)",
+                   &op->out);
     if (numel(&op->out) == 0)
         return CLG_OK;
+    if (pool) {
+        kargs a = kbegin(dev, K_POOL_INDEX);
+        a_int(&a, (int)numel(&op->out));
+        a_tensor(&a, &op->in[0]);
+        a_tensor(&a, &op->out);
+        a_int(&a, (int)img->dim[2]);
+        a_int(&a, (int)img->dim[3]);
+        const int64_t *geo[4] = { k, s, pd, dl };
+        for (int q = 0; q < 4; q++)
+            for (int d = 0; d < 2; d++)
+                a_int(&a, (int)geo[q][d]);
+        a_int(&a, (int)o[0]);
+        a_int(&a, (int)o[1]);
+        return launch(dev, op, &a, K_POOL_INDEX, (size_t)numel(&op->out), 0);
+    }
     kargs a = kbegin(dev, fwd ? K_IM2COL : K_COL2IM);
     a_int(&a, (int)numel(&op->out));
     a_tensor(&a, &op->in[0]);
@@ -741,7 +765,9 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
     if (op->op == CLG_OP_FUSED)
         return ocl_fused_supports(op);
     /* no kernels of their own: the compiler spells them out */
-    if (op->op == CLG_OP_CROSS_ENTROPY || op->op == CLG_OP_CROSS_ENTROPY_GRAD)
+    if (op->op == CLG_OP_CROSS_ENTROPY || op->op == CLG_OP_CROSS_ENTROPY_GRAD ||
+        op->op == CLG_OP_BN_STATS || op->op == CLG_OP_BN_APPLY || op->op == CLG_OP_BN_GRAD_SUMS ||
+        op->op == CLG_OP_LN_NORM || op->op == CLG_OP_LN_NORM_GRAD)
         return 0;
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
         if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)
@@ -842,6 +868,7 @@ clg_status ocl_exec(clg_bk_device *dev, const clg_bk_op *op)
         return exec_index(dev, op);
     case CLG_OP_IM2COL:
     case CLG_OP_COL2IM:
+    case CLG_OP_MAX_POOL2D_INDEX:
         return exec_window(dev, op);
     case CLG_OP_RAND_UNIFORM: {
         const clg_bk_tensor *x = &op->in[0], *o = &op->out;

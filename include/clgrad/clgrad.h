@@ -259,6 +259,22 @@ clg_t clg_im2col(clg_graph *g, clg_t x, const clg_window2d *w, float pad_value);
 /* The adjoint: cols [N, C*KH*KW, OH*OW] -> image [N, C, H, W] (torch's fold):
  * overlapping windows summed. */
 clg_t clg_col2im(clg_graph *g, clg_t cols, const clg_window2d *w, const clg_shape *image);
+/* Max pooling's choice, as torch's max_pool2d(..., return_indices=True):
+ * x [N, C, H, W] -> i32 [N, C, OH, OW], the index h * W + w within its image
+ * plane of each window's first maximum (the first NaN wins). Every window
+ * must hold at least one pixel of the image. Max pooling is then
+ * clg_gather(x as [N, C, H*W], these as [N, C, OH*OW], 2). */
+clg_t clg_max_pool2d_index(clg_graph *g, clg_t x, const clg_window2d *w);
+
+/* Batch normalisation's parts (clg_batch_norm builds the layer from them):
+ * stats of x [N, C, ...] as [2, C] (row 0 the mean, row 1 the biased
+ * variance over every dim but 1), and x normalised with given stats,
+ * (x - mean) / sqrt(var + eps) * weight + bias, weight and bias [C]. */
+clg_t clg_bn_stats(clg_graph *g, clg_t x);
+clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias, float eps);
+/* Layer normalisation without its affine part: x [..., D] normalised over
+ * the last dim, (x - mean) / sqrt(var + eps) with the biased variance. */
+clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps);
 
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);

@@ -159,7 +159,25 @@ typedef enum clg_status {
      * f32 [N], -log_softmax(x)[n, t_n], 0 where t_n == IGNORE; its backward,         \
      * (softmax(x) - one_hot(t)) * G[n] (0 rows where ignored), takes G [N] third */   \
     X(CROSS_ENTROPY,  "cross_entropy",  2, NN,          INDEX, 0x1, COMPOSITE)             \
-    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)
+    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad", 3, NN,  INDEX, 0x0, COMPOSITE)             \
+    /* max pooling's choice, as torch's max_pool2d(return_indices=True): x [N, C, H, W] \
+     * -> i32 [N, C, OH, OW], the index h*W + w in its image plane of each window's   \
+     * first maximum (the first NaN wins; padding is never chosen). Window params as  \
+     * IM2COL's. Pooling is then gather / scatter_add on [N, C, H*W] */               \
+    X(MAX_POOL2D_INDEX, "max_pool2d_index", 1, NN,      I32,  0x0, COMPOSITE)             \
+    /* batch norm in training, as three ops so that its backward is two passes over \
+     * the data (PyTorch's formulation): x [N, C, ...] -> stats [2, C], the mean and \
+     * the biased variance over every dim but 1; bn_apply (x, stats, weight [C],     \
+     * bias [C]) = (x - mean) rsqrt(var + SCALAR) weight + bias; bn_grad_sums (G, x, \
+     * stats) -> [2, C]: sum G and sum G (x - mean) per channel, for bn_apply's rule */ \
+    X(BN_STATS,       "bn_stats",       1, NN,          F32,  0x1, COMPOSITE)              \
+    X(BN_APPLY,       "bn_apply",       4, NN,          F32,  0xf, COMPOSITE)              \
+    X(BN_GRAD_SUMS,   "bn_grad_sums",   3, NN,          F32,  0x0, COMPOSITE)             \
+    /* layer norm's core over the last dim, row by row in cache: x -> (x - mean)  \
+     * rsqrt(var + SCALAR), biased variance; its backward (G, x) -> rsqrt(var + eps) \
+     * (G - mean(G) - xhat mean(G xhat)) */                                            \
+    X(LN_NORM,        "ln_norm",        1, NN,          F32,  0x1, COMPOSITE)              \
+    X(LN_NORM_GRAD,   "ln_norm_grad",   2, NN,          F32,  0x0, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,

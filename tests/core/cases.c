@@ -349,6 +349,18 @@ const tc_case tc_cases[] = {
      * (the CPU clips each window row to its in-range columns) */
     { .name = "im2col_wstride3_pad2_dil2", .kind = T_IM2COL, .n_in = 1, .in = { SH(1, 2, 6, 11) },
       .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .f = 0.25f },
+    /* max pooling's choice: ties on a grid (the first in window order wins),
+     * padding, dilation, an odd width the stride leaves a column of */
+    { .name = "pool_index_2x2_ties", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(2, 3, 6, 7) },
+      .gen = G_GRID, .win = { { 2, 2 }, { 2, 2 }, { 0, 0 }, { 1, 1 } } },
+    { .name = "pool_index_3x3_pad1", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(1, 2, 5, 6) },
+      .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } } },
+    { .name = "pool_index_stride_pad_dil", .kind = T_POOL_INDEX, .n_in = 1,
+      .in = { SH(1, 2, 7, 9) }, .gen = G_GRID, .win = { { 2, 3 }, { 2, 1 }, { 1, 2 }, { 2, 2 } } },
+    { .name = "pool_index_inside_dil", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(2, 2, 8, 9) },
+      .gen = G_GRID, .win = { { 3, 2 }, { 1, 2 }, { 0, 0 }, { 2, 1 } } },
+    { .name = "pool_index_wide_rows", .kind = T_POOL_INDEX, .n_in = 1, .in = { SH(1, 1, 4, 600) },
+      .win = { { 2, 3 }, { 2, 2 }, { 0, 1 }, { 1, 1 } } },
     { .name = "col2im_wstride3_pad2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 18, 24) },
       .shape = SH(1, 2, 6, 11), .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } } },
 
@@ -368,6 +380,26 @@ const tc_case tc_cases[] = {
       .in = { SH(4, 3), SH(5, 3), SH(5) }, .variant = 2 },
     { .name = "softmax_times_input", .kind = T_COMPOSITE, .n_in = 1, .in = { SH(3, 5) },
       .variant = 3 },
+
+    /* batch norm's ops; a 2-D input, an image batch, a run not a multiple of 8 */
+    { .name = "bn_stats_2d", .kind = T_BN, .n_in = 1, .in = { SH(6, 4) }, .variant = 0 },
+    { .name = "bn_stats_image", .kind = T_BN, .n_in = 1, .in = { SH(3, 4, 5, 7) }, .variant = 0 },
+    { .name = "bn_apply_given_stats", .kind = T_BN, .n_in = 4,
+      .in = { SH(3, 4, 3, 3), SH(2, 4), SH(4), SH(4) }, .f = 1e-3f, .variant = 1 },
+    { .name = "bn_apply_batch_stats", .kind = T_BN, .n_in = 3,
+      .in = { SH(5, 3, 2, 9), SH(3), SH(3) }, .f = 1e-5f, .variant = 2 },
+    { .name = "bn_apply_batch_stats_2d", .kind = T_BN, .n_in = 3,
+      .in = { SH(7, 5), SH(5), SH(5) }, .f = 1e-5f, .variant = 2 },
+    { .name = "bn_grad_sums_vjp", .kind = T_BN, .n_in = 4,
+      .in = { SH(4, 3, 5, 3), SH(2, 3), SH(3), SH(4, 3, 5, 3) }, .f = 1e-3f, .variant = 3 },
+
+    /* layer norm's rows: short, one not a multiple of 8, a long one */
+    { .name = "ln_norm_rows", .kind = T_LN, .n_in = 1, .in = { SH(3, 4, 16) }, .f = 1e-5f },
+    { .name = "ln_norm_odd", .kind = T_LN, .n_in = 1, .in = { SH(5, 13) }, .f = 1e-3f },
+    { .name = "ln_norm_long", .kind = T_LN, .n_in = 1, .in = { SH(2, 1500) }, .f = 1e-5f,
+      .no_grad = 1 },
+    { .name = "ln_norm_grad_vjp", .kind = T_LN, .n_in = 2, .in = { SH(4, 3, 21), SH(4, 3, 21) },
+      .f = 1e-5f, .variant = 1 },
 
     /* backward-only kernels through clg_grad */
     { .name = "gelu_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU, .n_in = 2,
@@ -446,6 +478,9 @@ static void fill_input(const tc_case *c, int i, tc_rng *r, ref_t *t)
         else if ((c->kind == T_XENT && i == 1) || (c->kind == T_VJP && i == 2))
             /* a class, or now and then the ignored value */
             v = tc_uniform(r) < 0.25 ? (double)c->start : draw_int(r, 0, c->in[0].dim[1]);
+        else if (c->kind == T_BN && i == 1 && (c->variant == 1 || c->variant == 3) &&
+                 j >= c->in[0].dim[1])
+            v = 0.5 + 1.5 * tc_uniform(r); /* a variance */
         else if (c->dt[i] == CLG_I32)
             v = draw_int(r, -3, 4);
         else
@@ -571,6 +606,7 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_RAND: return clg_rand_uniform(g, x[0], &c->shape, (uint32_t)c->classes);
     case T_IM2COL: return clg_im2col(g, x[0], &c->win, c->f);
     case T_COL2IM: return clg_col2im(g, x[0], &c->win, &c->shape);
+    case T_POOL_INDEX: return clg_max_pool2d_index(g, x[0], &c->win);
     case T_COMPOSITE:
         switch (c->variant) {
         case 0: /* x*x + exp(x) - x */
@@ -583,6 +619,26 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
             return clg_mul(g, clg_softmax(g, x[0], 1), x[0]);
         }
         return CLG_NONE;
+    case T_BN:
+        switch (c->variant) {
+        case 0: return clg_bn_stats(g, x[0]);
+        case 1: return clg_bn_apply(g, x[0], x[1], x[2], x[3], c->f);
+        case 2: return clg_bn_apply(g, x[0], clg_bn_stats(g, x[0]), x[1], x[2], c->f);
+        case 3: {
+            clg_t zero = clg_full(g, &CLG_SHAPE(c->in[0].dim[1]), 0.0f), d = CLG_NONE;
+            clg_t y = clg_bn_apply(g, x[0], x[1], x[2], zero, c->f);
+            if (y == CLG_NONE || clg_grad(g, y, x[3], &x[1], 1, &d) != CLG_OK)
+                return CLG_NONE;
+            return d;
+        }
+        }
+        return CLG_NONE;
+    case T_LN: {
+        clg_t y = clg_ln_norm(g, x[0], c->f), d = CLG_NONE;
+        if (c->variant == 0 || y == CLG_NONE)
+            return y;
+        return clg_grad(g, y, x[1], &x[0], 1, &d) == CLG_OK ? d : CLG_NONE;
+    }
     case T_XENT: return clg_cross_entropy(g, x[0], x[1], (int)c->start);
     case T_VJP: {
         clg_t y = c->op == CLG_OP_SLICE           ? clg_slice(g, x[0], c->axis, c->start, c->end)
@@ -595,6 +651,60 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     }
     }
     return CLG_NONE;
+}
+
+/* Batch norm's ops by their definitions, in double (see T_BN). */
+static int ref_bn(const tc_case *c, const ref_t *in, ref_t *out)
+{
+    const clg_shape *s = &in[0].s;
+    const int64_t ch = s->dim[1], total = ref_numel(s), per = total / ch;
+    int64_t inner = 1;
+    for (int d = 2; d < s->ndim; d++)
+        inner *= s->dim[d];
+    double *st = calloc((size_t)(2 * ch), sizeof *st);
+    if (!st)
+        return -1;
+    if (c->variant == 0 || c->variant == 2) {
+        for (int64_t e = 0; e < total; e++)
+            st[(e / inner) % ch] += in[0].d[e] / (double)per;
+        for (int64_t e = 0; e < total; e++) {
+            const double dv = in[0].d[e] - st[(e / inner) % ch];
+            st[ch + (e / inner) % ch] += dv * dv / (double)per;
+        }
+    } else {
+        for (int64_t k = 0; k < 2 * ch; k++)
+            st[k] = in[1].d[k];
+    }
+    int rc = -1;
+    if (c->variant == 0) {
+        if (ref_alloc(out, &CLG_SHAPE(2, ch)) == 0) {
+            for (int64_t k = 0; k < 2 * ch; k++)
+                out->d[k] = st[k];
+            rc = 0;
+        }
+    } else if (c->variant == 1 || c->variant == 2) {
+        const ref_t *w = &in[c->variant == 1 ? 2 : 1], *b = &in[c->variant == 1 ? 3 : 2];
+        if (ref_alloc(out, s) == 0) {
+            for (int64_t e = 0; e < total; e++) {
+                const int64_t k = (e / inner) % ch;
+                out->d[e] = (in[0].d[e] - st[k]) / sqrt(st[ch + k] + (double)c->f) * w->d[k] +
+                            b->d[k];
+            }
+            rc = 0;
+        }
+    } else if (ref_alloc(out, &CLG_SHAPE(2, ch)) == 0) {
+        /* y = (x - m) w / sqrt(v + eps): dy/dm = -w / sqrt(v + eps),
+         * dy/dv = -(x - m) w (v + eps)^-3/2 / 2, summed against the seed */
+        for (int64_t e = 0; e < total; e++) {
+            const int64_t k = (e / inner) % ch;
+            const double inv = 1.0 / sqrt(st[ch + k] + (double)c->f), g = in[3].d[e];
+            out->d[k] -= g * in[2].d[k] * inv;
+            out->d[ch + k] -= 0.5 * g * (in[0].d[e] - st[k]) * in[2].d[k] * inv * inv * inv;
+        }
+        rc = 0;
+    }
+    free(st);
+    return rc;
 }
 
 int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
@@ -712,6 +822,37 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
                             }
         return 0;
     }
+    case T_POOL_INDEX: {
+        /* torch's max_pool2d_with_indices: each window's first maximum in
+         * window order (rows, then columns), as h * W + w in its plane */
+        const clg_window2d *w = &c->win;
+        const clg_shape *img = &in[0].s;
+        int64_t o[2];
+        if (!clg_window2d_out(w, img->dim[2], img->dim[3], o, NULL, 0))
+            return -1;
+        clg_shape os = CLG_SHAPE(img->dim[0], img->dim[1], o[0], o[1]);
+        if (ref_alloc(out, &os))
+            return -1;
+        *dt = CLG_I32;
+        const int64_t hw = img->dim[2] * img->dim[3];
+        for (int64_t pl = 0; pl < img->dim[0] * img->dim[1]; pl++)
+            for (int64_t oi = 0; oi < o[0]; oi++)
+                for (int64_t oj = 0; oj < o[1]; oj++) {
+                    int64_t best = -1;
+                    for (int ki = 0; ki < w->kernel[0]; ki++)
+                        for (int kj = 0; kj < w->kernel[1]; kj++) {
+                            int64_t ii = oi * w->stride[0] - w->pad[0] + ki * w->dilation[0];
+                            int64_t jj = oj * w->stride[1] - w->pad[1] + kj * w->dilation[1];
+                            if (ii < 0 || ii >= img->dim[2] || jj < 0 || jj >= img->dim[3])
+                                continue;
+                            int64_t at = ii * img->dim[3] + jj;
+                            if (best < 0 || in[0].d[pl * hw + at] > in[0].d[pl * hw + best])
+                                best = at;
+                        }
+                    out->d[(pl * o[0] + oi) * o[1] + oj] = (double)best;
+                }
+        return 0;
+    }
     case T_COMPOSITE: {
         ref_t t1, t2, t3;
         int rc = -1;
@@ -746,6 +887,34 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
             return rc;
         }
         return -1;
+    }
+    case T_BN:
+        return ref_bn(c, in, out);
+    case T_LN: {
+        /* per row: xhat = (x - mean) / sqrt(var + eps); its vjp
+         * (G - mean(G) - xhat mean(G xhat)) / sqrt(var + eps) */
+        const int64_t d = in[0].s.dim[in[0].s.ndim - 1], rows = ref_numel(&in[0].s) / d;
+        if (ref_alloc(out, &in[0].s))
+            return -1;
+        for (int64_t r = 0; r < rows; r++) {
+            const double *xr = in[0].d + r * d;
+            double m = 0, v = 0, a = 0, b = 0;
+            for (int64_t j = 0; j < d; j++)
+                m += xr[j] / (double)d;
+            for (int64_t j = 0; j < d; j++)
+                v += (xr[j] - m) * (xr[j] - m) / (double)d;
+            const double rs = 1.0 / sqrt(v + (double)c->f);
+            if (c->variant == 1)
+                for (int64_t j = 0; j < d; j++) {
+                    a += in[1].d[r * d + j] / (double)d;
+                    b += in[1].d[r * d + j] * (xr[j] - m) * rs / (double)d;
+                }
+            for (int64_t j = 0; j < d; j++) {
+                const double xh = (xr[j] - m) * rs;
+                out->d[r * d + j] = c->variant == 0 ? xh : rs * (in[1].d[r * d + j] - a - xh * b);
+            }
+        }
+        return 0;
     }
     case T_XENT:
     case T_VJP:
@@ -800,6 +969,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_SCALAR:
     case T_CAST:
     case T_ARGMAX:
+    case T_POOL_INDEX:
     case T_ONE_HOT:
     case T_RAND:
     case T_VJP:
@@ -813,6 +983,10 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_SCATTER:
     case T_XENT:
         return 1;
+    case T_BN:
+        return c->variant == 0 ? 1u : c->variant == 1 ? 0xfu : c->variant == 2 ? 7u : 0u;
+    case T_LN:
+        return c->variant == 0 ? 1u : 0u;
     default:
         return (1u << c->n_in) - 1;
     }
@@ -824,6 +998,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_FULL: case T_SCALAR: case T_CAST: case T_WHERE: case T_ARGMAX:
     case T_RESHAPE: case T_PERMUTE: case T_TRANSPOSE: case T_EXPAND:
     case T_SLICE: case T_CONCAT: case T_GATHER: case T_ONE_HOT: case T_RAND: case T_IM2COL:
+    case T_POOL_INDEX:
         return TOL_EXACT;
     case T_UNARY:
         switch (c->op) {
@@ -839,7 +1014,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
-    case T_XENT:
+    case T_XENT: case T_BN: case T_LN:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;

@@ -32,6 +32,14 @@ typedef enum tc_kind {
     T_RAND,     /* rand_uniform of `shape` from the i32 [2] state in[0]; stream = classes */
     T_IM2COL,   /* win, pad value f */
     T_COL2IM,   /* win, image shape `shape` */
+    T_POOL_INDEX, /* max_pool2d_index, win */
+    /* batch norm's ops (eps f), by variant: 0 bn_stats(x); 1 bn_apply(x, stats,
+     * w, b); 2 bn_apply(x, bn_stats(x), w, b), the layer in training; 3 the
+     * vjp of case 1 with seed in[3] (b = 0) on the stats, bn_grad_sums' user */
+    T_BN,
+    /* layer norm's core (eps f): variant 0 ln_norm(x); 1 its vjp at in[0]
+     * with seed in[1], ln_norm_grad's user */
+    T_LN,
     T_XENT,     /* cross_entropy of logits in[0] [N, C], targets in[1] [N]; ignore = start */
     /* The backward-only kernels (GELU_GRAD, GELU_TANH_GRAD, PAD) reached
      * through clg_grad: out = vjp of op at in[0] with seed in[1]. op: GELU,

@@ -1,5 +1,5 @@
-/* Every GEMM engine of the CPU backend (oneDNN's matmul where the build has
- * it, OpenBLAS, the portable kernel), at the
+/* Every GEMM engine of the CPU backend (oneDNN's matmul, single and batched,
+ * where the build has it, OpenBLAS, the portable kernel), at the
  * README models' shapes, with 1 and 2 threads: each product matches a
  * double-precision reference, and repeated runs are bit-identical, which is
  * what keeps resume bit-exact. Each case runs in its own process (Check's
@@ -18,13 +18,18 @@
 typedef struct {
     int ta, tb;
     int64_t M, N, K;
+    int64_t ba, bb; /* batches of A and B; 0: a 2-D operand (shared by the batch) */
 } shape;
 
 /* x W^T of the MLP's and the Transformer's Linears, a weight gradient, an
- * input gradient. */
+ * input gradient; attention's per-head products (128 of them, each small:
+ * oneDNN's batched path), and batches against a shared operand. */
 static const shape shapes[] = {
-    { 0, 1, 128, 256, 784 }, { 0, 1, 128, 10, 128 }, { 0, 1, 2048, 192, 64 },
-    { 1, 0, 256, 784, 128 }, { 0, 0, 128, 256, 128 },
+    { 0, 1, 128, 256, 784, 0, 0 }, { 0, 1, 128, 10, 128, 0, 0 }, { 0, 1, 2048, 192, 64, 0, 0 },
+    { 1, 0, 256, 784, 128, 0, 0 }, { 0, 0, 128, 256, 128, 0, 0 },
+    { 0, 0, 64, 16, 64, 128, 128 }, { 0, 1, 64, 64, 16, 128, 128 },
+    { 1, 0, 64, 16, 64, 128, 128 }, { 0, 1, 64, 16, 64, 128, 128 },
+    { 1, 1, 48, 40, 24, 0, 96 }, { 1, 0, 48, 40, 24, 96, 0 },
 };
 static const char *const engines[] = { "", "openblas", "portable" };
 static const int threads[] = { 1, 2 };
@@ -50,44 +55,55 @@ START_TEST(engine_is_right_and_repeatable)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const shape *sh = &shapes[s];
         const int64_t M = sh->M, N = sh->N, K = sh->K;
+        const int64_t ba = sh->ba ? sh->ba : 1, bb = sh->bb ? sh->bb : 1;
+        const int64_t bo = ba > bb ? ba : bb, sa = M * K, sb = K * N;
         clg_graph *g = clg_graph_new(ctx);
-        clg_t a = clg_input(g, "a", CLG_F32, sh->ta ? &CLG_SHAPE(K, M) : &CLG_SHAPE(M, K));
-        clg_t b = clg_input(g, "b", CLG_F32, sh->tb ? &CLG_SHAPE(N, K) : &CLG_SHAPE(K, N));
+        clg_t a = clg_input(g, "a", CLG_F32,
+                            sh->ba ? (sh->ta ? &CLG_SHAPE(ba, K, M) : &CLG_SHAPE(ba, M, K))
+                                   : (sh->ta ? &CLG_SHAPE(K, M) : &CLG_SHAPE(M, K)));
+        clg_t b = clg_input(g, "b", CLG_F32,
+                            sh->bb ? (sh->tb ? &CLG_SHAPE(bb, N, K) : &CLG_SHAPE(bb, K, N))
+                                   : (sh->tb ? &CLG_SHAPE(N, K) : &CLG_SHAPE(K, N)));
         clg_t c = clg_matmul(g, a, b, sh->ta, sh->tb);
         clg_plan *p;
         ck_assert_msg(clg_compile(g, dev, &c, 1, NULL, &p) == CLG_OK, "%s", clg_ctx_error(ctx));
         clg_graph_free(g);
-        float *A = malloc(M * K * sizeof *A), *B = malloc(K * N * sizeof *B),
-              *C = malloc(M * N * sizeof *C), *C2 = malloc(M * N * sizeof *C2);
+        const int64_t nc = bo * M * N;
+        float *A = malloc(ba * sa * sizeof *A), *B = malloc(bb * sb * sizeof *B),
+              *C = malloc(nc * sizeof *C), *C2 = malloc(nc * sizeof *C2);
         ck_assert(A && B && C && C2);
-        fill(A, M * K, 1);
-        fill(B, K * N, 2);
-        ck_assert_int_eq(clg_plan_set_input(p, "a", A, M * K * sizeof *A), CLG_OK);
-        ck_assert_int_eq(clg_plan_set_input(p, "b", B, K * N * sizeof *B), CLG_OK);
+        fill(A, ba * sa, 1);
+        fill(B, bb * sb, 2);
+        ck_assert_int_eq(clg_plan_set_input(p, "a", A, ba * sa * sizeof *A), CLG_OK);
+        ck_assert_int_eq(clg_plan_set_input(p, "b", B, bb * sb * sizeof *B), CLG_OK);
         ck_assert_int_eq(clg_plan_run(p), CLG_OK);
-        ck_assert_int_eq(clg_plan_read(p, c, C, M * N * sizeof *C), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(p, c, C, nc * sizeof *C), CLG_OK);
         /* the reference: each element summed in double */
         double worst = 0;
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++) {
-                double r = 0;
-                for (int64_t k = 0; k < K; k++)
-                    r += (double)(sh->ta ? A[k * M + m] : A[m * K + k]) *
-                         (sh->tb ? B[n * K + k] : B[k * N + n]);
-                const double e = fabs(C[m * N + n] - r) / (fabs(r) > 1 ? fabs(r) : 1);
-                worst = e > worst ? e : worst;
-            }
-        ck_assert_msg(worst < 1e-4, "engine '%s', %d threads, [%lld,%lld,%lld] %c%c: "
+        for (int64_t i = 0; i < bo; i++) {
+            const float *Ai = A + (ba > 1 ? i * sa : 0), *Bi = B + (bb > 1 ? i * sb : 0);
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double r = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        r += (double)(sh->ta ? Ai[k * M + m] : Ai[m * K + k]) *
+                             (sh->tb ? Bi[n * K + k] : Bi[k * N + n]);
+                    const double e = fabs(C[(i * M + m) * N + n] - r) / (fabs(r) > 1 ? fabs(r) : 1);
+                    worst = e > worst ? e : worst;
+                }
+        }
+        ck_assert_msg(worst < 1e-4, "engine '%s', %d threads, %lld x [%lld,%lld,%lld] %c%c: "
                       "relative error %g against the double reference", engine, nthr,
-                      (long long)M, (long long)N, (long long)K, sh->ta ? 'T' : 'N',
-                      sh->tb ? 'T' : 'N', worst);
+                      (long long)bo, (long long)M, (long long)N, (long long)K,
+                      sh->ta ? 'T' : 'N', sh->tb ? 'T' : 'N', worst);
         for (int r = 0; r < 3; r++) {
             ck_assert_int_eq(clg_plan_run(p), CLG_OK);
-            ck_assert_int_eq(clg_plan_read(p, c, C2, M * N * sizeof *C2), CLG_OK);
-            ck_assert_msg(!memcmp(C, C2, M * N * sizeof *C),
-                          "engine '%s', %d threads, [%lld,%lld,%lld]: run %d differs from "
-                          "the first",
-                          engine, nthr, (long long)M, (long long)N, (long long)K, r + 2);
+            ck_assert_int_eq(clg_plan_read(p, c, C2, nc * sizeof *C2), CLG_OK);
+            ck_assert_msg(!memcmp(C, C2, nc * sizeof *C),
+                          "engine '%s', %d threads, %lld x [%lld,%lld,%lld]: run %d differs "
+                          "from the first",
+                          engine, nthr, (long long)bo, (long long)M, (long long)N, (long long)K,
+                          r + 2);
         }
         clg_plan_free(p);
         free(A);

@@ -46,3 +46,37 @@ __kernel void k_col2im(int n, __global const float *cols, int coff, __global flo
     }
     o[ooff + i] = acc;
 }
+
+/* Max pooling's choice (max_pool2d_index): per output, the index ii*W + jj
+ * in its plane of the window's first maximum in window order, the first
+ * NaN winning; a window of -inf only picks its first pixel. */
+__kernel void k_pool_index(int n, __global const float *x, int xoff, __global int *o, int ooff,
+                           int H, int W, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
+                           int DW, int OH, int OW)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int L = OH * OW;
+    int l = i % L, pl = i / L, oi = l / OW, oj = l % OW;
+    float best = -INFINITY;
+    int at = -1, first = -1;
+    for (int ki = 0; ki < KH; ki++) {
+        int ii = oi * SH - PH + ki * DH;
+        if (ii < 0 || ii >= H)
+            continue;
+        for (int kj = 0; kj < KW; kj++) {
+            int jj = oj * SW - PW + kj * DW;
+            if (jj < 0 || jj >= W)
+                continue;
+            float v = x[xoff + (pl * H + ii) * W + jj];
+            if (first < 0)
+                first = ii * W + jj;
+            if (v > best || (isnan(v) && !isnan(best))) {
+                best = v;
+                at = ii * W + jj;
+            }
+        }
+    }
+    o[ooff + i] = at >= 0 ? at : first;
+}
