@@ -54,17 +54,34 @@ static unsigned pass_bit(clg_op op)
                                    : op == CLG_OP_CONV2D_GRAD_WEIGHT ? 4u : 0u;
 }
 
+/* CLG_CPU_CONV: the passes oneDNN runs, a comma list of forward, data and
+ * weights, or "im2col" for none (A/B runs of one build; a pass left out
+ * runs as im2col + matmul). Unset, or a word it does not know: all three. */
+static unsigned passes_from_env(void)
+{
+    const char *env = getenv("CLG_CPU_CONV");
+    static const char *const word[3] = { "forward", "data", "weights" };
+    unsigned set = 0;
+    if (!env)
+        return 7;
+    for (const char *p = env; *p;) {
+        size_t n = strcspn(p, ",");
+        int known = n == 6 && !strncmp(p, "im2col", 6);
+        for (int k = 0; k < 3; k++)
+            if (n == strlen(word[k]) && !strncmp(p, word[k], n)) {
+                set |= 1u << k;
+                known = 1;
+            }
+        if (!known && n)
+            return 7;
+        p += n + (p[n] == ',');
+    }
+    return set;
+}
+
 static void init(void)
 {
-    /* CLG_CPU_CONV: the passes oneDNN runs, a comma list of forward, data
-     * and weights, or "im2col" for none (A/B runs of one build; a pass left
-     * out runs as im2col + matmul). Unset: all three. */
-    const char *env = getenv("CLG_CPU_CONV");
-    passes = 7;
-    if (env) {
-        passes = (strstr(env, "forward") ? 1u : 0u) | (strstr(env, "data") ? 2u : 0u) |
-                 (strstr(env, "weights") ? 4u : 0u);
-    }
+    passes = passes_from_env();
     if (!passes || dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) {
         engine = NULL;
         return;
