@@ -14,6 +14,7 @@
 #define MAX_NUMEL ((int64_t)1 << 56)
 
 static int is_kernel(clg_op op) { return clg_op_is_kernel(op); }
+static int check_conv2d(const clg_bk_op *op, char *msg, size_t len);
 
 const char *cpu_op_name(clg_op op)
 {
@@ -182,7 +183,14 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
         if (!cpu_conv_dnnl_runs(op->op))
             return cpu_refuse(msg, len, "%s: runs as im2col + matmul here (oneDNN's convolution "
                               "is not built in, turned off or unusable)", name);
-        break; /* f32 throughout, as below */
+        for (int i = 0; i < 2; i++)
+            if (want(op, &in[i], i ? "input 1" : "input 0", 1, 0, msg, len))
+                return -1;
+        if (want(op, out, "the output", 1, 0, msg, len) || check_conv2d(op, msg, len))
+            return -1;
+        if (!cpu_conv_dnnl_accepts(op))
+            return cpu_refuse(msg, len, "%s: oneDNN declines this shape", name);
+        return 0;
     case CLG_OP_ONE_HOT:
     case CLG_OP_RAND_UNIFORM:
         if (want(op, &in[0], op->op == CLG_OP_ONE_HOT ? "the input" : "the state", 0, 1, msg, len) ||

@@ -192,22 +192,47 @@ static int make(entry *e)
 }
 
 /* Under the lock: the cached primitive for key k, made on first use; NULL
- * when oneDNN declines the shape (kept, so that it is asked once) or the
- * cache is full. */
+ * when oneDNN declines the shape (kept, so that it is asked once). A full
+ * cache makes room by dropping its entries in turn: a network with more
+ * shapes than that pays for remaking some, never for failing. */
 static const entry *lookup(const entry *k)
 {
+    static int victim;
     int i = 0;
     while (i < ncache && !same_key(&cache[i], k))
         i++;
     if (i == ncache) {
-        if (ncache == CACHE)
-            return NULL;
+        if (ncache == CACHE) {
+            i = victim;
+            victim = (victim + 1) % CACHE;
+            if (cache[i].prim)
+                dnnl_primitive_destroy(cache[i].prim);
+        } else {
+            ncache++;
+        }
         cache[i] = *k;
         if (!make(&cache[i]))
             cache[i].prim = NULL;
-        ncache++;
     }
     return cache[i].prim ? &cache[i] : NULL;
+}
+
+static int threads_now(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int cpu_conv_dnnl_accepts(const clg_bk_op *op)
+{
+    const entry k = key_of(op, threads_now());
+    pthread_mutex_lock(&lock);
+    const int ok = lookup(&k) != NULL;
+    pthread_mutex_unlock(&lock);
+    return ok;
 }
 
 /* Under the lock: the scratchpad, at least `bytes` long. */
@@ -262,12 +287,7 @@ clg_status cpu_conv2d(clg_bk_device *dev, const clg_bk_op *op)
     if (!cpu_conv_dnnl_runs(op->op))
         return cpu_fail(dev, CLG_ERR_UNSUPPORTED, "%s: oneDNN's convolution is not available",
                         cpu_op_name(op->op));
-#ifdef _OPENMP
-    const int threads = omp_get_max_threads();
-#else
-    const int threads = 1;
-#endif
-    const entry k = key_of(op, threads);
+    const entry k = key_of(op, threads_now());
     pthread_mutex_lock(&lock);
     const entry *e = lookup(&k);
     clg_status st = e ? execute(dev, op, e)
