@@ -2,9 +2,11 @@
  * (forward_training, backward_data, backward_weights) on the plain NCHW /
  * OIHW tensors the graph holds. On these layouts oneDNN's convolution is
  * itself an im2col + GEMM (its `gemm:jit`), but one that works image by
- * image on a column buffer sized for its threads, where the lowered form
- * (core/lower.c) writes the whole batch's columns out and reads them back:
- * 1.3-1.6x faster on a training step (docs/performance.md).
+ * image on a column buffer sized for its threads and forks once per pass,
+ * where the lowered form (core/lower.c) writes the whole batch's columns out
+ * and reads them back and forks once per image's GEMM. Its GEMM kernel is
+ * slower than the matmul's, so on one thread the CNN epoch is about even,
+ * on two it is ahead (docs/performance.md).
  *
  * Threads: oneDNN here runs on libgomp, the OpenMP runtime of this
  * backend's own loops, and a primitive is called outside any parallel
