@@ -110,6 +110,8 @@ static inline int clg__handle_foreign(const clg_graph *g, clg_t t)
 {
     return g && t >= 0 && CLG__TAG(t) != 0 && CLG__TAG(t) != g->tag;
 }
+/* A conv2d op's window and groups, from its parameters (ops_conv.c). */
+CLG_INTERNAL void clg__conv_window(const clg_params *p, clg_window2d *w, int *groups);
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */
 CLG_INTERNAL clg_t clg__graph_fail(clg_graph *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -256,12 +256,12 @@ clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64
     if (!image_input(g, "conv2d", prefix, x, &xs) || !w ||
         !window_fits(g, "conv2d", prefix, &xs, w, o))
         return w ? CLG_NONE : clg__graph_fail(g, "conv2d '%s': window is NULL", prefix);
-    const int64_t n = xs.dim[0], c = xs.dim[1], kk = (int64_t)w->kernel[0] * w->kernel[1];
+    const int64_t c = xs.dim[1], kk = (int64_t)w->kernel[0] * w->kernel[1];
     if (groups < 1 || out_channels < 1 || c % groups || out_channels % groups)
         return clg__graph_fail(g, "conv2d '%s': in_channels %lld and out_channels %lld must be "
                                "positive and divisible by groups %d", prefix, (long long)c,
                                (long long)out_channels, groups);
-    const int64_t cg = c / groups, og = out_channels / groups, m = cg * kk, l = o[0] * o[1];
+    const int64_t cg = c / groups, m = cg * kk;
     /* torch's default: kaiming_uniform(a = sqrt(5)), i.e. U(+-1/sqrt(fan_in)), bias alike */
     param_init u = { 1.0 / sqrt((double)m), 0 };
     clg_shape ws = CLG_SHAPE(out_channels, cg, w->kernel[0], w->kernel[1]);
@@ -273,24 +273,11 @@ clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64
     }
     if (wt == CLG_NONE || (bias && b == CLG_NONE))
         return CLG_NONE;
-    clg_t cols = clg_im2col(g, x, w, 0.0f); /* [N, C*KK, L] */
-    clg_t y;
-    if (groups == 1) {
-        /* [O, C*KK] @ [N, C*KK, L] -> [N, O, L], one GEMM per image. Folding
-         * the batch into one GEMM ([O, C*KK] @ [C*KK, N*L]) made the GEMM
-         * itself faster (the cnn preset's second layer: 6.4 against 7.2 ms),
-         * but its permute copies of the columns and of the output, forward
-         * and backward, cost more than that (docs/performance.md) */
-        y = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(out_channels, m)), cols, 0, 0);
-    } else {
-        /* per group: [G, O/G, M] @ [G, M, N*L] */
-        static const int to_g[4] = { 1, 2, 0, 3 }, to_n[4] = { 2, 0, 1, 3 };
-        clg_t cg4 = clg_permute(g, clg_reshape(g, cols, &CLG_SHAPE(n, groups, m, l)), to_g);
-        clg_t yg = clg_matmul(g, clg_reshape(g, wt, &CLG_SHAPE(groups, og, m)),
-                              clg_reshape(g, cg4, &CLG_SHAPE(groups, m, n * l)), 0, 0);
-        y = clg_permute(g, clg_reshape(g, yg, &CLG_SHAPE(groups, og, n, l)), to_n);
-    }
-    y = clg_reshape(g, y, &CLG_SHAPE(n, out_channels, o[0], o[1]));
+    /* one op, which a backend with a convolution of its own runs whole and
+     * the compiler otherwise lowers into im2col + one GEMM per image
+     * (core/lower.c); the bias stays a broadcast add, which fuses with what
+     * follows (batch norm, ReLU) */
+    clg_t y = clg_conv2d_op(g, x, wt, w, groups);
     return bias ? clg_add(g, y, clg_reshape(g, b, &CLG_SHAPE(out_channels, 1, 1))) : y;
 }
 

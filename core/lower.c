@@ -215,6 +215,94 @@ static clg_t lower_ln(clg_graph *g, const clg_node *n, const clg_t *in)
     return clg_mul(g, rstd, clg_sub(g, clg_sub(g, G, a), clg_mul(g, xhat, b)));
 }
 
+/* conv2d and its gradients, in exactly the primitives the layers built
+ * before the ops existed (and autodiff derived from them), so a backend
+ * without the ops computes the very same bits as before: im2col + one GEMM
+ * per image for one group, the grouped form through permutes otherwise;
+ * col2im for the input's gradient, im2col + GEMM + a sum over the batch for
+ * the weight's. */
+
+/* x's columns: the im2col the lowered graph already holds for x and this
+ * window (the forward's, which the weight's gradient reads again, as the
+ * graph built from primitives shared it), else a new one. */
+static clg_t columns(clg_graph *g, clg_t x, const clg_window2d *w)
+{
+    clg_params p = { { 0 } };
+    for (int k = 0; k < 2; k++) {
+        clg_param_set_i64(&p, CLG_P_KERNEL + k, w->kernel[k]);
+        clg_param_set_i64(&p, CLG_P_STRIDE + k, w->stride[k]);
+        clg_param_set_i64(&p, CLG_P_PADDING + k, w->pad[k]);
+        clg_param_set_i64(&p, CLG_P_DILATION + k, w->dilation[k]);
+    }
+    for (int i = g->n - 1; i >= 0 && g->err == CLG_OK; i--) {
+        const clg_node *c = &g->nodes[i];
+        if (c->op == CLG_OP_IM2COL && c->n_in == 1 && c->in[0] == x &&
+            !memcmp(&c->params, &p, sizeof p))
+            return i; /* the lowered graph's handles are plain indices */
+    }
+    return clg_im2col(g, x, w, 0.0f);
+}
+
+static clg_t lower_conv(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    static const int to_g[4] = { 1, 2, 0, 3 }, to_n[4] = { 2, 0, 1, 3 };
+    clg_window2d win;
+    int groups;
+    clg__conv_window(&n->params, &win, &groups);
+    /* x, w and y of the forward op, whichever of them this one takes or gives */
+    const clg_shape ws = n->op == CLG_OP_CONV2D_GRAD_WEIGHT ? n->shape : g->nodes[in[1]].shape;
+    const clg_shape xs = n->op == CLG_OP_CONV2D_GRAD_INPUT ? n->shape : g->nodes[in[0]].shape;
+    const clg_shape ys = n->op == CLG_OP_CONV2D ? n->shape
+                         : n->op == CLG_OP_CONV2D_GRAD_INPUT ? g->nodes[in[0]].shape
+                                                             : g->nodes[in[1]].shape;
+    const int64_t nb = xs.dim[0], o = ws.dim[0], og = o / groups, l = ys.dim[2] * ys.dim[3];
+    const int64_t m = ws.dim[1] * ws.dim[2] * ws.dim[3];
+    const clg_shape cols_s = CLG_SHAPE(nb, groups * m, l);
+    switch (n->op) {
+    case CLG_OP_CONV2D: {
+        clg_t cols = columns(g, in[0], &win), y;
+        if (groups == 1) {
+            y = clg_matmul(g, clg_reshape(g, in[1], &CLG_SHAPE(o, m)), cols, 0, 0);
+        } else { /* per group: [G, O/G, M] @ [G, M, N*L] */
+            clg_t c4 = clg_permute(g, clg_reshape(g, cols, &CLG_SHAPE(nb, groups, m, l)), to_g);
+            clg_t yg = clg_matmul(g, clg_reshape(g, in[1], &CLG_SHAPE(groups, og, m)),
+                                  clg_reshape(g, c4, &CLG_SHAPE(groups, m, nb * l)), 0, 0);
+            y = clg_permute(g, clg_reshape(g, yg, &CLG_SHAPE(groups, og, nb, l)), to_n);
+        }
+        return clg_reshape(g, y, &n->shape);
+    }
+    case CLG_OP_CONV2D_GRAD_INPUT: {
+        clg_t dcols;
+        if (groups == 1) {
+            dcols = clg_matmul(g, clg_reshape(g, in[1], &CLG_SHAPE(o, m)),
+                               clg_reshape(g, in[0], &CLG_SHAPE(nb, o, l)), 1, 0);
+        } else {
+            clg_t gy = clg_permute(g, clg_reshape(g, in[0], &CLG_SHAPE(nb, groups, og, l)), to_g);
+            clg_t dg = clg_matmul(g, clg_reshape(g, in[1], &CLG_SHAPE(groups, og, m)),
+                                  clg_reshape(g, gy, &CLG_SHAPE(groups, og, nb * l)), 1, 0);
+            dcols = clg_permute(g, clg_reshape(g, dg, &CLG_SHAPE(groups, m, nb, l)), to_n);
+        }
+        return clg_col2im(g, clg_reshape(g, dcols, &cols_s), &win, &n->shape);
+    }
+    case CLG_OP_CONV2D_GRAD_WEIGHT: {
+        clg_t cols = columns(g, in[0], &win), dw;
+        if (groups == 1) {
+            int ax0 = 0;
+            dw = clg_sum(g, clg_matmul(g, clg_reshape(g, in[1], &CLG_SHAPE(nb, o, l)), cols, 0, 1),
+                         &ax0, 1, 1);
+        } else {
+            clg_t c4 = clg_permute(g, clg_reshape(g, cols, &CLG_SHAPE(nb, groups, m, l)), to_g);
+            clg_t gy = clg_permute(g, clg_reshape(g, in[1], &CLG_SHAPE(nb, groups, og, l)), to_g);
+            dw = clg_matmul(g, clg_reshape(g, gy, &CLG_SHAPE(groups, og, nb * l)),
+                            clg_reshape(g, c4, &CLG_SHAPE(groups, m, nb * l)), 0, 1);
+        }
+        return clg_reshape(g, dw, &n->shape);
+    }
+    default:
+        return CLG_NONE;
+    }
+}
+
 /* Primitives computing composite node `n` of the source graph on its inputs
  * in[] (already in the new graph). */
 static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
@@ -285,6 +373,10 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_LN_NORM:
     case CLG_OP_LN_NORM_GRAD:
         return lower_ln(g, n, in);
+    case CLG_OP_CONV2D:
+    case CLG_OP_CONV2D_GRAD_INPUT:
+    case CLG_OP_CONV2D_GRAD_WEIGHT:
+        return lower_conv(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

@@ -1,5 +1,6 @@
 /* The CPU backend's descriptor: its one device, host buffers, dispatch of an
  * op to its kernel, and error messages. */
+#include "conv_dnnl.h"
 #include "cpu.h"
 
 #include <stdarg.h>
@@ -254,6 +255,10 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_LN_NORM_GRAD: return cpu_ln_norm_grad(dev, op);
     case CLG_OP_FUSED: return cpu_fused(dev, op);
     case CLG_OP_CROSS_ENTROPY: case CLG_OP_CROSS_ENTROPY_GRAD: return cpu_cross_entropy(dev, op);
+#ifdef CLG_CPU_HAVE_DNNL
+    case CLG_OP_CONV2D: case CLG_OP_CONV2D_GRAD_INPUT: case CLG_OP_CONV2D_GRAD_WEIGHT:
+        return cpu_conv2d(dev, op);
+#endif
     default: break;
     }
     /* The rest of the elementwise family, by arity: every unary op is one

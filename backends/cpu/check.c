@@ -2,6 +2,7 @@
  * dtypes, the shape rules documented on the op table, parameters, and buffer
  * bounds. A kernel may then index
  * freely; only data-dependent checks (index ranges) are left to it. */
+#include "conv_dnnl.h"
 #include "cpu.h"
 
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #define MAX_NUMEL ((int64_t)1 << 56)
 
 static int is_kernel(clg_op op) { return clg_op_is_kernel(op); }
+static int check_conv2d(const clg_bk_op *op, char *msg, size_t len);
 
 const char *cpu_op_name(clg_op op)
 {
@@ -178,6 +180,21 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
             want(op, &in[1], "the index", 0, 1, msg, len) ||
             want(op, out, "the output", 1, 0, msg, len))
             return -1;
+        return 0;
+    case CLG_OP_CONV2D:
+    case CLG_OP_CONV2D_GRAD_INPUT:
+    case CLG_OP_CONV2D_GRAD_WEIGHT:
+        /* refused, the core lowers it into im2col + matmul */
+        if (!cpu_conv_dnnl_runs(op->op))
+            return cpu_refuse(msg, len, "%s: runs as im2col + matmul here (oneDNN's convolution "
+                              "is not built in, turned off or unusable)", name);
+        for (int i = 0; i < 2; i++)
+            if (want(op, &in[i], i ? "input 1" : "input 0", 1, 0, msg, len))
+                return -1;
+        if (want(op, out, "the output", 1, 0, msg, len) || check_conv2d(op, msg, len))
+            return -1;
+        if (!cpu_conv_dnnl_accepts(op))
+            return cpu_refuse(msg, len, "%s: oneDNN declines this shape", name);
         return 0;
     case CLG_OP_ONE_HOT:
     case CLG_OP_RAND_UNIFORM:
@@ -500,6 +517,38 @@ static int check_pool_index(const clg_bk_op *op, char *msg, size_t len)
     return 0;
 }
 
+/* conv2d and its gradients: x [N, C, H, W], w [O, C/G, KH, KW] and
+ * y [N, O, OH, OW] (whichever two are inputs) agree with the parameters. */
+static int check_conv2d(const clg_bk_op *op, char *msg, size_t len)
+{
+    const clg_params *p = &op->params;
+    const clg_bk_tensor *x = op->op == CLG_OP_CONV2D_GRAD_INPUT ? &op->out : &op->in[0];
+    const clg_bk_tensor *w = op->op == CLG_OP_CONV2D_GRAD_WEIGHT ? &op->out : &op->in[1];
+    const clg_bk_tensor *y = op->op == CLG_OP_CONV2D ? &op->out
+                             : op->op == CLG_OP_CONV2D_GRAD_INPUT ? &op->in[0] : &op->in[1];
+    const int64_t g = clg_param_i64(p, CLG_P_GROUPS);
+    if (x->ndim != 4 || w->ndim != 4 || y->ndim != 4)
+        return shape_mismatch(op, "needs an image [N, C, H, W] and a weight [O, C/G, KH, KW]", x,
+                              "image", w, "weight", msg, len);
+    if (g < 1 || g > (1 << 20) || x->dim[1] % g || w->dim[0] % g || w->dim[1] * g != x->dim[1] ||
+        y->dim[0] != x->dim[0] || y->dim[1] != w->dim[0])
+        return shape_mismatch(op, "channels do not match the groups", x, "image", w, "weight",
+                              msg, len);
+    for (int d = 0; d < 2; d++) {
+        int64_t kd = clg_param_i64(p, CLG_P_KERNEL + d), s = clg_param_i64(p, CLG_P_STRIDE + d);
+        int64_t pd = clg_param_i64(p, CLG_P_PADDING + d), dl = clg_param_i64(p, CLG_P_DILATION + d);
+        if (kd != w->dim[2 + d] || s < 1 || dl < 1 || pd < 0 || s > (1 << 20) ||
+            dl > (1 << 20) || pd > (1 << 20))
+            return cpu_refuse(msg, len, "%s: the kernel must be the weight's, stride and dilation "
+                              ">= 1, padding >= 0", cpu_op_name(op->op));
+        int64_t span = dl * (kd - 1) + 1, room = x->dim[2 + d] + 2 * pd;
+        if (span > room || (room - span) / s + 1 != y->dim[2 + d])
+            return shape_mismatch(op, "the output does not match the image and window", x,
+                                  "image", y, "output", msg, len);
+    }
+    return 0;
+}
+
 static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
 {
     const clg_bk_tensor *in = op->in, *out = &op->out;
@@ -587,6 +636,10 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
             return shape_mismatch(op, "every tensor must have the output's shape, with a last dim",
                                   &in[0], "input 0", out, "output", msg, len);
         return 0;
+    case CLG_OP_CONV2D:
+    case CLG_OP_CONV2D_GRAD_INPUT:
+    case CLG_OP_CONV2D_GRAD_WEIGHT:
+        return check_conv2d(op, msg, len);
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
             return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",

@@ -275,6 +275,14 @@ clg_t clg_bn_apply(clg_graph *g, clg_t x, clg_t stats, clg_t weight, clg_t bias,
 /* Layer normalisation without its affine part: x [..., D] normalised over
  * the last dim, (x - mean) / sqrt(var + eps) with the biased variance. */
 clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps);
+/* torch.nn.functional.conv2d without bias: x [N, C, H, W], w [O, C/groups, KH,
+ * KW] (KH, KW = w's kernel) -> [N, O, OH, OW]. Its gradients, as
+ * torch.nn.grad.conv2d_input and conv2d_weight: dy [N, O, OH, OW] -> the input's
+ * gradient, of shape `input`; and (x, dy) -> the weight's, [O, C/groups, KH, KW]. */
+clg_t clg_conv2d_op(clg_graph *g, clg_t x, clg_t w, const clg_window2d *win, int groups);
+clg_t clg_conv2d_input(clg_graph *g, const clg_shape *input, clg_t w, clg_t dy,
+                       const clg_window2d *win, int groups);
+clg_t clg_conv2d_weight(clg_graph *g, clg_t x, clg_t dy, const clg_window2d *win, int groups);
 
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);
@@ -397,7 +405,7 @@ clg_t clg_dropout(clg_graph *g, clg_t x, float p, clg_t state, uint32_t stream);
 /* torch.nn.Conv2d(C, out_channels, kernel, stride, padding, dilation, groups,
  * bias) on x [N, C, H, W]: "<prefix>.weight" [out, C/groups, KH, KW],
  * "<prefix>.bias" [out], initialised as PyTorch's default from rng. Runs as
- * im2col + one GEMM per image (per group), see docs/backends.md. */
+ * one conv2d op (clg_conv2d_op) plus the bias, see docs/backends.md. */
 clg_t clg_conv2d(clg_graph *g, clg_store *st, const char *prefix, clg_t x, int64_t out_channels,
                  const clg_window2d *w, int groups, clg_bias bias, clg_rng *rng);
 /* torch.nn.MaxPool2d (padding with -inf; the gradient goes to the first

@@ -177,7 +177,15 @@ typedef enum clg_status {
      * rsqrt(var + SCALAR), biased variance; its backward (G, x) -> rsqrt(var + eps) \
      * (G - mean(G) - xhat mean(G xhat)) */                                            \
     X(LN_NORM,        "ln_norm",        1, NN,          F32,  0x1, COMPOSITE)              \
-    X(LN_NORM_GRAD,   "ln_norm_grad",   2, NN,          F32,  0x0, COMPOSITE)
+    X(LN_NORM_GRAD,   "ln_norm_grad",   2, NN,          F32,  0x0, COMPOSITE)              \
+    /* 2-D convolution, as torch.nn.functional.conv2d without bias: x [N, C, H, W],   \
+     * w [O, C/GROUPS, KH, KW] -> [N, O, OH, OW]; KERNEL, STRIDE, PADDING, DILATION as \
+     * im2col's. Its gradients, as torch.nn.grad.conv2d_input / conv2d_weight:         \
+     * grad_input (dy [N, O, OH, OW], w) -> [N, C, IMAGE h, w]; grad_weight (x, dy)     \
+     * -> [O, C/GROUPS, KH, KW]. Lowered into im2col + matmul (+ col2im) */             \
+    X(CONV2D,         "conv2d",         2, LINALG,      F32,  0x3, COMPOSITE)             \
+    X(CONV2D_GRAD_INPUT, "conv2d_grad_input", 2, LINALG, F32, 0x3, COMPOSITE)             \
+    X(CONV2D_GRAD_WEIGHT, "conv2d_grad_weight", 2, LINALG, F32, 0x3, COMPOSITE)
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,
@@ -276,8 +284,10 @@ enum {
     CLG_P_STRIDE = 25,  /* 2 ints, slots 25..26 */
     CLG_P_PADDING = 27, /* 2 ints, slots 27..28 */
     CLG_P_DILATION = 29, /* 2 ints, slots 29..30 */
-    CLG_P_IGNORE = 31   /* cross_entropy: the target value that contributes nothing */
-    /* 32..63: free for ops to come */
+    CLG_P_IGNORE = 31,  /* cross_entropy: the target value that contributes nothing */
+    CLG_P_GROUPS = 32,  /* conv2d*: channel groups */
+    CLG_P_IMAGE = 33    /* conv2d_grad_input: the input's (h, w), slots 33..34 */
+    /* 35..63: free for ops to come */
 };
 
 static inline int64_t clg_param_i64(const clg_params *p, int slot)

@@ -364,6 +364,34 @@ const tc_case tc_cases[] = {
     { .name = "col2im_wstride3_pad2_dil2", .kind = T_COL2IM, .n_in = 1, .in = { SH(1, 18, 24) },
       .shape = SH(1, 2, 6, 11), .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } } },
 
+    /* convolution and its gradients (stride, padding, dilation, groups, a
+     * stride that leaves rows and columns over), against direct loops */
+    { .name = "conv2d_3x3_pad1", .kind = T_CONV, .op = CLG_OP_CONV2D, .n_in = 2,
+      .in = { SH(2, 3, 5, 6), SH(4, 3, 3, 3) }, .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } }, .groups = 1 },
+    { .name = "conv2d_stride2_dil2_groups2", .kind = T_CONV, .op = CLG_OP_CONV2D, .n_in = 2,
+      .in = { SH(1, 4, 7, 8), SH(6, 2, 2, 3) }, .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } }, .groups = 2 },
+    { .name = "conv2d_depthwise_wstride3_pad2_dil2", .kind = T_CONV, .op = CLG_OP_CONV2D,
+      .n_in = 2, .in = { SH(1, 3, 6, 11), SH(3, 1, 3, 3) }, .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .groups = 3 },
+    { .name = "conv2d_stride2_rounding", .kind = T_CONV, .op = CLG_OP_CONV2D, .n_in = 2,
+      .in = { SH(1, 2, 8, 7), SH(2, 2, 3, 2) }, .win = { { 3, 2 }, { 2, 2 }, { 0, 1 }, { 1, 1 } }, .groups = 1 },
+    { .name = "conv2d_grad_input_3x3_pad1", .kind = T_CONV, .op = CLG_OP_CONV2D_GRAD_INPUT,
+      .n_in = 2, .in = { SH(2, 4, 5, 6), SH(4, 3, 3, 3) }, .shape = SH(2, 3, 5, 6), .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } },
+      .groups = 1 },
+    { .name = "conv2d_grad_input_stride2_dil2_groups2", .kind = T_CONV,
+      .op = CLG_OP_CONV2D_GRAD_INPUT, .n_in = 2, .in = { SH(1, 6, 4, 4), SH(6, 2, 2, 3) },
+      .shape = SH(1, 4, 7, 8), .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } }, .groups = 2 },
+    { .name = "conv2d_grad_input_stride2_rounding", .kind = T_CONV,
+      .op = CLG_OP_CONV2D_GRAD_INPUT, .n_in = 2, .in = { SH(1, 2, 3, 4), SH(2, 2, 3, 2) },
+      .shape = SH(1, 2, 8, 7), .win = { { 3, 2 }, { 2, 2 }, { 0, 1 }, { 1, 1 } }, .groups = 1 },
+    { .name = "conv2d_grad_weight_3x3_pad1", .kind = T_CONV, .op = CLG_OP_CONV2D_GRAD_WEIGHT,
+      .n_in = 2, .in = { SH(2, 3, 5, 6), SH(2, 4, 5, 6) }, .win = { { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 } }, .groups = 1 },
+    { .name = "conv2d_grad_weight_stride2_dil2_groups2", .kind = T_CONV,
+      .op = CLG_OP_CONV2D_GRAD_WEIGHT, .n_in = 2, .in = { SH(1, 4, 7, 8), SH(1, 6, 4, 4) },
+      .win = { { 2, 3 }, { 2, 1 }, { 1, 0 }, { 2, 2 } }, .groups = 2 },
+    { .name = "conv2d_grad_weight_depthwise_wstride3", .kind = T_CONV,
+      .op = CLG_OP_CONV2D_GRAD_WEIGHT, .n_in = 2, .in = { SH(1, 3, 6, 11), SH(1, 3, 6, 4) },
+      .win = { { 3, 3 }, { 1, 3 }, { 1, 2 }, { 1, 2 } }, .groups = 3 },
+
     /* random: bit-exact against clgrad/philox.h (checked itself against
      * Random123's known answers in test_gradcheck's dropout tests) */
     { .name = "rand_uniform_2x7", .kind = T_RAND, .n_in = 1, .in = { SH(2) }, .dt = { I32 },
@@ -607,6 +635,11 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_IM2COL: return clg_im2col(g, x[0], &c->win, c->f);
     case T_COL2IM: return clg_col2im(g, x[0], &c->win, &c->shape);
     case T_POOL_INDEX: return clg_max_pool2d_index(g, x[0], &c->win);
+    case T_CONV:
+        return c->op == CLG_OP_CONV2D ? clg_conv2d_op(g, x[0], x[1], &c->win, c->groups)
+               : c->op == CLG_OP_CONV2D_GRAD_INPUT
+                   ? clg_conv2d_input(g, &c->shape, x[1], x[0], &c->win, c->groups)
+                   : clg_conv2d_weight(g, x[0], x[1], &c->win, c->groups);
     case T_COMPOSITE:
         switch (c->variant) {
         case 0: /* x*x + exp(x) - x */
@@ -705,6 +738,54 @@ static int ref_bn(const tc_case *c, const ref_t *in, ref_t *out)
     }
     free(st);
     return rc;
+}
+
+/* Convolution by its definition, in double, one loop nest for the three
+ * ops: y[n, o, oi, oj] = sum over the group's channels ci and the kernel of
+ * x[n, g*C/G + ci, oi*SH - PH + ki*DH, oj*SW - PW + kj*DW] w[o, ci, ki, kj]
+ * (zero outside the image); the gradients scatter the same products. */
+static int ref_conv2d(const tc_case *c, const ref_t *in, ref_t *out)
+{
+    const clg_window2d *w = &c->win;
+    const int gi = c->op == CLG_OP_CONV2D_GRAD_INPUT, gw = c->op == CLG_OP_CONV2D_GRAD_WEIGHT;
+    const clg_shape xs = gi ? c->shape : in[0].s;
+    const clg_shape dys = gi ? in[0].s : in[1].s; /* y's shape, for the gradients */
+    const int64_t o_ch = gw ? dys.dim[1] : in[1].s.dim[0], groups = c->groups;
+    const int64_t cg = xs.dim[1] / groups, og = o_ch / groups;
+    const clg_shape ws = CLG_SHAPE(o_ch, cg, w->kernel[0], w->kernel[1]);
+    int64_t od[2];
+    if (!clg_window2d_out(w, xs.dim[2], xs.dim[3], od, NULL, 0))
+        return -1;
+    const clg_shape ys = CLG_SHAPE(xs.dim[0], o_ch, od[0], od[1]);
+    if (ref_alloc(out, gi ? &xs : gw ? &ws : &ys))
+        return -1;
+    for (int64_t i = 0; i < ref_numel(&out->s); i++)
+        out->d[i] = 0;
+    const double *X = gi ? NULL : in[0].d, *Wt = gw ? NULL : in[1].d;
+    const double *Y = gi ? in[0].d : gw ? in[1].d : NULL;
+    for (int64_t n = 0; n < xs.dim[0]; n++)
+        for (int64_t o = 0; o < o_ch; o++)
+            for (int64_t ci = 0; ci < cg; ci++)
+                for (int ki = 0; ki < w->kernel[0]; ki++)
+                    for (int kj = 0; kj < w->kernel[1]; kj++)
+                        for (int64_t oi = 0; oi < od[0]; oi++)
+                            for (int64_t oj = 0; oj < od[1]; oj++) {
+                                int64_t ii = oi * w->stride[0] - w->pad[0] + ki * w->dilation[0];
+                                int64_t jj = oj * w->stride[1] - w->pad[1] + kj * w->dilation[1];
+                                if (ii < 0 || ii >= xs.dim[2] || jj < 0 || jj >= xs.dim[3])
+                                    continue;
+                                int64_t ch = (o / og) * cg + ci;
+                                int64_t xi = ((n * xs.dim[1] + ch) * xs.dim[2] + ii) * xs.dim[3] + jj;
+                                int64_t wi = ((o * cg + ci) * w->kernel[0] + ki) * w->kernel[1] + kj;
+                                int64_t yi = ((n * o_ch + o) * od[0] + oi) * od[1] + oj;
+                                if (gi)
+                                    out->d[xi] += Y[yi] * Wt[wi];
+                                else if (gw)
+                                    out->d[wi] += X[xi] * Y[yi];
+                                else
+                                    out->d[yi] += X[xi] * Wt[wi];
+                            }
+    return 0;
 }
 
 int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
@@ -853,6 +934,8 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
                 }
         return 0;
     }
+    case T_CONV:
+        return ref_conv2d(c, in, out);
     case T_COMPOSITE: {
         ref_t t1, t2, t3;
         int rc = -1;
@@ -1014,7 +1097,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
-    case T_XENT: case T_BN: case T_LN:
+    case T_XENT: case T_BN: case T_LN: case T_CONV:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;

@@ -41,6 +41,8 @@ typedef enum tc_kind {
      * with seed in[1], ln_norm_grad's user */
     T_LN,
     T_XENT,     /* cross_entropy of logits in[0] [N, C], targets in[1] [N]; ignore = start */
+    T_CONV,     /* op: CONV2D (x, w), CONV2D_GRAD_INPUT (dy, w; input shape `shape`) or
+                 * CONV2D_GRAD_WEIGHT (x, dy); win, groups */
     /* The backward-only kernels (GELU_GRAD, GELU_TANH_GRAD, PAD) reached
      * through clg_grad: out = vjp of op at in[0] with seed in[1]. op: GELU,
      * GELU_TANH or SLICE (then axis/start/end), or CROSS_ENTROPY (targets
@@ -80,6 +82,7 @@ typedef struct tc_case {
     int variant;
     int no_grad; /* forward only: too large for finite differences */
     clg_window2d win;
+    int groups; /* T_CONV */
 } tc_case;
 
 extern const tc_case tc_cases[];

@@ -210,6 +210,137 @@ START_TEST(test_error_mul_broadcast)
 }
 END_TEST
 
+/* y = conv2d(x, w) and the gradients of <y, seed>, as the op (groups g) or,
+ * with prim set, as the primitives the layer built before the op existed:
+ * im2col + one GEMM per image, the grouped form through permutes. Runs on
+ * the device under test; *lowered: whether the backend got the op lowered. */
+static void conv_run(int prim, int groups, float *out[3], const size_t bytes[3], int *lowered)
+{
+    const clg_window2d win = { { 3, 2 }, { 2, 1 }, { 1, 1 }, { 1, 2 } };
+    const clg_shape xs = CLG_SHAPE(2, 4, 7, 6), ws = CLG_SHAPE(6, 4 / groups, 3, 2);
+    clg_ctx *ctx = tu_ctx();
+    clg_graph *g = clg_graph_new(ctx);
+    clg_t x = clg_input(g, "x", CLG_F32, &xs), w = clg_input(g, "w", CLG_F32, &ws), y;
+    if (!prim) {
+        y = clg_conv2d_op(g, x, w, &win, groups);
+    } else {
+        static const int to_g[4] = { 1, 2, 0, 3 }, to_n[4] = { 2, 0, 1, 3 };
+        const int64_t m = ws.dim[1] * 6, og = 6 / groups, l = 4 * 6;
+        clg_t cols = clg_im2col(g, x, &win, 0.0f);
+        if (groups == 1) {
+            y = clg_matmul(g, clg_reshape(g, w, &CLG_SHAPE(6, m)), cols, 0, 0);
+        } else {
+            clg_t c4 = clg_permute(g, clg_reshape(g, cols, &CLG_SHAPE(2, groups, m, l)), to_g);
+            clg_t yg = clg_matmul(g, clg_reshape(g, w, &CLG_SHAPE(groups, og, m)),
+                                  clg_reshape(g, c4, &CLG_SHAPE(groups, m, 2 * l)), 0, 0);
+            y = clg_permute(g, clg_reshape(g, yg, &CLG_SHAPE(groups, og, 2, l)), to_n);
+        }
+        y = clg_reshape(g, y, &CLG_SHAPE(2, 6, 4, 6));
+    }
+    clg_t seed = clg_input(g, "seed", CLG_F32, &CLG_SHAPE(2, 6, 4, 6));
+    clg_t wrt[2] = { x, w }, d[2];
+    ck_assert_int_eq(clg_grad(g, y, seed, wrt, 2, d), CLG_OK);
+    clg_t outs[3] = { y, d[0], d[1] };
+    clg_compile_opts opts = { 0 };
+    clg_plan *p = NULL;
+    ck_assert_msg(clg_compile(g, tu_device(), outs, 3, &opts, &p) == CLG_OK, "compile: %s",
+                  clg_ctx_error(ctx));
+    clg_plan_stats st;
+    ck_assert_int_eq(clg_plan_stats_get(p, &st), CLG_OK);
+    *lowered = st.n_ops > 3; /* conv2d and its two gradients, or their primitives */
+    tc_rng r;
+    tc_rng_seed(&r, 77);
+    const char *names[3] = { "x", "w", "seed" };
+    const int64_t n[3] = { 2 * 4 * 7 * 6, 6 * (4 / groups) * 6, 2 * 6 * 4 * 6 };
+    for (int k = 0; k < 3; k++) {
+        float *v = malloc((size_t)n[k] * sizeof *v);
+        ck_assert_ptr_nonnull(v);
+        for (int64_t i = 0; i < n[k]; i++)
+            v[i] = (float)tc_normal(&r);
+        ck_assert_int_eq(clg_plan_set_input(p, names[k], v, (size_t)n[k] * sizeof *v), CLG_OK);
+        free(v);
+    }
+    ck_assert_int_eq(clg_plan_run(p), CLG_OK);
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(clg_plan_read(p, outs[k], out[k], bytes[k]), CLG_OK);
+    clg_plan_free(p);
+    clg_graph_free(g);
+}
+
+/* A backend without the conv2d ops gets them lowered into exactly the
+ * primitives the layer built before they existed, so its results did not
+ * move by a bit; one that runs them (oneDNN on the CPU) agrees to the
+ * GEMM tolerance. */
+START_TEST(test_conv2d_lowering_is_the_primitive_form)
+{
+    for (int groups = 1; groups <= 2; groups++) {
+        const size_t bytes[3] = { 2 * 6 * 4 * 6 * 4, 2 * 4 * 7 * 6 * 4,
+                                  (size_t)(6 * (4 / groups) * 6 * 4) };
+        float *a[3], *b[3];
+        for (int k = 0; k < 3; k++) {
+            a[k] = malloc(bytes[k]);
+            b[k] = malloc(bytes[k]);
+            ck_assert(a[k] && b[k]);
+        }
+        int lowered = 0, prim_lowered = 0;
+        conv_run(0, groups, a, bytes, &lowered);
+        conv_run(1, groups, b, bytes, &prim_lowered);
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < bytes[k] / 4; i++) {
+                if (lowered)
+                    ck_assert_msg(!memcmp(&a[k][i], &b[k][i], 4), "groups %d, output %d[%zu]: "
+                                  "lowered %.9g, primitives %.9g", groups, k, i,
+                                  (double)a[k][i], (double)b[k][i]);
+                else
+                    ck_assert_msg(fabs(a[k][i] - b[k][i]) <= bound(TOL_REDUCE, b[k][i]),
+                                  "groups %d, output %d[%zu]: %.9g against %.9g", groups, k, i,
+                                  (double)a[k][i], (double)b[k][i]);
+            }
+            free(a[k]);
+            free(b[k]);
+        }
+    }
+}
+END_TEST
+
+/* conv2d and its gradients refuse what does not fit, naming the shapes */
+START_TEST(test_error_conv2d)
+{
+    const clg_window2d w3 = { { 3, 3 }, { 1, 1 }, { 0, 0 }, { 1, 1 } };
+    const clg_window2d w2 = { { 2, 2 }, { 1, 1 }, { 0, 0 }, { 1, 1 } };
+    clg_graph *g = clg_graph_new(tu_ctx());
+    clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(1, 4, 5, 5));
+    clg_t w = clg_input(g, "w", CLG_F32, &CLG_SHAPE(6, 4, 3, 3));
+    /* the weight's dim 1 must be C / groups */
+    expect_shape_error(g, clg_conv2d_op(g, x, w, &w3, 2), CLG_OP_CONV2D, "[1, 4, 5, 5]",
+                       "[6, 4, 3, 3]");
+    clg_graph_free(g);
+
+    g = clg_graph_new(tu_ctx());
+    x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(1, 4, 5, 5));
+    w = clg_input(g, "w", CLG_F32, &CLG_SHAPE(6, 4, 3, 3));
+    ck_assert_int_eq(clg_conv2d_op(g, x, w, &w2, 1), CLG_NONE); /* kernel 2x2, weight 3x3 */
+    ck_assert_msg(strstr(clg_graph_error(g), "does not match the kernel 2x2"), "got \"%s\"",
+                  clg_graph_error(g));
+    clg_graph_free(g);
+
+    /* a grad_output that is not the forward's output shape */
+    g = clg_graph_new(tu_ctx());
+    w = clg_input(g, "w", CLG_F32, &CLG_SHAPE(6, 4, 3, 3));
+    clg_t dy = clg_input(g, "dy", CLG_F32, &CLG_SHAPE(1, 6, 4, 4));
+    clg_t dx = clg_conv2d_input(g, &CLG_SHAPE(1, 4, 5, 5), w, dy, &w3, 1);
+    expect_shape_error(g, dx, CLG_OP_CONV2D_GRAD_INPUT, "[1, 6, 4, 4]", "[1, 6, 3, 3]");
+    clg_graph_free(g);
+
+    g = clg_graph_new(tu_ctx());
+    x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(1, 4, 5, 5));
+    dy = clg_input(g, "dy", CLG_F32, &CLG_SHAPE(2, 6, 3, 3));
+    expect_shape_error(g, clg_conv2d_weight(g, x, dy, &w3, 1), CLG_OP_CONV2D_GRAD_WEIGHT,
+                       "[2, 6, 3, 3]", "[1, 6, 3, 3]");
+    clg_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_error_set_input_size)
 {
     clg_ctx *ctx = tu_ctx();
@@ -321,6 +452,8 @@ static void add_tests(TCase *tc, const char *backend)
     tcase_add_test(tc, test_error_matmul_batch);
     tcase_add_test(tc, test_error_mul_broadcast);
     tcase_add_test(tc, test_error_set_input_size);
+    tcase_add_test(tc, test_error_conv2d);
+    tcase_add_test(tc, test_conv2d_lowering_is_the_primitive_form);
     tcase_add_test(tc, test_error_gather_index_high);
     tcase_add_test(tc, test_error_gather_index_negative);
     tcase_add_test(tc, test_error_scatter_index_high);
