@@ -110,6 +110,10 @@ static inline int clg__handle_foreign(const clg_graph *g, clg_t t)
 {
     return g && t >= 0 && CLG__TAG(t) != 0 && CLG__TAG(t) != g->tag;
 }
+/* A window's four (h, w) pairs as op parameters, and back (ops_movement.c):
+ * im2col's, col2im's, the pooling index's and the convolutions'. */
+CLG_INTERNAL clg_params clg__window_params(const clg_window2d *w);
+CLG_INTERNAL void clg__window_of(const clg_params *p, clg_window2d *w);
 /* A conv2d op's window and groups, from its parameters (ops_conv.c). */
 CLG_INTERNAL void clg__conv_window(const clg_params *p, clg_window2d *w, int *groups);
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */

@@ -118,15 +118,9 @@ static clg_t lower_xent(clg_graph *g, const clg_node *n, const clg_t *in)
  * stays NaN) and only padding reads -inf. */
 static clg_t lower_pool_index(clg_graph *g, const clg_node *n, clg_t x)
 {
-    const clg_params *p = &n->params;
     const clg_shape xs = g->nodes[x].shape, *s = &xs; /* a copy: adding nodes moves them */
     clg_window2d w;
-    for (int k = 0; k < 2; k++) {
-        w.kernel[k] = (int)clg_param_i64(p, CLG_P_KERNEL + k);
-        w.stride[k] = (int)clg_param_i64(p, CLG_P_STRIDE + k);
-        w.pad[k] = (int)clg_param_i64(p, CLG_P_PADDING + k);
-        w.dilation[k] = (int)clg_param_i64(p, CLG_P_DILATION + k);
-    }
+    clg__window_of(&n->params, &w);
     const int64_t nn = s->dim[0], c = s->dim[1], wd = s->dim[3];
     const int64_t oh = n->shape.dim[2], ow = n->shape.dim[3], l = oh * ow;
     const int64_t kk = (int64_t)w.kernel[0] * w.kernel[1];
@@ -227,13 +221,7 @@ static clg_t lower_ln(clg_graph *g, const clg_node *n, const clg_t *in)
  * graph built from primitives shared it), else a new one. */
 static clg_t columns(clg_graph *g, clg_t x, const clg_window2d *w)
 {
-    clg_params p = { { 0 } };
-    for (int k = 0; k < 2; k++) {
-        clg_param_set_i64(&p, CLG_P_KERNEL + k, w->kernel[k]);
-        clg_param_set_i64(&p, CLG_P_STRIDE + k, w->stride[k]);
-        clg_param_set_i64(&p, CLG_P_PADDING + k, w->pad[k]);
-        clg_param_set_i64(&p, CLG_P_DILATION + k, w->dilation[k]);
-    }
+    const clg_params p = clg__window_params(w);
     for (int i = g->n - 1; i >= 0 && g->err == CLG_OK; i--) {
         const clg_node *c = &g->nodes[i];
         if (c->op == CLG_OP_IM2COL && c->n_in == 1 && c->in[0] == x &&

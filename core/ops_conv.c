@@ -7,25 +7,14 @@
 
 static clg_params conv_params(const clg_window2d *w, int groups)
 {
-    clg_params p = { { 0 } };
-    for (int k = 0; k < 2; k++) {
-        clg_param_set_i64(&p, CLG_P_KERNEL + k, w->kernel[k]);
-        clg_param_set_i64(&p, CLG_P_STRIDE + k, w->stride[k]);
-        clg_param_set_i64(&p, CLG_P_PADDING + k, w->pad[k]);
-        clg_param_set_i64(&p, CLG_P_DILATION + k, w->dilation[k]);
-    }
+    clg_params p = clg__window_params(w);
     clg_param_set_i64(&p, CLG_P_GROUPS, groups);
     return p;
 }
 
 void clg__conv_window(const clg_params *p, clg_window2d *w, int *groups)
 {
-    for (int k = 0; k < 2; k++) {
-        w->kernel[k] = clg_param_int(p, CLG_P_KERNEL + k);
-        w->stride[k] = clg_param_int(p, CLG_P_STRIDE + k);
-        w->pad[k] = clg_param_int(p, CLG_P_PADDING + k);
-        w->dilation[k] = clg_param_int(p, CLG_P_DILATION + k);
-    }
+    clg__window_of(p, w);
     *groups = clg_param_int(p, CLG_P_GROUPS);
 }
 

@@ -234,7 +234,7 @@ int clg_window2d_out(const clg_window2d *w, int64_t h, int64_t wd, int64_t out[2
     return 1;
 }
 
-static clg_params window_params(const clg_window2d *w, float pad_value)
+clg_params clg__window_params(const clg_window2d *w)
 {
     clg_params p = { { 0 } };
     for (int k = 0; k < 2; k++) {
@@ -243,6 +243,22 @@ static clg_params window_params(const clg_window2d *w, float pad_value)
         clg_param_set_i64(&p, CLG_P_PADDING + k, w->pad[k]);
         clg_param_set_i64(&p, CLG_P_DILATION + k, w->dilation[k]);
     }
+    return p;
+}
+
+void clg__window_of(const clg_params *p, clg_window2d *w)
+{
+    for (int k = 0; k < 2; k++) {
+        w->kernel[k] = clg_param_int(p, CLG_P_KERNEL + k);
+        w->stride[k] = clg_param_int(p, CLG_P_STRIDE + k);
+        w->pad[k] = clg_param_int(p, CLG_P_PADDING + k);
+        w->dilation[k] = clg_param_int(p, CLG_P_DILATION + k);
+    }
+}
+
+static clg_params window_params(const clg_window2d *w, float pad_value)
+{
+    clg_params p = clg__window_params(w);
     clg_param_set_f32(&p, CLG_P_SCALAR, pad_value);
     return p;
 }
