@@ -124,16 +124,35 @@ int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
         const float eps = clg_param_f32(&n.params, CLG_P_SCALAR);
         clg_t inv = clg_rsqrt(g, clg_add_scalar(g, row(g, stats, 1, c), eps)); /* [C] */
         clg_t scale = clg_mul(g, inv, w);
-        if (need[0])
+        /* normalised by its own batch's statistics (the layer in training):
+         * the input's whole gradient at once, the stats' path included
+         * (which then gets none of its own), so that no partial gradient of
+         * the activations waits for the other's */
+        const clg_node *sn = node(g, stats);
+        const int own = need[0] && sn->op == CLG_OP_BN_STATS && sn->in[0] == n.in[0];
+        if (need[0] && !own)
             d[0] = clg_mul(g, G, per_channel(g, scale, &sx));
-        if (!need[1] && !need[2] && !need[3])
+        if (!own && !need[1] && !need[2] && !need[3])
             break;
         /* sum G and sum G (x - mean): one pass for every other gradient */
         clg_t gin[3] = { G, x, stats };
         clg_t sums = clg__node_add(g, CLG_OP_BN_GRAD_SUMS, CLG_F32, &CLG_SHAPE(2, c), gin, 3,
                                    NULL);
         clg_t s0 = row(g, sums, 0, c), s1 = row(g, sums, 1, c);
-        if (need[1]) {
+        if (own) {
+            /* G scale - scale sum G / n - (x - mean) scale inv^2 sum G (x - mean) / n:
+             * the direct term plus bn_stats's rule applied to the stats'
+             * gradient below */
+            const float inv_n = (float)((double)c / (double)clg_shape_numel(&sx));
+            clg_t a = clg_mul_scalar(g, clg_mul(g, scale, s0), -inv_n);
+            clg_t b = clg_mul_scalar(g, clg_mul(g, clg_mul(g, scale, clg_mul(g, inv, inv)), s1),
+                                     -inv_n);
+            clg_t xc = clg_sub(g, x, per_channel(g, row(g, stats, 0, c), &sx));
+            d[0] = clg_add(g, clg_add(g, clg_mul(g, G, per_channel(g, scale, &sx)),
+                                      per_channel(g, a, &sx)),
+                           clg_mul(g, xc, per_channel(g, b, &sx)));
+        }
+        if (need[1] && !own) {
             /* d mean = -scale sum G; d var = -w inv^3 / 2 sum G (x - mean) */
             clg_t dm = clg_neg(g, clg_mul(g, scale, s0));
             clg_t dv = clg_mul(g, clg_mul_scalar(g, clg_mul(g, scale, clg_mul(g, inv, inv)), -0.5f),
