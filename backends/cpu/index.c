@@ -74,8 +74,22 @@ static int row_in_range(const int32_t *idx, int64_t n, int64_t len)
     return !bad;
 }
 
-/* gather over [outer, m, inner] rows: each row of indices is checked while
- * it is in L1 and then used, instead of a pass of its own over them all. */
+/* Sets *bad when a slice's indices are not all in [0, len). */
+static int slice_in_range(const int32_t *idx, int64_t n, int64_t len, int *bad)
+{
+    if (row_in_range(idx, n, len))
+        return 1;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+    *bad = 1; /* reported after the loop, with the first offender */
+    return 0;
+}
+
+/* gather over [outer, m, inner] rows: each slice's indices (contiguous, a
+ * few kB) are checked while they are in L1 and then used, instead of a pass
+ * of their own over them all; checking per slice rather than per row keeps
+ * the check off a 1-wide row's every element (max pooling's picks). */
 static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                               int64_t m, int64_t len, int64_t inner)
 {
@@ -86,33 +100,17 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
     CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
     for (int64_t o = 0; o < outer; o++) {
         const uint32_t *so = src + o * len * inner;
-        if (inner == 1) { /* a row of picks from a row (max pooling's plane) */
-            const int32_t *ir = idx + o * m;
-            uint32_t *orow = out + o * m;
-            if (!row_in_range(ir, m, len)) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                bad = 1;
-                continue;
-            }
-            for (int64_t j = 0; j < m; j++)
-                orow[j] = so[ir[j]];
+        const int32_t *io = idx + o * m * inner;
+        uint32_t *oo = out + o * m * inner;
+        if (!slice_in_range(io, m * inner, len, &bad))
             continue;
-        }
-        for (int64_t j = 0; j < m; j++) {
-            const int32_t *ir = idx + (o * m + j) * inner;
-            uint32_t *orow = out + (o * m + j) * inner;
-            if (!row_in_range(ir, inner, len)) { /* reported below, with the first offender */
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                bad = 1;
-                continue;
-            }
-            for (int64_t c = 0; c < inner; c++)
-                orow[c] = so[ir[c] * inner + c];
-        }
+        if (inner == 1)
+            for (int64_t j = 0; j < m; j++)
+                oo[j] = so[io[j]];
+        else
+            for (int64_t j = 0; j < m; j++)
+                for (int64_t c = 0; c < inner; c++)
+                    oo[j * inner + c] = so[io[j * inner + c] * inner + c];
     }
     if (bad)
         return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
@@ -150,9 +148,9 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
 }
 
 /* scatter_add over [outer, m, inner] rows (gather_rows' adjoint): slice o
- * of the output is zeroed and filled while it is in cache, each row of
- * indices checked before it is used; the adds come in source order, as in
- * the general path. */
+ * of the output is zeroed and filled while it is in cache, its indices
+ * checked before they are used; the adds come in source order, as in the
+ * general path. */
 static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                                int64_t m, int64_t len, int64_t inner)
 {
@@ -163,34 +161,18 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
     CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
     for (int64_t o = 0; o < outer; o++) {
         float *oo = out + o * len * inner;
+        const int32_t *io = idx + o * m * inner;
+        const float *so = src + o * m * inner;
         memset(oo, 0, (size_t)(len * inner) * sizeof(float));
-        if (inner == 1) { /* a row scattered into a row, in source order */
-            const int32_t *ir = idx + o * m;
-            const float *srow = src + o * m;
-            if (!row_in_range(ir, m, len)) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                bad = 1;
-                continue;
-            }
-            for (int64_t j = 0; j < m; j++)
-                oo[ir[j]] += srow[j];
+        if (!slice_in_range(io, m * inner, len, &bad))
             continue;
-        }
-        for (int64_t j = 0; j < m; j++) {
-            const int32_t *ir = idx + (o * m + j) * inner;
-            const float *srow = src + (o * m + j) * inner;
-            if (!row_in_range(ir, inner, len)) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                bad = 1;
-                continue;
-            }
-            for (int64_t c = 0; c < inner; c++)
-                oo[ir[c] * inner + c] += srow[c];
-        }
+        if (inner == 1)
+            for (int64_t j = 0; j < m; j++)
+                oo[io[j]] += so[j];
+        else
+            for (int64_t j = 0; j < m; j++)
+                for (int64_t c = 0; c < inner; c++)
+                    oo[io[j * inner + c] * inner + c] += so[j * inner + c];
     }
     if (bad)
         return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
