@@ -114,6 +114,12 @@ static inline int clg__handle_foreign(const clg_graph *g, clg_t t)
  * im2col's, col2im's, the pooling index's and the convolutions'. */
 CLG_INTERNAL clg_params clg__window_params(const clg_window2d *w);
 CLG_INTERNAL void clg__window_of(const clg_params *p, clg_window2d *w);
+/* Batch norm's [2, C] stats (row 0 the mean, row 1 the variance): row r as
+ * [C], and two [C] tensors stacked; a [C] tensor as [C, 1, ...] against a
+ * tensor of shape sx, broadcasting on its dim 1 (ops_norm.c). */
+CLG_INTERNAL clg_t clg__stats_row(clg_graph *g, clg_t stats, int r, int64_t c);
+CLG_INTERNAL clg_t clg__stats_of(clg_graph *g, clg_t mean, clg_t var, int64_t c);
+CLG_INTERNAL clg_t clg__per_channel(clg_graph *g, clg_t v, const clg_shape *sx);
 /* A conv2d op's window and groups, from its parameters (ops_conv.c). */
 CLG_INTERNAL void clg__conv_window(const clg_params *p, clg_window2d *w, int *groups);
 /* Records the graph's first error (and the ctx message); returns CLG_NONE. */

@@ -178,13 +178,13 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
                               (param_init){ 0, 0 }, CLG_TENSOR_BUFFER, NULL);
     if (nbt == CLG_NONE)
         return CLG_NONE;
-    clg_t stats, mean, var;
+    clg_t stats;
     if (mode == CLG_TRAINING) {
         /* one op for the batch's mean and biased variance, one that
          * normalises with them: their rules make the backward two passes */
         stats = clg_bn_stats(g, x);
-        mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &cs);
-        var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &cs); /* biased, normalises */
+        clg_t mean = clg__stats_row(g, stats, 0, c);
+        clg_t var = clg__stats_row(g, stats, 1, c); /* biased, normalises */
         /* running stats: (1 - m) * running + m * batch, the variance unbiased */
         clg_t m_mean = clg_add(g, clg_mul_scalar(g, rm, 1.0f - momentum),
                                clg_mul_scalar(g, mean, momentum));
@@ -195,8 +195,7 @@ clg_t clg_batch_norm(clg_graph *g, clg_store *st, const char *prefix, clg_t x, f
             clg_assign(g, nbt, cnt) != CLG_OK)
             return CLG_NONE;
     } else {
-        clg_t rows[2] = { clg_reshape(g, rm, &CLG_SHAPE(1, c)), clg_reshape(g, rv, &CLG_SHAPE(1, c)) };
-        stats = clg_concat(g, rows, 2, 0);
+        stats = clg__stats_of(g, rm, rv, c);
     }
     return clg_bn_apply(g, x, stats, w, b, eps);
 }

@@ -160,34 +160,24 @@ static clg_t lower_bn(clg_graph *g, const clg_node *n, const clg_t *in)
     for (int i = 0; i < sx->ndim; i++)
         if (i != 1)
             axes[na++] = i;
-    clg_shape bc = { .ndim = sx->ndim - 1, .dim = { c } };
-    for (int i = 1; i < bc.ndim; i++)
-        bc.dim[i] = 1;
-    clg_t mean, xc;
     if (n->op == CLG_OP_BN_STATS) {
         /* sum / count, as MEAN's own lowering (the output must be primitives) */
         clg_t count = clg_scalar(g, (float)(clg_shape_numel(sx) / c));
-        mean = clg_div(g, clg_sum(g, x, axes, na, 0), count);
-        xc = clg_sub(g, x, clg_reshape(g, mean, &bc));
-        clg_t rows[2] = { clg_reshape(g, mean, &CLG_SHAPE(1, c)),
-                          clg_reshape(g, clg_div(g, clg_sum(g, clg_mul(g, xc, xc), axes, na, 0),
-                                                 count),
-                                      &CLG_SHAPE(1, c)) };
-        return clg_concat(g, rows, 2, 0);
+        clg_t mean = clg_div(g, clg_sum(g, x, axes, na, 0), count);
+        clg_t xc = clg_sub(g, x, clg__per_channel(g, mean, sx));
+        clg_t var = clg_div(g, clg_sum(g, clg_mul(g, xc, xc), axes, na, 0), count);
+        return clg__stats_of(g, mean, var, c);
     }
     const clg_t stats = n->op == CLG_OP_BN_APPLY ? in[1] : in[2];
-    mean = clg_reshape(g, clg_slice(g, stats, 0, 0, 1), &bc);
-    xc = clg_sub(g, x, mean);
+    clg_t xc = clg_sub(g, x, clg__per_channel(g, clg__stats_row(g, stats, 0, c), sx));
     if (n->op == CLG_OP_BN_APPLY) {
-        clg_t var = clg_reshape(g, clg_slice(g, stats, 0, 1, 2), &CLG_SHAPE(c));
+        clg_t var = clg__stats_row(g, stats, 1, c);
         clg_t inv = clg_rsqrt(g, clg_add_scalar(g, var, clg_param_f32(&n->params, CLG_P_SCALAR)));
-        clg_t scale = clg_reshape(g, clg_mul(g, inv, in[2]), &bc);
-        return clg_add(g, clg_mul(g, xc, scale), clg_reshape(g, in[3], &bc));
+        clg_t scale = clg__per_channel(g, clg_mul(g, inv, in[2]), sx);
+        return clg_add(g, clg_mul(g, xc, scale), clg__per_channel(g, in[3], sx));
     }
-    clg_t rows[2] = { clg_reshape(g, clg_sum(g, in[0], axes, na, 0), &CLG_SHAPE(1, c)),
-                      clg_reshape(g, clg_sum(g, clg_mul(g, in[0], xc), axes, na, 0),
-                                  &CLG_SHAPE(1, c)) };
-    return clg_concat(g, rows, 2, 0);
+    return clg__stats_of(g, clg_sum(g, in[0], axes, na, 0),
+                         clg_sum(g, clg_mul(g, in[0], xc), axes, na, 0), c);
 }
 
 /* Layer norm's ops in primitives, over the last dim (means as sum / D). */

@@ -85,20 +85,26 @@ clg_t clg_ln_norm(clg_graph *g, clg_t x, float eps)
     return add1(g, CLG_OP_LN_NORM, CLG_F32, &s, x, &at);
 }
 
-/* Row r of a [2, C] tensor as [C]. */
-static clg_t row(clg_graph *g, clg_t t, int r, int64_t c)
+clg_t clg__stats_row(clg_graph *g, clg_t stats, int r, int64_t c)
 {
-    return clg_reshape(g, clg_slice(g, t, 0, r, r + 1), &CLG_SHAPE(c));
+    return clg_reshape(g, clg_slice(g, stats, 0, r, r + 1), &CLG_SHAPE(c));
 }
 
-/* A [C] tensor as [C, 1, ...] against x's rank, so it broadcasts on dim 1. */
-static clg_t per_channel(clg_graph *g, clg_t v, const clg_shape *sx)
+clg_t clg__stats_of(clg_graph *g, clg_t mean, clg_t var, int64_t c)
+{
+    clg_t rows[2] = { clg_reshape(g, mean, &CLG_SHAPE(1, c)),
+                      clg_reshape(g, var, &CLG_SHAPE(1, c)) };
+    return clg_concat(g, rows, 2, 0);
+}
+
+clg_t clg__per_channel(clg_graph *g, clg_t v, const clg_shape *sx)
 {
     clg_shape bc = { .ndim = sx->ndim - 1, .dim = { sx->dim[1] } };
     for (int i = 1; i < bc.ndim; i++)
         bc.dim[i] = 1;
     return clg_reshape(g, v, &bc);
 }
+
 
 int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
@@ -113,16 +119,18 @@ int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
     case CLG_OP_BN_STATS: {
         /* mean' = 1/n; var' = 2 (x - mean) / n (the centred sum is 0) */
         const float inv_n = (float)((double)c / (double)clg_shape_numel(&sx));
-        clg_t dmean = per_channel(g, clg_mul_scalar(g, row(g, G, 0, c), inv_n), &sx);
-        clg_t dvar = per_channel(g, clg_mul_scalar(g, row(g, G, 1, c), 2.0f * inv_n), &sx);
-        clg_t xc = clg_sub(g, x, per_channel(g, row(g, y, 0, c), &sx));
+        clg_t dmean = clg_mul_scalar(g, clg__stats_row(g, G, 0, c), inv_n);
+        clg_t dvar = clg_mul_scalar(g, clg__stats_row(g, G, 1, c), 2.0f * inv_n);
+        dmean = clg__per_channel(g, dmean, &sx);
+        dvar = clg__per_channel(g, dvar, &sx);
+        clg_t xc = clg_sub(g, x, clg__per_channel(g, clg__stats_row(g, y, 0, c), &sx));
         d[0] = clg_add(g, clg_mul(g, xc, dvar), dmean);
         break;
     }
     case CLG_OP_BN_APPLY: {
         const clg_t stats = n.in[1], w = n.in[2];
         const float eps = clg_param_f32(&n.params, CLG_P_SCALAR);
-        clg_t inv = clg_rsqrt(g, clg_add_scalar(g, row(g, stats, 1, c), eps)); /* [C] */
+        clg_t inv = clg_rsqrt(g, clg_add_scalar(g, clg__stats_row(g, stats, 1, c), eps)); /* [C] */
         clg_t scale = clg_mul(g, inv, w);
         /* normalised by its own batch's statistics (the layer in training):
          * the input's whole gradient at once, the stats' path included
@@ -131,14 +139,14 @@ int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
         const clg_node *sn = node(g, stats);
         const int own = need[0] && sn->op == CLG_OP_BN_STATS && sn->in[0] == n.in[0];
         if (need[0] && !own)
-            d[0] = clg_mul(g, G, per_channel(g, scale, &sx));
+            d[0] = clg_mul(g, G, clg__per_channel(g, scale, &sx));
         if (!own && !need[1] && !need[2] && !need[3])
             break;
         /* sum G and sum G (x - mean): one pass for every other gradient */
         clg_t gin[3] = { G, x, stats };
         clg_t sums = clg__node_add(g, CLG_OP_BN_GRAD_SUMS, CLG_F32, &CLG_SHAPE(2, c), gin, 3,
                                    NULL);
-        clg_t s0 = row(g, sums, 0, c), s1 = row(g, sums, 1, c);
+        clg_t s0 = clg__stats_row(g, sums, 0, c), s1 = clg__stats_row(g, sums, 1, c);
         if (own) {
             /* G scale - scale sum G / n - (x - mean) scale inv^2 sum G (x - mean) / n:
              * the direct term plus bn_stats's rule applied to the stats'
@@ -147,19 +155,17 @@ int clg__backward_norm(clg_graph *g, const clg__grad_in *in, clg_t *d)
             clg_t a = clg_mul_scalar(g, clg_mul(g, scale, s0), -inv_n);
             clg_t b = clg_mul_scalar(g, clg_mul(g, clg_mul(g, scale, clg_mul(g, inv, inv)), s1),
                                      -inv_n);
-            clg_t xc = clg_sub(g, x, per_channel(g, row(g, stats, 0, c), &sx));
-            d[0] = clg_add(g, clg_add(g, clg_mul(g, G, per_channel(g, scale, &sx)),
-                                      per_channel(g, a, &sx)),
-                           clg_mul(g, xc, per_channel(g, b, &sx)));
+            clg_t xc = clg_sub(g, x, clg__per_channel(g, clg__stats_row(g, stats, 0, c), &sx));
+            d[0] = clg_add(g, clg_add(g, clg_mul(g, G, clg__per_channel(g, scale, &sx)),
+                                      clg__per_channel(g, a, &sx)),
+                           clg_mul(g, xc, clg__per_channel(g, b, &sx)));
         }
         if (need[1] && !own) {
             /* d mean = -scale sum G; d var = -w inv^3 / 2 sum G (x - mean) */
             clg_t dm = clg_neg(g, clg_mul(g, scale, s0));
             clg_t dv = clg_mul(g, clg_mul_scalar(g, clg_mul(g, scale, clg_mul(g, inv, inv)), -0.5f),
                                s1);
-            clg_t parts[2] = { clg_reshape(g, dm, &CLG_SHAPE(1, c)),
-                               clg_reshape(g, dv, &CLG_SHAPE(1, c)) };
-            d[1] = clg_concat(g, parts, 2, 0);
+            d[1] = clg__stats_of(g, dm, dv, c);
         }
         if (need[2])
             d[2] = clg_mul(g, s1, inv);
