@@ -209,7 +209,9 @@ static int backward(grad_ctx *a, clg_t i, clg_t G)
     case CLG_FAMILY_REDUCE:
     case CLG_FAMILY_NN: rule = clg__backward_reduce; break;
     case CLG_FAMILY_LINALG:
-        rule = n.op == CLG_OP_MATMUL ? clg__backward_linalg : clg__backward_conv;
+        rule = n.op == CLG_OP_MATMUL                                   ? clg__backward_linalg
+               : n.op == CLG_OP_LSTM_SCAN || n.op == CLG_OP_LSTM_SCAN_GRAD ? clg__backward_recurrent
+                                                                           : clg__backward_conv;
         break;
     case CLG_FAMILY_SOURCE: /* a RESHAPE view */
     case CLG_FAMILY_MOVEMENT: rule = clg__backward_movement; break;

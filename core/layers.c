@@ -490,7 +490,13 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
             bias = clg_add(g, bih, bhh);
         }
         clg_t xw = clg_add(g, clg_matmul(g, seq, wih, 0, 1), bias); /* [B, T, G*H] */
-        clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f), cs = hs;
+        if (kind == CLG_LSTM) {
+            /* the recurrence as one op (ops_recurrent.c); its output's plane 0 is h */
+            clg_t planes = clg_lstm_scan(g, xw, whh);
+            seq = clg_reshape(g, clg_slice(g, planes, 0, 0, 1), &CLG_SHAPE(b, t_len, h));
+            continue;
+        }
+        clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f);
         clg_t *outs = malloc((size_t)t_len * sizeof *outs);
         if (!outs)
             return clg__graph_fail(g, "%s '%s': out of memory", layer, prefix);
@@ -500,12 +506,6 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
             if (kind == CLG_RNN_TANH || kind == CLG_RNN_RELU) {
                 clg_t a = clg_add(g, xt, hw);
                 hs = kind == CLG_RNN_TANH ? clg_tanh(g, a) : clg_relu(g, a);
-            } else if (kind == CLG_LSTM) {
-                clg_t a = clg_add(g, xt, hw); /* gates i, f, g, o */
-                clg_t i = clg_sigmoid(g, gate(g, a, 0, h)), f = clg_sigmoid(g, gate(g, a, 1, h));
-                clg_t gg = clg_tanh(g, gate(g, a, 2, h)), o = clg_sigmoid(g, gate(g, a, 3, h));
-                cs = clg_add(g, clg_mul(g, f, cs), clg_mul(g, i, gg));
-                hs = clg_mul(g, o, clg_tanh(g, cs));
             } else { /* GRU: r, z, n; n = tanh(x_n + r * (W_hn h + b_hn)) */
                 clg_t r = clg_sigmoid(g, clg_add(g, gate(g, xt, 0, h), gate(g, hw, 0, h)));
                 clg_t z = clg_sigmoid(g, clg_add(g, gate(g, xt, 1, h), gate(g, hw, 1, h)));

@@ -283,6 +283,95 @@ static clg_t lower_conv(clg_graph *g, const clg_node *n, const clg_t *in)
 
 /* Primitives computing composite node `n` of the source graph on its inputs
  * in[] (already in the new graph). */
+/* sigmoid in primitives, as its own lowering below */
+static clg_t prim_sigmoid(clg_graph *g, clg_t x)
+{
+    return clg_pow_scalar(g, clg_add_scalar(g, clg_exp(g, clg_neg(g, x)), 1.0f), -1.0f);
+}
+
+/* Step t of a [N, T, H] sequence as [N, H]. */
+static clg_t step_of(clg_graph *g, clg_t seq, int64_t t, int64_t b, int64_t w)
+{
+    return clg_reshape(g, clg_slice(g, seq, 1, t, t + 1), &CLG_SHAPE(b, w));
+}
+
+/* [N, W] pieces, one per step, joined into [N, T, W]. */
+static clg_t join_steps(clg_graph *g, clg_t *piece, int64_t t, int64_t b, int64_t w)
+{
+    for (int64_t k = 0; k < t; k++)
+        piece[k] = clg_reshape(g, piece[k], &CLG_SHAPE(b, 1, w));
+    return t == 1 ? piece[0] : clg_concat(g, piece, (int)t, 1);
+}
+
+/* An LSTM's recurrence step by step: a matmul with w_hh and the gates'
+ * elementwise ops per step (what the layer built before the op existed),
+ * the six planes then stacked; its gradient likewise, backwards in time. */
+static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
+{
+    const clg_shape os = n->shape; /* a copy: adding nodes moves them */
+    const int forward = n->op == CLG_OP_LSTM_SCAN;
+    const int64_t b = os.dim[forward], t = os.dim[forward + 1];
+    const int64_t h = forward ? os.dim[3] : os.dim[2] / 4;
+    const clg_t w = in[forward ? 1 : 2];
+    clg_t *piece = malloc((size_t)(6 * t) * sizeof *piece);
+    if (!piece)
+        return clg__graph_fail(g, "lower: out of memory");
+    clg_t out = CLG_NONE;
+    if (forward) {
+        clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f), cs = hs;
+        for (int64_t k = 0; k < t; k++) {
+            clg_t a = clg_add(g, step_of(g, in[0], k, b, 4 * h), clg_matmul(g, hs, w, 0, 1));
+            clg_t gi = prim_sigmoid(g, clg_slice(g, a, 1, 0, h));
+            clg_t gf = prim_sigmoid(g, clg_slice(g, a, 1, h, 2 * h));
+            clg_t gg = clg_tanh(g, clg_slice(g, a, 1, 2 * h, 3 * h));
+            clg_t go = prim_sigmoid(g, clg_slice(g, a, 1, 3 * h, 4 * h));
+            cs = clg_add(g, clg_mul(g, gf, cs), clg_mul(g, gi, gg));
+            hs = clg_mul(g, go, clg_tanh(g, cs));
+            const clg_t plane[6] = { hs, cs, gi, gf, gg, go };
+            for (int p = 0; p < 6; p++)
+                piece[p * t + k] = plane[p];
+        }
+        clg_t planes[6];
+        for (int p = 0; p < 6; p++)
+            planes[p] = clg_reshape(g, join_steps(g, piece + p * t, t, b, h),
+                                    &CLG_SHAPE(1, b, t, h));
+        out = clg_concat(g, planes, 6, 0);
+    } else {
+        /* y's planes as [N, T, H] sequences */
+        clg_t pl[6];
+        for (int p = 0; p < 6; p++)
+            pl[p] = clg_reshape(g, clg_slice(g, in[0], 0, p, p + 1), &CLG_SHAPE(b, t, h));
+        clg_t dh_next = CLG_NONE, dc_next = CLG_NONE;
+        for (int64_t k = t - 1; k >= 0; k--) {
+            clg_t c = step_of(g, pl[1], k, b, h), gi = step_of(g, pl[2], k, b, h);
+            clg_t gf = step_of(g, pl[3], k, b, h), gg = step_of(g, pl[4], k, b, h);
+            clg_t go = step_of(g, pl[5], k, b, h);
+            clg_t dh = step_of(g, in[1], k, b, h);
+            if (dh_next != CLG_NONE)
+                dh = clg_add(g, dh, dh_next);
+            clg_t tc = clg_tanh(g, c);
+            /* d sigmoid = s (1 - s), d tanh = 1 - tanh^2, as values of the outputs */
+            clg_t d_o = clg_mul(g, clg_mul(g, dh, tc), clg_mul(g, go, scalar_op(g, go, -1.0f, 1.0f)));
+            clg_t dc = clg_mul(g, clg_mul(g, dh, go), scalar_op(g, clg_mul(g, tc, tc), -1.0f, 1.0f));
+            if (dc_next != CLG_NONE)
+                dc = clg_add(g, dc, dc_next);
+            clg_t d_i = clg_mul(g, clg_mul(g, dc, gg), clg_mul(g, gi, scalar_op(g, gi, -1.0f, 1.0f)));
+            clg_t d_g = clg_mul(g, clg_mul(g, dc, gi), scalar_op(g, clg_mul(g, gg, gg), -1.0f, 1.0f));
+            clg_t d_f = k > 0 ? clg_mul(g, clg_mul(g, dc, step_of(g, pl[1], k - 1, b, h)),
+                                        clg_mul(g, gf, scalar_op(g, gf, -1.0f, 1.0f)))
+                              : clg_full(g, &CLG_SHAPE(b, h), 0.0f);
+            dc_next = clg_mul(g, dc, gf);
+            const clg_t parts[4] = { d_i, d_f, d_g, d_o };
+            piece[k] = clg_concat(g, parts, 4, 1);
+            if (k > 0)
+                dh_next = clg_matmul(g, piece[k], w, 0, 0);
+        }
+        out = join_steps(g, piece, t, b, 4 * h);
+    }
+    free(piece);
+    return out;
+}
+
 static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
 {
     const clg_t x = in[0];
@@ -355,6 +444,9 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_CONV2D_GRAD_INPUT:
     case CLG_OP_CONV2D_GRAD_WEIGHT:
         return lower_conv(g, n, in);
+    case CLG_OP_LSTM_SCAN:
+    case CLG_OP_LSTM_SCAN_GRAD:
+        return lower_lstm(g, n, in);
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

@@ -160,6 +160,7 @@ CLG_INTERNAL clg__backward_fn clg__backward_movement;
 CLG_INTERNAL clg__backward_fn clg__backward_index;
 CLG_INTERNAL clg__backward_fn clg__backward_norm;
 CLG_INTERNAL clg__backward_fn clg__backward_conv;
+CLG_INTERNAL clg__backward_fn clg__backward_recurrent;
 
 /* G summed over the dims it was broadcast along, to `to` (an operand's own,
  * right-aligned, possibly lower-rank shape). Builds the SUM node itself, so

@@ -146,6 +146,17 @@ clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end)
     clg_shape out = s;
     out.dim[ax] = e - b;
     clg_params at = clg__p_i64(CLG_P_START + ax, b);
+    /* Taking back exactly what a pad placed (a slice's gradient, sliced
+     * again by the rule of a multi-part op such as lstm_scan) is its input:
+     * the zeros are then never written. */
+    const clg_node *pn = node(g, a);
+    if (pn->op == CLG_OP_PAD && shape_eq(&node(g, CLG__MAKE(g, pn->in[0]))->shape, &out)) {
+        int same = 1;
+        for (int k = 0; k < s.ndim; k++)
+            same &= clg_param_i64(&pn->params, CLG_P_START + k) == (k == ax ? b : 0);
+        if (same)
+            return CLG__MAKE(g, pn->in[0]);
+    }
     return add1(g, CLG_OP_SLICE, dty(g, a), &out, a, &at);
 }
 

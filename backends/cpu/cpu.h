@@ -186,5 +186,7 @@ CPU_INTERNAL clg_status cpu_bn_stats(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_bn_grad_sums(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_ln_norm(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_ln_norm_grad(clg_bk_device *dev, const clg_bk_op *op);
+/* lstm.c: lstm_scan and lstm_scan_grad */
+CPU_INTERNAL clg_status cpu_lstm_scan(clg_bk_device *dev, const clg_bk_op *op);
 
 #endif

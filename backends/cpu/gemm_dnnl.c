@@ -30,8 +30,11 @@ typedef struct {
     int ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
     int64_t batch, a_step, b_step; /* batch 1: one 2-D GEMM; a step 0: A shared */
+    int packed;                    /* B in the layout oneDNN picks (cpu_dnnl_reuse) */
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a, b, c, scratch;
+    dnnl_memory_desc_t b_mine;     /* packed: B's layout for prim, and the reorder to it */
+    dnnl_primitive_t reorder;
 } entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,10 +74,15 @@ static int make(entry *e)
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t b_any;
     int ok = dnnl_memory_desc_init_by_strides(&e->a, nd, ad, dnnl_f32, as) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&e->b, nd, bd, dnnl_f32, bs) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&e->c, nd, cd, dnnl_f32, cs) == dnnl_success &&
-             dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
+             (!e->packed ||
+              dnnl_memory_desc_init_by_tag(&b_any, nd, bd, dnnl_f32, dnnl_format_tag_any) ==
+                  dnnl_success) &&
+             dnnl_matmul_desc_init(&md, &e->a, e->packed ? &b_any : &e->b, NULL, &e->c) ==
+                 dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
                  dnnl_success &&
@@ -82,6 +90,19 @@ static int make(entry *e)
              dnnl_primitive_create(&e->prim, pd) == dnnl_success;
     if (ok)
         e->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (ok && e->packed) {
+        dnnl_primitive_desc_t rpd = NULL;
+        e->b_mine = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        ok = dnnl_reorder_primitive_desc_create(&rpd, &e->b, engine, &e->b_mine, engine, NULL) ==
+                 dnnl_success &&
+             dnnl_primitive_create(&e->reorder, rpd) == dnnl_success;
+        if (rpd)
+            dnnl_primitive_desc_destroy(rpd);
+        if (!ok) {
+            dnnl_primitive_destroy(e->prim);
+            e->prim = NULL;
+        }
+    }
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     if (attr)
@@ -98,12 +119,14 @@ static const entry *lookup(const entry *key)
                            cache[i].M == key->M && cache[i].N == key->N && cache[i].K == key->K &&
                            cache[i].lda == key->lda && cache[i].ldb == key->ldb &&
                            cache[i].ldc == key->ldc && cache[i].batch == key->batch &&
-                           cache[i].a_step == key->a_step && cache[i].b_step == key->b_step))
+                           cache[i].a_step == key->a_step && cache[i].b_step == key->b_step &&
+                           cache[i].packed == key->packed))
         i++;
     if (i == ncache && ncache < CACHE) {
         /* a shape oneDNN declines is kept too (prim NULL), so it is asked once */
         cache[i] = *key;
         cache[i].prim = NULL;
+        cache[i].reorder = NULL;
         if (!make(&cache[i]))
             cache[i].prim = NULL;
         ncache++;
@@ -194,4 +217,78 @@ int cpu_gemm_dnnl_batch(int ta, int tb, int64_t batch, int64_t M, int64_t N, int
     const entry key = { .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
                         .ldc = N, .batch = batch, .a_step = a_step, .b_step = b_step };
     return run(&key, A, B, C);
+}
+
+/* ------------------------------------------------------ a B used many times */
+
+struct cpu_dnnl_reuse {
+    const entry *e;
+    dnnl_stream_t stream;
+    dnnl_memory_t a, b, c, scratch;
+    void *b_buf, *scratch_buf;
+};
+
+void cpu_gemm_dnnl_reuse_free(cpu_dnnl_reuse *r)
+{
+    if (!r)
+        return;
+    if (r->stream)
+        dnnl_stream_destroy(r->stream);
+    dnnl_memory_destroy(r->a); /* NULL is accepted */
+    dnnl_memory_destroy(r->b);
+    dnnl_memory_destroy(r->c);
+    dnnl_memory_destroy(r->scratch);
+    free(r->b_buf);
+    free(r->scratch_buf);
+    free(r);
+}
+
+cpu_dnnl_reuse *cpu_gemm_dnnl_reuse_new(int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                                        const float *B, int64_t ldb, int64_t ldc)
+{
+    pthread_once(&once, init);
+    if (!engine || M < 1 || N < 1 || K < 1)
+        return NULL;
+    const entry key = { .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                        .batch = 1, .packed = 1 };
+    cpu_dnnl_reuse *r = calloc(1, sizeof *r);
+    if (!r || !(r->e = lookup(&key))) {
+        free(r);
+        return NULL;
+    }
+    const entry *e = r->e;
+    const size_t bb = dnnl_memory_desc_get_size(&e->b_mine),
+                 sb = dnnl_memory_desc_get_size(&e->scratch);
+    dnnl_memory_t user = NULL;
+    int bad = !(r->b_buf = malloc(bb ? bb : 1)) || (sb && !(r->scratch_buf = malloc(sb))) ||
+              dnnl_stream_create(&r->stream, engine, dnnl_stream_default_flags) != dnnl_success ||
+              dnnl_memory_create(&r->a, &e->a, engine, DNNL_MEMORY_NONE) != dnnl_success ||
+              dnnl_memory_create(&r->b, &e->b_mine, engine, r->b_buf) != dnnl_success ||
+              dnnl_memory_create(&r->c, &e->c, engine, DNNL_MEMORY_NONE) != dnnl_success ||
+              dnnl_memory_create(&r->scratch, &e->scratch, engine, r->scratch_buf) !=
+                  dnnl_success ||
+              dnnl_memory_create(&user, &e->b, engine, (void *)B) != dnnl_success;
+    if (!bad) {
+        const dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, user }, { DNNL_ARG_TO, r->b } };
+        bad = dnnl_primitive_execute(e->reorder, r->stream, 2, args) != dnnl_success ||
+              dnnl_stream_wait(r->stream) != dnnl_success;
+    }
+    dnnl_memory_destroy(user);
+    if (bad) {
+        cpu_gemm_dnnl_reuse_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int cpu_gemm_dnnl_reuse_run(cpu_dnnl_reuse *r, const float *A, float *C)
+{
+    const dnnl_exec_arg_t args[4] = { { DNNL_ARG_SRC, r->a }, { DNNL_ARG_WEIGHTS, r->b },
+                                      { DNNL_ARG_DST, r->c }, { DNNL_ARG_SCRATCHPAD, r->scratch } };
+    return dnnl_memory_set_data_handle(r->a, (void *)A) != dnnl_success ||
+                   dnnl_memory_set_data_handle(r->c, C) != dnnl_success ||
+                   dnnl_primitive_execute(r->e->prim, r->stream, 4, args) != dnnl_success ||
+                   dnnl_stream_wait(r->stream) != dnnl_success
+               ? 1
+               : 0;
 }

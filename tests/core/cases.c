@@ -429,6 +429,16 @@ const tc_case tc_cases[] = {
     { .name = "ln_norm_grad_vjp", .kind = T_LN, .n_in = 2, .in = { SH(4, 3, 21), SH(4, 3, 21) },
       .f = 1e-5f, .variant = 1 },
 
+    /* an LSTM's recurrence: a few steps, one step, a wider batch */
+    { .name = "lstm_scan_h", .kind = T_LSTM, .n_in = 2, .in = { SH(3, 4, 20), SH(20, 5) } },
+    { .name = "lstm_scan_one_step", .kind = T_LSTM, .n_in = 2, .in = { SH(2, 1, 12), SH(12, 3) } },
+    { .name = "lstm_scan_planes", .kind = T_LSTM, .n_in = 2, .in = { SH(5, 3, 16), SH(16, 4) },
+      .variant = 1 },
+    { .name = "lstm_scan_grad_xw", .kind = T_LSTM, .n_in = 3,
+      .in = { SH(4, 5, 24), SH(24, 6), SH(4, 5, 6) }, .variant = 2 },
+    { .name = "lstm_scan_grad_w", .kind = T_LSTM, .n_in = 3,
+      .in = { SH(4, 5, 24), SH(24, 6), SH(4, 5, 6) }, .variant = 3 },
+
     /* backward-only kernels through clg_grad */
     { .name = "gelu_grad_vjp", .kind = T_VJP, .op = CLG_OP_GELU, .n_in = 2,
       .in = { SH(2, 3, 4), SH(2, 3, 4) } },
@@ -673,6 +683,17 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
         return clg_grad(g, y, x[1], &x[0], 1, &d) == CLG_OK ? d : CLG_NONE;
     }
     case T_XENT: return clg_cross_entropy(g, x[0], x[1], (int)c->start);
+    case T_LSTM: {
+        const clg_shape xs = c->in[0];
+        clg_t y = clg_lstm_scan(g, x[0], x[1]), d = CLG_NONE;
+        if (c->variant == 1 || y == CLG_NONE)
+            return y;
+        clg_t h = clg_reshape(g, clg_slice(g, y, 0, 0, 1),
+                              &CLG_SHAPE(xs.dim[0], xs.dim[1], xs.dim[2] / 4));
+        if (c->variant == 0)
+            return h;
+        return clg_grad(g, h, x[2], &x[c->variant - 2], 1, &d) == CLG_OK ? d : CLG_NONE;
+    }
     case T_VJP: {
         clg_t y = c->op == CLG_OP_SLICE           ? clg_slice(g, x[0], c->axis, c->start, c->end)
                   : c->op == CLG_OP_CROSS_ENTROPY ? clg_cross_entropy(g, x[0], x[2], (int)c->start)
@@ -684,6 +705,99 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     }
     }
     return CLG_NONE;
+}
+
+static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* An LSTM's recurrence and its vjp by their definitions, in double (see
+ * T_LSTM): forward step by step, backward through time. */
+static int ref_lstm(const tc_case *c, const ref_t *in, ref_t *out)
+{
+    const int64_t n = in[0].s.dim[0], t = in[0].s.dim[1], h = in[1].s.dim[1], g4 = 4 * h;
+    const double *xw = in[0].d, *w = in[1].d;
+    const clg_shape ps = CLG_SHAPE(6, n, t, h);
+    ref_t y;
+    if (ref_alloc(&y, &ps))
+        return -1;
+#define P(p, r, s) (y.d + (((p) * n + (r)) * t + (s)) * h)
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t s = 0; s < t; s++)
+            for (int64_t j = 0; j < h; j++) {
+                double a[4];
+                for (int q = 0; q < 4; q++) {
+                    a[q] = xw[(r * t + s) * g4 + q * h + j];
+                    for (int64_t k = 0; s > 0 && k < h; k++)
+                        a[q] += w[(q * h + j) * h + k] * P(0, r, s - 1)[k];
+                }
+                const double i = sigm(a[0]), f = sigm(a[1]), gg = tanh(a[2]), o = sigm(a[3]);
+                const double cell = (s > 0 ? f * P(1, r, s - 1)[j] : 0.0) + i * gg;
+                P(0, r, s)[j] = o * tanh(cell), P(1, r, s)[j] = cell;
+                P(2, r, s)[j] = i, P(3, r, s)[j] = f, P(4, r, s)[j] = gg, P(5, r, s)[j] = o;
+            }
+    if (c->variant < 2) {
+        int rc = 0;
+        if (c->variant == 1) {
+            *out = y;
+            return 0;
+        }
+        const clg_shape hs = CLG_SHAPE(n, t, h);
+        if (!(rc = ref_alloc(out, &hs)))
+            for (int64_t r = 0; r < n; r++)
+                for (int64_t s = 0; s < t; s++)
+                    for (int64_t j = 0; j < h; j++)
+                        out->d[(r * t + s) * h + j] = P(0, r, s)[j];
+        ref_free(&y);
+        return rc;
+    }
+    /* backward: dh_s = seed_s + w_hh^T dgates_{s+1}; dc_s = dh_s o (1 - tanh^2 c)
+     * + dc_{s+1} f_{s+1} */
+    double *dx = calloc((size_t)(n * t * g4), sizeof *dx);
+    double *dh = calloc((size_t)h, sizeof *dh), *dc = calloc((size_t)h, sizeof *dc);
+    const clg_shape ws = in[1].s;
+    if (!dx || !dh || !dc || ref_alloc(out, c->variant == 2 ? &in[0].s : &ws)) {
+        free(dx), free(dh), free(dc), ref_free(&y);
+        return -1;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        for (int64_t j = 0; j < h; j++)
+            dc[j] = 0.0;
+        for (int64_t s = t - 1; s >= 0; s--) {
+            double *dg = dx + (r * t + s) * g4;
+            for (int64_t j = 0; j < h; j++)
+                dh[j] = in[2].d[(r * t + s) * h + j];
+            if (s + 1 < t) {
+                const double *dn = dx + (r * t + s + 1) * g4;
+                for (int64_t j = 0; j < h; j++)
+                    for (int64_t k = 0; k < g4; k++)
+                        dh[j] += dn[k] * w[k * h + j];
+            }
+            for (int64_t j = 0; j < h; j++) {
+                const double cell = P(1, r, s)[j], tc = tanh(cell);
+                const double i = P(2, r, s)[j], f = P(3, r, s)[j], gg = P(4, r, s)[j],
+                             o = P(5, r, s)[j];
+                const double cp = s > 0 ? P(1, r, s - 1)[j] : 0.0;
+                const double dcell = dh[j] * o * (1.0 - tc * tc) + dc[j];
+                dg[j] = dcell * gg * i * (1.0 - i);
+                dg[h + j] = dcell * cp * f * (1.0 - f);
+                dg[2 * h + j] = dcell * i * (1.0 - gg * gg);
+                dg[3 * h + j] = dh[j] * tc * o * (1.0 - o);
+                dc[j] = dcell * f;
+            }
+        }
+    }
+    if (c->variant == 2) {
+        for (int64_t k = 0; k < n * t * g4; k++)
+            out->d[k] = dx[k];
+    } else { /* d w_hh[q, k] = sum over rows and steps of dgates[q] h_{s-1}[k] */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t s = 1; s < t; s++)
+                for (int64_t q = 0; q < g4; q++)
+                    for (int64_t k = 0; k < h; k++)
+                        out->d[q * h + k] += dx[(r * t + s) * g4 + q] * P(0, r, s - 1)[k];
+    }
+#undef P
+    free(dx), free(dh), free(dc), ref_free(&y);
+    return 0;
 }
 
 /* Batch norm's ops by their definitions, in double (see T_BN). */
@@ -973,6 +1087,8 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
     }
     case T_BN:
         return ref_bn(c, in, out);
+    case T_LSTM:
+        return ref_lstm(c, in, out);
     case T_LN: {
         /* per row: xhat = (x - mean) / sqrt(var + eps); its vjp
          * (G - mean(G) - xhat mean(G xhat)) / sqrt(var + eps) */
@@ -1070,6 +1186,8 @@ unsigned tc_grad_inputs(const tc_case *c)
         return c->variant == 0 ? 1u : c->variant == 1 ? 0xfu : c->variant == 2 ? 7u : 0u;
     case T_LN:
         return c->variant == 0 ? 1u : 0u;
+    case T_LSTM:
+        return c->variant == 0 ? 3u : 0u;
     default:
         return (1u << c->n_in) - 1;
     }
@@ -1097,7 +1215,7 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_VJP:
         return c->op == CLG_OP_SLICE ? TOL_EXACT : TOL_TRANS;
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
-    case T_XENT: case T_BN: case T_LN: case T_CONV:
+    case T_XENT: case T_BN: case T_LN: case T_CONV: case T_LSTM:
         return TOL_REDUCE;
     }
     return TOL_REDUCE;

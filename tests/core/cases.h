@@ -40,6 +40,11 @@ typedef enum tc_kind {
     /* layer norm's core (eps f): variant 0 ln_norm(x); 1 its vjp at in[0]
      * with seed in[1], ln_norm_grad's user */
     T_LN,
+    /* an LSTM's recurrence, xw in[0] [N, T, 4H] and w_hh in[1] [4H, H], by
+     * variant: 0 lstm_scan's plane h as [N, T, H]; 1 all six planes; 2 and 3
+     * the vjp of variant 0 with seed in[2] at xw (lstm_scan_grad's user) and
+     * at w_hh */
+    T_LSTM,
     T_XENT,     /* cross_entropy of logits in[0] [N, C], targets in[1] [N]; ignore = start */
     T_CONV,     /* op: CONV2D (x, w), CONV2D_GRAD_INPUT (dy, w; input shape `shape`) or
                  * CONV2D_GRAD_WEIGHT (x, dy); win, groups */

@@ -1,0 +1,250 @@
+/* lstm_scan and lstm_scan_grad: an LSTM's whole recurrence, forward and
+ * backward, as one op each (the op table gives their layouts).
+ *
+ * Rows of the batch never meet in a recurrence, so each thread takes a
+ * slice of the batch and runs every step of it alone: one fork per op, no
+ * barrier between steps. Per step and thread, one GEMM with w_hh, which
+ * oneDNN reads in its own blocked layout, reordered once per op rather than
+ * repacked per step (gemm_dnnl.h); then the gates' elementwise work on rows
+ * still in L1, with the vector math the unary ops use. Without oneDNN the
+ * GEMM is CBLAS's or the portable kernel's.
+ *
+ * Each row's arithmetic is fixed by the thread count (it fixes the GEMM's
+ * block), so results are bit-identical run to run for a given count. */
+#include "cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef CLG_CPU_HAVE_CBLAS
+#include <cblas.h>
+#endif
+#ifdef CLG_CPU_HAVE_DNNL
+#include "gemm_dnnl.h"
+#endif
+
+/* C[M, N] = A op(B) on the calling thread, with B reused across calls. */
+typedef struct step_gemm {
+    int tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    const float *B;
+#ifdef CLG_CPU_HAVE_DNNL
+    cpu_dnnl_reuse *dnnl;
+#endif
+} step_gemm;
+
+static void step_gemm_init(step_gemm *s, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                           const float *B, int64_t ldb, int64_t ldc)
+{
+    *s = (step_gemm){ .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                      .B = B };
+#ifdef CLG_CPU_HAVE_DNNL
+    s->dnnl = cpu_gemm_dnnl_reuse_new(tb, M, N, K, lda, B, ldb, ldc);
+#endif
+}
+
+static void step_gemm_free(step_gemm *s)
+{
+#ifdef CLG_CPU_HAVE_DNNL
+    cpu_gemm_dnnl_reuse_free(s->dnnl);
+#endif
+    (void)s;
+}
+
+/* 0, or -1 when the portable kernel could not allocate. */
+static int step_gemm_run(const step_gemm *s, const float *A, float *C)
+{
+#ifdef CLG_CPU_HAVE_DNNL
+    if (s->dnnl && cpu_gemm_dnnl_reuse_run(s->dnnl, A, C) == 0)
+        return 0;
+#endif
+#ifdef CLG_CPU_HAVE_CBLAS
+    /* sizes fit int: cpu_lstm_dims checked them */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, (int)s->M,
+                (int)s->N, (int)s->K, 1.0f, A, (int)s->lda, s->B, (int)s->ldb, 0.0f, C,
+                (int)s->ldc);
+    return 0;
+#else
+    return cpu_sgemm_portable(0, s->tb, s->M, s->N, s->K, A, s->lda, s->B, s->ldb, C, s->ldc);
+#endif
+}
+
+typedef struct dims {
+    int64_t n, t, h;
+} dims;
+
+/* The plane p (h, c, i, f, g, o) row of batch row r at step t in y [6, N, T, H]. */
+static inline float *plane(float *y, const dims *d, int p, int64_t r, int64_t t)
+{
+    return y + ((p * d->n + r) * d->t + t) * d->h;
+}
+
+/* The threads' batch slices: all of them when the work is worth a fork
+ * (it always is but for toy sizes), at most one row each. */
+static int slices(const dims *d)
+{
+#ifdef _OPENMP
+    int parts = CPU_PAR(d->n * d->t * d->h, 32) ? omp_get_max_threads() : 1;
+    return parts > d->n ? (int)d->n : parts;
+#else
+    (void)d;
+    return 1;
+#endif
+}
+
+/* A thread's GEMMs run on it alone (a primitive is sized for the count it
+ * sees when made); restores the count when done. */
+static int one_thread(void)
+{
+#ifdef _OPENMP
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(1);
+    return outer;
+#else
+    return 1;
+#endif
+}
+
+static void restore_threads(int outer)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(outer);
+#else
+    (void)outer;
+#endif
+}
+
+/* Rows [r0, r1) of the forward scan. 0, or -1 out of memory. */
+static int scan_rows(const dims *d, const float *xw, const float *w, float *y, int64_t r0,
+                     int64_t r1)
+{
+    const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
+    cpu_unary_fn *sig = cpu_unary_kernel(CLG_OP_SIGMOID, &(int){ 0 });
+    cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
+    float *gates = malloc((size_t)(m * g4 + h) * sizeof *gates);
+    if (!gates)
+        return -1;
+    float *tc = gates + m * g4;
+    const int outer = one_thread();
+    step_gemm mm;
+    /* gates = h_{t-1} w_hh^T: A is plane h at the step before, rows T H apart */
+    step_gemm_init(&mm, 1, m, g4, h, d->t * h, w, h, g4);
+    int rc = 0;
+    for (int64_t t = 0; t < d->t && !rc; t++) {
+        if (t > 0)
+            rc = step_gemm_run(&mm, plane(y, d, 0, r0, t - 1), gates);
+        else
+            memset(gates, 0, (size_t)(m * g4) * sizeof *gates);
+        for (int64_t r = r0; r < r1 && !rc; r++) {
+            float *a = gates + (r - r0) * g4;
+            const float *x = xw + (r * d->t + t) * g4;
+            for (int64_t j = 0; j < g4; j++)
+                a[j] += x[j];
+            float *hh = plane(y, d, 0, r, t), *c = plane(y, d, 1, r, t);
+            float *gi = plane(y, d, 2, r, t), *gf = plane(y, d, 3, r, t);
+            float *gg = plane(y, d, 4, r, t), *go = plane(y, d, 5, r, t);
+            sig(gi, a, h, 0, 0);
+            sig(gf, a + h, h, 0, 0);
+            th(gg, a + 2 * h, h, 0, 0);
+            sig(go, a + 3 * h, h, 0, 0);
+            if (t > 0) {
+                const float *cp = plane(y, d, 1, r, t - 1);
+                for (int64_t j = 0; j < h; j++)
+                    c[j] = gf[j] * cp[j] + gi[j] * gg[j];
+            } else {
+                for (int64_t j = 0; j < h; j++)
+                    c[j] = gi[j] * gg[j];
+            }
+            th(tc, c, h, 0, 0);
+            for (int64_t j = 0; j < h; j++)
+                hh[j] = go[j] * tc[j];
+        }
+    }
+    step_gemm_free(&mm);
+    restore_threads(outer);
+    free(gates);
+    return rc;
+}
+
+/* Rows [r0, r1) of the backward scan into dxw [N, T, 4H]. 0, or -1. */
+static int grad_rows(const dims *d, const float *y0, const float *dh, const float *w, float *dxw,
+                     int64_t r0, int64_t r1)
+{
+    const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
+    float *y = (float *)y0; /* read only: plane() is shared with the forward */
+    cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
+    /* the recurrent share of dh (dgates_{t+1} w_hh), dc carried back, tanh c */
+    float *rec = malloc((size_t)(2 * m * h + h) * sizeof *rec);
+    if (!rec)
+        return -1;
+    float *dcn = rec + m * h, *tc = dcn + m * h;
+    const int outer = one_thread();
+    step_gemm mm;
+    /* rec = dgates_t w_hh: A is xw's gradient at step t, rows T 4H apart */
+    step_gemm_init(&mm, 0, m, h, g4, d->t * g4, w, h, h);
+    int rc = 0;
+    for (int64_t t = d->t - 1; t >= 0 && !rc; t--) {
+        const int last = t == d->t - 1;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *c = plane(y, d, 1, r, t), *gi = plane(y, d, 2, r, t);
+            const float *gf = plane(y, d, 3, r, t), *gg = plane(y, d, 4, r, t);
+            const float *go = plane(y, d, 5, r, t), *g = dh + (r * d->t + t) * h;
+            const float *cp = t > 0 ? plane(y, d, 1, r, t - 1) : NULL;
+            float *rr = rec + (r - r0) * h, *dc_next = dcn + (r - r0) * h;
+            float *o = dxw + (r * d->t + t) * g4;
+            th(tc, c, h, 0, 0);
+            for (int64_t j = 0; j < h; j++) {
+                const float dhj = last ? g[j] : g[j] + rr[j];
+                float dc = dhj * go[j] * (1.0f - tc[j] * tc[j]);
+                if (!last)
+                    dc += dc_next[j];
+                o[j] = dc * gg[j] * (gi[j] * (1.0f - gi[j]));
+                o[h + j] = cp ? dc * cp[j] * (gf[j] * (1.0f - gf[j])) : 0.0f;
+                o[2 * h + j] = dc * gi[j] * (1.0f - gg[j] * gg[j]);
+                o[3 * h + j] = dhj * tc[j] * (go[j] * (1.0f - go[j]));
+                dc_next[j] = dc * gf[j];
+            }
+        }
+        if (t > 0)
+            rc = step_gemm_run(&mm, dxw + (r0 * d->t + t) * g4, rec);
+    }
+    step_gemm_free(&mm);
+    restore_threads(outer);
+    free(rec);
+    return rc;
+}
+
+static dims dims_of(const clg_bk_op *op)
+{
+    const clg_bk_tensor *w = &op->in[op->op == CLG_OP_LSTM_SCAN ? 1 : 2];
+    const clg_bk_tensor *seq = op->op == CLG_OP_LSTM_SCAN ? &op->in[0] : &op->out;
+    return (dims){ seq->dim[0], seq->dim[1], w->dim[1] };
+}
+
+clg_status cpu_lstm_scan(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const dims d = dims_of(op);
+    const int forward = op->op == CLG_OP_LSTM_SCAN;
+    const int parts = slices(&d);
+    int failed = 0;
+    CPU_PARALLEL_FOR(parts > 1)
+    for (int p = 0; p < parts; p++) {
+        const int64_t r0 = d.n * p / parts, r1 = d.n * (p + 1) / parts;
+        int rc = forward ? scan_rows(&d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
+                                     cpu_data(&op->out), r0, r1)
+                         : grad_rows(&d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
+                                     cpu_data(&op->in[2]), cpu_data(&op->out), r0, r1);
+        if (rc) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = 1;
+        }
+    }
+    return failed ? cpu_fail(dev, CLG_ERR_NOMEM, "%s: out of memory for a thread's work rows",
+                             cpu_op_name(op->op))
+                  : CLG_OK;
+}
