@@ -305,7 +305,7 @@ static clg_t join_steps(clg_graph *g, clg_t *piece, int64_t t, int64_t b, int64_
 
 /* An LSTM's recurrence step by step: a matmul with w_hh and the gates'
  * elementwise ops per step (what the layer built before the op existed),
- * the six planes then stacked; its gradient likewise, backwards in time. */
+ * the seven planes then stacked; its gradient likewise, backwards in time. */
 static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
 {
     const clg_shape os = n->shape; /* a copy: adding nodes moves them */
@@ -313,7 +313,7 @@ static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
     const int64_t b = os.dim[forward], t = os.dim[forward + 1];
     const int64_t h = forward ? os.dim[3] : os.dim[2] / 4;
     const clg_t w = in[forward ? 1 : 2];
-    clg_t *piece = malloc((size_t)(6 * t) * sizeof *piece);
+    clg_t *piece = malloc((size_t)(7 * t) * sizeof *piece);
     if (!piece)
         return clg__graph_fail(g, "lower: out of memory");
     clg_t out = CLG_NONE;
@@ -326,30 +326,31 @@ static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
             clg_t gg = clg_tanh(g, clg_slice(g, a, 1, 2 * h, 3 * h));
             clg_t go = prim_sigmoid(g, clg_slice(g, a, 1, 3 * h, 4 * h));
             cs = clg_add(g, clg_mul(g, gf, cs), clg_mul(g, gi, gg));
-            hs = clg_mul(g, go, clg_tanh(g, cs));
-            const clg_t plane[6] = { hs, cs, gi, gf, gg, go };
-            for (int p = 0; p < 6; p++)
+            clg_t tc = clg_tanh(g, cs);
+            hs = clg_mul(g, go, tc);
+            const clg_t plane[7] = { hs, cs, gi, gf, gg, go, tc };
+            for (int p = 0; p < 7; p++)
                 piece[p * t + k] = plane[p];
         }
-        clg_t planes[6];
-        for (int p = 0; p < 6; p++)
+        clg_t planes[7];
+        for (int p = 0; p < 7; p++)
             planes[p] = clg_reshape(g, join_steps(g, piece + p * t, t, b, h),
                                     &CLG_SHAPE(1, b, t, h));
-        out = clg_concat(g, planes, 6, 0);
+        out = clg_concat(g, planes, 7, 0);
     } else {
         /* y's planes as [N, T, H] sequences */
-        clg_t pl[6];
-        for (int p = 0; p < 6; p++)
+        clg_t pl[7];
+        for (int p = 0; p < 7; p++)
             pl[p] = clg_reshape(g, clg_slice(g, in[0], 0, p, p + 1), &CLG_SHAPE(b, t, h));
         clg_t dh_next = CLG_NONE, dc_next = CLG_NONE;
         for (int64_t k = t - 1; k >= 0; k--) {
-            clg_t c = step_of(g, pl[1], k, b, h), gi = step_of(g, pl[2], k, b, h);
+            clg_t gi = step_of(g, pl[2], k, b, h);
             clg_t gf = step_of(g, pl[3], k, b, h), gg = step_of(g, pl[4], k, b, h);
             clg_t go = step_of(g, pl[5], k, b, h);
             clg_t dh = step_of(g, in[1], k, b, h);
             if (dh_next != CLG_NONE)
                 dh = clg_add(g, dh, dh_next);
-            clg_t tc = clg_tanh(g, c);
+            clg_t tc = step_of(g, pl[6], k, b, h);
             /* d sigmoid = s (1 - s), d tanh = 1 - tanh^2, as values of the outputs */
             clg_t d_o = clg_mul(g, clg_mul(g, dh, tc), clg_mul(g, go, scalar_op(g, go, -1.0f, 1.0f)));
             clg_t dc = clg_mul(g, clg_mul(g, dh, go), scalar_op(g, clg_mul(g, tc, tc), -1.0f, 1.0f));

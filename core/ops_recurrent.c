@@ -6,7 +6,7 @@
  * the per-step graph it lowers into (lower.c). */
 #include "ops_internal.h"
 
-enum { PLANES = 6 }; /* h, c, i, f, g, o */
+enum { PLANES = 7 }; /* h, c, i, f, g, o, tanh c */
 
 /* The batch, length and hidden size that xw [N, T, 4H] and w_hh [4H, H]
  * agree on, or 0 after a graph error naming op. */
@@ -46,7 +46,7 @@ clg_t clg_lstm_scan_grad(clg_graph *g, clg_t y, clg_t dh, clg_t w_hh)
     if (ys.ndim != 4 || ys.dim[0] != PLANES || hs.ndim != 3 || hs.dim[0] != ys.dim[1] ||
         hs.dim[1] != ys.dim[2] || hs.dim[2] != ys.dim[3] || ws.ndim != 2 ||
         ws.dim[1] != ys.dim[3] || ws.dim[0] != 4 * ys.dim[3])
-        return clg__graph_fail(g, "%s: y %s must be [6, N, T, H], dh %s [N, T, H] and w_hh %s "
+        return clg__graph_fail(g, "%s: y %s must be [7, N, T, H], dh %s [N, T, H] and w_hh %s "
                                "[4H, H]", op, SS(&ys), SS(&hs), SS(&ws));
     clg_shape out = CLG_SHAPE(ys.dim[1], ys.dim[2], 4 * ys.dim[3]);
     clg_t in[3] = { y, dh, w_hh };

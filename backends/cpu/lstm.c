@@ -72,11 +72,37 @@ static int step_gemm_run(const step_gemm *s, const float *A, float *C)
 #endif
 }
 
+/* The gates' loops built for AVX-512 and AVX2 beside the baseline, picked
+ * at load time: the backend itself is built for any x86-64 (SSE2). No FMA
+ * contraction is allowed (meson.build), so every clone gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef CPU_CLONES
+#define CPU_CLONES
+#endif
+
+/* Asks for the cache lines of n floats from p ahead of their use: a step
+ * reads one short row per batch row and plane, scattered too widely for
+ * the hardware prefetcher to follow. */
+static inline void prefetch(const float *p, int64_t n, int write)
+{
+    for (int64_t k = 0; k < n; k += 16) {
+        if (write)
+            __builtin_prefetch(p + k, 1, 3);
+        else
+            __builtin_prefetch(p + k, 0, 3);
+    }
+}
+
 typedef struct dims {
     int64_t n, t, h;
 } dims;
 
-/* The plane p (h, c, i, f, g, o) row of batch row r at step t in y [6, N, T, H]. */
+/* The plane p (h, c, i, f, g, o, tanh c) row of batch row r at step t in
+ * y [7, N, T, H]. */
 static inline float *plane(float *y, const dims *d, int p, int64_t r, int64_t t)
 {
     return y + ((p * d->n + r) * d->t + t) * d->h;
@@ -117,6 +143,45 @@ static void restore_threads(int outer)
 #endif
 }
 
+CPU_CLONES static void add_row(float *restrict a, const float *restrict x, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        a[j] += x[j];
+}
+
+/* c = f c_prev + i g; h = o tanh(c), tanh(c) first into tc (vectorised
+ * loops: restrict tells the compiler the planes do not overlap). */
+CPU_CLONES static void cell_row(int64_t h, float *restrict c, float *restrict hh, float *restrict tc,
+                     const float *restrict cp, const float *restrict gi,
+                     const float *restrict gf, const float *restrict gg,
+                     const float *restrict go, cpu_unary_fn *th)
+{
+    for (int64_t j = 0; j < h; j++)
+        c[j] = gf[j] * cp[j] + gi[j] * gg[j];
+    th(tc, c, h, 0, 0);
+    for (int64_t j = 0; j < h; j++)
+        hh[j] = go[j] * tc[j];
+}
+
+/* One row of a step backward: xw's gradient o (the gates' i, f, g, o
+ * blocks) from dh = g + rec and dc carried in dcn, which it advances. */
+CPU_CLONES static void grad_row(int64_t h, float *restrict o, float *restrict dcn, const float *restrict g,
+                     const float *restrict rec, const float *restrict tc,
+                     const float *restrict cp, const float *restrict gi,
+                     const float *restrict gf, const float *restrict gg,
+                     const float *restrict go)
+{
+    for (int64_t j = 0; j < h; j++) {
+        const float dh = g[j] + rec[j];
+        const float dc = dh * go[j] * (1.0f - tc[j] * tc[j]) + dcn[j];
+        o[j] = dc * gg[j] * (gi[j] * (1.0f - gi[j]));
+        o[h + j] = dc * cp[j] * (gf[j] * (1.0f - gf[j]));
+        o[2 * h + j] = dc * gi[j] * (1.0f - gg[j] * gg[j]);
+        o[3 * h + j] = dh * tc[j] * (go[j] * (1.0f - go[j]));
+        dcn[j] = dc * gf[j];
+    }
+}
+
 /* Rows [r0, r1) of the forward scan. 0, or -1 out of memory. */
 static int scan_rows(const dims *d, const float *xw, const float *w, float *y, int64_t r0,
                      int64_t r1)
@@ -124,16 +189,20 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     cpu_unary_fn *sig = cpu_unary_kernel(CLG_OP_SIGMOID, &(int){ 0 });
     cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
-    float *gates = malloc((size_t)(m * g4 + h) * sizeof *gates);
+    /* gates, and c before the first step: zeros */
+    float *gates = calloc((size_t)(m * g4 + h), sizeof *gates);
     if (!gates)
         return -1;
-    float *tc = gates + m * g4;
+    float *zero = gates + m * g4;
     const int outer = one_thread();
     step_gemm mm;
     /* gates = h_{t-1} w_hh^T: A is plane h at the step before, rows T H apart */
     step_gemm_init(&mm, 1, m, g4, h, d->t * h, w, h, g4);
     int rc = 0;
     for (int64_t t = 0; t < d->t && !rc; t++) {
+        /* this step's rows of xw arrive while the GEMM runs */
+        for (int64_t r = r0; r < r1; r++)
+            prefetch(xw + (r * d->t + t) * g4, g4, 0);
         if (t > 0)
             rc = step_gemm_run(&mm, plane(y, d, 0, r0, t - 1), gates);
         else
@@ -141,8 +210,7 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
         for (int64_t r = r0; r < r1 && !rc; r++) {
             float *a = gates + (r - r0) * g4;
             const float *x = xw + (r * d->t + t) * g4;
-            for (int64_t j = 0; j < g4; j++)
-                a[j] += x[j];
+            add_row(a, x, g4);
             float *hh = plane(y, d, 0, r, t), *c = plane(y, d, 1, r, t);
             float *gi = plane(y, d, 2, r, t), *gf = plane(y, d, 3, r, t);
             float *gg = plane(y, d, 4, r, t), *go = plane(y, d, 5, r, t);
@@ -150,17 +218,8 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
             sig(gf, a + h, h, 0, 0);
             th(gg, a + 2 * h, h, 0, 0);
             sig(go, a + 3 * h, h, 0, 0);
-            if (t > 0) {
-                const float *cp = plane(y, d, 1, r, t - 1);
-                for (int64_t j = 0; j < h; j++)
-                    c[j] = gf[j] * cp[j] + gi[j] * gg[j];
-            } else {
-                for (int64_t j = 0; j < h; j++)
-                    c[j] = gi[j] * gg[j];
-            }
-            th(tc, c, h, 0, 0);
-            for (int64_t j = 0; j < h; j++)
-                hh[j] = go[j] * tc[j];
+            cell_row(h, c, hh, plane(y, d, 6, r, t), t > 0 ? plane(y, d, 1, r, t - 1) : zero, gi,
+                     gf, gg, go, th);
         }
     }
     step_gemm_free(&mm);
@@ -175,41 +234,34 @@ static int grad_rows(const dims *d, const float *y0, const float *dh, const floa
 {
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     float *y = (float *)y0; /* read only: plane() is shared with the forward */
-    cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
-    /* the recurrent share of dh (dgates_{t+1} w_hh), dc carried back, tanh c */
-    float *rec = malloc((size_t)(2 * m * h + h) * sizeof *rec);
+    /* the recurrent share of dh (dgates_{t+1} w_hh), dc carried back, and c
+     * before the first step; zeros past the last step and before the first */
+    float *rec = calloc((size_t)(2 * m * h + h), sizeof *rec);
     if (!rec)
         return -1;
-    float *dcn = rec + m * h, *tc = dcn + m * h;
+    float *dcn = rec + m * h, *zero = dcn + m * h;
     const int outer = one_thread();
     step_gemm mm;
     /* rec = dgates_t w_hh: A is xw's gradient at step t, rows T 4H apart */
     step_gemm_init(&mm, 0, m, h, g4, d->t * g4, w, h, h);
     int rc = 0;
     for (int64_t t = d->t - 1; t >= 0 && !rc; t--) {
-        const int last = t == d->t - 1;
+        for (int64_t r = r0; r < r1; r++)
+            grad_row(h, dxw + (r * d->t + t) * g4, dcn + (r - r0) * h, dh + (r * d->t + t) * h,
+                     rec + (r - r0) * h, plane(y, d, 6, r, t),
+                     t > 0 ? plane(y, d, 1, r, t - 1) : zero, plane(y, d, 2, r, t),
+                     plane(y, d, 3, r, t), plane(y, d, 4, r, t), plane(y, d, 5, r, t));
+        if (t == 0)
+            break;
+        /* the step before's rows arrive while the GEMM runs */
         for (int64_t r = r0; r < r1; r++) {
-            const float *c = plane(y, d, 1, r, t), *gi = plane(y, d, 2, r, t);
-            const float *gf = plane(y, d, 3, r, t), *gg = plane(y, d, 4, r, t);
-            const float *go = plane(y, d, 5, r, t), *g = dh + (r * d->t + t) * h;
-            const float *cp = t > 0 ? plane(y, d, 1, r, t - 1) : NULL;
-            float *rr = rec + (r - r0) * h, *dc_next = dcn + (r - r0) * h;
-            float *o = dxw + (r * d->t + t) * g4;
-            th(tc, c, h, 0, 0);
-            for (int64_t j = 0; j < h; j++) {
-                const float dhj = last ? g[j] : g[j] + rr[j];
-                float dc = dhj * go[j] * (1.0f - tc[j] * tc[j]);
-                if (!last)
-                    dc += dc_next[j];
-                o[j] = dc * gg[j] * (gi[j] * (1.0f - gi[j]));
-                o[h + j] = cp ? dc * cp[j] * (gf[j] * (1.0f - gf[j])) : 0.0f;
-                o[2 * h + j] = dc * gi[j] * (1.0f - gg[j] * gg[j]);
-                o[3 * h + j] = dhj * tc[j] * (go[j] * (1.0f - go[j]));
-                dc_next[j] = dc * gf[j];
-            }
+            prefetch(dh + (r * d->t + t - 1) * h, h, 0);
+            prefetch(dxw + (r * d->t + t - 1) * g4, g4, 1);
+            for (int p = 1; p < 7; p++)
+                if (p != 1 || t > 1)
+                    prefetch(plane(y, d, p, r, t - 1 - (p == 1)), h, 0);
         }
-        if (t > 0)
-            rc = step_gemm_run(&mm, dxw + (r0 * d->t + t) * g4, rec);
+        rc = step_gemm_run(&mm, dxw + (r0 * d->t + t) * g4, rec);
     }
     step_gemm_free(&mm);
     restore_threads(outer);

@@ -3,7 +3,7 @@
  * small ops"), through the public API at the reference recipes' shapes:
  * max pooling, batch norm's statistics and gradient sums, layer norm,
  * softmax, cross-entropy, attention's batched per-head GEMMs and its head
- * permute. Prints the fastest of `repeats` runs of each (thread CPU time, so
+ * permute, an LSTM's recurrence forward and backward. Prints the fastest of `repeats` runs of each (thread CPU time, so
  * other jobs on the machine count little), for A/B runs of two builds:
  *
  *     CLGRAD_PLUGIN_PATH=build/backends/cpu OMP_NUM_THREADS=1 build/bench/bench_layer_ops [repeats]
@@ -156,6 +156,19 @@ int main(int argc, char **argv)
         static const int perm[4] = { 0, 2, 1, 3 };
         time_it(dev, g, clg_permute(g, x, perm), x, CLG_NONE, CLG_NONE,
                 "permute [32,64,4,16] -> [32,4,64,16]", repeats);
+    }
+    for (int k = 0; k < 2; k++) { /* the lstm preset's recurrence: batch 32, 64 steps, H 128 */
+        clg_graph *g = clg_graph_new(ctx);
+        clg_t x = clg_input(g, "x", CLG_F32, &CLG_SHAPE(32, 64, 512));
+        clg_t a = clg_input(g, "a", CLG_F32, &CLG_SHAPE(512, 128)), b = CLG_NONE;
+        clg_t y = clg_lstm_scan(g, x, clg_mul_scalar(g, a, 0.1f));
+        if (k) {
+            b = clg_input(g, "b", CLG_F32, &CLG_SHAPE(32, 64, 128));
+            y = clg_lstm_scan_grad(g, y, b, clg_mul_scalar(g, a, 0.1f));
+        }
+        time_it(dev, g, y, x, a, b,
+                k ? "lstm_scan + lstm_scan_grad [32,64,512] H 128" : "lstm_scan [32,64,512] H 128",
+                repeats);
     }
     clg_device_close(dev);
     clg_ctx_free(ctx);

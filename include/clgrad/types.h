@@ -189,10 +189,10 @@ typedef enum clg_status {
     /* an LSTM layer's recurrence over a whole sequence (batch_first, zero initial \
      * state, gates in torch's order i, f, g, o): xw [N, T, 4H], the input's share  \
      * of every step's gates (x W_ih^T + b_ih + b_hh), and w_hh [4H, H] -> f32      \
-     * [6, N, T, H]: planes h, c and the activated gates i, f, g, o of each step;    \
-     * only plane h carries a gradient (the rest is what the backward reads). Its   \
-     * gradient (y, dh [N, T, H], w_hh) -> [N, T, 4H], the gradient of xw. Lowered \
-     * into one matmul and the gates' elementwise ops per step */                  \
+     * [7, N, T, H]: planes h, c, the activated gates i, f, g, o and tanh c of each \
+     * step; only plane h carries a gradient (the rest is what the backward reads). \
+     * Its gradient (y, dh [N, T, H], w_hh) -> [N, T, 4H], the gradient of xw.      \
+     * Lowered into one matmul and the gates' elementwise ops per step */           \
     X(LSTM_SCAN,      "lstm_scan",      2, LINALG,      F32,  0x3, COMPOSITE)             \
     X(LSTM_SCAN_GRAD, "lstm_scan_grad", 3, LINALG,      F32,  0x0, COMPOSITE)
 

@@ -715,7 +715,7 @@ static int ref_lstm(const tc_case *c, const ref_t *in, ref_t *out)
 {
     const int64_t n = in[0].s.dim[0], t = in[0].s.dim[1], h = in[1].s.dim[1], g4 = 4 * h;
     const double *xw = in[0].d, *w = in[1].d;
-    const clg_shape ps = CLG_SHAPE(6, n, t, h);
+    const clg_shape ps = CLG_SHAPE(7, n, t, h);
     ref_t y;
     if (ref_alloc(&y, &ps))
         return -1;
@@ -731,7 +731,7 @@ static int ref_lstm(const tc_case *c, const ref_t *in, ref_t *out)
                 }
                 const double i = sigm(a[0]), f = sigm(a[1]), gg = tanh(a[2]), o = sigm(a[3]);
                 const double cell = (s > 0 ? f * P(1, r, s - 1)[j] : 0.0) + i * gg;
-                P(0, r, s)[j] = o * tanh(cell), P(1, r, s)[j] = cell;
+                P(0, r, s)[j] = o * tanh(cell), P(1, r, s)[j] = cell, P(6, r, s)[j] = tanh(cell);
                 P(2, r, s)[j] = i, P(3, r, s)[j] = f, P(4, r, s)[j] = gg, P(5, r, s)[j] = o;
             }
     if (c->variant < 2) {
