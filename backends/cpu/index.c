@@ -86,10 +86,25 @@ static int slice_in_range(const int32_t *idx, int64_t n, int64_t len, int *bad)
     return 0;
 }
 
+/* 1 if all n indices equal idx[0], which lies in [0, len): an embedding's
+ * expanded ids, whose row then moves whole. */
+static int row_uniform(const int32_t *idx, int64_t n, int64_t len)
+{
+    int same = 1;
+    for (int64_t c = 1; c < n; c++)
+        same &= idx[c] == idx[0];
+    return same && idx[0] >= 0 && idx[0] < len;
+}
+
+/* Columns per task of the row paths: a few cache lines of every row. */
+enum { ROW_CHUNK = 64 };
+
 /* gather over [outer, m, inner] rows: each slice's indices (contiguous, a
  * few kB) are checked while they are in L1 and then used, instead of a pass
  * of their own over them all; checking per slice rather than per row keeps
- * the check off a 1-wide row's every element (max pooling's picks). */
+ * the check off a 1-wide row's every element (max pooling's picks). Wider
+ * rows go row by row over all threads, a row whose indices agree (an
+ * embedding's lookup) as one copy. */
 static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                               int64_t m, int64_t len, int64_t inner)
 {
@@ -97,20 +112,28 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
     const uint32_t *src = cpu_data(&op->in[0]);
     uint32_t *out = cpu_data(&op->out);
     int bad = 0;
-    CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
-    for (int64_t o = 0; o < outer; o++) {
-        const uint32_t *so = src + o * len * inner;
-        const int32_t *io = idx + o * m * inner;
-        uint32_t *oo = out + o * m * inner;
-        if (!slice_in_range(io, m * inner, len, &bad))
-            continue;
-        if (inner == 1)
-            for (int64_t j = 0; j < m; j++)
-                oo[j] = so[io[j]];
-        else
-            for (int64_t j = 0; j < m; j++)
+    if (inner == 1) {
+        CPU_PARALLEL_FOR(CPU_PAR(outer * m, 2))
+        for (int64_t o = 0; o < outer; o++) {
+            const uint32_t *so = src + o * len;
+            const int32_t *io = idx + o * m;
+            uint32_t *oo = out + o * m;
+            if (slice_in_range(io, m, len, &bad))
+                for (int64_t j = 0; j < m; j++)
+                    oo[j] = so[io[j]];
+        }
+    } else {
+        CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
+        for (int64_t r = 0; r < outer * m; r++) {
+            const uint32_t *so = src + (r / m) * len * inner;
+            const int32_t *ir = idx + r * inner;
+            uint32_t *orow = out + r * inner;
+            if (row_uniform(ir, inner, len))
+                memcpy(orow, so + ir[0] * inner, (size_t)inner * sizeof *orow);
+            else if (slice_in_range(ir, inner, len, &bad))
                 for (int64_t c = 0; c < inner; c++)
-                    oo[j * inner + c] = so[io[j * inner + c] * inner + c];
+                    orow[c] = so[ir[c] * inner + c];
+        }
     }
     if (bad)
         return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
@@ -150,7 +173,10 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
 /* scatter_add over [outer, m, inner] rows (gather_rows' adjoint): slice o
  * of the output is zeroed and filled while it is in cache, its indices
  * checked before they are used; the adds come in source order, as in the
- * general path. */
+ * general path. Wider rows are cut into column chunks, one task each, so
+ * that one slice (an embedding's whole gradient) fills every thread with
+ * each output element still summed in source order; a source row whose
+ * chunk of indices agree is added as one vector. */
 static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                                int64_t m, int64_t len, int64_t inner)
 {
@@ -158,21 +184,39 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
     const float *src = cpu_data(&op->in[0]);
     float *out = cpu_data(&op->out);
     int bad = 0;
-    CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
-    for (int64_t o = 0; o < outer; o++) {
-        float *oo = out + o * len * inner;
-        const int32_t *io = idx + o * m * inner;
-        const float *so = src + o * m * inner;
-        memset(oo, 0, (size_t)(len * inner) * sizeof(float));
-        if (!slice_in_range(io, m * inner, len, &bad))
-            continue;
-        if (inner == 1)
-            for (int64_t j = 0; j < m; j++)
-                oo[io[j]] += so[j];
-        else
-            for (int64_t j = 0; j < m; j++)
-                for (int64_t c = 0; c < inner; c++)
-                    oo[io[j * inner + c] * inner + c] += so[j * inner + c];
+    if (inner == 1) {
+        CPU_PARALLEL_FOR(CPU_PAR(outer * m, 2))
+        for (int64_t o = 0; o < outer; o++) {
+            float *oo = out + o * len;
+            const int32_t *io = idx + o * m;
+            const float *so = src + o * m;
+            memset(oo, 0, (size_t)len * sizeof(float));
+            if (slice_in_range(io, m, len, &bad))
+                for (int64_t j = 0; j < m; j++)
+                    oo[io[j]] += so[j];
+        }
+    } else {
+        const int64_t chunks = (inner + ROW_CHUNK - 1) / ROW_CHUNK;
+        CPU_PARALLEL_FOR(CPU_PAR(outer * m * inner, 2))
+        for (int64_t task = 0; task < outer * chunks; task++) {
+            const int64_t o = task / chunks, c0 = (task % chunks) * ROW_CHUNK;
+            const int64_t w = inner - c0 < ROW_CHUNK ? inner - c0 : ROW_CHUNK;
+            float *oo = out + o * len * inner + c0;
+            for (int64_t k = 0; k < len; k++)
+                memset(oo + k * inner, 0, (size_t)w * sizeof(float));
+            for (int64_t j = 0; j < m; j++) {
+                const int32_t *ir = idx + (o * m + j) * inner + c0;
+                const float *sr = src + (o * m + j) * inner + c0;
+                if (row_uniform(ir, w, len)) {
+                    float *orow = oo + ir[0] * inner;
+                    for (int64_t c = 0; c < w; c++)
+                        orow[c] += sr[c];
+                } else if (slice_in_range(ir, w, len, &bad)) {
+                    for (int64_t c = 0; c < w; c++)
+                        oo[ir[c] * inner + c] += sr[c];
+                }
+            }
+        }
     }
     if (bad)
         return check_axis_indices(dev, op, idx, outer * m * inner, axis, len);
