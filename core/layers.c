@@ -396,11 +396,9 @@ clg_t clg_embedding(clg_graph *g, clg_store *st, const char *prefix, clg_t idx, 
     clg_t w = ensure_param(g, st, "embedding", prefix, "weight", &ws, (param_init){ -1, 1 }, rng);
     if (w == CLG_NONE)
         return CLG_NONE;
-    /* torch.gather on rows: out[i, j] = W[id[i], j]; its backward scatters
-     * into the rows used (index_select's gradient) */
+    /* rows of W (torch.index_select); its backward adds into the rows used */
     int64_t n = clg_shape_numel(&is);
-    clg_t ids = clg_expand(g, clg_reshape(g, idx, &CLG_SHAPE(n, 1)), &CLG_SHAPE(n, dim));
-    clg_t rows = clg_gather(g, w, ids, 0);
+    clg_t rows = clg_index_select(g, w, clg_reshape(g, idx, &CLG_SHAPE(n)));
     clg_shape os = is;
     os.dim[os.ndim++] = dim;
     return clg_reshape(g, rows, &os);
@@ -437,25 +435,17 @@ clg_t clg_last_step(clg_graph *g, clg_t x)
 }
 
 /* Whether x is what clg_embedding builds: rows of a 2-D table picked by
- * ids, reshape(gather(table, expand(ids [n, 1]), 0)). Then *table and *ids
- * (the [n, 1] ids) are set. */
+ * ids [n] (a reshape of index_select). Then *table and *ids are set. */
 static int embedding_rows(const clg_graph *g, clg_t x, clg_t *table, clg_t *ids)
 {
     const clg_node *r = &g->nodes[CLG__IDX(x)];
     if (r->op != CLG_OP_RESHAPE)
         return 0;
-    const clg_node *ga = &g->nodes[r->in[0]];
-    if (ga->op != CLG_OP_GATHER || clg_param_int(&ga->params, CLG_P_AXIS) != 0)
+    const clg_node *sel = &g->nodes[r->in[0]];
+    if (sel->op != CLG_OP_INDEX_SELECT)
         return 0;
-    const clg_node *tb = &g->nodes[ga->in[0]], *ex = &g->nodes[ga->in[1]];
-    if (tb->shape.ndim != 2 || ex->op != CLG_OP_EXPAND)
-        return 0;
-    const clg_node *id = &g->nodes[ex->in[0]];
-    if (id->shape.ndim != 2 || id->shape.dim[1] != 1 || ga->shape.ndim != 2 ||
-        ga->shape.dim[1] != tb->shape.dim[1])
-        return 0;
-    *table = CLG__MAKE(g, ga->in[0]);
-    *ids = CLG__MAKE(g, ex->in[0]);
+    *table = CLG__MAKE(g, sel->in[0]);
+    *ids = CLG__MAKE(g, sel->in[1]);
     return 1;
 }
 
@@ -471,10 +461,9 @@ static clg_t project_input(clg_graph *g, clg_t x, clg_t w, clg_t bias)
     if (embedding_rows(g, x, &table, &ids) &&
         clg_shape_of(g, table).dim[0] < clg_shape_numel(&xs) / xs.dim[xs.ndim - 1]) {
         clg_t proj = clg_add(g, clg_matmul(g, table, w, 0, 1), bias); /* [V, G*H] */
-        const int64_t n = clg_shape_of(g, ids).dim[0], width = clg_shape_of(g, proj).dim[1];
-        clg_t rows = clg_gather(g, proj, clg_expand(g, ids, &CLG_SHAPE(n, width)), 0);
+        clg_t rows = clg_index_select(g, proj, ids);
         clg_shape os = xs;
-        os.dim[os.ndim - 1] = width;
+        os.dim[os.ndim - 1] = clg_shape_of(g, proj).dim[1];
         return clg_reshape(g, rows, &os);
     }
     return clg_add(g, clg_matmul(g, x, w, 0, 1), bias);

@@ -448,6 +448,15 @@ static clg_t lower_node(clg_graph *g, const clg_node *n, const clg_t *in)
     case CLG_OP_LSTM_SCAN:
     case CLG_OP_LSTM_SCAN_GRAD:
         return lower_lstm(g, n, in);
+    case CLG_OP_INDEX_SELECT:
+    case CLG_OP_INDEX_ADD: { /* gather / scatter_add on the ids expanded to rows */
+        const clg_shape os = n->shape; /* a copy: adding nodes moves them */
+        const int64_t k = g->nodes[in[1]].shape.dim[0];
+        clg_t idx = clg_expand(g, clg_reshape(g, in[1], &CLG_SHAPE(k, 1)),
+                               &CLG_SHAPE(k, os.dim[1]));
+        return n->op == CLG_OP_INDEX_SELECT ? clg_gather(g, in[0], idx, 0)
+                                            : clg_scatter_add(g, in[0], idx, 0, &os);
+    }
     case CLG_OP_SOFTMAX:
     case CLG_OP_LOG_SOFTMAX: {
         int ax = clg_param_int(&n->params, CLG_P_AXIS);

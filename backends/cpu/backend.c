@@ -254,6 +254,8 @@ static clg_status cpu_exec(clg_bk_device *dev, const clg_bk_op *op)
     case CLG_OP_LN_NORM: return cpu_ln_norm(dev, op);
     case CLG_OP_LN_NORM_GRAD: return cpu_ln_norm_grad(dev, op);
     case CLG_OP_LSTM_SCAN: case CLG_OP_LSTM_SCAN_GRAD: return cpu_lstm_scan(dev, op);
+    case CLG_OP_INDEX_SELECT: return cpu_index_select(dev, op);
+    case CLG_OP_INDEX_ADD: return cpu_index_add(dev, op);
     case CLG_OP_FUSED: return cpu_fused(dev, op);
     case CLG_OP_CROSS_ENTROPY: case CLG_OP_CROSS_ENTROPY_GRAD: return cpu_cross_entropy(dev, op);
 #ifdef CLG_CPU_HAVE_DNNL

@@ -136,6 +136,13 @@ int cpu_check_types(const clg_bk_op *op, char *msg, size_t len)
         /* deliberately not run: lowered, it is per-channel elementwise ops
          * that fuse with what follows (the ReLU after it, in a CNN) */
         return cpu_refuse(msg, len, "bn_apply: left to the compiler's elementwise lowering");
+    case CLG_OP_INDEX_SELECT:
+    case CLG_OP_INDEX_ADD:
+        if (want(op, &in[0], "the rows", 1, 0, msg, len) ||
+            want(op, &in[1], "the ids", 0, 1, msg, len) ||
+            want(op, out, "the output", 1, 0, msg, len))
+            return -1;
+        return 0;
     case CLG_OP_CROSS_ENTROPY:
     case CLG_OP_CROSS_ENTROPY_GRAD:
         if (want(op, &in[0], "the logits", 1, 0, msg, len) ||
@@ -668,6 +675,18 @@ static int check_shapes(const clg_bk_op *op, char *msg, size_t len)
     case CLG_OP_LSTM_SCAN:
     case CLG_OP_LSTM_SCAN_GRAD:
         return check_lstm(op, msg, len);
+    case CLG_OP_INDEX_SELECT:
+    case CLG_OP_INDEX_ADD: {
+        /* select: table [V, D], ids [n] -> [n, D]; add: src [n, D], ids [n] -> [N, D] */
+        const clg_bk_tensor *rows = op->op == CLG_OP_INDEX_SELECT ? out : &in[0];
+        const clg_bk_tensor *table = op->op == CLG_OP_INDEX_SELECT ? &in[0] : out;
+        if (in[1].ndim != 1 || rows->ndim != 2 || table->ndim != 2 ||
+            rows->dim[0] != in[1].dim[0] || rows->dim[1] != table->dim[1] ||
+            (op->op == CLG_OP_INDEX_ADD && table->dim[0] != clg_param_i64(&op->params, CLG_P_N)))
+            return shape_mismatch(op, "needs ids [n], rows [n, D] and a table [V, D]", &in[1],
+                                  "ids", table, "table", msg, len);
+        return 0;
+    }
     case CLG_OP_RAND_UNIFORM:
         if (cpu_numel(in) != 2)
             return cpu_refuse(msg, len, "rand_uniform: the state must hold 2 values (seed, step), got %lld",

@@ -178,6 +178,8 @@ CPU_INTERNAL clg_status cpu_concat(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_one_hot(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_index_select(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL clg_status cpu_index_add(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_rand_uniform(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_im2col(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_col2im(clg_bk_device *dev, const clg_bk_op *op);

@@ -278,6 +278,49 @@ clg_status cpu_scatter_add(clg_bk_device *dev, const clg_bk_op *op)
     return CLG_OK;
 }
 
+/* index_select: each output row is one copy of a table row. */
+clg_status cpu_index_select(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const int64_t v = op->in[0].dim[0], d = op->in[0].dim[1], n = op->in[1].dim[0];
+    const int32_t *ids = cpu_data(&op->in[1]);
+    clg_status st = check_axis_indices(dev, op, ids, n, 0, v);
+    if (st != CLG_OK)
+        return st;
+    const float *table = cpu_data(&op->in[0]);
+    float *out = cpu_data(&op->out);
+    CPU_PARALLEL_FOR(CPU_PAR(n * d, 1))
+    for (int64_t k = 0; k < n; k++)
+        memcpy(out + k * d, table + ids[k] * d, (size_t)d * sizeof *out);
+    return CLG_OK;
+}
+
+/* index_add: threads take column chunks of the output, so that each of
+ * its elements sums its rows in ids order whatever the thread count. */
+clg_status cpu_index_add(clg_bk_device *dev, const clg_bk_op *op)
+{
+    const int64_t v = op->out.dim[0], d = op->out.dim[1], n = op->in[1].dim[0];
+    const int32_t *ids = cpu_data(&op->in[1]);
+    clg_status st = check_axis_indices(dev, op, ids, n, 0, v);
+    if (st != CLG_OK)
+        return st;
+    const float *src = cpu_data(&op->in[0]);
+    float *out = cpu_data(&op->out);
+    const int64_t chunks = (d + ROW_CHUNK - 1) / ROW_CHUNK;
+    CPU_PARALLEL_FOR(CPU_PAR(n * d, 1) && chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t c0 = c * ROW_CHUNK, w = d - c0 < ROW_CHUNK ? d - c0 : ROW_CHUNK;
+        for (int64_t r = 0; r < v; r++)
+            memset(out + r * d + c0, 0, (size_t)w * sizeof *out);
+        for (int64_t k = 0; k < n; k++) {
+            float *restrict o = out + ids[k] * d + c0;
+            const float *restrict s = src + k * d + c0;
+            for (int64_t j = 0; j < w; j++)
+                o[j] += s[j];
+        }
+    }
+    return CLG_OK;
+}
+
 clg_status cpu_one_hot(clg_bk_device *dev, const clg_bk_op *op)
 {
     const int64_t n = clg_param_i64(&op->params, CLG_P_N), rows = cpu_numel(&op->in[0]);

@@ -770,7 +770,8 @@ int ocl_supports(clg_bk_device *dev, const clg_bk_op *op)
         op->op == CLG_OP_LN_NORM || op->op == CLG_OP_LN_NORM_GRAD ||
         op->op == CLG_OP_CONV2D || op->op == CLG_OP_CONV2D_GRAD_INPUT ||
         op->op == CLG_OP_CONV2D_GRAD_WEIGHT || op->op == CLG_OP_LSTM_SCAN ||
-        op->op == CLG_OP_LSTM_SCAN_GRAD)
+        op->op == CLG_OP_LSTM_SCAN_GRAD || op->op == CLG_OP_INDEX_SELECT ||
+        op->op == CLG_OP_INDEX_ADD)
         return 0;
     for (int i = 0; i < op->n_in && i < CLG_MAX_INPUTS; i++)
         if (op->in[i].dtype != CLG_F32 && op->in[i].dtype != CLG_I32)

@@ -289,6 +289,11 @@ clg_t clg_conv2d_weight(clg_graph *g, clg_t x, clg_t dy, const clg_window2d *win
  * tanh c of every step (zero initial state); the output sequence is plane 0. Its
  * gradient: (y, dh [N, T, H], w_hh) -> the gradient of xw, [N, T, 4H]. */
 clg_t clg_lstm_scan(clg_graph *g, clg_t xw, clg_t w_hh);
+/* torch.index_select(table, 0, ids): rows ids[k] of table [V, D] -> [n, D],
+ * ids i32 [n]; and its adjoint, [rows, D] zeros with src's row k added to
+ * row ids[k] (torch's index_add_). */
+clg_t clg_index_select(clg_graph *g, clg_t table, clg_t ids);
+clg_t clg_index_add(clg_graph *g, clg_t src, clg_t ids, int64_t rows);
 clg_t clg_lstm_scan_grad(clg_graph *g, clg_t y, clg_t dh, clg_t w_hh);
 
 /* index ops: index is i32 */

@@ -194,7 +194,14 @@ typedef enum clg_status {
      * Its gradient (y, dh [N, T, H], w_hh) -> [N, T, 4H], the gradient of xw.      \
      * Lowered into one matmul and the gates' elementwise ops per step */           \
     X(LSTM_SCAN,      "lstm_scan",      2, LINALG,      F32,  0x3, COMPOSITE)             \
-    X(LSTM_SCAN_GRAD, "lstm_scan_grad", 3, LINALG,      F32,  0x0, COMPOSITE)
+    X(LSTM_SCAN_GRAD, "lstm_scan_grad", 3, LINALG,      F32,  0x0, COMPOSITE)             \
+    /* rows of a table, as torch.index_select(table, 0, ids): table [V, D], i32     \
+     * ids [n] -> [n, D]; its adjoint index_add (src [n, D], ids [n]) -> [N, D]    \
+     * zeros with row ids[k] += src[k], in k order. An embedding's lookup and its   \
+     * gradient without gather's per-element index; lowered into gather /          \
+     * scatter_add on the ids expanded to [n, D] */                                 \
+    X(INDEX_SELECT,   "index_select",   2, INDEX,       INDEX, 0x1, COMPOSITE)             \
+    X(INDEX_ADD,      "index_add",      2, INDEX,       INDEX, 0x1, COMPOSITE) /* N */
 
 typedef enum clg_op {
 #define CLG_X_ENUM(e, name, arity, fam, dt, grad, kind) CLG_OP_##e,

@@ -322,6 +322,16 @@ const tc_case tc_cases[] = {
     { .name = "scatter_add_mid_axis_dups", .kind = T_SCATTER, .n_in = 2,
       .in = { SH(2, 3, 5, 2), SH(2, 3, 5, 2) }, .dt = { 0, I32 }, .axis = 2,
       .shape = SH(3, 4, 2, 3) },
+    /* an embedding's lookup and its gradient, with repeated ids; rows wider
+     * than the CPU's column chunk (64) */
+    { .name = "index_select_rows", .kind = T_ROWS, .n_in = 2, .in = { SH(5, 3), SH(7) },
+      .dt = { 0, I32 } },
+    { .name = "index_select_wide", .kind = T_ROWS, .n_in = 2, .in = { SH(4, 130), SH(9) },
+      .dt = { 0, I32 } },
+    { .name = "index_add_dups", .kind = T_ROWS, .n_in = 2, .in = { SH(8, 3), SH(8) },
+      .dt = { 0, I32 }, .shape = SH(3, 3), .variant = 1 },
+    { .name = "index_add_wide", .kind = T_ROWS, .n_in = 2, .in = { SH(11, 150), SH(11) },
+      .dt = { 0, I32 }, .shape = SH(4, 150), .variant = 1 },
     { .name = "one_hot_1d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(4) }, .dt = { I32 },
       .classes = 5 },
     { .name = "one_hot_2d", .kind = T_ONE_HOT, .n_in = 1, .in = { SH(2, 3) }, .dt = { I32 },
@@ -509,6 +519,8 @@ static void fill_input(const tc_case *c, int i, tc_rng *r, ref_t *t)
             v = tc_uniform(r) < 0.5 ? 0.0 : 1.0;
         else if (c->kind == T_GATHER && i == 1)
             v = draw_int(r, 0, c->in[0].dim[norm_axis(c->axis, nd0)]);
+        else if (c->kind == T_ROWS && i == 1)
+            v = draw_int(r, 0, c->variant ? c->shape.dim[0] : c->in[0].dim[0]);
         else if (c->kind == T_SCATTER && i == 1)
             v = draw_int(r, 0, c->shape.dim[norm_axis(c->axis, c->shape.ndim)]);
         else if (c->kind == T_ONE_HOT)
@@ -640,6 +652,9 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
     case T_CONCAT: return clg_concat(g, x, c->n_in, c->axis);
     case T_GATHER: return clg_gather(g, x[0], x[1], c->axis);
     case T_SCATTER: return clg_scatter_add(g, x[0], x[1], c->axis, &c->shape);
+    case T_ROWS:
+        return c->variant ? clg_index_add(g, x[0], x[1], c->shape.dim[0])
+                          : clg_index_select(g, x[0], x[1]);
     case T_ONE_HOT: return clg_one_hot(g, x[0], c->classes);
     case T_RAND: return clg_rand_uniform(g, x[0], &c->shape, (uint32_t)c->classes);
     case T_IM2COL: return clg_im2col(g, x[0], &c->win, c->f);
@@ -975,6 +990,21 @@ int tc_ref(const tc_case *c, const ref_t *in, ref_t *out, clg_dtype *dt)
         return ref_gather(&in[0], &in[1], norm_axis(c->axis, nd), out);
     case T_SCATTER:
         return ref_scatter_add(&in[0], &in[1], norm_axis(c->axis, c->shape.ndim), &c->shape, out);
+    case T_ROWS: { /* out[k] = table[ids[k]], or out[ids[k]] += src[k] */
+        const int64_t d = in[0].s.dim[1], n = in[1].s.dim[0];
+        const clg_shape os = c->variant ? CLG_SHAPE(c->shape.dim[0], d) : CLG_SHAPE(n, d);
+        if (ref_alloc(out, &os))
+            return -1;
+        for (int64_t k = 0; k < n; k++)
+            for (int64_t j = 0; j < d; j++) {
+                const int64_t id = (int64_t)in[1].d[k];
+                if (c->variant)
+                    out->d[id * d + j] += in[0].d[k * d + j];
+                else
+                    out->d[k * d + j] = in[0].d[id * d + j];
+            }
+        return 0;
+    }
     case T_ONE_HOT: return ref_one_hot(&in[0], c->classes, out);
     case T_RAND:
         if (ref_alloc(out, &c->shape))
@@ -1161,7 +1191,8 @@ unsigned tc_grad_inputs(const tc_case *c)
         return 0; /* ties on purpose: not differentiable there; or too large */
     for (int i = 0; i < c->n_in; i++)
         if (c->dt[i] != CLG_F32 &&
-            !((c->kind == T_GATHER || c->kind == T_SCATTER || c->kind == T_XENT) && i == 1))
+            !((c->kind == T_GATHER || c->kind == T_SCATTER || c->kind == T_XENT ||
+               c->kind == T_ROWS) && i == 1))
             return 0;
     switch (c->kind) {
     case T_FULL:
@@ -1181,6 +1212,7 @@ unsigned tc_grad_inputs(const tc_case *c)
     case T_GATHER:
     case T_SCATTER:
     case T_XENT:
+    case T_ROWS:
         return 1;
     case T_BN:
         return c->variant == 0 ? 1u : c->variant == 1 ? 0xfu : c->variant == 2 ? 7u : 0u;
@@ -1217,6 +1249,8 @@ tc_tol tc_tolerance(const tc_case *c)
     case T_REDUCE: case T_SOFTMAX: case T_MATMUL: case T_SCATTER: case T_COMPOSITE: case T_COL2IM:
     case T_XENT: case T_BN: case T_LN: case T_CONV: case T_LSTM:
         return TOL_REDUCE;
+    case T_ROWS:
+        return c->variant ? TOL_REDUCE : TOL_EXACT;
     }
     return TOL_REDUCE;
 }

@@ -45,6 +45,9 @@ typedef enum tc_kind {
      * the vjp of variant 0 with seed in[2] at xw (lstm_scan_grad's user) and
      * at w_hh */
     T_LSTM,
+    /* rows of a table: variant 0 index_select(in[0] [V, D], ids in[1] [n]); 1
+     * index_add(in[0] [n, D], ids in[1], rows shape.dim[0]) */
+    T_ROWS,
     T_XENT,     /* cross_entropy of logits in[0] [N, C], targets in[1] [N]; ignore = start */
     T_CONV,     /* op: CONV2D (x, w), CONV2D_GRAD_INPUT (dy, w; input shape `shape`) or
                  * CONV2D_GRAD_WEIGHT (x, dy); win, groups */
