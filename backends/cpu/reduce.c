@@ -439,9 +439,12 @@ clg_status cpu_softmax(clg_bk_device *dev, const clg_bk_op *op)
 }
 
 /* Cross-entropy rows, forward and backward, each one pass over the logits
- * (a row is read into cache once). The arithmetic is that of the ops they
- * replace (softmax_line's shift, the gather of a masked target, log_softmax's
- * backward), so the bits are those of the unfused loss. */
+ * (a row is read into cache once). The forward's arithmetic is that of the
+ * ops it replaces (log_softmax's shift, the gather of a masked target), so
+ * its bits are the unfused loss's; the backward is softmax_line's softmax
+ * times G less G at the target, with one exp per logit where
+ * exp(x - shift) took a second (bench_layer_ops, [2048, 256]: 1.22 -> 0.85
+ * ms). */
 static double row_shift(const float *x, int64_t len)
 {
     const float m = line_max(x, len, 1);
@@ -467,23 +470,22 @@ clg_status cpu_cross_entropy(clg_bk_device *dev, const clg_bk_op *op)
     CPU_PARALLEL_FOR(CPU_PAR(rows * cls, 16))
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cls;
-        const double shift = row_shift(xr, cls);
         const float mask = t[r] != ign ? 1.0f : 0.0f;
         const int64_t safe = t[r] != ign ? t[r] : 0;
         if (!grad) {
-            const float picked = (float)((double)xr[safe] - shift);
+            const float picked = (float)((double)xr[safe] - row_shift(xr, cls));
             o[r] = -(picked * mask);
             continue;
         }
         const float g = G[r] * mask;
         float *orow = o + r * cls;
+        /* softmax as softmax_line has it (the exps of x - max kept from the
+         * sum's pass, then one rounded scale), times G: one exp per logit */
+        const float m = line_max(xr, cls, 1);
+        const float scale = (float)((double)g / line_exp_sum(xr, cls, 1, m, orow));
         for (int64_t c = 0; c < cls; c++)
-            orow[c] = (float)((double)xr[c] - shift);
-        cpu_vm_exp(orow, orow, cls);
-        for (int64_t c = 0; c < cls; c++) {
-            const float e = orow[c] * g;
-            orow[c] = c == safe ? e - g : e;
-        }
+            orow[c] *= scale;
+        orow[safe] -= g;
     }
     return CLG_OK;
 }
