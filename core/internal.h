@@ -113,6 +113,8 @@ static inline int clg__handle_foreign(const clg_graph *g, clg_t t)
 /* A window's four (h, w) pairs as op parameters, and back (ops_movement.c):
  * im2col's, col2im's, the pooling index's and the convolutions'. */
 CLG_INTERNAL clg_params clg__window_params(const clg_window2d *w);
+/* An lstm_scan's output sequence h [N, T, H] (ops_recurrent.c). */
+CLG_INTERNAL clg_t clg__lstm_output(clg_graph *g, clg_t y);
 CLG_INTERNAL void clg__window_of(const clg_params *p, clg_window2d *w);
 /* Batch norm's [2, C] stats (row 0 the mean, row 1 the variance): row r as
  * [C], and two [C] tensors stacked; a [C] tensor as [C, 1, ...] against a

@@ -524,9 +524,8 @@ clg_t clg_recurrent(clg_graph *g, clg_store *st, const char *prefix, clg_t x, cl
         }
         clg_t xw = project_input(g, seq, wih, bias); /* [B, T, G*H] */
         if (kind == CLG_LSTM) {
-            /* the recurrence as one op (ops_recurrent.c); its output's plane 0 is h */
-            clg_t planes = clg_lstm_scan(g, xw, whh);
-            seq = clg_reshape(g, clg_slice(g, planes, 0, 0, 1), &CLG_SHAPE(b, t_len, h));
+            /* the recurrence as one op (ops_recurrent.c) */
+            seq = clg__lstm_output(g, clg_lstm_scan(g, xw, whh));
             continue;
         }
         clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f);

@@ -305,20 +305,23 @@ static clg_t join_steps(clg_graph *g, clg_t *piece, int64_t t, int64_t b, int64_
 
 /* An LSTM's recurrence step by step: a matmul with w_hh and the gates'
  * elementwise ops per step (what the layer built before the op existed),
- * the seven planes then stacked; its gradient likewise, backwards in time. */
+ * the seven planes (after each one's zero state) then stacked; its gradient likewise, backwards in time. */
 static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
 {
     const clg_shape os = n->shape; /* a copy: adding nodes moves them */
     const int forward = n->op == CLG_OP_LSTM_SCAN;
-    const int64_t b = os.dim[forward], t = os.dim[forward + 1];
+    const int64_t b = os.dim[forward], t = forward ? os.dim[2] - 1 : os.dim[1];
     const int64_t h = forward ? os.dim[3] : os.dim[2] / 4;
     const clg_t w = in[forward ? 1 : 2];
-    clg_t *piece = malloc((size_t)(7 * t) * sizeof *piece);
+    clg_t *piece = malloc((size_t)(7 * (t + 1)) * sizeof *piece);
     if (!piece)
         return clg__graph_fail(g, "lower: out of memory");
     clg_t out = CLG_NONE;
     if (forward) {
+        /* index 0 of every plane: the zero state */
         clg_t hs = clg_full(g, &CLG_SHAPE(b, h), 0.0f), cs = hs;
+        for (int p = 0; p < 7; p++)
+            piece[p * (t + 1)] = hs;
         for (int64_t k = 0; k < t; k++) {
             clg_t a = clg_add(g, step_of(g, in[0], k, b, 4 * h), clg_matmul(g, hs, w, 0, 1));
             clg_t gi = prim_sigmoid(g, clg_slice(g, a, 1, 0, h));
@@ -330,27 +333,26 @@ static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
             hs = clg_mul(g, go, tc);
             const clg_t plane[7] = { hs, cs, gi, gf, gg, go, tc };
             for (int p = 0; p < 7; p++)
-                piece[p * t + k] = plane[p];
+                piece[p * (t + 1) + k + 1] = plane[p];
         }
         clg_t planes[7];
         for (int p = 0; p < 7; p++)
-            planes[p] = clg_reshape(g, join_steps(g, piece + p * t, t, b, h),
-                                    &CLG_SHAPE(1, b, t, h));
+            planes[p] = clg_reshape(g, join_steps(g, piece + p * (t + 1), t + 1, b, h),
+                                    &CLG_SHAPE(1, b, t + 1, h));
         out = clg_concat(g, planes, 7, 0);
     } else {
-        /* y's planes as [N, T, H] sequences */
+        /* y's planes as [N, T + 1, H] sequences: step k at k + 1 */
         clg_t pl[7];
         for (int p = 0; p < 7; p++)
-            pl[p] = clg_reshape(g, clg_slice(g, in[0], 0, p, p + 1), &CLG_SHAPE(b, t, h));
+            pl[p] = clg_reshape(g, clg_slice(g, in[0], 0, p, p + 1), &CLG_SHAPE(b, t + 1, h));
         clg_t dh_next = CLG_NONE, dc_next = CLG_NONE;
         for (int64_t k = t - 1; k >= 0; k--) {
-            clg_t gi = step_of(g, pl[2], k, b, h);
-            clg_t gf = step_of(g, pl[3], k, b, h), gg = step_of(g, pl[4], k, b, h);
-            clg_t go = step_of(g, pl[5], k, b, h);
+            clg_t gi = step_of(g, pl[2], k + 1, b, h);
+            clg_t gf = step_of(g, pl[3], k + 1, b, h), gg = step_of(g, pl[4], k + 1, b, h);
+            clg_t go = step_of(g, pl[5], k + 1, b, h), tc = step_of(g, pl[6], k + 1, b, h);
             clg_t dh = step_of(g, in[1], k, b, h);
             if (dh_next != CLG_NONE)
                 dh = clg_add(g, dh, dh_next);
-            clg_t tc = step_of(g, pl[6], k, b, h);
             /* d sigmoid = s (1 - s), d tanh = 1 - tanh^2, as values of the outputs */
             clg_t d_o = clg_mul(g, clg_mul(g, dh, tc), clg_mul(g, go, scalar_op(g, go, -1.0f, 1.0f)));
             clg_t dc = clg_mul(g, clg_mul(g, dh, go), scalar_op(g, clg_mul(g, tc, tc), -1.0f, 1.0f));
@@ -358,9 +360,8 @@ static clg_t lower_lstm(clg_graph *g, const clg_node *n, const clg_t *in)
                 dc = clg_add(g, dc, dc_next);
             clg_t d_i = clg_mul(g, clg_mul(g, dc, gg), clg_mul(g, gi, scalar_op(g, gi, -1.0f, 1.0f)));
             clg_t d_g = clg_mul(g, clg_mul(g, dc, gi), scalar_op(g, clg_mul(g, gg, gg), -1.0f, 1.0f));
-            clg_t d_f = k > 0 ? clg_mul(g, clg_mul(g, dc, step_of(g, pl[1], k - 1, b, h)),
-                                        clg_mul(g, gf, scalar_op(g, gf, -1.0f, 1.0f)))
-                              : clg_full(g, &CLG_SHAPE(b, h), 0.0f);
+            clg_t d_f = clg_mul(g, clg_mul(g, dc, step_of(g, pl[1], k, b, h)),
+                                clg_mul(g, gf, scalar_op(g, gf, -1.0f, 1.0f)));
             dc_next = clg_mul(g, dc, gf);
             const clg_t parts[4] = { d_i, d_f, d_g, d_o };
             piece[k] = clg_concat(g, parts, 4, 1);

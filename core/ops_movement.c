@@ -146,6 +146,13 @@ clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end)
     clg_shape out = s;
     out.dim[ax] = e - b;
     clg_params at = clg__p_i64(CLG_P_START + ax, b);
+    /* A slice of a slice is one slice of the first one's input: one copy. */
+    if (node(g, a)->op == CLG_OP_SLICE) {
+        const clg_node *sn = node(g, a);
+        at = sn->params;
+        clg_param_set_i64(&at, CLG_P_START + ax, clg_param_i64(&sn->params, CLG_P_START + ax) + b);
+        a = CLG__MAKE(g, sn->in[0]);
+    }
     /* Taking back exactly what a pad placed (a slice's gradient, sliced
      * again by the rule of a multi-part op such as lstm_scan) is its input:
      * the zeros are then never written. */
@@ -153,7 +160,8 @@ clg_t clg_slice(clg_graph *g, clg_t a, int axis, int64_t start, int64_t end)
     if (pn->op == CLG_OP_PAD && shape_eq(&node(g, CLG__MAKE(g, pn->in[0]))->shape, &out)) {
         int same = 1;
         for (int k = 0; k < s.ndim; k++)
-            same &= clg_param_i64(&pn->params, CLG_P_START + k) == (k == ax ? b : 0);
+            same &= clg_param_i64(&pn->params, CLG_P_START + k) ==
+                    clg_param_i64(&at, CLG_P_START + k);
         if (same)
             return CLG__MAKE(g, pn->in[0]);
     }

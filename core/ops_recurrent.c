@@ -29,7 +29,7 @@ clg_t clg_lstm_scan(clg_graph *g, clg_t xw, clg_t w_hh)
     int64_t d[3];
     if (!lstm_dims(g, "lstm_scan", xw, w_hh, d))
         return CLG_NONE;
-    clg_shape ys = CLG_SHAPE(PLANES, d[0], d[1], d[2]);
+    clg_shape ys = CLG_SHAPE(PLANES, d[0], d[1] + 1, d[2]);
     if (check_shape(g, "lstm_scan", &ys))
         return CLG_NONE;
     clg_t in[2] = { xw, w_hh };
@@ -44,39 +44,50 @@ clg_t clg_lstm_scan_grad(clg_graph *g, clg_t y, clg_t dh, clg_t w_hh)
         return CLG_NONE;
     const clg_shape ys = shp(g, y), hs = shp(g, dh), ws = shp(g, w_hh);
     if (ys.ndim != 4 || ys.dim[0] != PLANES || hs.ndim != 3 || hs.dim[0] != ys.dim[1] ||
-        hs.dim[1] != ys.dim[2] || hs.dim[2] != ys.dim[3] || ws.ndim != 2 ||
+        hs.dim[1] + 1 != ys.dim[2] || hs.dim[2] != ys.dim[3] || ws.ndim != 2 ||
         ws.dim[1] != ys.dim[3] || ws.dim[0] != 4 * ys.dim[3])
-        return clg__graph_fail(g, "%s: y %s must be [7, N, T, H], dh %s [N, T, H] and w_hh %s "
+        return clg__graph_fail(g, "%s: y %s must be [7, N, T + 1, H], dh %s [N, T, H] and w_hh %s "
                                "[4H, H]", op, SS(&ys), SS(&hs), SS(&ws));
-    clg_shape out = CLG_SHAPE(ys.dim[1], ys.dim[2], 4 * ys.dim[3]);
+    clg_shape out = CLG_SHAPE(ys.dim[1], ys.dim[2] - 1, 4 * ys.dim[3]);
     clg_t in[3] = { y, dh, w_hh };
     return clg__node_add(g, CLG_OP_LSTM_SCAN_GRAD, CLG_F32, &out, in, 3, NULL);
 }
 
 /* ------------------------------------------------------------ backward */
 
+/* Plane p of y [7, N, T + 1, H] at indices [from, from + T) as [N, T, H]:
+ * from 1 for the steps' values, 0 for each step's state before it. Chained
+ * slices make one node (clg_slice folds them). */
+static clg_t steps_of(clg_graph *g, clg_t y, int p, int from)
+{
+    const clg_shape ys = shp(g, y);
+    const int64_t t = ys.dim[2] - 1;
+    clg_t s = clg_slice(g, clg_slice(g, y, 0, p, p + 1), 2, from, from + t);
+    return clg_reshape(g, s, &CLG_SHAPE(ys.dim[1], t, ys.dim[3]));
+}
+
+clg_t clg__lstm_output(clg_graph *g, clg_t y)
+{
+    return y == CLG_NONE ? CLG_NONE : steps_of(g, y, 0, 1);
+}
+
 /* xw's gradient is the scan's own (lstm_scan_grad, from plane h's); w_hh's
  * is then sum over steps of dgates_t^T h_{t-1}: one GEMM over all N T rows
- * of xw's gradient and the output sequence shifted by a step, instead of a
- * small product per step. */
+ * of xw's gradient and plane h at the indices before each step, instead of
+ * a small product per step. */
 int clg__backward_recurrent(clg_graph *g, const clg__grad_in *in, clg_t *d)
 {
     CLG__GRAD_LOCALS(in);
     if (n.op != CLG_OP_LSTM_SCAN)
         return 0;
     const clg_shape ys = shp(g, y);
-    const int64_t b = ys.dim[1], t = ys.dim[2], h = ys.dim[3];
-    const clg_shape seq = CLG_SHAPE(b, t, h);
-    clg_t hseq = clg_reshape(g, clg_slice(g, y, 0, 0, 1), &seq);
-    clg_t dxw = clg_lstm_scan_grad(g, y, clg_reshape(g, clg_slice(g, G, 0, 0, 1), &seq), n.in[1]);
+    const int64_t b = ys.dim[1], t = ys.dim[2] - 1, h = ys.dim[3];
+    /* G is plane h's gradient padded out (a slice's), which steps_of takes back */
+    clg_t dxw = clg_lstm_scan_grad(g, y, steps_of(g, G, 0, 1), n.in[1]);
     if (need[0])
         d[0] = dxw;
     if (need[1]) {
-        clg_t prev = clg_full(g, &CLG_SHAPE(b, 1, h), 0.0f);
-        if (t > 1) {
-            clg_t parts[2] = { prev, clg_slice(g, hseq, 1, 0, t - 1) };
-            prev = clg_concat(g, parts, 2, 1);
-        }
+        clg_t prev = steps_of(g, y, 0, 0);
         d[1] = clg_matmul(g, clg_reshape(g, dxw, &CLG_SHAPE(b * t, 4 * h)),
                           clg_reshape(g, prev, &CLG_SHAPE(b * t, h)), 1, 0);
     }

@@ -556,8 +556,8 @@ static int check_conv2d(const clg_bk_op *op, char *msg, size_t len)
     return 0;
 }
 
-/* lstm_scan: xw [N, T, 4H], w_hh [4H, H] -> [7, N, T, H]; its gradient:
- * (y [7, N, T, H], dh [N, T, H], w_hh) -> [N, T, 4H]. Every GEMM size
+/* lstm_scan: xw [N, T, 4H], w_hh [4H, H] -> [7, N, T + 1, H]; its gradient:
+ * (y [7, N, T + 1, H], dh [N, T, H], w_hh) -> [N, T, 4H]. Every GEMM size
  * fits int (CBLAS's). */
 static int check_lstm(const clg_bk_op *op, char *msg, size_t len)
 {
@@ -565,18 +565,18 @@ static int check_lstm(const clg_bk_op *op, char *msg, size_t len)
     const clg_bk_tensor *w = &op->in[fwd ? 1 : 2], *xw = fwd ? &op->in[0] : &op->out;
     const clg_bk_tensor *y = fwd ? &op->out : &op->in[0];
     if (w->ndim != 2 || xw->ndim != 3 || y->ndim != 4)
-        return shape_mismatch(op, "needs xw [N, T, 4H], w_hh [4H, H] and y [7, N, T, H]", xw,
+        return shape_mismatch(op, "needs xw [N, T, 4H], w_hh [4H, H] and y [7, N, T + 1, H]", xw,
                               "xw", w, "w_hh", msg, len);
     const int64_t n = xw->dim[0], t = xw->dim[1], h = w->dim[1];
     if (w->dim[0] != 4 * h || xw->dim[2] != 4 * h || y->dim[0] != 7 || y->dim[1] != n ||
-        y->dim[2] != t || y->dim[3] != h || n < 1 || t < 1 || h < 1)
+        y->dim[2] != t + 1 || y->dim[3] != h || n < 1 || t < 1 || h < 1)
         return shape_mismatch(op, "xw, w_hh and y do not agree on N, T and H", xw, "xw", y, "y",
                               msg, len);
     if (!fwd && (op->in[1].ndim != 3 || op->in[1].dim[0] != n || op->in[1].dim[1] != t ||
                  op->in[1].dim[2] != h))
         return shape_mismatch(op, "dh must be [N, T, H]", &op->in[1], "dh", y, "y", msg, len);
-    if (t * 4 * h > INT32_MAX)
-        return cpu_refuse(msg, len, "%s: a step's row stride T * 4H is past 2^31 - 1",
+    if ((t + 1) * 4 * h > INT32_MAX)
+        return cpu_refuse(msg, len, "%s: a row stride (T + 1) * 4H is past 2^31 - 1",
                           cpu_op_name(op->op));
     return 0;
 }

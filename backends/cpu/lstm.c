@@ -101,11 +101,12 @@ typedef struct dims {
     int64_t n, t, h;
 } dims;
 
-/* The plane p (h, c, i, f, g, o, tanh c) row of batch row r at step t in
- * y [7, N, T, H]. */
-static inline float *plane(float *y, const dims *d, int p, int64_t r, int64_t t)
+/* The plane p (h, c, i, f, g, o, tanh c) row of batch row r at index s of
+ * y [7, N, T + 1, H]: index 0 is the zero state before the first step, index
+ * t + 1 step t. */
+static inline float *plane(float *y, const dims *d, int p, int64_t r, int64_t s)
 {
-    return y + ((p * d->n + r) * d->t + t) * d->h;
+    return y + ((p * d->n + r) * (d->t + 1) + s) * d->h;
 }
 
 /* The threads' batch slices: all of them when the work is worth a fork
@@ -189,37 +190,36 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     cpu_unary_fn *sig = cpu_unary_kernel(CLG_OP_SIGMOID, &(int){ 0 });
     cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
-    /* gates, and c before the first step: zeros */
-    float *gates = calloc((size_t)(m * g4 + h), sizeof *gates);
+    float *gates = calloc((size_t)(m * g4), sizeof *gates);
     if (!gates)
         return -1;
-    float *zero = gates + m * g4;
     const int outer = one_thread();
     step_gemm mm;
-    /* gates = h_{t-1} w_hh^T: A is plane h at the step before, rows T H apart */
-    step_gemm_init(&mm, 1, m, g4, h, d->t * h, w, h, g4);
+    /* gates = h_{t-1} w_hh^T: A is plane h at index t, rows (T + 1) H apart */
+    step_gemm_init(&mm, 1, m, g4, h, (d->t + 1) * h, w, h, g4);
+    for (int p = 0; p < 7; p++) /* the state before the first step */
+        for (int64_t r = r0; r < r1; r++)
+            memset(plane(y, d, p, r, 0), 0, (size_t)h * sizeof *y);
     int rc = 0;
     for (int64_t t = 0; t < d->t && !rc; t++) {
         /* this step's rows of xw arrive while the GEMM runs */
         for (int64_t r = r0; r < r1; r++)
             prefetch(xw + (r * d->t + t) * g4, g4, 0);
         if (t > 0)
-            rc = step_gemm_run(&mm, plane(y, d, 0, r0, t - 1), gates);
-        else
-            memset(gates, 0, (size_t)(m * g4) * sizeof *gates);
+            rc = step_gemm_run(&mm, plane(y, d, 0, r0, t), gates);
         for (int64_t r = r0; r < r1 && !rc; r++) {
             float *a = gates + (r - r0) * g4;
             const float *x = xw + (r * d->t + t) * g4;
             add_row(a, x, g4);
-            float *hh = plane(y, d, 0, r, t), *c = plane(y, d, 1, r, t);
-            float *gi = plane(y, d, 2, r, t), *gf = plane(y, d, 3, r, t);
-            float *gg = plane(y, d, 4, r, t), *go = plane(y, d, 5, r, t);
+            const int64_t s = t + 1;
+            float *hh = plane(y, d, 0, r, s), *c = plane(y, d, 1, r, s);
+            float *gi = plane(y, d, 2, r, s), *gf = plane(y, d, 3, r, s);
+            float *gg = plane(y, d, 4, r, s), *go = plane(y, d, 5, r, s);
             sig(gi, a, h, 0, 0);
             sig(gf, a + h, h, 0, 0);
             th(gg, a + 2 * h, h, 0, 0);
             sig(go, a + 3 * h, h, 0, 0);
-            cell_row(h, c, hh, plane(y, d, 6, r, t), t > 0 ? plane(y, d, 1, r, t - 1) : zero, gi,
-                     gf, gg, go, th);
+            cell_row(h, c, hh, plane(y, d, 6, r, s), plane(y, d, 1, r, t), gi, gf, gg, go, th);
         }
     }
     step_gemm_free(&mm);
@@ -234,12 +234,12 @@ static int grad_rows(const dims *d, const float *y0, const float *dh, const floa
 {
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     float *y = (float *)y0; /* read only: plane() is shared with the forward */
-    /* the recurrent share of dh (dgates_{t+1} w_hh), dc carried back, and c
-     * before the first step; zeros past the last step and before the first */
-    float *rec = calloc((size_t)(2 * m * h + h), sizeof *rec);
+    /* the recurrent share of dh (dgates_{t+1} w_hh) and dc carried back:
+     * zeros past the last step */
+    float *rec = calloc((size_t)(2 * m * h), sizeof *rec);
     if (!rec)
         return -1;
-    float *dcn = rec + m * h, *zero = dcn + m * h;
+    float *dcn = rec + m * h;
     const int outer = one_thread();
     step_gemm mm;
     /* rec = dgates_t w_hh: A is xw's gradient at step t, rows T 4H apart */
@@ -248,9 +248,9 @@ static int grad_rows(const dims *d, const float *y0, const float *dh, const floa
     for (int64_t t = d->t - 1; t >= 0 && !rc; t--) {
         for (int64_t r = r0; r < r1; r++)
             grad_row(h, dxw + (r * d->t + t) * g4, dcn + (r - r0) * h, dh + (r * d->t + t) * h,
-                     rec + (r - r0) * h, plane(y, d, 6, r, t),
-                     t > 0 ? plane(y, d, 1, r, t - 1) : zero, plane(y, d, 2, r, t),
-                     plane(y, d, 3, r, t), plane(y, d, 4, r, t), plane(y, d, 5, r, t));
+                     rec + (r - r0) * h, plane(y, d, 6, r, t + 1), plane(y, d, 1, r, t),
+                     plane(y, d, 2, r, t + 1), plane(y, d, 3, r, t + 1), plane(y, d, 4, r, t + 1),
+                     plane(y, d, 5, r, t + 1));
         if (t == 0)
             break;
         /* the step before's rows arrive while the GEMM runs */
@@ -258,8 +258,7 @@ static int grad_rows(const dims *d, const float *y0, const float *dh, const floa
             prefetch(dh + (r * d->t + t - 1) * h, h, 0);
             prefetch(dxw + (r * d->t + t - 1) * g4, g4, 1);
             for (int p = 1; p < 7; p++)
-                if (p != 1 || t > 1)
-                    prefetch(plane(y, d, p, r, t - 1 - (p == 1)), h, 0);
+                prefetch(plane(y, d, p, r, t - (p == 1)), h, 0);
         }
         rc = step_gemm_run(&mm, dxw + (r0 * d->t + t) * g4, rec);
     }

@@ -285,16 +285,16 @@ clg_t clg_conv2d_input(clg_graph *g, const clg_shape *input, clg_t w, clg_t dy,
 clg_t clg_conv2d_weight(clg_graph *g, clg_t x, clg_t dy, const clg_window2d *win, int groups);
 /* An LSTM's recurrence over a whole sequence, one op (see the op table):
  * xw [N, T, 4H], the input's share of each step's gates i, f, g, o with both
- * biases, and w_hh [4H, H] -> [7, N, T, H], the planes h, c, i, f, g, o and
- * tanh c of every step (zero initial state); the output sequence is plane 0. Its
- * gradient: (y, dh [N, T, H], w_hh) -> the gradient of xw, [N, T, 4H]. */
+ * biases, and w_hh [4H, H] -> [7, N, T + 1, H], the planes h, c, i, f, g, o
+ * and tanh c: index 0 the zero state before the first step, t + 1 step t;
+ * the output sequence is plane 0 at indices 1..T. Its gradient: (y, dh [N, T, H], w_hh) -> the gradient of xw, [N, T, 4H]. */
 clg_t clg_lstm_scan(clg_graph *g, clg_t xw, clg_t w_hh);
+clg_t clg_lstm_scan_grad(clg_graph *g, clg_t y, clg_t dh, clg_t w_hh);
 /* torch.index_select(table, 0, ids): rows ids[k] of table [V, D] -> [n, D],
  * ids i32 [n]; and its adjoint, [rows, D] zeros with src's row k added to
  * row ids[k] (torch's index_add_). */
 clg_t clg_index_select(clg_graph *g, clg_t table, clg_t ids);
 clg_t clg_index_add(clg_graph *g, clg_t src, clg_t ids, int64_t rows);
-clg_t clg_lstm_scan_grad(clg_graph *g, clg_t y, clg_t dh, clg_t w_hh);
 
 /* index ops: index is i32 */
 clg_t clg_gather(clg_graph *g, clg_t a, clg_t index, int axis);

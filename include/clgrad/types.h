@@ -189,8 +189,9 @@ typedef enum clg_status {
     /* an LSTM layer's recurrence over a whole sequence (batch_first, zero initial \
      * state, gates in torch's order i, f, g, o): xw [N, T, 4H], the input's share  \
      * of every step's gates (x W_ih^T + b_ih + b_hh), and w_hh [4H, H] -> f32      \
-     * [7, N, T, H]: planes h, c, the activated gates i, f, g, o and tanh c of each \
-     * step; only plane h carries a gradient (the rest is what the backward reads). \
+     * [7, N, T + 1, H]: planes h, c, the gates i, f, g, o and tanh c, at index 0  \
+     * the zero state before the first step (all planes 0) and at t + 1 step t;    \
+     * only plane h carries a gradient (the rest is what the backward reads).      \
      * Its gradient (y, dh [N, T, H], w_hh) -> [N, T, 4H], the gradient of xw.      \
      * Lowered into one matmul and the gates' elementwise ops per step */           \
     X(LSTM_SCAN,      "lstm_scan",      2, LINALG,      F32,  0x3, COMPOSITE)             \

@@ -703,7 +703,7 @@ clg_t tc_build(clg_graph *g, const tc_case *c, const clg_t *x)
         clg_t y = clg_lstm_scan(g, x[0], x[1]), d = CLG_NONE;
         if (c->variant == 1 || y == CLG_NONE)
             return y;
-        clg_t h = clg_reshape(g, clg_slice(g, y, 0, 0, 1),
+        clg_t h = clg_reshape(g, clg_slice(g, clg_slice(g, y, 0, 0, 1), 2, 1, xs.dim[1] + 1),
                               &CLG_SHAPE(xs.dim[0], xs.dim[1], xs.dim[2] / 4));
         if (c->variant == 0)
             return h;
@@ -730,11 +730,12 @@ static int ref_lstm(const tc_case *c, const ref_t *in, ref_t *out)
 {
     const int64_t n = in[0].s.dim[0], t = in[0].s.dim[1], h = in[1].s.dim[1], g4 = 4 * h;
     const double *xw = in[0].d, *w = in[1].d;
-    const clg_shape ps = CLG_SHAPE(7, n, t, h);
+    const clg_shape ps = CLG_SHAPE(7, n, t + 1, h);
     ref_t y;
     if (ref_alloc(&y, &ps))
         return -1;
-#define P(p, r, s) (y.d + (((p) * n + (r)) * t + (s)) * h)
+    /* step s at index s + 1; index 0 is the zero state */
+#define P(p, r, s) (y.d + (((p) * n + (r)) * (t + 1) + (s) + 1) * h)
     for (int64_t r = 0; r < n; r++)
         for (int64_t s = 0; s < t; s++)
             for (int64_t j = 0; j < h; j++) {

@@ -41,7 +41,7 @@ typedef enum tc_kind {
      * with seed in[1], ln_norm_grad's user */
     T_LN,
     /* an LSTM's recurrence, xw in[0] [N, T, 4H] and w_hh in[1] [4H, H], by
-     * variant: 0 lstm_scan's plane h as [N, T, H]; 1 all seven planes; 2 and 3
+     * variant: 0 lstm_scan's plane h at steps 1..T as [N, T, H]; 1 all its planes; 2 and 3
      * the vjp of variant 0 with seed in[2] at xw (lstm_scan_grad's user) and
      * at w_hh */
     T_LSTM,
