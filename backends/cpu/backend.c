@@ -108,6 +108,7 @@ static clg_status cpu_open(int index, clg_bk_device **out)
 
 static void cpu_close(clg_bk_device *dev)
 {
+    cpu_lstm_work_free(dev);
     free(dev);
 }
 

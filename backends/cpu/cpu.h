@@ -18,6 +18,8 @@ struct clg_bk_device {
     int gemm_portable; /* CLG_CPU_GEMM=portable: skip CBLAS (benchmarks, tests) */
     int primitives_only; /* CLGRAD_CPU_PRIMITIVES_ONLY=1: refuse composite ops */
     uint64_t kernels;    /* ops and copies run since open (kernels_run) */
+    struct cpu_lstm_work *lstm; /* lstm.c's work per batch slice, kept between ops */
+    int lstm_parts;
 };
 
 struct clg_bk_buffer {
@@ -188,7 +190,8 @@ CPU_INTERNAL clg_status cpu_bn_stats(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_bn_grad_sums(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_ln_norm(clg_bk_device *dev, const clg_bk_op *op);
 CPU_INTERNAL clg_status cpu_ln_norm_grad(clg_bk_device *dev, const clg_bk_op *op);
-/* lstm.c: lstm_scan and lstm_scan_grad */
+/* lstm.c: lstm_scan and lstm_scan_grad; the work memory they keep on the device */
 CPU_INTERNAL clg_status cpu_lstm_scan(clg_bk_device *dev, const clg_bk_op *op);
+CPU_INTERNAL void cpu_lstm_work_free(clg_bk_device *dev);
 
 #endif

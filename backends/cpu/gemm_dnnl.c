@@ -243,8 +243,21 @@ void cpu_gemm_dnnl_reuse_free(cpu_dnnl_reuse *r)
     free(r);
 }
 
+int cpu_gemm_dnnl_reuse_pack(cpu_dnnl_reuse *r, const float *B)
+{
+    dnnl_memory_t user = NULL;
+    int bad = dnnl_memory_create(&user, &r->e->b, engine, (void *)B) != dnnl_success;
+    if (!bad) {
+        const dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, user }, { DNNL_ARG_TO, r->b } };
+        bad = dnnl_primitive_execute(r->e->reorder, r->stream, 2, args) != dnnl_success ||
+              dnnl_stream_wait(r->stream) != dnnl_success;
+    }
+    dnnl_memory_destroy(user);
+    return bad;
+}
+
 cpu_dnnl_reuse *cpu_gemm_dnnl_reuse_new(int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-                                        const float *B, int64_t ldb, int64_t ldc)
+                                        int64_t ldb, int64_t ldc)
 {
     pthread_once(&once, init);
     if (!engine || M < 1 || N < 1 || K < 1)
@@ -259,22 +272,12 @@ cpu_dnnl_reuse *cpu_gemm_dnnl_reuse_new(int tb, int64_t M, int64_t N, int64_t K,
     const entry *e = r->e;
     const size_t bb = dnnl_memory_desc_get_size(&e->b_mine),
                  sb = dnnl_memory_desc_get_size(&e->scratch);
-    dnnl_memory_t user = NULL;
-    int bad = !(r->b_buf = malloc(bb ? bb : 1)) || (sb && !(r->scratch_buf = malloc(sb))) ||
-              dnnl_stream_create(&r->stream, engine, dnnl_stream_default_flags) != dnnl_success ||
-              dnnl_memory_create(&r->a, &e->a, engine, DNNL_MEMORY_NONE) != dnnl_success ||
-              dnnl_memory_create(&r->b, &e->b_mine, engine, r->b_buf) != dnnl_success ||
-              dnnl_memory_create(&r->c, &e->c, engine, DNNL_MEMORY_NONE) != dnnl_success ||
-              dnnl_memory_create(&r->scratch, &e->scratch, engine, r->scratch_buf) !=
-                  dnnl_success ||
-              dnnl_memory_create(&user, &e->b, engine, (void *)B) != dnnl_success;
-    if (!bad) {
-        const dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, user }, { DNNL_ARG_TO, r->b } };
-        bad = dnnl_primitive_execute(e->reorder, r->stream, 2, args) != dnnl_success ||
-              dnnl_stream_wait(r->stream) != dnnl_success;
-    }
-    dnnl_memory_destroy(user);
-    if (bad) {
+    if (!(r->b_buf = malloc(bb ? bb : 1)) || (sb && !(r->scratch_buf = malloc(sb))) ||
+        dnnl_stream_create(&r->stream, engine, dnnl_stream_default_flags) != dnnl_success ||
+        dnnl_memory_create(&r->a, &e->a, engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&r->b, &e->b_mine, engine, r->b_buf) != dnnl_success ||
+        dnnl_memory_create(&r->c, &e->c, engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&r->scratch, &e->scratch, engine, r->scratch_buf) != dnnl_success) {
         cpu_gemm_dnnl_reuse_free(r);
         return NULL;
     }

@@ -28,12 +28,14 @@ CPU_INTERNAL int cpu_gemm_dnnl_batch(int ta, int tb, int64_t batch, int64_t M, i
  * after step): B reordered once into the blocked layout oneDNN's kernel
  * picks, which saves the repacking a plain B costs every call (a [32, 128]
  * x [128, 512] step: 52 -> 44 us). A and C are row-major with row strides
- * lda and ldc. Made, run and freed on one thread, which it runs on alone;
- * _new returns NULL when oneDNN is unusable or declines. */
+ * lda and ldc, B's rows are ldb apart. Made for a shape (NULL when oneDNN
+ * is unusable or declines it), packed with a B and run, on one thread at a
+ * time, which it runs on alone; kept for more B's of its shape. */
 typedef struct cpu_dnnl_reuse cpu_dnnl_reuse;
 CPU_INTERNAL cpu_dnnl_reuse *cpu_gemm_dnnl_reuse_new(int tb, int64_t M, int64_t N, int64_t K,
-                                                     int64_t lda, const float *B, int64_t ldb,
-                                                     int64_t ldc);
+                                                     int64_t lda, int64_t ldb, int64_t ldc);
+/* B into the object's layout: 0 when done, 1 when it failed. */
+CPU_INTERNAL int cpu_gemm_dnnl_reuse_pack(cpu_dnnl_reuse *r, const float *B);
 /* 0 when it ran; 1 when it failed (C then partly written: run it again another way). */
 CPU_INTERNAL int cpu_gemm_dnnl_reuse_run(cpu_dnnl_reuse *r, const float *A, float *C);
 CPU_INTERNAL void cpu_gemm_dnnl_reuse_free(cpu_dnnl_reuse *r);

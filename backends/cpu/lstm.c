@@ -7,7 +7,9 @@
  * oneDNN reads in its own blocked layout, reordered once per op rather than
  * repacked per step (gemm_dnnl.h); then the gates' elementwise work on rows
  * still in L1, with the vector math the unary ops use. Without oneDNN the
- * GEMM is CBLAS's or the portable kernel's.
+ * GEMM is CBLAS's or the portable kernel's. A slice's work rows and oneDNN
+ * objects are kept on the device from op to op (cpu_lstm_work_free frees
+ * them when it closes).
  *
  * Each row's arithmetic is fixed by the thread count (it fixes the GEMM's
  * block), so results are bit-identical run to run for a given count. */
@@ -36,22 +38,71 @@ typedef struct step_gemm {
 #endif
 } step_gemm;
 
-static void step_gemm_init(step_gemm *s, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-                           const float *B, int64_t ldb, int64_t ldc)
-{
-    *s = (step_gemm){ .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                      .B = B };
-#ifdef CLG_CPU_HAVE_DNNL
-    s->dnnl = cpu_gemm_dnnl_reuse_new(tb, M, N, K, lda, B, ldb, ldc);
-#endif
-}
+/* A batch slice's work memory, kept on the device between ops: allocating
+ * it per op faulted its pages in every time (a thread's malloc arena gives
+ * freed memory back), and oneDNN's objects cost more to make than to run. */
+struct cpu_lstm_work {
+    float *rows;
+    size_t cap;          /* floats at rows */
+    step_gemm mm[2];     /* the forward's GEMM and the backward's */
+};
 
-static void step_gemm_free(step_gemm *s)
+static void step_gemm_drop(step_gemm *s)
 {
 #ifdef CLG_CPU_HAVE_DNNL
     cpu_gemm_dnnl_reuse_free(s->dnnl);
 #endif
-    (void)s;
+    memset(s, 0, sizeof *s);
+}
+
+/* s set up for B: the kept oneDNN object when the shape is the same, B
+ * packed into it; without one the GEMM runs on CBLAS. */
+static void step_gemm_set(step_gemm *s, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                          const float *B, int64_t ldb, int64_t ldc)
+{
+    if (s->tb != tb || s->M != M || s->N != N || s->K != K || s->lda != lda || s->ldb != ldb ||
+        s->ldc != ldc) {
+        step_gemm_drop(s);
+        *s = (step_gemm){ .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc };
+#ifdef CLG_CPU_HAVE_DNNL
+        s->dnnl = cpu_gemm_dnnl_reuse_new(tb, M, N, K, lda, ldb, ldc);
+#endif
+    }
+    s->B = B;
+#ifdef CLG_CPU_HAVE_DNNL
+    if (s->dnnl && cpu_gemm_dnnl_reuse_pack(s->dnnl, B)) {
+        cpu_gemm_dnnl_reuse_free(s->dnnl);
+        s->dnnl = NULL;
+    }
+#endif
+}
+
+/* n zeroed floats of w's rows, or NULL out of memory. */
+static float *work_rows(struct cpu_lstm_work *w, size_t n)
+{
+    if (w->cap < n) {
+        float *r = realloc(w->rows, n * sizeof *r);
+        if (!r)
+            return NULL;
+        w->rows = r;
+        w->cap = n;
+    }
+    memset(w->rows, 0, n * sizeof *w->rows);
+    return w->rows;
+}
+
+void cpu_lstm_work_free(clg_bk_device *dev)
+{
+    for (int p = 0; dev && p < dev->lstm_parts; p++) {
+        free(dev->lstm[p].rows);
+        for (int k = 0; k < 2; k++)
+            step_gemm_drop(&dev->lstm[p].mm[k]);
+    }
+    if (dev) {
+        free(dev->lstm);
+        dev->lstm = NULL;
+        dev->lstm_parts = 0;
+    }
 }
 
 /* 0, or -1 when the portable kernel could not allocate. */
@@ -184,19 +235,19 @@ CPU_CLONES static void grad_row(int64_t h, float *restrict o, float *restrict dc
 }
 
 /* Rows [r0, r1) of the forward scan. 0, or -1 out of memory. */
-static int scan_rows(const dims *d, const float *xw, const float *w, float *y, int64_t r0,
-                     int64_t r1)
+static int scan_rows(struct cpu_lstm_work *wk, const dims *d, const float *xw, const float *w,
+                     float *y, int64_t r0, int64_t r1)
 {
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     cpu_unary_fn *sig = cpu_unary_kernel(CLG_OP_SIGMOID, &(int){ 0 });
     cpu_unary_fn *th = cpu_unary_kernel(CLG_OP_TANH, &(int){ 0 });
-    float *gates = calloc((size_t)(m * g4), sizeof *gates);
+    float *gates = work_rows(wk, (size_t)(m * g4)); /* zero: the first step's GEMM */
     if (!gates)
         return -1;
     const int outer = one_thread();
-    step_gemm mm;
+    step_gemm *mm = &wk->mm[0];
     /* gates = h_{t-1} w_hh^T: A is plane h at index t, rows (T + 1) H apart */
-    step_gemm_init(&mm, 1, m, g4, h, (d->t + 1) * h, w, h, g4);
+    step_gemm_set(mm, 1, m, g4, h, (d->t + 1) * h, w, h, g4);
     for (int p = 0; p < 7; p++) /* the state before the first step */
         for (int64_t r = r0; r < r1; r++)
             memset(plane(y, d, p, r, 0), 0, (size_t)h * sizeof *y);
@@ -206,7 +257,7 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
         for (int64_t r = r0; r < r1; r++)
             prefetch(xw + (r * d->t + t) * g4, g4, 0);
         if (t > 0)
-            rc = step_gemm_run(&mm, plane(y, d, 0, r0, t), gates);
+            rc = step_gemm_run(mm, plane(y, d, 0, r0, t), gates);
         for (int64_t r = r0; r < r1 && !rc; r++) {
             float *a = gates + (r - r0) * g4;
             const float *x = xw + (r * d->t + t) * g4;
@@ -222,28 +273,26 @@ static int scan_rows(const dims *d, const float *xw, const float *w, float *y, i
             cell_row(h, c, hh, plane(y, d, 6, r, s), plane(y, d, 1, r, t), gi, gf, gg, go, th);
         }
     }
-    step_gemm_free(&mm);
     restore_threads(outer);
-    free(gates);
     return rc;
 }
 
 /* Rows [r0, r1) of the backward scan into dxw [N, T, 4H]. 0, or -1. */
-static int grad_rows(const dims *d, const float *y0, const float *dh, const float *w, float *dxw,
-                     int64_t r0, int64_t r1)
+static int grad_rows(struct cpu_lstm_work *wk, const dims *d, const float *y0, const float *dh,
+                     const float *w, float *dxw, int64_t r0, int64_t r1)
 {
     const int64_t m = r1 - r0, h = d->h, g4 = 4 * h;
     float *y = (float *)y0; /* read only: plane() is shared with the forward */
     /* the recurrent share of dh (dgates_{t+1} w_hh) and dc carried back:
      * zeros past the last step */
-    float *rec = calloc((size_t)(2 * m * h), sizeof *rec);
+    float *rec = work_rows(wk, (size_t)(2 * m * h));
     if (!rec)
         return -1;
     float *dcn = rec + m * h;
     const int outer = one_thread();
-    step_gemm mm;
+    step_gemm *mm = &wk->mm[1];
     /* rec = dgates_t w_hh: A is xw's gradient at step t, rows T 4H apart */
-    step_gemm_init(&mm, 0, m, h, g4, d->t * g4, w, h, h);
+    step_gemm_set(mm, 0, m, h, g4, d->t * g4, w, h, h);
     int rc = 0;
     for (int64_t t = d->t - 1; t >= 0 && !rc; t--) {
         for (int64_t r = r0; r < r1; r++)
@@ -260,11 +309,9 @@ static int grad_rows(const dims *d, const float *y0, const float *dh, const floa
             for (int p = 1; p < 7; p++)
                 prefetch(plane(y, d, p, r, t - (p == 1)), h, 0);
         }
-        rc = step_gemm_run(&mm, dxw + (r0 * d->t + t) * g4, rec);
+        rc = step_gemm_run(mm, dxw + (r0 * d->t + t) * g4, rec);
     }
-    step_gemm_free(&mm);
     restore_threads(outer);
-    free(rec);
     return rc;
 }
 
@@ -280,13 +327,23 @@ clg_status cpu_lstm_scan(clg_bk_device *dev, const clg_bk_op *op)
     const dims d = dims_of(op);
     const int forward = op->op == CLG_OP_LSTM_SCAN;
     const int parts = slices(&d);
+    if (parts > dev->lstm_parts) {
+        struct cpu_lstm_work *w = realloc(dev->lstm, (size_t)parts * sizeof *w);
+        if (!w)
+            return cpu_fail(dev, CLG_ERR_NOMEM, "%s: out of memory for the threads' work",
+                            cpu_op_name(op->op));
+        memset(w + dev->lstm_parts, 0, (size_t)(parts - dev->lstm_parts) * sizeof *w);
+        dev->lstm = w;
+        dev->lstm_parts = parts;
+    }
     int failed = 0;
     CPU_PARALLEL_FOR(parts > 1)
     for (int p = 0; p < parts; p++) {
         const int64_t r0 = d.n * p / parts, r1 = d.n * (p + 1) / parts;
-        int rc = forward ? scan_rows(&d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
+        struct cpu_lstm_work *wk = &dev->lstm[p];
+        int rc = forward ? scan_rows(wk, &d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
                                      cpu_data(&op->out), r0, r1)
-                         : grad_rows(&d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
+                         : grad_rows(wk, &d, cpu_data(&op->in[0]), cpu_data(&op->in[1]),
                                      cpu_data(&op->in[2]), cpu_data(&op->out), r0, r1);
         if (rc) {
 #ifdef _OPENMP
