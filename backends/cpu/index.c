@@ -86,16 +86,6 @@ static int slice_in_range(const int32_t *idx, int64_t n, int64_t len, int *bad)
     return 0;
 }
 
-/* 1 if all n indices equal idx[0], which lies in [0, len): an embedding's
- * expanded ids, whose row then moves whole. */
-static int row_uniform(const int32_t *idx, int64_t n, int64_t len)
-{
-    int same = 1;
-    for (int64_t c = 1; c < n; c++)
-        same &= idx[c] == idx[0];
-    return same && idx[0] >= 0 && idx[0] < len;
-}
-
 /* Columns per task of the row paths: a few cache lines of every row. */
 enum { ROW_CHUNK = 64 };
 
@@ -103,8 +93,7 @@ enum { ROW_CHUNK = 64 };
  * few kB) are checked while they are in L1 and then used, instead of a pass
  * of their own over them all; checking per slice rather than per row keeps
  * the check off a 1-wide row's every element (max pooling's picks). Wider
- * rows go row by row over all threads, a row whose indices agree (an
- * embedding's lookup) as one copy. */
+ * rows go row by row over all threads, so that one slice fills them all. */
 static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                               int64_t m, int64_t len, int64_t inner)
 {
@@ -128,9 +117,7 @@ static clg_status gather_rows(clg_bk_device *dev, const clg_bk_op *op, int axis,
             const uint32_t *so = src + (r / m) * len * inner;
             const int32_t *ir = idx + r * inner;
             uint32_t *orow = out + r * inner;
-            if (row_uniform(ir, inner, len))
-                memcpy(orow, so + ir[0] * inner, (size_t)inner * sizeof *orow);
-            else if (slice_in_range(ir, inner, len, &bad))
+            if (slice_in_range(ir, inner, len, &bad))
                 for (int64_t c = 0; c < inner; c++)
                     orow[c] = so[ir[c] * inner + c];
         }
@@ -174,9 +161,8 @@ clg_status cpu_gather(clg_bk_device *dev, const clg_bk_op *op)
  * of the output is zeroed and filled while it is in cache, its indices
  * checked before they are used; the adds come in source order, as in the
  * general path. Wider rows are cut into column chunks, one task each, so
- * that one slice (an embedding's whole gradient) fills every thread with
- * each output element still summed in source order; a source row whose
- * chunk of indices agree is added as one vector. */
+ * that one slice fills every thread with each output element still summed
+ * in source order. */
 static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis, int64_t outer,
                                int64_t m, int64_t len, int64_t inner)
 {
@@ -207,14 +193,9 @@ static clg_status scatter_rows(clg_bk_device *dev, const clg_bk_op *op, int axis
             for (int64_t j = 0; j < m; j++) {
                 const int32_t *ir = idx + (o * m + j) * inner + c0;
                 const float *sr = src + (o * m + j) * inner + c0;
-                if (row_uniform(ir, w, len)) {
-                    float *orow = oo + ir[0] * inner;
-                    for (int64_t c = 0; c < w; c++)
-                        orow[c] += sr[c];
-                } else if (slice_in_range(ir, w, len, &bad)) {
+                if (slice_in_range(ir, w, len, &bad))
                     for (int64_t c = 0; c < w; c++)
                         oo[ir[c] * inner + c] += sr[c];
-                }
             }
         }
     }

@@ -35,6 +35,34 @@ static clg_plan_usage usage(const clg_plan *p)
     return u;
 }
 
+/* Outputs outs[0..n) of ps[0] (fused) and ps[1] (unfused), numel floats
+ * each, agree bit for bit, and the fused plan runs no more kernels (nor,
+ * with bytes_too, needs more device memory); frees both plans and returns
+ * the fused ops. */
+static int same_bits_then_free(clg_plan *ps[2], const clg_t *outs, int n, int64_t numel,
+                               int seed, int bytes_too)
+{
+    float *a = malloc((size_t)numel * sizeof *a), *b = malloc((size_t)numel * sizeof *b);
+    ck_assert(a && b);
+    for (int o = 0; o < n; o++) {
+        ck_assert_int_eq(clg_plan_read(ps[0], outs[o], a, (size_t)numel * sizeof *a), CLG_OK);
+        ck_assert_int_eq(clg_plan_read(ps[1], outs[o], b, (size_t)numel * sizeof *b), CLG_OK);
+        for (int64_t e = 0; e < numel; e++)
+            ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
+                          "seed %d output %d element %lld: fused %.9g, unfused %.9g", seed, o,
+                          (long long)e, a[e], b[e]);
+    }
+    free(a);
+    free(b);
+    clg_plan_usage uf = usage(ps[0]), un = usage(ps[1]);
+    ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
+    if (bytes_too)
+        ck_assert_uint_le(uf.device_bytes, un.device_bytes);
+    clg_plan_free(ps[0]);
+    clg_plan_free(ps[1]);
+    return uf.fused_ops;
+}
+
 /* The in-tree backends run fused ops; any other (minimal.c) gets the ops. */
 static int fuses(void)
 {
@@ -141,8 +169,7 @@ START_TEST(test_random_graphs_bit_identical)
         ck_assert_msg(clg_graph_status(g) == CLG_OK, "seed %d: %s", seed, clg_graph_error(g));
         /* The last node and two others, which chains must then keep. */
         clg_t outs[3] = { pool[n - 1], pool[3 + seed % (n - 3)], pool[3 + (seed * 7) % (n - 3)] };
-        clg_plan *pf = compile(g, outs, 3, 0), *pn = compile(g, outs, 3, 1);
-        clg_plan *ps[2] = { pf, pn };
+        clg_plan *ps[2] = { compile(g, outs, 3, 0), compile(g, outs, 3, 1) };
         float in[N], s0 = 0.75f, s1 = -1.25f;
         for (int k = 0; k < 2; k++) {
             tc_rng_seed(&r, 7 + (uint64_t)seed);
@@ -156,22 +183,7 @@ START_TEST(test_random_graphs_bit_identical)
             ck_assert_int_eq(clg_plan_set_input(ps[k], "s1", &s1, sizeof s1), CLG_OK);
             ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
         }
-        for (int o = 0; o < 3; o++) {
-            const size_t bytes = (size_t)N * sizeof(float);
-            static float a[N], b[N];
-            ck_assert_int_eq(clg_plan_read(pf, outs[o], a, bytes), CLG_OK);
-            ck_assert_int_eq(clg_plan_read(pn, outs[o], b, bytes), CLG_OK);
-            for (int e = 0; e < N; e++)
-                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
-                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
-                              o, e, a[e], b[e]);
-        }
-        clg_plan_usage uf = usage(pf), un = usage(pn);
-        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
-        ck_assert_uint_le(uf.device_bytes, un.device_bytes);
-        fused_total += uf.fused_ops;
-        clg_plan_free(pf);
-        clg_plan_free(pn);
+        fused_total += same_bits_then_free(ps, outs, 3, N, seed, 1);
         clg_graph_free(g);
     }
     printf("fusion[%s]: %d ops fused over 40 random graphs\n", tu_backend, fused_total);
@@ -189,7 +201,8 @@ END_TEST
  * (a recurrent step of [B, T, F]), along the last (a gate of [B, 4H]),
  * along the first (one row of W = N elements), along the last of size 2
  * (W = 1), rows of 205 (tiles of 256 cross rows) and a slice of a slice
- * (two axes: the inner one is copied, the outer read as a window). Source j
+ * (clg_slice folds the two into one slice along two axes, which is copied:
+ * not a window). Source j
  * is input "s<j>" of src_shape(j). */
 enum { N_SRC = 6 };
 
@@ -272,20 +285,7 @@ START_TEST(test_windows_bit_identical)
             ck_assert_int_eq(clg_plan_set_input(ps[k], "c1", &c1, sizeof c1), CLG_OK);
             ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
         }
-        for (int o = 0; o < n_outs; o++) {
-            static float a[N], b[N];
-            ck_assert_int_eq(clg_plan_read(ps[0], outs[o], a, sizeof a), CLG_OK);
-            ck_assert_int_eq(clg_plan_read(ps[1], outs[o], b, sizeof b), CLG_OK);
-            for (int e = 0; e < N; e++)
-                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
-                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
-                              o, e, a[e], b[e]);
-        }
-        clg_plan_usage uf = usage(ps[0]), un = usage(ps[1]);
-        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
-        fused_total += uf.fused_ops;
-        clg_plan_free(ps[0]);
-        clg_plan_free(ps[1]);
+        fused_total += same_bits_then_free(ps, outs, n_outs, N, seed, 0);
         clg_graph_free(g);
     }
     printf("fusion[%s]: %d ops fused over 30 graphs of windows\n", tu_backend, fused_total);
@@ -444,20 +444,7 @@ START_TEST(test_channel_broadcasts_bit_identical)
             }
             ck_assert_msg(clg_plan_run(ps[k]) == CLG_OK, "%s", clg_ctx_error(tu_ctx()));
         }
-        for (int o = 0; o < 2; o++) {
-            static float a[BNUM], b[BNUM];
-            ck_assert_int_eq(clg_plan_read(ps[0], outs[o], a, sizeof a), CLG_OK);
-            ck_assert_int_eq(clg_plan_read(ps[1], outs[o], b, sizeof b), CLG_OK);
-            for (int e = 0; e < BNUM; e++)
-                ck_assert_msg(memcmp(&a[e], &b[e], sizeof(float)) == 0,
-                              "seed %d output %d element %d: fused %.9g, unfused %.9g", seed,
-                              o, e, a[e], b[e]);
-        }
-        clg_plan_usage uf = usage(ps[0]), un = usage(ps[1]);
-        ck_assert_int_le(uf.kernels_last_run, un.kernels_last_run);
-        fused_total += uf.fused_ops;
-        clg_plan_free(ps[0]);
-        clg_plan_free(ps[1]);
+        fused_total += same_bits_then_free(ps, outs, 2, BNUM, seed, 0);
         clg_graph_free(g);
     }
     printf("fusion[%s]: %d ops fused over 30 channel-broadcast graphs\n", tu_backend,
